@@ -1,0 +1,100 @@
+"""Check a record against a pyarrow schema before it reaches a shard writer.
+
+``check_record(record, schema)`` answers ``None`` when the record can be written, or
+``Rejected(reason, detail)`` naming the field: reasons ``missing_field``,
+``wrong_type``, ``invalid_utf8``, ``not_a_record``. Fields the schema does not name
+are ignored (the writer drops them). It is a filter stage function, so
+``apply_stage(pcoll, "validate:docs", partial(check_record, schema=s), kind="filter")``
+turns every non-conforming record into a reject instead of a failed write.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.types as pat
+
+from transforms.records import Rejected
+
+_INT_BOUNDS = {8: 2**7, 16: 2**15, 32: 2**31, 64: 2**63}
+
+
+def _type_error(path: str, type_: pa.DataType, value: Any) -> Rejected:
+    return Rejected("wrong_type", f"field {path}: expected {type_}, got {type(value).__name__}")
+
+
+def _check_value(value: Any, type_: pa.DataType, path: str) -> Rejected | None:
+    if pat.is_string(type_) or pat.is_large_string(type_):
+        if not isinstance(value, str):
+            return _type_error(path, type_, value)
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            return Rejected("invalid_utf8", f"field {path}: {exc.reason} at position {exc.start}")
+        return None
+    if pat.is_boolean(type_):
+        return None if isinstance(value, bool) else _type_error(path, type_, value)
+    if pat.is_integer(type_):
+        if isinstance(value, bool) or not isinstance(value, int):
+            return _type_error(path, type_, value)
+        bound = _INT_BOUNDS[type_.bit_width]
+        low, high = (0, 2 * bound) if pat.is_unsigned_integer(type_) else (-bound, bound)
+        if not low <= value < high:
+            return Rejected("wrong_type", f"field {path}: {value} out of range for {type_}")
+        return None
+    if pat.is_floating(type_):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return _type_error(path, type_, value)
+        return None
+    if pat.is_binary(type_) or pat.is_large_binary(type_):
+        return None if isinstance(value, (bytes, bytearray)) else _type_error(path, type_, value)
+    if pat.is_list(type_) or pat.is_large_list(type_):
+        if not isinstance(value, (list, tuple)):
+            return _type_error(path, type_, value)
+        item = type_.value_field
+        for i, v in enumerate(value):
+            problem = _check_field(v, item, f"{path}[{i}]")
+            if problem:
+                return problem
+        return None
+    if pat.is_struct(type_):
+        if not isinstance(value, dict):
+            return _type_error(path, type_, value)
+        for child in type_:
+            problem = _check_field(value.get(child.name), child, f"{path}.{child.name}")
+            if problem:
+                return problem
+        return None
+    if pat.is_map(type_):
+        if not isinstance(value, dict):
+            return _type_error(path, type_, value)
+        for k, v in value.items():
+            problem = _check_value(k, type_.key_type, f"{path}{{key}}") or (
+                None if v is None else _check_value(v, type_.item_type, f"{path}[{k!r}]")
+            )
+            if problem:
+                return problem
+        return None
+    # Other types (timestamps, decimals, ...): let pyarrow decide.
+    try:
+        pa.array([value], type=type_)
+    except (pa.ArrowException, TypeError, ValueError, OverflowError) as exc:
+        return Rejected("wrong_type", f"field {path}: {exc}")
+    return None
+
+
+def _check_field(value: Any, f: pa.Field, path: str) -> Rejected | None:
+    if value is None:
+        return None if f.nullable else Rejected("missing_field", f"field {path} is required")
+    return _check_value(value, f.type, path)
+
+
+def check_record(record: Any, schema: pa.Schema) -> Rejected | None:
+    """None when ``record`` conforms to ``schema``, else the first problem found."""
+    if not isinstance(record, dict):
+        return Rejected("not_a_record", f"expected an object, got {type(record).__name__}")
+    for f in schema:
+        problem = _check_field(record.get(f.name), f, f.name)
+        if problem:
+            return problem
+    return None

@@ -1,0 +1,1 @@
+"""Reading records, writing shards, rejects and manifests."""

@@ -1,0 +1,82 @@
+"""Records, rejects and stable ids: the pure vocabulary every stage speaks.
+
+A record is a plain ``dict`` matching a schema in ``schemas/``. A stage function
+takes a record and answers one of:
+
+* map stage: a new record, or ``Rejected(reason, detail)``;
+* filter stage: ``None`` (keep), a reason string, or ``Rejected``;
+* flat-map stage: an iterable of records and/or ``Rejected``.
+
+Anything a stage raises becomes the reject ``error:<ExceptionType>`` (see
+``transforms/stages.py``), so one bad record never kills a run.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from typing import Any, NamedTuple
+
+MAX_DETAIL_CHARS = 2000
+
+
+class Rejected(NamedTuple):
+    """A stage's verdict that a record leaves the main output."""
+
+    reason: str
+    detail: str = ""
+
+
+def content_id(*parts: str | bytes, length: int = 16) -> str:
+    """Stable hex id derived from content (sha1 over the parts, NUL-separated)."""
+    h = hashlib.sha1()
+    for i, part in enumerate(parts):
+        if i:
+            h.update(b"\x00")
+        h.update(part if isinstance(part, bytes) else part.encode("utf-8", "surrogatepass"))
+    return h.hexdigest()[:length]
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "backslashreplace")
+    if hasattr(value, "tolist"):  # numpy scalars and arrays
+        return value.tolist()
+    if isinstance(value, (set, frozenset)):
+        return sorted(value, key=repr)
+    return repr(value)
+
+
+def record_to_json(record: Any) -> str:
+    """Serialize any record losslessly enough to recover it from a reject.
+
+    ``ensure_ascii`` keeps lone surrogates and control characters escaped, so the
+    result is always valid UTF-8; NaN becomes null so the JSON stays standard.
+    """
+    def clean(v: Any) -> Any:
+        if isinstance(v, float) and not math.isfinite(v):
+            return None
+        if isinstance(v, dict):
+            return {str(k): clean(x) for k, x in v.items()}
+        if isinstance(v, (list, tuple)):
+            return [clean(x) for x in v]
+        return v
+
+    return json.dumps(clean(record), ensure_ascii=True, sort_keys=True, default=_json_default)
+
+
+def reject_row(stage: str, reason: str, detail: str, record: Any, record_id: str | None = None) -> dict:
+    """A row of the ``rejects/`` dataset (schema: ``schemas.common.REJECT_SCHEMA``)."""
+    if record_id is None and isinstance(record, dict):
+        rid = record.get("id")
+        record_id = rid if isinstance(rid, str) else (None if rid is None else str(rid))
+    detail = str(detail)
+    if len(detail) > MAX_DETAIL_CHARS:
+        detail = detail[:MAX_DETAIL_CHARS] + "…"
+    return {
+        "stage": stage,
+        "reason": reason,
+        "detail": detail.encode("utf-8", "backslashreplace").decode("utf-8"),
+        "record_id": record_id,
+        "record_json": record_to_json(record),
+    }
