@@ -83,6 +83,15 @@ def expand_inputs(patterns: list[str]) -> list[str]:
     return sorted(dict.fromkeys(files))
 
 
+def _has_lone_surrogate(value) -> bool:
+    """True when decoded JSON holds a string that cannot be encoded as UTF-8."""
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
 def iter_jsonl(path: str) -> Iterator[dict | Unreadable]:
     """Records of a JSON-lines file (compression inferred from the name); blank lines skipped."""
     with fsspec.open(path, "rb", compression="infer") as handle:
@@ -100,6 +109,10 @@ def iter_jsonl(path: str) -> Iterator[dict | Unreadable]:
                 value = json.loads(text)
             except json.JSONDecodeError as exc:
                 yield Unreadable("invalid_json", f"{path}:{line_no}: {exc}", {**where, "raw": text})
+                continue
+            if "\\ud" in text.lower() and _has_lone_surrogate(value):
+                yield Unreadable("invalid_utf8", f"{path}:{line_no}: a \\u escape encodes a lone surrogate",
+                                 {**where, "raw": text})
                 continue
             if not isinstance(value, dict):
                 yield Unreadable("not_an_object", f"{path}:{line_no}: a JSON {type(value).__name__}",

@@ -1,0 +1,102 @@
+import json
+
+import apache_beam as beam
+import pyarrow.parquet as pq
+import pytest
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from schemas.common import DOCUMENT_SCHEMA
+from transforms.io.readers import InputError
+from transforms.io.run import ShardRun
+from transforms.records import Rejected
+
+
+def _input(tmp_path, lines):
+    path = tmp_path / "in.jsonl"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    return str(path)
+
+
+def _prepare(record):
+    if record.get("id") == "boom":
+        raise RuntimeError("stage blew up on this one")
+    if not record.get("text"):
+        return Rejected("empty_text", "no text")
+    return {"id": record["id"], "text": record["text"], "source": "test", "meta_json": None}
+
+
+class EndpointOptions(PipelineOptions):
+    @classmethod
+    def _add_argparse_args(cls, parser):
+        parser.add_argument("--api_key", default=None)
+
+
+def _run(inp, out, overwrite=False, secret=None):
+    argv = [f"--api_key={secret}"] if secret else []
+    run = ShardRun("test", str(out), PipelineOptions(argv), overwrite=overwrite)
+    docs = run.stage("prepare", run.read([inp]), _prepare)
+    run.write("docs", docs, DOCUMENT_SCHEMA, primary=True)
+    return run.execute()
+
+
+LINES = [
+    b'{"id": "a", "text": "fine"}',
+    b'{"id": "b", "text": "also fine"}',
+    b'{"id": "boom", "text": "raises"}',
+    b'{"id": "c", "text": ""}',
+    b'{"id": "d", "text": "bad \\udc80 surrogate"}',
+    b'{"id": "e", "text": "\xff\xfe"}',
+    b'{"id": 7, "text": "id of the wrong type"}',
+    b"not json",
+]
+
+
+def test_every_record_lands_somewhere_and_manifest_adds_up(tmp_path):
+    out = tmp_path / "out"
+    manifest = _run(_input(tmp_path, LINES), out)
+    assert (out / "_SUCCESS").exists() and not list(tmp_path.glob("out.tmp-*"))
+    on_disk = json.loads((out / "_manifest.json").read_text())
+    assert on_disk == manifest
+    assert manifest["conservation"] == {"read": 8, "written": 2, "rejected": 6, "deduplicated": 0, "holds": True}
+    rejects = pq.read_table(out / "rejects").to_pylist()
+    by_reason = {(r["stage"], r["reason"]): r for r in rejects}
+    assert sorted((r["stage"], r["reason"], r["record_id"]) for r in rejects) == [
+        ("prepare", "empty_text", "c"), ("prepare", "error:RuntimeError", "boom"),
+        ("read", "invalid_json", None), ("read", "invalid_utf8", None), ("read", "invalid_utf8", None),
+        ("validate:docs", "wrong_type", "7")]
+    assert by_reason[("prepare", "error:RuntimeError")]["detail"] == "stage blew up on this one"
+    assert json.loads(by_reason[("prepare", "error:RuntimeError")]["record_json"]) == {"id": "boom", "text": "raises"}
+    assert "field id" in by_reason[("validate:docs", "wrong_type")]["detail"]
+    assert manifest["stages"]["prepare"]["rejected"] == {"error:RuntimeError": 1, "empty_text": 1}
+    assert list(manifest["stages"]) == ["read", "prepare", "validate:docs"]
+    assert manifest["schema_fingerprints"].keys() == {"docs", "rejects"}
+    assert sorted(pq.read_table(out / "docs").column("id").to_pylist()) == ["a", "b"]
+
+
+def test_rerun_is_byte_identical_and_needs_overwrite(tmp_path):
+    inp = _input(tmp_path, LINES)
+    _run(inp, tmp_path / "one")
+    _run(inp, tmp_path / "two")
+    for ds in ("docs", "rejects"):
+        for f in (tmp_path / "one" / ds).iterdir():
+            assert f.read_bytes() == (tmp_path / "two" / ds / f.name).read_bytes()
+    with pytest.raises(InputError, match="already holds a finished run"):
+        _run(inp, tmp_path / "one")
+    assert _run(inp, tmp_path / "one", overwrite=True)["conservation"]["holds"]
+
+
+def test_crashed_run_never_looks_finished(tmp_path):
+    out = tmp_path / "out"
+    run = ShardRun("test", str(out), PipelineOptions([]))
+    docs = run.read([_input(tmp_path, LINES[:2])])
+    run.write("docs", docs | beam.Map(lambda r: 1 / 0), DOCUMENT_SCHEMA, primary=True)  # not isolated: kills the run
+    with pytest.raises(Exception):
+        run.execute()
+    assert not out.exists()
+    assert not any((p / "_SUCCESS").exists() for p in tmp_path.glob("out.tmp-*"))
+
+
+def test_secrets_never_reach_the_manifest(tmp_path):
+    manifest = _run(_input(tmp_path, LINES[:1]), tmp_path / "out", secret="sk-live-123")
+    assert "sk-live-123" not in (tmp_path / "out" / "_manifest.json").read_text()
+    assert manifest["options"]["api_key"] == "<redacted>"

@@ -1,0 +1,43 @@
+import pyarrow as pa
+import pyarrow.parquet as pq
+import apache_beam as beam
+from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+
+from schemas.common import DOCUMENT_SCHEMA
+from transforms.io.shards import WriteShards, shard_index, shard_name
+
+
+def _write(records, directory, **kw):
+    with beam.Pipeline(runner=FnApiRunner()) as p:
+        p | beam.Create(records) | WriteShards(str(directory), DOCUMENT_SCHEMA, **kw)
+
+
+def test_names_and_stable_index():
+    assert shard_name(3, 8) == "part-00003-of-00008.parquet"
+    assert shard_index("abc", 7) == shard_index("abc", 7)
+    assert {shard_index(f"k{i}", 4) for i in range(100)} == {0, 1, 2, 3}
+
+
+def test_shards_are_sorted_complete_and_byte_identical(tmp_path):
+    records = [{"id": f"d{i:03d}", "text": f"text {i}", "source": "s"} for i in range(50)]
+    _write(records, tmp_path / "a", num_shards=3)
+    _write(list(reversed(records)), tmp_path / "b", num_shards=3)
+    names = sorted(p.name for p in (tmp_path / "a").iterdir())
+    assert names == [shard_name(i, 3) for i in range(3)]
+    for name in names:
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+        ids = pq.read_table(tmp_path / "a" / name).column("id").to_pylist()
+        assert ids == sorted(ids)
+    table = pq.read_table(tmp_path / "a")
+    assert sorted(table.column("id").to_pylist()) == [r["id"] for r in records]
+    assert pq.ParquetFile(tmp_path / "a" / names[0]).metadata.row_group(0).column(0).compression == "ZSTD"
+
+
+def test_shard_count_from_rows_per_shard_and_empty_dataset(tmp_path):
+    _write([{"id": str(i), "text": "t"} for i in range(10)], tmp_path / "a", rows_per_shard=4)
+    assert len(list((tmp_path / "a").iterdir())) == 3
+    with beam.Pipeline(runner=FnApiRunner()) as p:
+        p | beam.Create([]).with_output_types(dict) | WriteShards(str(tmp_path / "e"), DOCUMENT_SCHEMA)
+    (only,) = list((tmp_path / "e").iterdir())
+    assert only.name == "part-00000-of-00001.parquet"
+    assert pq.read_table(only).schema.names == DOCUMENT_SCHEMA.names and pq.read_table(only).num_rows == 0
