@@ -1,0 +1,420 @@
+"""Raw PR records from real git repositories built in tmp dirs (merge, squash, bot, unmerged PRs)."""
+from __future__ import annotations
+
+import os
+import subprocess
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+from schemas.pull_requests import FILE_STATUSES, RAW_PR_SCHEMA
+from schemas.validate import check_record
+from transforms.code.git_history import (
+    author_type_of,
+    branch_tip,
+    decode_text,
+    git_dir_of,
+    git_log_patch,
+    is_withheld,
+    list_pr_commits,
+    login_from_author,
+    pr_commit_pairs,
+    pr_records,
+    repo_name_from_url,
+    repo_name_of,
+)
+
+T0 = 1_700_000_000
+ALICE = ("Alice Liddell", "1234+alice@users.noreply.github.com")
+BOB = ("Bob Merger", "bob@example.com")
+CAROL = ("Carol", "carol@example.com")
+DEPENDABOT = ("dependabot[bot]", "49699333+dependabot[bot]@users.noreply.github.com")
+DAVE = ("Dave", "dave@example.com")
+ERIN = ("Erin", "erin@example.com")
+
+PARSER_V0 = "def parse(text):\n    return text.split()\n"
+PARSER_V1 = "def parse(text):\n    return [t for t in text.split() if t]\n"
+PARSER_V2 = "def parse(text):\n    if not text:\n        return []\n    return [t for t in text.split() if t]\n"
+OLD_DOC = "".join(f"line {i}: documentation of the module\n" for i in range(12))
+NEW_DOC = OLD_DOC.replace("line 3:", "line three:")
+WIN_V1 = "line one\r\nline two\r\n"
+WIN_V2 = "line one\r\nline 2\r\nline three\r\n"
+ODD_PATH = 'dir with space/ünï "q".txt'
+ODD_V0 = "héllo\n"
+ODD_V1 = "héllo wörld"  # no final newline
+BIG = "x = 1\n" * 50  # 300 bytes
+FEATURE = "def feature():\n    return 42\n"
+
+
+class Repo:
+    """A throwaway repository driven by the git CLI with fixed identities and dates."""
+
+    def __init__(self, path: Path, *, bare: bool = False):
+        self.path = path
+        self.clock = 0
+        path.mkdir(parents=True, exist_ok=True)
+        self.git("init", "-q", *(["--bare"] if bare else []), "-b", "main")
+
+    def env(self, author=CAROL, committer=None) -> dict:
+        committer = committer or author
+        self.clock += 60
+        when = f"{T0 + self.clock} +0200"
+        return {
+            "PATH": os.environ["PATH"], "HOME": str(self.path), "GIT_CONFIG_NOSYSTEM": "1",
+            "GIT_CONFIG_GLOBAL": os.devnull, "LC_ALL": "C",
+            "GIT_AUTHOR_NAME": author[0], "GIT_AUTHOR_EMAIL": author[1], "GIT_AUTHOR_DATE": when,
+            "GIT_COMMITTER_NAME": committer[0], "GIT_COMMITTER_EMAIL": committer[1], "GIT_COMMITTER_DATE": when,
+        }
+
+    def git(self, *args: str, author=CAROL, committer=None, input: str | None = None) -> str:
+        proc = subprocess.run(
+            ["git", "-c", "commit.gpgsign=false", "-c", "core.autocrlf=false", *args], cwd=self.path,
+            env=self.env(author, committer), input=None if input is None else input.encode(),
+            capture_output=True, check=True,
+        )
+        return proc.stdout.decode().strip()
+
+    def write(self, rel: str, content: str | bytes) -> None:
+        target = self.path / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(content.encode() if isinstance(content, str) else content)
+
+    def commit(self, message: str, author=CAROL, committer=None) -> str:
+        self.git("add", "-A")
+        self.git("commit", "-q", "--allow-empty", "-F", "-", author=author, committer=committer, input=message)
+        return self.rev("HEAD")
+
+    def rev(self, rev: str) -> str:
+        return self.git("rev-parse", rev)
+
+    def dates(self, sha: str) -> tuple[int, int]:
+        author_time, commit_time = self.git("show", "-s", "--format=%at %ct", sha).split()
+        return int(author_time), int(commit_time)
+
+
+def iso(ts: int) -> str:
+    return datetime.fromtimestamp(ts, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    """The demo repository and the facts the tests check against."""
+    repo = Repo(tmp_path_factory.mktemp("git") / "demo")
+    facts: dict = {}
+    repo.write("README.md", "# demo\n")
+    repo.write("src/parser.py", PARSER_V0)
+    repo.write("docs/old_name.py", OLD_DOC)
+    repo.write("obsolete.py", "OLD = True\n")
+    repo.write(ODD_PATH, ODD_V0)
+    repo.write("requirements.txt", "lib==1.0\n")
+    repo.commit("Initial commit")
+    repo.write("README.md", "# demo\n\nA demo.\n")
+    repo.commit("Update README")
+
+    # PR #1: merged with a merge commit by Bob; the branch was written by Alice.
+    repo.git("checkout", "-q", "-b", "feature")
+    repo.write("src/feature.py", FEATURE)
+    repo.write("win.txt", WIN_V1)
+    repo.write("src/big.py", BIG)
+    repo.commit("Add feature module", author=ALICE)
+    repo.write("src/parser.py", PARSER_V1)
+    facts["feature_tip"] = repo.commit("Use the parser in the feature", author=ALICE)
+    repo.git("checkout", "-q", "main")
+    repo.write("README.md", "# demo\n\nA demo, tweaked.\n")
+    facts["pr1_base"] = repo.commit("Tweak docs")
+    repo.git("merge", "-q", "--no-ff", "-m", "Merge pull request #1 from alice/feature\n\nAdd feature\n\nThe feature, with tests.",
+             "feature", author=BOB)
+    facts["pr1_head"] = repo.rev("HEAD")
+    repo.git("update-ref", "refs/pull/1/head", facts["feature_tip"])
+
+    # PR #7: never merged; its branch is gone, only refs/pull/7/head remains.
+    repo.git("checkout", "-q", "-b", "wip")
+    repo.write("src/experiment.py", "EXPERIMENT = 1\n")
+    facts["pr7_head"] = repo.commit("Experimental thing", author=DAVE)
+    repo.git("update-ref", "refs/pull/7/head", facts["pr7_head"])
+    repo.git("update-ref", "refs/pull/7/merge", facts["pr7_head"])
+    repo.git("checkout", "-q", "main")
+    repo.git("branch", "-q", "-D", "wip")
+
+    # PR #2: squash-merged; its original head (refs/pull/2/head) is not on main.
+    repo.git("checkout", "-q", "-b", "fix")
+    repo.write("src/parser.py", PARSER_V2 + "# draft\n")
+    repo.git("update-ref", "refs/pull/2/head", repo.commit("Draft fix"))
+    repo.git("checkout", "-q", "main")
+    repo.git("branch", "-q", "-D", "fix")
+    facts["pr2_base"] = repo.rev("HEAD")
+    repo.write("src/parser.py", PARSER_V2)
+    (repo.path / "docs/old_name.py").unlink()
+    repo.write("docs/new_name.py", NEW_DOC)
+    (repo.path / "obsolete.py").unlink()
+    repo.write("win.txt", WIN_V2)
+    repo.write("data.bin", b"\x00\x01\x02binary")
+    repo.write("latin1.txt", b"caf\xe9\n")
+    repo.write(ODD_PATH, ODD_V1)
+    os.symlink("README.md", repo.path / "link.md")
+    repo.git("add", "-A")
+    repo.git("update-index", "--add", "--cacheinfo", f"160000,{facts['pr1_head']},vendor/lib")  # a submodule
+    repo.git("commit", "-q", "-F", "-", input="Fix parser (#2)\n\nHandles empty input.\n\nCo-authored-by: Dave <dave@example.com>\n")
+    facts["pr2_head"] = repo.rev("HEAD")
+    assert "160000 commit" in repo.git("ls-tree", "HEAD", "vendor/lib")
+
+    # PR #8: rebase-merged (commit rewritten onto main, same author/date/message).
+    repo.git("checkout", "-q", "-b", "tidy")
+    repo.write("docs/new_name.py", NEW_DOC + "more docs\n")
+    facts["pr8_head"] = repo.commit("Tidy docs\n\nRebased PR.", author=ERIN)
+    repo.git("update-ref", "refs/pull/8/head", facts["pr8_head"])
+    repo.git("checkout", "-q", "main")
+    repo.git("branch", "-q", "-D", "tidy")
+
+    # PR #3: a bot's squash merge, landed before the rebased PR ('add -A' also drops the
+    # submodule, whose directory was never checked out: a deletion the records leave out).
+    repo.write("requirements.txt", "lib==1.1\n")
+    facts["pr3_head"] = repo.commit("Bump lib from 1.0 to 1.1 (#3)", author=DEPENDABOT, committer=BOB)
+    repo.git("cherry-pick", facts["pr8_head"], committer=BOB)
+    assert repo.rev("HEAD") != facts["pr8_head"]
+
+    # PR #9's head is a plain commit on main: reachable, matched by nothing -> no record.
+    repo.write("README.md", "# demo 1.0\n")
+    facts["release"] = repo.commit("Release 1.0")
+    repo.git("update-ref", "refs/pull/9/head", facts["release"])
+    facts["dates"] = {k: repo.dates(facts[k]) for k in ("feature_tip", "pr1_head", "pr2_head", "pr3_head", "pr7_head")}
+    return repo, facts
+
+
+@pytest.fixture(scope="module")
+def records(demo):
+    repo, _ = demo
+    return list(pr_records(repo.path, repo_name="acme/demo", max_file_bytes=1000))
+
+
+def by_path(record: dict) -> dict:
+    return {f["path"]: f for f in record["files"]}
+
+
+def test_finds_exactly_the_pull_requests_oldest_first(records):
+    assert [(r["number"], r["merged"]) for r in records] == [(1, True), (2, True), (3, True), (7, False)]
+
+
+def test_shas_titles_bodies_and_authors(demo, records):
+    _, facts = demo
+    pr1, pr2, pr3, pr7 = records
+    assert (pr1["base_sha"], pr1["head_sha"]) == (facts["pr1_base"], facts["pr1_head"])
+    assert (pr2["base_sha"], pr2["head_sha"]) == (facts["pr2_base"], facts["pr2_head"])
+    assert (pr7["base_sha"], pr7["head_sha"]) == (None, facts["pr7_head"])
+    assert (pr1["title"], pr1["body"]) == ("Add feature", "The feature, with tests.")
+    assert (pr2["title"], pr2["body"]) == ("Fix parser", "Handles empty input.\n\nCo-authored-by: Dave <dave@example.com>")
+    assert (pr3["title"], pr3["body"]) == ("Bump lib from 1.0 to 1.1", None)
+    assert (pr7["title"], pr7["body"]) == ("Experimental thing", None)
+    # The merge's author is the branch author (alice via her no-reply e-mail), not Bob.
+    assert [(r["author_login"], r["author_type"]) for r in records] == [
+        ("alice", "User"), ("Carol", "User"), ("dependabot[bot]", "Bot"), ("Dave", "User")]
+    assert {r["repo"] for r in records} == {"acme/demo"}
+    assert all(r["linked_issues"] == [] and r["patch"] is None for r in records)
+
+
+def test_dates_are_iso_utc(demo, records):
+    _, facts = demo
+    dates = facts["dates"]
+    pr1, pr2, _, pr7 = records
+    assert pr1["created_at"] == iso(dates["feature_tip"][0]) and pr1["merged_at"] == iso(dates["pr1_head"][1])
+    assert pr2["created_at"] == iso(dates["pr2_head"][0]) and pr2["merged_at"] == iso(dates["pr2_head"][1])
+    assert pr7["created_at"] == iso(dates["pr7_head"][0]) and pr7["merged_at"] is None
+    assert pr1["merged_at"].endswith("Z")
+
+
+def test_merge_pr_files_are_the_branch_changes_only(records):
+    files = by_path(records[0])
+    assert sorted(files) == ["src/big.py", "src/feature.py", "src/parser.py", "win.txt"]  # README tweak on main excluded
+    assert files["src/parser.py"] | {} == {"path": "src/parser.py", "previous_path": None, "status": "modified",
+                                          "before": PARSER_V0, "after": PARSER_V1, "patch": None, "is_binary": False}
+    assert (files["src/feature.py"]["status"], files["src/feature.py"]["before"], files["src/feature.py"]["after"]) == ("added", None, FEATURE)
+    assert files["win.txt"]["after"] == WIN_V1  # CRLF kept
+    assert files["src/big.py"]["after"] == BIG
+
+
+def test_squash_pr_statuses_contents_and_skipped_entries(records):
+    files = by_path(records[1])
+    assert {p: f["status"] for p, f in files.items()} == {
+        "data.bin": "added", "docs/new_name.py": "renamed", "latin1.txt": "added", "obsolete.py": "deleted",
+        ODD_PATH: "modified", "src/parser.py": "modified", "win.txt": "modified",
+    }  # the symlink link.md and the submodule vendor/lib are left out
+    assert all(f["status"] in FILE_STATUSES for r in records for f in r["files"])
+    renamed = files["docs/new_name.py"]
+    assert (renamed["previous_path"], renamed["before"], renamed["after"]) == ("docs/old_name.py", OLD_DOC, NEW_DOC)
+    deleted = files["obsolete.py"]
+    assert (deleted["before"], deleted["after"], deleted["previous_path"]) == ("OLD = True\n", None, None)
+    assert (files["win.txt"]["before"], files["win.txt"]["after"]) == (WIN_V1, WIN_V2)
+    assert (files[ODD_PATH]["before"], files[ODD_PATH]["after"]) == (ODD_V0, ODD_V1)
+    for binary in ("data.bin", "latin1.txt"):
+        assert (files[binary]["is_binary"], files[binary]["before"], files[binary]["after"]) == (True, None, None)
+    assert not any(is_withheld(f) for f in files.values())
+
+
+def test_bot_and_unmerged_files(records):
+    assert records[2]["files"] == [{"path": "requirements.txt", "previous_path": None, "status": "modified",
+                                    "before": "lib==1.0\n", "after": "lib==1.1\n", "patch": None, "is_binary": False}]
+    assert records[3]["files"] == []
+
+
+def test_oversized_files_are_withheld_and_marked(demo):
+    repo, _ = demo
+    small = list(pr_records(repo.path, max_file_bytes=100))
+    big = by_path(small[0])["src/big.py"]
+    assert is_withheld(big) and big["is_binary"] is None and big["status"] == "added"
+    assert by_path(small[0])["src/feature.py"]["after"] == FEATURE
+    unlimited = list(pr_records(repo.path, max_file_bytes=None))
+    assert by_path(unlimited[0])["src/big.py"]["after"] == BIG
+
+
+def test_records_conform_to_the_raw_pr_schema(records):
+    table = pa.Table.from_pylist(records, schema=RAW_PR_SCHEMA)
+    assert table.num_rows == 4 and table.schema.equals(RAW_PR_SCHEMA)
+    assert [check_record(r, RAW_PR_SCHEMA) for r in records] == [None] * 4
+    assert table.to_pylist()[1]["files"] == records[1]["files"]
+
+
+def test_bare_clone_and_mirror_give_the_same_records(demo, records, tmp_path):
+    repo, _ = demo
+    subprocess.run(["git", "clone", "-q", "--bare", str(repo.path), str(tmp_path / "demo.git")], check=True, env=repo.env())
+    subprocess.run(["git", "clone", "-q", "--mirror", str(repo.path), str(tmp_path / "mirror.git")], check=True, env=repo.env())
+    bare = list(pr_records(tmp_path / "demo.git", repo_name="acme/demo", max_file_bytes=1000))
+    mirror = list(pr_records(tmp_path / "mirror.git", repo_name="acme/demo", max_file_bytes=1000))
+    assert bare == records[:3]  # a plain bare clone has no refs/pull: no unmerged PR
+    assert mirror == records
+    assert {r["repo"] for r in pr_records(tmp_path / "demo.git")} == {"demo"}
+
+
+def test_non_bare_clone_walks_origin_head_not_the_checkout(demo, records, tmp_path):
+    repo, _ = demo
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", str(repo.path), str(clone)], check=True, env=repo.env())
+    subprocess.run(["git", "fetch", "-q", "origin", "refs/pull/*:refs/pull/*"], cwd=clone, check=True, env=repo.env())
+    subprocess.run(["git", "checkout", "-q", "-b", "topic"], cwd=clone, check=True, env=repo.env())
+    subprocess.run(["git", "commit", "-q", "--allow-empty", "-m", "Local work (#99)"], cwd=clone, check=True, env=repo.env())
+    assert list(pr_records(clone, repo_name="acme/demo", max_file_bytes=1000)) == records
+    assert [p.number for p in list_pr_commits(clone, branch="topic")] == [1, 2, 3, 99, 7]
+    assert branch_tip(clone) == repo.rev("main")
+    with pytest.raises(ValueError, match="branch 'nope' not found"):
+        branch_tip(clone, "nope")
+
+
+def test_pairs_for_the_benchmark(demo, records):
+    repo, _ = demo
+    pairs = pr_commit_pairs(repo.path)
+    assert pairs == [(r["base_sha"], r["head_sha"]) for r in records if r["merged"]]
+    assert git_log_patch(repo.path, pairs) > 0
+
+
+def test_list_pr_commits_carries_names_and_kinds(demo):
+    repo, _ = demo
+    prs = list_pr_commits(repo.path)
+    assert [(p.number, p.kind, p.author_name) for p in prs] == [
+        (1, "merge", "Alice Liddell"), (2, "squash", "Carol"), (3, "squash", "dependabot[bot]"), (7, "unmerged", "Dave")]
+
+
+def test_empty_and_pr_less_repositories_yield_nothing(tmp_path):
+    empty = Repo(tmp_path / "empty")
+    empty_bare = Repo(tmp_path / "empty.git", bare=True)
+    assert list(pr_records(empty.path)) == [] and list(pr_records(empty_bare.path)) == []
+    assert list_pr_commits(empty.path) == [] and branch_tip(empty.path) is None
+    plain = Repo(tmp_path / "plain")
+    plain.write("a.py", "a = 1\n")
+    plain.commit("Direct commit mentioning #4")
+    assert list(pr_records(plain.path)) == []
+
+
+def test_not_a_repository_raises_value_error(tmp_path, demo):
+    repo, _ = demo
+    (tmp_path / "plain").mkdir()
+    for path in (tmp_path / "plain", tmp_path / "missing", repo.path / "src"):
+        with pytest.raises(ValueError, match=f"{path}: not a git repository"):
+            list(pr_records(path))
+    assert git_dir_of(repo.path) == str(repo.path / ".git")
+
+
+def test_root_squash_commit_and_github_origin(tmp_path):
+    repo = Repo(tmp_path / "root")
+    repo.write("main.py", "print('hi')\n")
+    root = repo.commit("Initial import (#1)")
+    repo.git("remote", "add", "origin", "git@github.com:acme/widgets.git")
+    [record] = pr_records(repo.path)
+    assert (record["repo"], record["base_sha"], record["head_sha"], record["title"]) == ("acme/widgets", None, root, "Initial import")
+    assert record["files"][0] | {} == {"path": "main.py", "previous_path": None, "status": "added", "before": None,
+                                      "after": "print('hi')\n", "patch": None, "is_binary": False}
+    assert repo_name_of(repo.path) == "acme/widgets"
+
+
+def test_hostile_repository_config_runs_nothing(tmp_path):
+    repo = Repo(tmp_path / "hostile")
+    repo.write(".gitattributes", "* filter=evil diff=evil\n")
+    repo.write("a.py", "a = 1\n")
+    repo.commit("Initial")
+    repo.write("a.py", "a = 2\n")
+    repo.commit("Change a (#5)")
+    marker = tmp_path / "PWNED"
+    for key in ("filter.evil.smudge", "filter.evil.clean", "diff.evil.textconv", "diff.external", "core.fsmonitor", "gpg.program"):
+        repo.git("config", key, f"touch {marker}; cat")
+    repo.git("config", "log.showSignature", "true")
+    hooks = repo.path / ".git/hooks"
+    for hook in ("post-checkout", "reference-transaction", "pre-auto-gc"):
+        (hooks / hook).write_text(f"#!/bin/sh\ntouch {marker}\n")
+        (hooks / hook).chmod(0o755)
+    repo.git("cat-file", "--filters", "HEAD:a.py")  # porcelain would run the repository's programs
+    assert marker.exists()
+    marker.unlink()
+    [record] = pr_records(repo.path)
+    assert record["files"][0]["before"] == "a = 1\n" and record["files"][0]["after"] == "a = 2\n"
+    assert git_log_patch(repo.path, pr_commit_pairs(repo.path)) > 0
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("name, email, login, kind", [
+    ("Alice Liddell", "1234+alice@users.noreply.github.com", "alice", "User"),
+    ("old style", "bob@users.noreply.github.com", "bob", "User"),
+    ("dependabot[bot]", "49699333+dependabot[bot]@users.noreply.github.com", "dependabot[bot]", "Bot"),
+    ("github-actions[bot]", "41898282+github-actions[bot]@users.noreply.github.com", "github-actions[bot]", "Bot"),
+    ("Renovate Bot", "bot@renovateapp.com", "Renovate Bot", "User"),
+    ("carol", "carol@example.com", "carol", "User"),
+])
+def test_login_mapping(name, email, login, kind):
+    assert login_from_author(name, email) == login
+    assert author_type_of(login) == kind
+
+
+@pytest.mark.parametrize("url, name", [
+    ("https://github.com/acme/demo.git", "acme/demo"),
+    ("https://token@github.com/acme/demo", "acme/demo"),
+    ("git@github.com:acme/demo.git", "acme/demo"),
+    ("ssh://git@github.com/acme/demo.git/", "acme/demo"),
+    ("https://gitlab.com/acme/demo.git", None),
+    ("/srv/repos/demo", None),
+])
+def test_repo_name_from_url(url, name):
+    assert repo_name_from_url(url) == name
+
+
+def test_decode_text_is_strict_and_byte_exact():
+    assert decode_text(b"a\r\nb") == "a\r\nb"
+    assert decode_text("\ufeffbom\n".encode()) == "\ufeffbom\n"
+    assert decode_text(b"a\x00b") is None
+    assert decode_text(b"caf\xe9") is None
+    assert decode_text(b"x" * 9000 + b"\x00") == "x" * 9000 + "\x00"  # NUL past the sniffed prefix
+
+
+def test_merge_without_title_other_merges_and_repeated_numbers(tmp_path):
+    repo = Repo(tmp_path / "merges")
+    repo.write("a.py", "a = 1\n")
+    repo.commit("Initial")
+    for branch, message in (("one", "Merge pull request #4 from erin/one"), ("two", "Merge branch 'two'")):
+        repo.git("checkout", "-q", "-b", branch)
+        repo.write(f"{branch}.py", f"{branch} = 1\n")
+        repo.commit(f"Add {branch}", author=ERIN)
+        repo.git("checkout", "-q", "main")
+        repo.git("merge", "-q", "--no-ff", "-m", message, branch, author=BOB)
+    repo.write("a.py", "a = 2\n")
+    repo.commit("Backport again (#4)")
+    [record] = pr_records(repo.path)  # "Merge branch" is no PR; the later "(#4)" loses to the oldest
+    assert (record["number"], record["title"], record["body"], record["author_login"]) == (4, "Add one", None, "Erin")
+    assert [f["path"] for f in record["files"]] == ["one.py"]

@@ -1,0 +1,265 @@
+import pytest
+
+from transforms.code.parse import (
+    GRAMMAR_MODULES,
+    Definition,
+    enclosing_definitions,
+    has_parse_errors,
+    list_definitions,
+    parser_for,
+)
+
+# grammar -> (valid source, broken source)
+SNIPPETS = {
+    "python": ("def f(x):\n    return x + 1\n", "def f(x:\n    return x +\n"),
+    "java": ("class A {\n  int f() { return 1; }\n}\n", "class A {\n  int f() { return 1 }\n"),
+    "javascript": ("function f(a) {\n  return a * 2;\n}\n", "function f(a {\n  return a * ;\n}\n"),
+    "typescript": ("function f(a: number): number {\n  return a;\n}\n", "function f(a: number): {\n  return a;\n"),
+    "tsx": ("const A = () => <div>{1}</div>;\n", "const A = () => <div>{1}</span;\n"),
+    "go": ("package main\n\nfunc main() {\n\tx := 1\n\t_ = x\n}\n", "package main\n\nfunc main() {\n\tx := \n"),
+    "rust": ("fn main() {\n    let x = 1;\n}\n", "fn main() {\n    let x = ;\n"),
+    "c": ("int main(void) {\n  return 0;\n}\n", "int main(void) {\n  return 0\n"),
+    "cpp": ("namespace n {\nclass A {\n public:\n  int f() const { return 1; }\n};\n}\n",
+            "namespace n {\nclass A {\n public\n  int f() const { return 1; \n"),
+    "csharp": ("class A {\n  int F() { return 1; }\n}\n", "class A {\n  int F() { return 1 }\n"),
+    "php": ("<?php\nfunction f($a) {\n  return $a;\n}\n", "<?php\nfunction f($a {\n  return $a\n"),
+    "ruby": ("def f(a)\n  a + 1\nend\n", "def f(a)\n  a +\n"),
+    "kotlin": ("fun f(a: Int): Int {\n    return a + 1\n}\n", "fun f(a: Int): Int {\n    return a +\n"),
+}
+
+
+def test_every_grammar_has_a_snippet():
+    assert set(SNIPPETS) == set(GRAMMAR_MODULES)
+
+
+@pytest.mark.parametrize("grammar", sorted(SNIPPETS))
+def test_valid_parses_clean_and_broken_reports_errors(grammar):
+    valid, broken = SNIPPETS[grammar]
+    assert has_parse_errors(valid, grammar) is False
+    assert has_parse_errors(broken, grammar) is True
+    assert has_parse_errors(valid.encode(), grammar) is False
+
+
+def test_parser_is_cached_and_unknown_grammar_is_none():
+    assert parser_for("python") is parser_for("python")
+    assert parser_for("cobol") is None
+    assert has_parse_errors("x", "cobol") is None
+    assert list_definitions("x", "cobol") == []
+    assert enclosing_definitions("x", "cobol", [1]) == []
+
+
+def test_lone_surrogates_do_not_crash():
+    assert has_parse_errors("x = '\udc80'\n", "python") is False
+
+
+PYTHON = '''\
+import os
+
+
+class Server:
+    """Serves."""
+
+    @property
+    def port(self):
+        return 1
+
+    def handle(self, request):
+        if request:
+            return None
+        return None
+
+
+def main():
+    def helper():
+        pass
+    return Server()
+'''
+
+
+def test_python_definitions():
+    assert list_definitions(PYTHON, "python") == [
+        Definition("Server", "Server", "class", 4, 14),
+        Definition("port", "Server.port", "function", 7, 9),  # the decorator line belongs to it
+        Definition("handle", "Server.handle", "function", 11, 14),
+        Definition("main", "main", "function", 17, 20),
+        Definition("helper", "main.helper", "function", 18, 19),
+    ]
+
+
+def test_python_enclosing_definitions():
+    assert enclosing_definitions(PYTHON, "python", [13]) == ["Server.handle"]
+    assert enclosing_definitions(PYTHON, "python", [7, 14, 19, 1]) == ["Server.port", "Server.handle", "main.helper"]
+    assert enclosing_definitions(PYTHON, "python", [20]) == ["main"]
+    assert enclosing_definitions(PYTHON, "python", [5]) == ["Server"]
+    assert enclosing_definitions(PYTHON, "python", [13], innermost=False) == ["Server", "Server.handle"]
+    assert enclosing_definitions(PYTHON, "python", [2, 16]) == []
+
+
+JAVA = """\
+package p;
+
+public class Cache {
+    private int size;
+
+    public Cache(int size) {
+        this.size = size;
+    }
+
+    public int get(int key) {
+        return key % size;
+    }
+
+    interface Loader {
+        int load(int key);
+    }
+}
+"""
+
+GO = """\
+package main
+
+type Server struct {
+\tport int
+}
+
+func (s *Server) Handle(n int) int {
+\treturn n + s.port
+}
+
+func main() {
+\tprintln(1)
+}
+"""
+
+RUST = """\
+struct Stack {
+    items: Vec<i32>,
+}
+
+impl Stack {
+    fn push(&mut self, x: i32) {
+        self.items.push(x);
+    }
+}
+
+fn main() {
+    let s = Stack { items: vec![] };
+}
+"""
+
+JAVASCRIPT = """\
+class Cart {
+  add(item) {
+    this.items.push(item);
+  }
+}
+
+const total = (items) => {
+  return items.length;
+};
+
+function main() {
+  return new Cart();
+}
+"""
+
+CPP = """\
+namespace shop {
+
+class Cart {
+ public:
+  void add(int item) {
+    items_.push_back(item);
+  }
+};
+
+int Cart::size() const {
+  return items_.size();
+}
+
+}  // namespace shop
+"""
+
+TYPESCRIPT = """\
+export class Repo<T> {
+  find(id: number): T | undefined {
+    return undefined;
+  }
+}
+"""
+
+CSHARP = """\
+namespace Shop {
+  class Cart {
+    public void Add(int item) {
+      items.Add(item);
+    }
+  }
+}
+"""
+
+PHP = """\
+<?php
+class Cart {
+    public function add($item) {
+        $this->items[] = $item;
+    }
+}
+"""
+
+RUBY = """\
+module Shop
+  class Cart
+    def add(item)
+      @items << item
+    end
+  end
+end
+"""
+
+KOTLIN = """\
+class Cart {
+    fun add(item: Int) {
+        items.add(item)
+    }
+}
+"""
+
+C = """\
+struct point {
+  int x;
+};
+
+static int *make(int n) {
+  return 0;
+}
+"""
+
+
+@pytest.mark.parametrize("grammar, source, lines, expected", [
+    ("java", JAVA, [7], ["Cache.Cache"]),
+    ("java", JAVA, [11, 14], ["Cache.get", "Cache.Loader"]),
+    ("go", GO, [8], ["Server.Handle"]),
+    ("go", GO, [4, 12], ["Server", "main"]),
+    ("rust", RUST, [7], ["Stack.push"]),
+    ("rust", RUST, [2, 12], ["Stack", "main"]),
+    ("javascript", JAVASCRIPT, [3, 8, 12], ["Cart.add", "total", "main"]),
+    ("cpp", CPP, [6], ["shop.Cart.add"]),
+    ("cpp", CPP, [11], ["shop.Cart::size"]),
+    ("typescript", TYPESCRIPT, [3], ["Repo.find"]),
+    ("csharp", CSHARP, [4], ["Shop.Cart.Add"]),
+    ("php", PHP, [4], ["Cart.add"]),
+    ("ruby", RUBY, [4], ["Shop.Cart.add"]),
+    ("kotlin", KOTLIN, [3], ["Cart.add"]),
+    ("c", C, [2, 6], ["point", "make"]),
+])
+def test_enclosing_definitions_across_languages(grammar, source, lines, expected):
+    assert has_parse_errors(source, grammar) is False
+    assert enclosing_definitions(source, grammar, lines) == expected
+
+
+def test_definitions_kinds_and_lines():
+    by_name = {d.qualified_name: d for d in list_definitions(RUST, "rust")}
+    assert by_name["Stack"].kind == "class"
+    assert by_name["Stack.push"] == Definition("push", "Stack.push", "function", 6, 8)
+    assert {d.kind for d in list_definitions(CPP, "cpp")} == {"module", "class", "function"}

@@ -1,0 +1,263 @@
+"""tree-sitter parsing for the 12 core languages: parse errors and the definitions around edits.
+
+Grammars come from the per-language wheels (``tree_sitter_python.language()`` ...), never
+from a download. ``parser_for`` builds one parser per grammar per process and caches it, so a
+Beam ``DoFn`` can call it from ``setup`` and then per record.
+
+Grammar names are the language ids of ``transforms.code.languages`` plus ``tsx`` (TypeScript
+with JSX; ``languages.grammar_of`` picks it for .tsx files). An unknown name has no grammar:
+the functions answer None / [] instead of raising.
+
+Line numbers are 1-based, as editors and diffs show them.
+
+Known grammar limitation: tree-sitter-kotlin 1.1.0 reports an error for a class body written
+on a single line that contains a function (``class A { fun f() {} }``); multi-line bodies parse.
+"""
+from __future__ import annotations
+
+import importlib
+import re
+from functools import lru_cache
+from typing import Iterable, NamedTuple
+
+import tree_sitter
+
+# grammar -> (wheel module, function returning the language pointer)
+GRAMMAR_MODULES: dict[str, tuple[str, str]] = {
+    "python": ("tree_sitter_python", "language"),
+    "java": ("tree_sitter_java", "language"),
+    "javascript": ("tree_sitter_javascript", "language"),
+    "typescript": ("tree_sitter_typescript", "language_typescript"),
+    "tsx": ("tree_sitter_typescript", "language_tsx"),
+    "go": ("tree_sitter_go", "language"),
+    "rust": ("tree_sitter_rust", "language"),
+    "c": ("tree_sitter_c", "language"),
+    "cpp": ("tree_sitter_cpp", "language"),
+    "csharp": ("tree_sitter_c_sharp", "language"),
+    "php": ("tree_sitter_php", "language_php"),
+    "ruby": ("tree_sitter_ruby", "language"),
+    "kotlin": ("tree_sitter_kotlin", "language"),
+}
+
+_JS_DEFINITIONS = {
+    "function_declaration": "function", "generator_function_declaration": "function",
+    "method_definition": "function", "class_declaration": "class", "class": "class",
+    "variable_declarator": "function",  # only when its value is a function, see _name_of
+}
+_TS_DEFINITIONS = {
+    **_JS_DEFINITIONS, "abstract_class_declaration": "class", "interface_declaration": "class",
+    "enum_declaration": "class", "internal_module": "module",
+}
+
+# grammar -> {definition node type: kind}; kinds are 'class', 'function' and 'module'.
+DEFINITION_NODES: dict[str, dict[str, str]] = {
+    "python": {"function_definition": "function", "class_definition": "class"},
+    "java": {
+        "class_declaration": "class", "interface_declaration": "class", "enum_declaration": "class",
+        "record_declaration": "class", "annotation_type_declaration": "class",
+        "method_declaration": "function", "constructor_declaration": "function",
+        "compact_constructor_declaration": "function",
+    },
+    "javascript": _JS_DEFINITIONS,
+    "typescript": _TS_DEFINITIONS,
+    "tsx": _TS_DEFINITIONS,
+    "go": {"function_declaration": "function", "method_declaration": "function", "type_spec": "class"},
+    "rust": {
+        "function_item": "function", "struct_item": "class", "enum_item": "class", "union_item": "class",
+        "trait_item": "class", "impl_item": "class", "mod_item": "module",
+    },
+    "c": {"function_definition": "function", "struct_specifier": "class", "union_specifier": "class",
+          "enum_specifier": "class"},
+    "cpp": {
+        "function_definition": "function", "class_specifier": "class", "struct_specifier": "class",
+        "union_specifier": "class", "enum_specifier": "class", "namespace_definition": "module",
+    },
+    "csharp": {
+        "class_declaration": "class", "struct_declaration": "class", "interface_declaration": "class",
+        "enum_declaration": "class", "record_declaration": "class", "method_declaration": "function",
+        "constructor_declaration": "function", "destructor_declaration": "function",
+        "local_function_statement": "function", "operator_declaration": "function",
+        "namespace_declaration": "module", "file_scoped_namespace_declaration": "module",
+    },
+    "php": {
+        "function_definition": "function", "method_declaration": "function", "class_declaration": "class",
+        "interface_declaration": "class", "trait_declaration": "class", "enum_declaration": "class",
+    },
+    "ruby": {"method": "function", "singleton_method": "function", "class": "class", "module": "module"},
+    "kotlin": {"function_declaration": "function", "class_declaration": "class", "object_declaration": "class"},
+}
+
+_FUNCTION_VALUES = {"arrow_function", "function_expression", "function", "generator_function"}
+_GENERIC_SUFFIX = re.compile(r"\s*<.*$", re.DOTALL)
+
+
+class Definition(NamedTuple):
+    """A function, class or module definition found by tree-sitter."""
+
+    name: str
+    qualified_name: str  # enclosing definition names joined with '.', e.g. 'Server.handle'
+    kind: str  # 'class', 'function' or 'module'
+    start_line: int  # 1-based, inclusive (decorators included)
+    end_line: int  # 1-based, inclusive
+
+
+@lru_cache(maxsize=None)
+def language_for(grammar: str) -> tree_sitter.Language | None:
+    """The tree-sitter ``Language`` of a grammar, or None when there is no such grammar/wheel."""
+    spec = GRAMMAR_MODULES.get(grammar)
+    if spec is None:
+        return None
+    module_name, function_name = spec
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError:
+        return None
+    return tree_sitter.Language(getattr(module, function_name)())
+
+
+@lru_cache(maxsize=None)
+def parser_for(grammar: str) -> tree_sitter.Parser | None:
+    """A parser for the grammar, built once per process; None when there is no grammar."""
+    language = language_for(grammar)
+    return None if language is None else tree_sitter.Parser(language)
+
+
+def _source_bytes(source: str | bytes) -> bytes:
+    if isinstance(source, bytes):
+        return source
+    return source.encode("utf-8", "replace")  # lone surrogates cannot be parsed as they are anyway
+
+
+def parse(source: str | bytes, grammar: str) -> tree_sitter.Tree | None:
+    """The syntax tree of ``source``, or None when there is no grammar."""
+    parser = parser_for(grammar)
+    return None if parser is None else parser.parse(_source_bytes(source))
+
+
+def has_parse_errors(source: str | bytes, grammar: str) -> bool | None:
+    """True when tree-sitter finds ERROR or MISSING nodes; None when there is no grammar."""
+    tree = parse(source, grammar)
+    return None if tree is None else tree.root_node.has_error
+
+
+def _text(node: tree_sitter.Node | None) -> str:
+    return "" if node is None else node.text.decode("utf-8", "replace")
+
+
+def _c_declarator_name(node: tree_sitter.Node) -> str:
+    """Follow a C/C++ declarator chain (pointer, reference, function ...) to the declared name."""
+    while node is not None:
+        inner = node.child_by_field_name("declarator")
+        if inner is None:
+            if node.type in ("reference_declarator", "parenthesized_declarator"):
+                inner = next((c for c in node.named_children if "declarator" in c.type or "identifier" in c.type), None)
+                if inner is None:
+                    return _text(node)
+            else:
+                return _text(node)
+        node = inner
+    return ""
+
+
+def _first_descendant(node: tree_sitter.Node, node_type: str) -> tree_sitter.Node | None:
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        if current.type == node_type:
+            return current
+        stack.extend(reversed(current.named_children))
+    return None
+
+
+def _name_of(node: tree_sitter.Node, grammar: str) -> str:
+    """The name a definition node declares ('' for anonymous ones, which are skipped)."""
+    kind = node.type
+    if grammar in ("c", "cpp"):
+        if kind == "function_definition":
+            declarator = node.child_by_field_name("declarator")
+            return "" if declarator is None else _c_declarator_name(declarator)
+        if kind.endswith("_specifier") and node.child_by_field_name("body") is None:
+            return ""  # a use such as 'struct P *p', not a definition
+    if grammar == "rust" and kind == "impl_item":
+        return _GENERIC_SUFFIX.sub("", _text(node.child_by_field_name("type")))
+    if kind == "variable_declarator":
+        value = node.child_by_field_name("value")
+        if value is None or value.type not in _FUNCTION_VALUES:
+            return ""
+    name = node.child_by_field_name("name")
+    if name is None and grammar == "kotlin":
+        name = next((c for c in node.named_children if c.type in ("identifier", "type_identifier", "simple_identifier")), None)
+    return _text(name)
+
+
+def _scope_of(node: tree_sitter.Node, grammar: str, enclosing: str) -> str:
+    """The qualified name a definition's name is appended to; a Go method is scoped by its receiver type."""
+    if grammar == "go" and node.type == "method_declaration":
+        receiver = node.child_by_field_name("receiver")
+        receiver_type = None if receiver is None else _first_descendant(receiver, "type_identifier")
+        if receiver_type is not None:
+            return _text(receiver_type)
+    return enclosing
+
+
+def _span_node(node: tree_sitter.Node) -> tree_sitter.Node:
+    """The node whose lines a definition covers: with its decorators / template / export wrapper."""
+    parent = node.parent
+    while parent is not None and parent.type in ("decorated_definition", "template_declaration", "export_statement"):
+        node, parent = parent, parent.parent
+    return node
+
+
+def list_definitions(source: str | bytes, grammar: str) -> list[Definition]:
+    """All named function/class/module definitions, in source order; [] when there is no grammar."""
+    tree = parse(source, grammar)
+    node_kinds = DEFINITION_NODES.get(grammar, {})
+    if tree is None or not node_kinds:
+        return []
+    definitions: list[Definition] = []
+    # (node, qualified name of the enclosing definition); an explicit stack so deep trees do not recurse
+    stack: list[tuple[tree_sitter.Node, str]] = [(tree.root_node, "")]
+    while stack:
+        node, scope = stack.pop()
+        kind = node_kinds.get(node.type)
+        if kind is not None:
+            name = _name_of(node, grammar)
+            if name:
+                span = _span_node(node)
+                end_row = span.end_point.row
+                if span.end_point.column == 0 and end_row > span.start_point.row:
+                    end_row -= 1  # the node ends at the start of the next line
+                parent_scope = _scope_of(node, grammar, scope)
+                scope = f"{parent_scope}.{name}" if parent_scope else name
+                definitions.append(Definition(name, scope, kind, span.start_point.row + 1, end_row + 1))
+        stack.extend((child, scope) for child in reversed(node.named_children))
+    definitions.sort(key=lambda d: (d.start_line, -d.end_line))
+    return definitions
+
+
+def enclosing_definitions(source: str | bytes, grammar: str, line_numbers: Iterable[int], *,
+                          innermost: bool = True) -> list[str]:
+    """Qualified names of the definitions enclosing the given 1-based lines.
+
+    With ``innermost`` (the default) each line contributes only its innermost definition
+    (``Server.handle`` rather than also ``Server``), as Agentless's navigation step lists
+    locations; otherwise every enclosing definition. Names come in source order, each once;
+    lines outside any definition contribute nothing.
+    """
+    definitions = list_definitions(source, grammar)
+    wanted = sorted(set(line_numbers))
+    found: set[Definition] = set()
+    for line in wanted:
+        enclosing = [d for d in definitions if d.start_line <= line <= d.end_line]
+        if not enclosing:
+            continue
+        if innermost:
+            found.add(max(enclosing, key=lambda d: (d.start_line, -d.end_line, d.qualified_name.count("."))))
+        else:
+            found.update(enclosing)
+    names: list[str] = []
+    for definition in definitions:
+        if definition in found and definition.qualified_name not in names:
+            names.append(definition.qualified_name)
+    return names
+

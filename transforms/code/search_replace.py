@@ -1,0 +1,551 @@
+"""Search/Replace blocks: build them from a before/after pair, replay them, render and parse them.
+
+A ``Block(path, search, replace)`` says: in ``path``, replace the only occurrence of ``search``
+with ``replace``. Blocks of a PR are applied in order; a SEARCH must occur exactly once (as a
+substring, overlapping occurrences counted) in the file as it is *when the block is applied*.
+An empty SEARCH creates a file, and is only valid when the file is absent or empty.
+
+Decisions (``make_blocks``):
+
+* Text is handled as exact str, never normalized: CRLF stays ``\\r\\n`` inside lines. Lines
+  are split on ``\\n`` only (as git does) and keep their ending, so a lone ``\\r`` is part of
+  a line and a file without a final newline has a last line without ``\\n``. Adding or
+  removing the final newline is an edit of the last line like any other, and a change of line
+  endings changes every line it touches.
+* Identical files give no blocks. A new file (empty before) is one block with an empty SEARCH
+  and the whole file as REPLACE.
+* A deleted file (empty after) is one block whose SEARCH is the whole before-file and whose
+  REPLACE is empty. Replaying it leaves ``''``, which is exactly the ``after`` the edit schema
+  stores for a deletion; the file status (``deleted``) travels in the record, and
+  ``apply_blocks_to_directory(..., remove_emptied=True)`` removes such files on disk.
+* Renames are the caller's business: blocks are per path, so a rename is the deletion of the
+  old path plus the creation of the new one, or (better, for a renamed-and-edited file) a
+  diff of the old contents against the new contents under the new path.
+* Edit spans are the non-equal opcodes of ``difflib.SequenceMatcher(autojunk=False)`` on the
+  lines, after cutting off the common head and tail (the matcher is quadratic on repeated
+  lines; thousands of identical lines take seconds). Each span gets the fewest context lines (above + below) that make its SEARCH unique
+  in the file at application time; ties go to the most balanced split, then to more context
+  above. A pure insertion gets at least one context line (an empty SEARCH would mean "create").
+  Context never touches a neighbouring span: when it would have to (the only unique windows
+  reach the previous block or the next span), the windows are merged (into the previous block
+  when it is nearer than the next span) and the merged window's context is searched again.
+  Merging with the previous block always succeeds (the merged window contains that block's
+  unique SEARCH), so the construction terminates, at worst with the whole file as SEARCH.
+* Because uniqueness is checked against the file as it will be at application time, replay
+  reproduces ``after`` by construction; ``roundtrip_check`` still verifies it, byte for byte.
+
+Rendering (``render_blocks`` / ``parse_blocks``) uses the Agentless / Aider format::
+
+    ```python
+    ### path/to/file.py
+    <<<<<<< SEARCH
+    old lines
+    =======
+    new lines
+    >>>>>>> REPLACE
+    ```
+
+A SEARCH or REPLACE text that does not end with a newline is written followed by a newline
+and the line ``\\ No newline at end of file`` (git's marker); the parser removes both, so
+``parse_blocks(render_blocks(b)) == b`` exactly. Texts containing a line that reads as a
+marker cannot round-trip and are refused by ``render_blocks`` (``unrenderable_reason``).
+"""
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from typing import Callable, Iterable, Mapping, NamedTuple, Sequence
+
+from transforms.code.languages import fence_name, language_of as default_language_of
+from transforms.records import Rejected
+
+SEARCH_MARKER = "<<<<<<< SEARCH"
+DIVIDER_MARKER = "======="
+REPLACE_MARKER = ">>>>>>> REPLACE"
+NO_NEWLINE_MARKER = "\\ No newline at end of file"
+BLOCK_MARKERS = (SEARCH_MARKER, DIVIDER_MARKER, REPLACE_MARKER)
+
+APPLY_ERROR_REASONS = (
+    "search_not_found", "search_ambiguous", "file_not_found", "file_exists",
+    "path_escape", "invalid_path", "not_a_file",
+)
+
+
+class Block(NamedTuple):
+    """One Search/Replace edit of one file."""
+
+    path: str
+    search: str
+    replace: str
+
+
+class ApplyError(ValueError):
+    """A block could not be applied; ``reason`` is one of ``APPLY_ERROR_REASONS``."""
+
+    def __init__(self, path: str, reason: str, detail: str = ""):
+        self.path = path
+        self.reason = reason
+        self.detail = detail
+        super().__init__(f"{path!r}: {reason}" + (f" ({detail})" if detail else ""))
+
+
+class BlockParseError(ValueError):
+    """Text meant to hold Search/Replace blocks has a malformed block."""
+
+    def __init__(self, line_number: int, reason: str):
+        self.line_number = line_number
+        self.reason = reason
+        super().__init__(f"line {line_number}: {reason}")
+
+
+# --------------------------------------------------------------------------- text helpers
+
+def split_lines(text: str) -> list[str]:
+    """Lines split on ``\\n`` with their endings kept (``''.join`` gives ``text`` back)."""
+    pieces = text.split("\n")
+    lines = [piece + "\n" for piece in pieces[:-1]]
+    if pieces[-1]:
+        lines.append(pieces[-1])
+    return lines
+
+
+def count_occurrences(content: str, search: str, limit: int = 2) -> int:
+    """Occurrences of a non-empty ``search`` in ``content``, overlapping ones included, capped at ``limit``."""
+    count = 0
+    position = content.find(search)
+    while position != -1 and count < limit:
+        count += 1
+        position = content.find(search, position + 1)
+    return count
+
+
+# --------------------------------------------------------------------------- building blocks
+
+class _Span(NamedTuple):
+    """A non-equal opcode: before lines [i1, i2) become after lines [j1, j2)."""
+
+    i1: int
+    i2: int
+    j1: int
+    j2: int
+
+
+class _Window(NamedTuple):
+    """Spans ``first..last`` (indexes into the span list) plus context lines around them."""
+
+    first: int
+    last: int
+    above: int
+    below: int
+
+
+def _edit_spans(before_lines: list[str], after_lines: list[str]) -> list[_Span]:
+    """Non-equal opcodes of the line diff. The common head and tail are cut off first:
+    SequenceMatcher is quadratic on repeated lines, and most PRs touch a small middle part."""
+    limit = min(len(before_lines), len(after_lines))
+    head = 0
+    while head < limit and before_lines[head] == after_lines[head]:
+        head += 1
+    tail = 0
+    while tail < limit - head and before_lines[-1 - tail] == after_lines[-1 - tail]:
+        tail += 1
+    before_middle = before_lines[head:len(before_lines) - tail]
+    after_middle = after_lines[head:len(after_lines) - tail]
+    matcher = difflib.SequenceMatcher(None, before_middle, after_middle, autojunk=False)
+    return [_Span(head + i1, head + i2, head + j1, head + j2)
+            for tag, i1, i2, j1, j2 in matcher.get_opcodes() if tag != "equal"]
+
+
+def _smallest_true(is_unique: Callable[[int], bool], low: int, high: int) -> int:
+    """Smallest n in [low, high] with ``is_unique(n)``, given that ``is_unique(high)`` holds and the
+    predicate is monotone (a longer window around a unique one is unique)."""
+    probe, step, last_false = low, 1, low - 1
+    while probe < high and not is_unique(probe):  # gallop: typical answers are 0-3 lines
+        last_false = probe
+        probe = min(high, probe + step)
+        step *= 2
+    if probe >= high:
+        probe = high
+    low, high = last_false + 1, probe
+    while low < high:
+        middle = (low + high) // 2
+        if is_unique(middle):
+            high = middle
+        else:
+            low = middle + 1
+    return high
+
+
+def _shortest_unique_context(
+    before_lines: list[str], current: str, top: int, bottom: int, max_above: int, max_below: int,
+) -> tuple[int, int] | None:
+    """(above, below) context sizes around before lines [top, bottom) with the fewest lines in total
+    whose text occurs exactly once in ``current``; None when no window within the limits does.
+
+    For a fixed ``above`` the smallest unique ``below`` is found by galloping/binary search, and it
+    can only shrink as ``above`` grows, so the search costs O(best total x log) substring counts.
+    """
+    candidates: list[tuple[int, int]] = []
+    best_total: int | None = None
+    below_limit = max_below
+    min_context = 0 if bottom > top else 1  # a pure insertion needs an anchor line
+    for above in range(max_above + 1):
+        if best_total is not None and above > best_total:
+            break
+        high = below_limit if best_total is None else min(below_limit, best_total - above)
+        low = max(0, min_context - above)
+        if low > high:
+            continue
+
+        def is_unique(below: int, above: int = above) -> bool:
+            return count_occurrences(current, "".join(before_lines[top - above:bottom + below])) == 1
+
+        if not is_unique(high):
+            continue
+        below = _smallest_true(is_unique, low, high)
+        below_limit = below
+        total = above + below
+        if best_total is None or total < best_total:
+            best_total, candidates = total, []
+        candidates.append((above, below))
+    if not candidates:
+        return None
+    return min(candidates, key=lambda ab: (abs(ab[0] - ab[1]), -ab[0]))
+
+
+def _window_ranges(window: _Window, spans: Sequence[_Span]) -> tuple[int, int, int, int]:
+    """(before start, before end, after start, after end) line ranges of a window."""
+    first, last = spans[window.first], spans[window.last]
+    return first.i1 - window.above, last.i2 + window.below, first.j1 - window.above, last.j2 + window.below
+
+
+def _plan_windows(before_lines: list[str], after_lines: list[str], spans: list[_Span]) -> list[_Window]:
+    windows: list[_Window] = []
+    first = 0
+    while first < len(spans):
+        last = first
+        while True:
+            if windows:
+                _, prev_before_end, _, prev_after_end = _window_ranges(windows[-1], spans)
+            else:
+                prev_before_end = prev_after_end = 0
+            # The file when this block is applied: earlier blocks done, the rest still 'before'.
+            current = "".join(after_lines[:prev_after_end]) + "".join(before_lines[prev_before_end:])
+            top, bottom = spans[first].i1, spans[last].i2
+            gap_above = top - prev_before_end
+            has_next = last + 1 < len(spans)
+            gap_below = (spans[last + 1].i1 if has_next else len(before_lines)) - bottom
+            # Context may reach the file's start/end, but must stay clear of neighbouring edits.
+            max_above = gap_above - 1 if windows else gap_above
+            max_below = gap_below - 1 if has_next else gap_below
+            context = None
+            if max_above >= 0 and max_below >= 0:
+                context = _shortest_unique_context(before_lines, current, top, bottom, max_above, max_below)
+            if context is not None:
+                windows.append(_Window(first, last, *context))
+                break
+            if windows and (not has_next or gap_above <= gap_below):
+                # Merge into the previous block and search its context again: the merged core
+                # may need less, and (previous.above, 0) is a unique fallback because it contains
+                # the previous block's SEARCH, so the next round always finds a window.
+                first = windows.pop().first
+                continue
+            if not has_next:  # unreachable: with no neighbours the whole file is a unique window
+                raise AssertionError("no unique window for a span")
+            last += 1
+        first = last + 1
+    return windows
+
+
+def make_blocks(before: str, after: str, path: str) -> list[Block]:
+    """Search/Replace blocks turning ``before`` into ``after`` (see the module notes for the rules)."""
+    if before == after:
+        return []
+    if not before:
+        return [Block(path, "", after)]
+    before_lines, after_lines = split_lines(before), split_lines(after)
+    spans = _edit_spans(before_lines, after_lines)
+    blocks = []
+    for window in _plan_windows(before_lines, after_lines, spans):
+        i1, i2, j1, j2 = _window_ranges(window, spans)
+        blocks.append(Block(path, "".join(before_lines[i1:i2]), "".join(after_lines[j1:j2])))
+    return blocks
+
+
+# --------------------------------------------------------------------------- applying blocks
+
+_DRIVE = re.compile(r"^[A-Za-z]:")
+
+
+def safe_relative_path(path: str) -> str:
+    """``path`` as a clean '/'-separated relative path, or ``ApplyError`` when it is hostile.
+
+    Refused as ``path_escape``: absolute paths, drive letters, any ``..`` component, any
+    backslash (a Windows separator, so ``..\\x`` tricks), and ``.git`` components (writing hooks
+    would run code). Refused as ``invalid_path``: empty paths, control characters (NUL
+    included), paths naming a directory. ``.`` components and repeated slashes are dropped.
+    """
+    if not isinstance(path, str) or not path:
+        raise ApplyError(str(path), "invalid_path", "empty path")
+    if any(ord(ch) < 32 or ch == "\x7f" for ch in path):
+        raise ApplyError(path, "invalid_path", "control character in path")
+    if "\\" in path:
+        raise ApplyError(path, "path_escape", "backslash in path")
+    if path.startswith("/") or _DRIVE.match(path):
+        raise ApplyError(path, "path_escape", "absolute path")
+    parts = [part for part in path.split("/") if part not in ("", ".")]
+    if any(part == ".." for part in parts):
+        raise ApplyError(path, "path_escape", "'..' component")
+    if any(part.lower() == ".git" for part in parts):
+        raise ApplyError(path, "path_escape", "inside .git")
+    if not parts or path.endswith("/"):
+        raise ApplyError(path, "invalid_path", "names a directory")
+    return "/".join(parts)
+
+
+def apply_block(content: str | None, block: Block, path: str | None = None) -> str:
+    """The file after one block; ``content`` None means the file does not exist."""
+    path = block.path if path is None else path
+    if block.search == "":
+        if content:
+            raise ApplyError(path, "file_exists", "empty SEARCH on a non-empty file")
+        return block.replace
+    if content is None:
+        raise ApplyError(path, "file_not_found")
+    found = count_occurrences(content, block.search)
+    if found == 0:
+        raise ApplyError(path, "search_not_found")
+    if found > 1:
+        raise ApplyError(path, "search_ambiguous")
+    position = content.find(block.search)
+    return content[:position] + block.replace + content[position + len(block.search):]
+
+
+def apply_blocks(files: Mapping[str, str], blocks: Iterable[Block]) -> dict[str, str]:
+    """Apply blocks in order to ``files`` (path -> contents); a new dict keyed by clean paths.
+
+    Raises ``ApplyError`` for the first block that cannot be applied; its ``detail`` names the
+    block's index.
+    """
+    result: dict[str, str] = {}
+    for path, content in files.items():
+        result[safe_relative_path(path)] = content
+    for index, block in enumerate(blocks):
+        path = safe_relative_path(block.path)
+        try:
+            result[path] = apply_block(result.get(path), block, path)
+        except ApplyError as error:
+            raise ApplyError(path, error.reason, f"block {index}" + (f": {error.detail}" if error.detail else "")) from None
+    return result
+
+
+def _resolve_inside(root: str, relative: str) -> str:
+    """The real path of ``relative`` under the real ``root``; ``path_escape`` if a symlink leads out."""
+    real = os.path.realpath(os.path.join(root, *relative.split("/")))
+    if real == root or os.path.commonpath([root, real]) != root:
+        raise ApplyError(relative, "path_escape", "resolves outside the root directory")
+    return real
+
+
+def apply_blocks_to_directory(root: str | os.PathLike, blocks: Iterable[Block], *,
+                              remove_emptied: bool = False) -> list[str]:
+    """Apply blocks to the files under ``root``; the relative paths written (or removed), in order.
+
+    All blocks are applied in memory first, so a failing block leaves the directory untouched.
+    Files are read and written byte-exactly (no newline translation; undecodable bytes kept via
+    ``surrogateescape``). Every path goes through ``safe_relative_path`` and is resolved with
+    symlinks followed; one that lands outside ``root`` is refused. With ``remove_emptied`` a file
+    that existed with content and ends up empty is deleted (how a deletion block replays on disk).
+    """
+    real_root = os.path.realpath(root)
+    if not os.path.isdir(real_root):
+        raise NotADirectoryError(real_root)
+    blocks = list(blocks)
+    paths = list(dict.fromkeys(safe_relative_path(block.path) for block in blocks))
+    current: dict[str, str] = {}
+    for relative in paths:
+        real = _resolve_inside(real_root, relative)
+        if os.path.isdir(real):
+            raise ApplyError(relative, "not_a_file", "is a directory")
+        if os.path.isfile(real):
+            with open(real, encoding="utf-8", errors="surrogateescape", newline="") as handle:
+                current[relative] = handle.read()
+    updated = apply_blocks(current, blocks)
+    written = []
+    for relative in paths:
+        if updated.get(relative) == current.get(relative):
+            continue
+        real = _resolve_inside(real_root, relative)
+        if remove_emptied and updated[relative] == "" and current.get(relative):
+            os.remove(real)
+        else:
+            os.makedirs(os.path.dirname(real), exist_ok=True)
+            with open(real, "w", encoding="utf-8", errors="surrogateescape", newline="") as handle:
+                handle.write(updated[relative])
+        written.append(relative)
+    return written
+
+
+def _first_difference(a: str, b: str) -> int:
+    for index, (x, y) in enumerate(zip(a, b)):
+        if x != y:
+            return index
+    return min(len(a), len(b))
+
+
+def roundtrip_check(before: Mapping[str, str] | str, after: Mapping[str, str] | str,
+                    blocks: Sequence[Block]) -> Rejected | None:
+    """None when replaying ``blocks`` on ``before`` gives ``after`` byte for byte, else
+    ``Rejected('roundtrip_mismatch', '<path>: ...')``.
+
+    ``before``/``after`` map path -> contents (absent or '' before for an added file, '' after
+    for a deleted one; files missing from ``after`` must stay as they were). Plain strings
+    stand for the single file the blocks edit.
+    """
+    if isinstance(before, str) or isinstance(after, str):
+        path = blocks[0].path if blocks else "file"
+        before = {path: before} if isinstance(before, str) else before
+        after = {path: after} if isinstance(after, str) else after
+    try:
+        replayed = apply_blocks(before, blocks)
+        expected = {safe_relative_path(path): content for path, content in after.items()}
+        original = {safe_relative_path(path): content for path, content in before.items()}
+    except ApplyError as error:
+        detail = f"{error.path}: {error.reason}" + (f" ({error.detail})" if error.detail else "")
+        return Rejected("roundtrip_mismatch", detail)
+    for path in sorted(set(expected) | set(replayed)):
+        want = expected.get(path, original.get(path, ""))
+        got = replayed.get(path, "")
+        if got != want:
+            offset = _first_difference(got, want)
+            return Rejected("roundtrip_mismatch",
+                            f"{path}: replay differs from after at character {offset} "
+                            f"(replayed {len(got)} characters, expected {len(want)})")
+    return None
+
+
+# --------------------------------------------------------------------------- rendering and parsing
+
+def _is_marker(line: str, marker: str) -> bool:
+    return line.rstrip() == marker
+
+
+def unrenderable_reason(block: Block) -> str | None:
+    """Why a block cannot be rendered so that ``parse_blocks`` gives it back exactly, or None.
+
+    ``bad_path``: empty path, line breaks, surrounding whitespace or backticks.
+    ``marker_in_content``: a line of SEARCH/REPLACE reads as a block marker, or the text ends
+    with a ``\\ No newline at end of file`` line.
+    """
+    path = block.path
+    if not path or "\n" in path or "\r" in path or path != path.strip().strip("`"):
+        return "bad_path"
+    for text in (block.search, block.replace):
+        lines = split_lines(text)
+        if any(line.rstrip() in BLOCK_MARKERS for line in lines):
+            return "marker_in_content"
+        if lines and text.endswith("\n") and _is_marker(lines[-1], NO_NEWLINE_MARKER):
+            return "marker_in_content"
+    return None
+
+
+def fence_for(*texts: str) -> str:
+    """A backtick fence longer than any backtick run that starts a line of the texts."""
+    longest = 0
+    for text in texts:
+        for match in re.finditer(r"^[ \t]*(`{3,})", text, re.MULTILINE):
+            longest = max(longest, len(match.group(1)))
+    return "`" * max(3, longest + 1)
+
+
+def _render_text(text: str) -> str:
+    if not text or text.endswith("\n"):
+        return text
+    return text + "\n" + NO_NEWLINE_MARKER + "\n"
+
+
+def render_block(block: Block, language_of: Callable[[str], str | None] = default_language_of) -> str:
+    """One block as a fenced ```lang block starting with ``### path``; ValueError if unrenderable."""
+    reason = unrenderable_reason(block)
+    if reason is not None:
+        raise ValueError(f"{block.path!r}: {reason}")
+    fence = fence_for(block.search, block.replace)
+    return (
+        f"{fence}{fence_name(language_of(block.path))}\n### {block.path}\n{SEARCH_MARKER}\n"
+        f"{_render_text(block.search)}{DIVIDER_MARKER}\n{_render_text(block.replace)}{REPLACE_MARKER}\n{fence}\n"
+    )
+
+
+def render_blocks(blocks: Iterable[Block], language_of: Callable[[str], str | None] = default_language_of) -> str:
+    """Blocks in the Agentless / Aider format, one fenced block each, separated by a blank line."""
+    return "\n".join(render_block(block, language_of) for block in blocks)
+
+
+_FENCE_LINE = re.compile(r"^\s*(`{3,}|~{3,})")
+_BARE_PATH = re.compile(r"^[\w.+@~-]+(?:/[\w.+@~-]+)*$")
+
+
+def _looks_like_path(line: str) -> bool:
+    return bool(_BARE_PATH.match(line)) and ("/" in line or "." in line) and not line.endswith(".")
+
+
+def _block_text(lines: list[str]) -> str:
+    if lines and _is_marker(lines[-1], NO_NEWLINE_MARKER):
+        text = "".join(lines[:-1])
+        return text[:-1] if text.endswith("\n") else text
+    return "".join(lines)
+
+
+def parse_blocks(text: str) -> list[Block]:
+    """Read Search/Replace blocks back from text such as a model's answer.
+
+    Tolerant of prose and fences around the blocks: the file path comes from the last
+    ``### path`` line, or from a bare path on the line before a code fence (Aider style), and
+    stays in force for following blocks. Strict about the blocks: the markers must be alone on
+    their line (trailing whitespace and ``\\r`` allowed), in order SEARCH, divider, REPLACE;
+    a marker out of place, a block without a path, or an unterminated block raises
+    ``BlockParseError``. A ``=======`` line outside a block is prose (a Markdown heading rule).
+    """
+    blocks: list[Block] = []
+    path: str | None = None
+    state = "outside"
+    search_lines: list[str] = []
+    replace_lines: list[str] = []
+    previous_prose = ""
+    block_start = 0
+    for number, line in enumerate(split_lines(text), 1):
+        stripped = line.rstrip()
+        if state == "outside":
+            if stripped == SEARCH_MARKER:
+                if path is None:
+                    raise BlockParseError(number, "block without a file path")
+                state, search_lines, block_start = "search", [], number
+            elif stripped == REPLACE_MARKER:
+                raise BlockParseError(number, "REPLACE marker outside a block")
+            elif stripped.startswith("### "):
+                path = stripped[4:].strip().strip("`")
+            elif _FENCE_LINE.match(stripped):
+                if _looks_like_path(previous_prose):
+                    path = previous_prose
+                previous_prose = ""
+            elif stripped:
+                previous_prose = stripped.strip().strip("`")
+        elif state == "search":
+            if stripped == DIVIDER_MARKER:
+                state, replace_lines = "replace", []
+            elif stripped in (SEARCH_MARKER, REPLACE_MARKER):
+                raise BlockParseError(number, f"{stripped!r} inside SEARCH text (block at line {block_start})")
+            else:
+                search_lines.append(line)
+        else:
+            if stripped == REPLACE_MARKER:
+                blocks.append(Block(path, _block_text(search_lines), _block_text(replace_lines)))
+                state = "outside"
+            elif stripped in (SEARCH_MARKER, DIVIDER_MARKER):
+                raise BlockParseError(number, f"{stripped!r} inside REPLACE text (block at line {block_start})")
+            else:
+                replace_lines.append(line)
+    if state != "outside":
+        raise BlockParseError(block_start, "unterminated block")
+    return blocks
