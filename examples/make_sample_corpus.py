@@ -49,10 +49,9 @@ LOW_QUALITY = [
 
 
 def near_variant(text: str) -> str:
-    """Change a few words: a near duplicate well above a 0.8 Jaccard threshold."""
+    """Change one word in the middle: a near duplicate above a 0.8 Jaccard threshold (word 5-grams)."""
     words = text.split()
-    words[5] = "notably"
-    words[-3] = "certainly"
+    words[len(words) // 2] = "notably"
     return " ".join(words)
 
 

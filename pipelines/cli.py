@@ -12,10 +12,7 @@ import argparse
 import json
 import logging
 import sys
-
-from pipelines.registry import PipelineSpec, check_beam_args, load_pipelines
-from transforms.io.manifest import summary_lines
-from transforms.io.readers import InputError
+import warnings
 
 
 def _positional_inputs_to_flags(parser: argparse.ArgumentParser, tokens: list[str]) -> list[str]:
@@ -37,16 +34,19 @@ def _positional_inputs_to_flags(parser: argparse.ArgumentParser, tokens: list[st
     return out + [x for path in inputs for x in ("--input", path)]
 
 
-def _pipeline_parser(subparsers, spec: PipelineSpec) -> argparse.ArgumentParser:
+def _pipeline_parser(subparsers, spec) -> argparse.ArgumentParser:
     sub = subparsers.add_parser(spec.name, help=spec.help, description=spec.help)
     if spec.positional_input:
         sub.add_argument("inputs", nargs="*", metavar="INPUT", help="input files, directories or globs")
-    spec.options_class._add_argparse_args(sub)  # noqa: SLF001 - same flags as the Beam options
+    for options_class in spec.options_classes:
+        options_class._add_argparse_args(sub)  # noqa: SLF001 - same flags as the Beam options
     sub.set_defaults(spec=spec)
     return sub
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from pipelines.registry import load_pipelines
+
     parser = argparse.ArgumentParser(prog="shardsmith", description="Beam pipelines that build training corpora.")
     parser.add_argument("-v", "--verbose", action="store_true", help="show Beam's log messages")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -71,6 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--lr", type=float, default=0.5)
     train.add_argument("--word-ngrams", type=int, default=2)
     train.add_argument("--dim", type=int, default=64)
+    train.add_argument("--bucket", type=int, default=2_000_000, help="word n-gram hash buckets (model size: dim x bucket)")
     train.add_argument("--valid-fraction", type=float, default=0.1)
     train.add_argument("--seed", type=int, default=0)
 
@@ -79,7 +80,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _run_pipeline(parser: argparse.ArgumentParser, spec: PipelineSpec, tokens: list[str]) -> int:
+def _run_pipeline(parser: argparse.ArgumentParser, spec, tokens: list[str]) -> int:
+    from pipelines.registry import check_beam_args
+    from transforms.io.manifest import summary_lines
+
     sub = parser._subparsers._group_actions[0].choices[spec.name]  # noqa: SLF001
     if spec.positional_input:
         tokens = _positional_inputs_to_flags(sub, tokens)
@@ -94,6 +98,8 @@ def _run_pipeline(parser: argparse.ArgumentParser, spec: PipelineSpec, tokens: l
 def _stats(args) -> int:
     from transforms.io import manifest as mf
     from transforms.io.query import stats
+
+    from transforms.io.readers import InputError
 
     if args.json:
         try:
@@ -124,11 +130,11 @@ def _query(args) -> int:
 
 
 def _train_rater(args) -> int:
-    from transforms.quality.train import train_rater_from_files
+    from pipelines.train_rater import train_rater_from_files
 
     metrics = train_rater_from_files(
         args.inputs, text_column=args.text_column, label_column=args.label_column, output=args.output,
-        epoch=args.epoch, lr=args.lr, word_ngrams=args.word_ngrams, dim=args.dim,
+        epoch=args.epoch, lr=args.lr, word_ngrams=args.word_ngrams, dim=args.dim, bucket=args.bucket,
         valid_fraction=args.valid_fraction, seed=args.seed,
     )
     print(json.dumps(metrics, indent=2, sort_keys=True))
@@ -140,6 +146,8 @@ def _schemas(args) -> int:
     from schemas.common import describe, fingerprint
 
     registry = schemas.ALL_SCHEMAS
+    from transforms.io.readers import InputError
+
     if args.name:
         if args.name not in registry:
             raise InputError(f"unknown schema {args.name!r}; known: {', '.join(sorted(registry))}")
@@ -152,13 +160,17 @@ def _schemas(args) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser()
-    verbose = "-v" in argv[:1] or "--verbose" in argv[:1]
+    verbose = argv[:1] in (["-v"], ["--verbose"])
     if verbose:
         argv = argv[1:]
+    # Before Beam is imported: it logs import-time warnings (e.g. missing GCP client libraries).
     logging.basicConfig(level=logging.INFO if verbose else logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
     if not verbose:
-        logging.getLogger("apache_beam").setLevel(logging.ERROR)
+        warnings.filterwarnings("ignore")
+    from pipelines.registry import load_pipelines
+    from transforms.io.readers import InputError
+
+    parser = build_parser()
     if not argv:
         parser.print_help()
         return 2

@@ -18,7 +18,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from transforms.io.readers import InputError
 
-BUILTIN_MODULES = ("pipelines.corpus", "pipelines.dedup")
+BUILTIN_MODULES = ("pipelines.dedup", "pipelines.corpus")
 PIPELINES: dict[str, "PipelineSpec"] = {}
 
 
@@ -28,7 +28,7 @@ class PipelineSpec:
 
     name: str
     help: str
-    options_class: type[PipelineOptions]
+    options_classes: tuple[type[PipelineOptions], ...]  # every class whose flags the pipeline reads
     run: Callable[[list[str]], dict]
     positional_input: bool = False  # `shardsmith NAME INPUT ...` means `--input INPUT`
 
@@ -46,22 +46,6 @@ def load_pipelines() -> dict[str, PipelineSpec]:
     for ep in entry_points(group="shardsmith.pipelines"):
         importlib.import_module(ep.value)
     return PIPELINES
-
-
-def add_run_arguments(parser, default_output: str | None = None) -> None:
-    """Options every pipeline run shares: inputs, output, sharding, overwrite, progress."""
-    parser.add_argument("--input", action="append", default=None,
-                        help="input file, directory or glob (JSONL or Parquet; local or fsspec URL); repeatable")
-    parser.add_argument("--output", default=default_output, required=default_output is None,
-                        help="output directory (local path or fsspec URL)")
-    parser.add_argument("--overwrite", action="store_true", default=False,
-                        help="replace an output directory that holds a finished run")
-    parser.add_argument("--num-shards", "--num_shards", dest="num_shards", type=int, default=0,
-                        help="shards per dataset (default: one per --rows-per-shard rows)")
-    parser.add_argument("--rows-per-shard", "--rows_per_shard", dest="rows_per_shard", type=int,
-                        default=100_000, help="target rows per shard when --num-shards is not set")
-    parser.add_argument("--progress", dest="progress", action="store_true", default=None,
-                        help="print progress while running (default: when stderr is a terminal)")
 
 
 def _beam_parser() -> argparse.ArgumentParser:

@@ -14,7 +14,7 @@ from typing import Any, Callable, Iterable
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
-from transforms.records import Rejected, reject_row
+from transforms.records import Rejected, record_to_json, reject_row
 
 REJECTS = "rejects"
 STAGE_NAMESPACE_PREFIX = "stage:"
@@ -106,3 +106,39 @@ def apply_stage(pcoll, stage: str, fn: Callable, kind: str = "map", id_field: st
         REJECTS, main="kept"
     )
     return results.kept, results[REJECTS]
+
+
+class UniqueBy(beam.PTransform):
+    """Keep one record per value of ``key_field``; the others become rejects ``duplicate_<key_field>``.
+
+    The kept record is the one with the smallest JSON form, so the choice is deterministic.
+    Returns ``(kept, rejects)``.
+    """
+
+    def __init__(self, stage: str, key_field: str = "id"):
+        super().__init__()
+        self.stage, self.key_field = stage, key_field
+
+    def expand(self, pcoll):
+        stage, key_field = self.stage, self.key_field
+        reason = f"duplicate_{key_field}"
+
+        def split(item):
+            key, records = item
+            counters = StageCounters(stage)
+            ordered = sorted(records, key=record_to_json)
+            counters.records_in.inc(len(ordered))
+            counters.records_out.inc()
+            yield ordered[0]
+            for record in ordered[1:]:
+                counters.rejected(reason)
+                yield beam.pvalue.TaggedOutput(
+                    REJECTS, reject_row(stage, reason, f"{key_field} {key!r} seen more than once", record, str(key)))
+
+        results = (
+            pcoll
+            | f"{stage}:key" >> beam.Map(lambda r: (str(r.get(key_field)), r))
+            | f"{stage}:group" >> beam.GroupByKey()
+            | f"{stage}:split" >> beam.FlatMap(split).with_outputs(REJECTS, main="kept")
+        )
+        return results.kept, results[REJECTS]

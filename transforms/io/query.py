@@ -91,5 +91,5 @@ def stats(output: str) -> str:
         rows = summary.select(*cols).fetchall()
         lines.append("")
         lines.append(f"== {name} ==")
-        lines.append(format_table(cols, rows, width=32))
+        lines.append(format_table(cols, rows, width=48))
     return "\n".join(lines)

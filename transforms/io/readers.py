@@ -12,6 +12,7 @@ from typing import Iterator, NamedTuple
 
 import apache_beam as beam
 import fsspec
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from transforms.records import reject_row
@@ -128,6 +129,38 @@ def iter_parquet(path: str, batch_size: int = 1024) -> Iterator[dict]:
             yield from batch.to_pylist()
 
 
+def infer_schema(paths: list[str], sample: int = 1000) -> pa.Schema:
+    """One schema for all inputs: Parquet schemas unified, JSONL inferred from its first records.
+
+    Fields whose sampled values are all null become strings. Raises ``InputError`` naming
+    the file when the records do not fit one schema.
+    """
+    schemas = []
+    for path in paths:
+        if input_format(path) == "parquet":
+            with fsspec.open(path, "rb") as handle:
+                schemas.append(pq.read_schema(handle))
+            continue
+        rows = []
+        for item in iter_records(path):
+            if isinstance(item, dict):
+                rows.append(item)
+            if len(rows) >= sample:
+                break
+        if rows:
+            try:
+                schemas.append(pa.Table.from_pylist(rows).schema)
+            except (pa.ArrowException, TypeError, ValueError) as exc:
+                raise InputError(f"{path}: records do not share one schema ({exc})") from None
+    if not schemas:
+        raise InputError(f"{paths[0] if paths else 'input'}: no readable records to infer a schema from")
+    try:
+        schema = pa.unify_schemas(schemas, promote_options="permissive")
+    except (pa.ArrowException, TypeError) as exc:
+        raise InputError(f"inputs do not share one schema: {exc}") from None
+    return pa.schema([f.with_type(pa.string()) if pa.types.is_null(f.type) else f for f in schema])
+
+
 def iter_records(path: str) -> Iterator[dict | Unreadable]:
     """Records of one JSONL or Parquet file; a file that breaks mid-way ends in one ``Unreadable``."""
     reader = iter_parquet if input_format(path) == "parquet" else iter_jsonl
@@ -138,14 +171,14 @@ def iter_records(path: str) -> Iterator[dict | Unreadable]:
 
 
 class _ReadFile(beam.DoFn):
-    def __init__(self, stage: str):
-        self.stage = stage
+    def __init__(self, stage: str, position_field: str | None):
+        self.stage, self.position_field = stage, position_field
 
     def setup(self):
         self.counters = StageCounters(self.stage)
 
     def process(self, path: str):
-        for item in iter_records(path):
+        for index, item in enumerate(iter_records(path)):
             self.counters.records_in.inc()
             LOCAL_PROGRESS["records"] += 1
             if isinstance(item, Unreadable):
@@ -153,6 +186,8 @@ class _ReadFile(beam.DoFn):
                 yield beam.pvalue.TaggedOutput(REJECTS, reject_row(self.stage, item.reason, item.detail, item.raw))
             else:
                 self.counters.records_out.inc()
+                if self.position_field:
+                    item[self.position_field] = f"{path}#{index}"
                 yield item
 
 
@@ -160,17 +195,19 @@ class ReadRecords(beam.PTransform):
     """Read files into records; returns ``(records, rejects)``.
 
     Each file is read by one worker; a ``Reshuffle`` then spreads the records so the
-    stages after it run in parallel even when the input is one big file.
+    stages after it run in parallel even when the input is one big file. With
+    ``position_field``, each record gets ``"<path>#<index>"`` there: a stable,
+    unique position for inputs that have no id of their own.
     """
 
-    def __init__(self, paths: list[str], stage: str = READ_STAGE):
+    def __init__(self, paths: list[str], stage: str = READ_STAGE, position_field: str | None = None):
         super().__init__()
-        self.paths, self.stage = list(paths), stage
+        self.paths, self.stage, self.position_field = list(paths), stage, position_field
 
     def expand(self, pbegin):
         read = (
             pbegin
             | "files" >> beam.Create(self.paths)
-            | "parse" >> beam.ParDo(_ReadFile(self.stage)).with_outputs(REJECTS, main="records")
+            | "parse" >> beam.ParDo(_ReadFile(self.stage, self.position_field)).with_outputs(REJECTS, main="records")
         )
         return read.records | "spread" >> beam.Reshuffle(), read[REJECTS]

@@ -110,9 +110,9 @@ class ShardRun:
         self._primary: list[str] = []
         self._stage_order: list[str] = []
 
-    def read(self, paths: list[str], stage: str = READ_STAGE):
+    def read(self, paths: list[str], stage: str = READ_STAGE, position_field: str | None = None):
         """Records of the input files; unreadable lines and files become rejects."""
-        records, rejects = self.pipeline | f"read:{stage}" >> ReadRecords(paths, stage)
+        records, rejects = self.pipeline | f"read:{stage}" >> ReadRecords(paths, stage, position_field)
         self._stage_order.append(stage)
         self._rejects.append(rejects)
         return records
