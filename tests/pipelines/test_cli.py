@@ -105,3 +105,18 @@ def test_train_rater_then_score_the_corpus(tmp_path, capsys):
     assert main(["corpus", "--output", str(out), "--fasttext-model", str(model), "--fasttext-label", "hq"]) == 0
     scores = pq.read_table(out / "docs", columns=["quality_fasttext"]).column(0).to_pylist()
     assert len(scores) == 10 and all(0.0 <= s <= 1.0 for s in scores)
+
+
+def test_fsspec_urls_for_input_and_output(capsys):
+    import fsspec
+
+    fs = fsspec.filesystem("memory")
+    with fs.open("/in/docs.jsonl", "w") as f:
+        f.write(json.dumps({"id": "m1", "text": "hello"}) + "\n" + json.dumps({"id": "m2"}) + "\n")
+    assert main(["corpus", "--input", "memory://in/docs.jsonl", "--output", "memory://out/run",
+                 "--no-default-thresholds", "--dedup-method", "none"]) == 0
+    assert fs.exists("/out/run/_SUCCESS") and not fs.glob("/out/run.tmp-*")
+    manifest = json.loads(fs.cat("/out/run/_manifest.json"))
+    assert manifest["conservation"] == {"read": 2, "written": 1, "rejected": 1, "deduplicated": 0, "holds": True}
+    assert main(["query", "memory://out/run", "SELECT id FROM docs", "--format", "csv"]) == 0
+    assert capsys.readouterr().out.endswith("id\r\nm1\r\n")
