@@ -9,6 +9,7 @@ metrics under namespace ``stage:<name>`` as ``in``, ``out`` and ``rejected:<reas
 from __future__ import annotations
 
 import time
+from collections import defaultdict
 from typing import Any, Callable, Iterable
 
 import apache_beam as beam
@@ -19,6 +20,20 @@ from transforms.records import Rejected, record_to_json, reject_row
 REJECTS = "rejects"
 STAGE_NAMESPACE_PREFIX = "stage:"
 KINDS = ("map", "filter", "flatmap")
+# Records that entered each stage in this interpreter's in-process workers; feeds the
+# console progress line (worker processes and remote runners report through metrics only).
+LOCAL_PROGRESS: dict[str, int] = defaultdict(int)
+
+
+class _ProgressCounter:
+    """A Beam counter that also counts into ``LOCAL_PROGRESS``."""
+
+    def __init__(self, namespace: str, name: str, stage: str):
+        self.counter, self.stage = Metrics.counter(namespace, name), stage
+
+    def inc(self, n: int = 1) -> None:
+        self.counter.inc(n)
+        LOCAL_PROGRESS[self.stage] += n
 
 
 class StageCounters:
@@ -26,7 +41,7 @@ class StageCounters:
 
     def __init__(self, stage: str):
         self.namespace = STAGE_NAMESPACE_PREFIX + stage
-        self.records_in = Metrics.counter(self.namespace, "in")
+        self.records_in = _ProgressCounter(self.namespace, "in", stage)
         self.records_out = Metrics.counter(self.namespace, "out")
         self.micros = Metrics.counter(self.namespace, "micros")
         self._reasons: dict[str, Any] = {}

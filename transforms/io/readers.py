@@ -16,13 +16,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from transforms.records import reject_row
-from transforms.stages import REJECTS, StageCounters
+from transforms.stages import LOCAL_PROGRESS, REJECTS, StageCounters  # noqa: F401 (re-export)
 
 JSONL_SUFFIXES = (".jsonl", ".json", ".ndjson", ".jsonl.gz", ".json.gz", ".ndjson.gz", ".jsonl.zst")
 PARQUET_SUFFIXES = (".parquet", ".pq")
 READ_STAGE = "read"
-# Records read by in-process workers of this interpreter; feeds the console progress line.
-LOCAL_PROGRESS = {"records": 0}
 
 
 class InputError(Exception):
@@ -180,7 +178,6 @@ class _ReadFile(beam.DoFn):
     def process(self, path: str):
         for index, item in enumerate(iter_records(path)):
             self.counters.records_in.inc()
-            LOCAL_PROGRESS["records"] += 1
             if isinstance(item, Unreadable):
                 self.counters.rejected(item.reason)
                 yield beam.pvalue.TaggedOutput(REJECTS, reject_row(self.stage, item.reason, item.detail, item.raw))

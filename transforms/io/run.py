@@ -11,6 +11,7 @@ folder to ``OUTPUT`` and writes ``_SUCCESS`` last: a crashed run never looks fin
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import posixpath
 import sys
@@ -27,9 +28,9 @@ import transforms
 from schemas.common import DEDUP_REMOVED_SCHEMA, REJECT_SCHEMA, fingerprint
 from schemas.validate import check_record
 from transforms.io import manifest as mf
-from transforms.io.readers import LOCAL_PROGRESS, READ_STAGE, InputError, ReadRecords
+from transforms.io.readers import READ_STAGE, InputError, ReadRecords
 from transforms.io.shards import DEFAULT_ROWS_PER_SHARD, WriteShards
-from transforms.stages import StageCounters, apply_stage
+from transforms.stages import LOCAL_PROGRESS, StageCounters, apply_stage
 
 
 def make_runner(options: PipelineOptions):
@@ -67,21 +68,26 @@ def publish_output(tmp: str, output: str) -> None:
 
 
 class Progress:
-    """Prints records read so far while an in-process run goes on (stderr, every few seconds)."""
+    """Prints, every few seconds, how many records entered each stage so far (stderr).
 
-    def __init__(self, counter_source, interval: float = 5.0, stream=sys.stderr):
-        self.counter_source, self.interval, self.stream = counter_source, interval, stream
+    Counts come from ``transforms.stages.LOCAL_PROGRESS``, so only in-process workers show.
+    """
+
+    def __init__(self, interval: float = 5.0, stream=sys.stderr):
+        self.interval, self.stream = interval, stream
+        self.baseline = dict(LOCAL_PROGRESS)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
         self.started = time.monotonic()
 
+    def line(self) -> str:
+        counts = {k: v - self.baseline.get(k, 0) for k, v in list(LOCAL_PROGRESS.items())}
+        shown = "  ".join(f"{k} {v}" for k, v in counts.items() if v > 0)
+        return f"[shardsmith] {time.monotonic() - self.started:6.0f}s  {shown or 'starting'}"
+
     def _loop(self):
         while not self._stop.wait(self.interval):
-            n = self.counter_source()
-            elapsed = time.monotonic() - self.started
-            if n is not None:
-                print(f"[shardsmith] {elapsed:6.0f}s  {n} records read ({n / elapsed:.0f}/s)",
-                      file=self.stream, flush=True)
+            print(self.line(), file=self.stream, flush=True)
 
     def __enter__(self):
         self._thread.start()
@@ -185,18 +191,7 @@ class ShardRun:
 
 
 def _progress_if(enabled: bool):
-    if not enabled:
-        return _Null()
-    start = LOCAL_PROGRESS["records"]
-    return Progress(lambda: LOCAL_PROGRESS["records"] - start)
-
-
-class _Null:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
+    return Progress() if enabled else contextlib.nullcontext()
 
 
 __all__ = ["ShardRun", "InputError", "make_runner", "StageCounters"]
