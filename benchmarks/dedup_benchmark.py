@@ -168,6 +168,8 @@ def generate(docs: int, words: int, seed: int):
 def ground_truth(clusters, levels, word_lists, threshold: float, background_pairs: int, seed: int) -> dict:
     import numpy as np
 
+    from transforms.dedup.components import reference_components
+
     pair_jaccards = []
     true_edges = []
     by_level: dict[float, list[float]] = {}
@@ -181,22 +183,9 @@ def ground_truth(clusters, levels, word_lists, threshold: float, background_pair
                     by_level.setdefault(level, []).append(j)
                 if j >= threshold:
                     true_edges.append((a, b))
-    parent: dict[int, int] = {}
-
-    def find(x):
-        parent.setdefault(x, x)
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
-    for a, b in true_edges:
-        ra, rb = find(a), find(b)
-        if ra != rb:
-            parent[max(ra, rb)] = min(ra, rb)
     components: dict[int, list[int]] = {}
-    for x in list(parent):
-        components.setdefault(find(x), []).append(x)
+    for node, root in reference_components(true_edges).items():
+        components.setdefault(root, []).append(node)
     rng = np.random.default_rng(seed + 1)
     cluster_of = {m: ci for ci, members in enumerate(clusters) for m in members}
     background_max = 0.0
