@@ -14,6 +14,8 @@ import logging
 import sys
 import warnings
 
+from pipelines import apply_blocks
+
 
 def _positional_inputs_to_flags(parser: argparse.ArgumentParser, tokens: list[str]) -> list[str]:
     """Turn bare INPUT arguments into ``--input INPUT`` flags, leaving flag values alone."""
@@ -74,6 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--bucket", type=int, default=2_000_000, help="word n-gram hash buckets (model size: dim x bucket)")
     train.add_argument("--valid-fraction", type=float, default=0.1)
     train.add_argument("--seed", type=int, default=0)
+
+    apply_blocks.add_parser(subparsers)
 
     schemas = subparsers.add_parser("schemas", help="list the record schemas and their documented fields")
     schemas.add_argument("name", nargs="?", help="one schema to describe")
@@ -181,7 +185,8 @@ def main(argv: list[str] | None = None) -> int:
                 parser.parse_args(argv)  # prints the pipeline's help and exits
             return _run_pipeline(parser, spec, argv[1:])
         args = parser.parse_args(argv)
-        handlers = {"stats": _stats, "query": _query, "train-rater": _train_rater, "schemas": _schemas}
+        handlers = {"stats": _stats, "query": _query, "train-rater": _train_rater, "schemas": _schemas,
+                    "apply-blocks": apply_blocks.main}
         return handlers[args.command](args)
     except InputError as exc:
         print(f"shardsmith: error: {exc}", file=sys.stderr)

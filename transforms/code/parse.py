@@ -15,6 +15,8 @@ on a single line that contains a function (``class A { fun f() {} }``); multi-li
 """
 from __future__ import annotations
 
+import functools
+
 import importlib
 import re
 from functools import lru_cache
@@ -210,10 +212,16 @@ def _span_node(node: tree_sitter.Node) -> tree_sitter.Node:
 
 def list_definitions(source: str | bytes, grammar: str) -> list[Definition]:
     """All named function/class/module definitions, in source order; [] when there is no grammar."""
+    return list(_definitions(source, grammar))
+
+
+@functools.lru_cache(maxsize=512)
+def _definitions(source: str | bytes, grammar: str) -> tuple[Definition, ...]:
+    # Cached: the SFT steps ask for the same files' definitions several times per sample.
     tree = parse(source, grammar)
     node_kinds = DEFINITION_NODES.get(grammar, {})
     if tree is None or not node_kinds:
-        return []
+        return ()
     definitions: list[Definition] = []
     # (node, qualified name of the enclosing definition); an explicit stack so deep trees do not recurse
     stack: list[tuple[tree_sitter.Node, str]] = [(tree.root_node, "")]
@@ -232,7 +240,7 @@ def list_definitions(source: str | bytes, grammar: str) -> list[Definition]:
                 definitions.append(Definition(name, scope, kind, span.start_point.row + 1, end_row + 1))
         stack.extend((child, scope) for child in reversed(node.named_children))
     definitions.sort(key=lambda d: (d.start_line, -d.end_line))
-    return definitions
+    return tuple(definitions)
 
 
 def enclosing_definitions(source: str | bytes, grammar: str, line_numbers: Iterable[int], *,

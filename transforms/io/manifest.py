@@ -99,7 +99,7 @@ def conservation(read: int, written: int, rejected: int, deduplicated: int) -> d
 
 def build_manifest(*, root: str, pipeline: str, version: str, options: dict, schemas: dict[str, str],
                    primary: list[str], counters: dict, seconds: float, read_stage: str,
-                   notes: list[str], stage_order: list[str] = ()) -> dict:
+                   notes: list[str], stage_order: list[str] = (), derived_stages: list[str] = ()) -> dict:
     """Assemble the manifest of the run written under ``root``."""
     datasets = dataset_files(root)
     stages = stage_table(counters, stage_order)
@@ -107,6 +107,7 @@ def build_manifest(*, root: str, pipeline: str, version: str, options: dict, sch
     removed = (reason_counts(root, DUPLICATES_DATASET, ("stage", "method"))
                if DUPLICATES_DATASET in datasets else {})
     read = stages.get(read_stage, {}).get("in", 0)
+    rejected = sum(n for key, n in rejects.items() if key.split("/", 1)[0] not in derived_stages)
     written = sum(datasets.get(name, {}).get("rows", 0) for name in primary)
     return {
         "pipeline": pipeline,
@@ -120,7 +121,8 @@ def build_manifest(*, root: str, pipeline: str, version: str, options: dict, sch
         "datasets": datasets,
         "timings": {"total_seconds": round(seconds, 3),
                     "stage_seconds": {k: v["seconds"] for k, v in stages.items()}},
-        "conservation": conservation(read, written, sum(rejects.values()), sum(removed.values())),
+        "derived_stages": list(derived_stages),
+        "conservation": conservation(read, written, rejected, sum(removed.values())),
         "notes": notes,
     }
 

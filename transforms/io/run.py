@@ -115,6 +115,7 @@ class ShardRun:
         self._schemas: dict[str, pa.Schema] = {}
         self._primary: list[str] = []
         self._stage_order: list[str] = []
+        self._derived_stages: set[str] = set()
 
     def read(self, paths: list[str], stage: str = READ_STAGE, position_field: str | None = None):
         """Records of the input files; unreadable lines and files become rejects."""
@@ -130,11 +131,17 @@ class ShardRun:
         self._rejects.append(rejects)
         return kept
 
-    def add_rejects(self, rejects, stage: str | None = None) -> None:
-        """Collect reject rows produced by a transform of your own (``schemas.common.REJECT_SCHEMA``)."""
+    def add_rejects(self, rejects, stage: str | None = None, derived: bool = False) -> None:
+        """Collect reject rows produced by a transform of your own (``schemas.common.REJECT_SCHEMA``).
+
+        ``derived``: the rows come from a dataset derived from kept records (not counted by
+        the conservation check, since their source records are already written).
+        """
         self._rejects.append(rejects)
         if stage:
             self._stage_order.append(stage)
+            if derived:
+                self._derived_stages.add(stage)
 
     def add_removed(self, removed, stage: str | None = None) -> None:
         """Collect dedup removal rows (``schemas.common.DEDUP_REMOVED_SCHEMA``)."""
@@ -146,12 +153,15 @@ class ShardRun:
               sort_key: str = "id", id_field: str = "id") -> None:
         """Validate records against ``schema`` (non-conforming ones become rejects) and shard them.
 
-        Primary datasets are the ones the conservation check counts as written.
+        Primary datasets are the ones the conservation check counts as written; rejects of
+        the others' validation are derived (kept in ``rejects/``, outside the check).
         """
         if dataset in self._schemas:
             raise ValueError(f"dataset {dataset!r} written twice")
         valid = self.stage(f"validate:{dataset}", pcoll, functools.partial(check_record, schema=schema),
                            kind="filter", id_field=id_field)
+        if not primary:
+            self._derived_stages.add(f"validate:{dataset}")
         self._write(dataset, valid, schema, sort_key)
         if primary:
             self._primary.append(dataset)
@@ -183,6 +193,7 @@ class ShardRun:
             schemas={name: fingerprint(s) for name, s in self._schemas.items()},
             primary=self._primary, counters=mf.counters_from_result(result), seconds=seconds,
             read_stage=READ_STAGE, notes=self.notes, stage_order=self._stage_order,
+            derived_stages=sorted(self._derived_stages),
         )
         manifest["output"] = self.output
         mf.write_json(posixpath.join(self.tmp, mf.MANIFEST_NAME), manifest)

@@ -100,3 +100,15 @@ def test_secrets_never_reach_the_manifest(tmp_path):
     manifest = _run(_input(tmp_path, LINES[:1]), tmp_path / "out", secret="sk-live-123")
     assert "sk-live-123" not in (tmp_path / "out" / "_manifest.json").read_text()
     assert manifest["options"]["api_key"] == "<redacted>"
+
+
+def test_derived_dataset_rejects_are_kept_but_outside_conservation(tmp_path):
+    run = ShardRun("test", str(tmp_path / "out"), PipelineOptions([]))
+    docs = run.stage("prepare", run.read([_input(tmp_path, LINES[:2])]), _prepare)
+    run.write("docs", docs, DOCUMENT_SCHEMA, primary=True)
+    derived = docs | beam.Map(lambda d: {"id": d["id"], "text": None if d["id"] == "a" else d["text"].upper()})
+    run.write("shouting", derived, DOCUMENT_SCHEMA)
+    manifest = run.execute()
+    assert manifest["conservation"] == {"read": 2, "written": 2, "rejected": 0, "deduplicated": 0, "holds": True}
+    assert manifest["rejects_by_stage_reason"] == {"validate:shouting/missing_field": 1}
+    assert manifest["derived_stages"] == ["validate:shouting"]

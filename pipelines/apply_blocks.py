@@ -1,0 +1,92 @@
+"""``shardsmith apply-blocks ROOT BLOCKS_FILE [--dry-run]``: apply Search/Replace blocks to a directory.
+
+Reads blocks in the rendered SEARCH/REPLACE format (``transforms.code.search_replace.parse_blocks``:
+prose and fences around the blocks are fine, e.g. a model's whole answer; ``-`` reads stdin),
+applies them in order under ROOT and prints the relative paths it changed, one per line.
+All blocks are checked before anything is written, so a failing block leaves ROOT untouched.
+Paths that leave ROOT (``..``, absolute paths, symlinks pointing out, ``.git``) are refused.
+``--dry-run`` prints what would change and writes nothing; ``--remove-emptied`` deletes files
+that end up empty (how a deletion block replays on disk).
+
+A malformed block, a SEARCH that is missing or ambiguous, or a refused path is a one-line
+``shardsmith: error: ...`` on stderr and exit code 2.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+HELP = "apply Search/Replace blocks (e.g. model output) to the files under a directory"
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    """Add the ``apply-blocks`` subcommand to the ``shardsmith`` parser."""
+    parser = subparsers.add_parser("apply-blocks", help=HELP, description=HELP)
+    parser.add_argument("root", metavar="ROOT", help="directory the block paths are relative to")
+    parser.add_argument("blocks_file", metavar="BLOCKS_FILE", help="text holding SEARCH/REPLACE blocks ('-': stdin)")
+    parser.add_argument("--dry-run", action="store_true", help="check the blocks and print what would change")
+    parser.add_argument("--remove-emptied", action="store_true", help="delete files the blocks leave empty")
+    return parser
+
+
+def _read_blocks_text(blocks_file: str) -> str:
+    if blocks_file == "-":
+        return sys.stdin.buffer.read().decode("utf-8", "surrogateescape")
+    with open(blocks_file, encoding="utf-8", errors="surrogateescape", newline="") as handle:
+        return handle.read()
+
+
+def planned_changes(root: str, blocks) -> list[str]:
+    """Relative paths the blocks would change under ``root``, checked exactly as a real apply checks
+    them (hostile paths, symlinks leading out, SEARCH found exactly once), without writing."""
+    from transforms.code.search_replace import ApplyError, apply_blocks, safe_relative_path
+
+    real_root = os.path.realpath(root)
+    paths = list(dict.fromkeys(safe_relative_path(block.path) for block in blocks))
+    current: dict[str, str] = {}
+    for relative in paths:
+        real = os.path.realpath(os.path.join(real_root, *relative.split("/")))
+        if real == real_root or os.path.commonpath([real_root, real]) != real_root:
+            raise ApplyError(relative, "path_escape", "resolves outside the root directory")
+        if os.path.isdir(real):
+            raise ApplyError(relative, "not_a_file", "is a directory")
+        if os.path.isfile(real):
+            with open(real, encoding="utf-8", errors="surrogateescape", newline="") as handle:
+                current[relative] = handle.read()
+    updated = apply_blocks(current, blocks)
+    return [relative for relative in paths if updated.get(relative) != current.get(relative)]
+
+
+def main(args: argparse.Namespace) -> int:
+    """Run the subcommand for parsed ``args``; 0 on success, 2 on a user-facing error."""
+    from transforms.code.search_replace import ApplyError, BlockParseError, apply_blocks_to_directory, parse_blocks
+
+    try:
+        if not os.path.isdir(args.root):
+            raise NotADirectoryError(f"{args.root}: not a directory")
+        blocks = parse_blocks(_read_blocks_text(args.blocks_file))
+        if args.dry_run:
+            changed = planned_changes(args.root, blocks)
+        else:
+            changed = apply_blocks_to_directory(args.root, blocks, remove_emptied=args.remove_emptied)
+    except BlockParseError as exc:
+        print(f"shardsmith: error: {args.blocks_file}: {exc}", file=sys.stderr)
+        return 2
+    except (ApplyError, OSError, UnicodeError) as exc:
+        print(f"shardsmith: error: {exc}", file=sys.stderr)
+        return 2
+    for path in changed:
+        print(path)
+    return 0
+
+
+def run(argv: list[str] | None = None) -> int:
+    """``python -m pipelines.apply_blocks ROOT BLOCKS_FILE [--dry-run]``."""
+    parser = argparse.ArgumentParser(prog="shardsmith")
+    add_parser(parser.add_subparsers(dest="command", required=True))
+    return main(parser.parse_args(["apply-blocks", *(sys.argv[1:] if argv is None else argv)]))
+
+
+if __name__ == "__main__":
+    sys.exit(run())

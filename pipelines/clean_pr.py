@@ -1,0 +1,421 @@
+"""Clean-PR pipeline: pull requests -> validated Search/Replace edit samples and Agentless-style SFT data.
+
+    shardsmith clean-pr --git-repo ~/src/requests --output out/requests
+    shardsmith clean-pr --prs prs.jsonl --issues issues.jsonl --output out/prs
+    shardsmith query out/requests "SELECT pr_number, language, n_blocks FROM edits"
+
+Stages (``transforms/code/pr_sample.py`` holds the logic and the reject reasons):
+
+    read           git clones: one worker per clone walks its PRs (``pr_records``); a clone that
+                   fails part-way becomes one reject ``unreadable_repo``. --prs: JSONL/Parquet.
+    prepare        RAW_PR_SCHEMA check, ``pr_id``                  missing_field, wrong_type
+    noise          bots, unmerged, file rules                      bot_author, unmerged, docs_only,
+                                                                   no_core_files, binary, vendored, ...
+    unique_prs     one record per (repo, number)                   duplicate_pr_id
+    edit_samples   blocks, replay, parse, intent, crop, text       missing_contents, no_core_changes,
+                                                                   too_many_files, roundtrip_mismatch,
+                                                                   unrenderable_block
+    parse_errors   only with --reject-parse-errors                 introduces_parse_errors
+    decontam       SWE-bench (unless --no-decontam)                swebench_instance,
+                                                                   swebench_hunk_overlap, swebench_issue
+    dedup:exact    identical change sets (rendered blocks)         -> duplicates/
+    dedup:near     MinHash on the change set (code shingles)       -> duplicates/
+    repo_cap       <= --repo-cap samples per repository (seeded)   repo_cap
+    edits/         primary dataset (EDIT_SAMPLE_SCHEMA + quality_code_* columns)
+    sft/           derived from the kept edits (SFT_SAMPLE_SCHEMA); not part of conservation
+
+Every PR read ends in ``edits/``, ``rejects/`` or ``duplicates/``; the manifest checks it.
+"""
+from __future__ import annotations
+
+import functools
+import glob
+import os
+import sys
+
+import apache_beam as beam
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from pipelines.options import DedupOptions, RunOptions
+from pipelines.registry import PipelineSpec, register
+from schemas.common import with_quality_columns
+from schemas.pull_requests import EDIT_SAMPLE_SCHEMA, SFT_SAMPLE_SCHEMA
+from transforms.code.crop import DEFAULT_TOKEN_BUDGET
+from transforms.code.decontam import contamination_reason, default_benchmark_paths, load_benchmark_patches
+from transforms.code.git_history import MAX_FILE_BYTES, GitError, branch_tip, git_dir_of, pr_records
+from transforms.code.languages import LANGUAGE_BY_EXTENSION, LANGUAGES
+from transforms.code.pr_sample import (
+    DEFAULT_MAX_CORE_FILES, DEFAULT_REPO_CAP, QUALITY_COLUMNS, CleanPrConfig, build_edit_sample, change_set_text,
+    issues_index, noise_reason, parse_error_reason, prepare_pr, repo_cap_keep, sft_examples,
+)
+from transforms.code.repo_tree import RepoFiles
+from transforms.dedup.beam import ExactDedup, NearDedup
+from transforms.dedup.exact import TextNormalization
+from transforms.dedup.minhash import MinHashConfig
+from transforms.io.readers import READ_STAGE, InputError, expand_inputs, iter_records
+from transforms.io.run import ShardRun
+from transforms.records import reject_row
+from transforms.stages import REJECTS, StageCounters, UniqueBy
+
+PIPELINE = "clean-pr"
+REPO_PATH_FIELD = "_repo_path"  # where a git-input record's clone lives (for the SFT tree); never written
+BENCHMARK_GLOB = os.path.join("..", "shared", "data", "benchmarks", "swebench", "*.jsonl")
+# Exact change-set dedup keeps case and punctuation (they matter in code) and only collapses whitespace.
+CHANGE_SET_NORMALIZATION = TextNormalization(lowercase=False, nfkc=False, strip_punctuation=False,
+                                             collapse_whitespace=True)
+EDITS_SCHEMA = with_quality_columns(EDIT_SAMPLE_SCHEMA, list(QUALITY_COLUMNS))
+
+
+class CleanPrOptions(PipelineOptions):
+    """Flags of the Clean-PR pipeline only (shared ones: ``pipelines.options``)."""
+
+    @classmethod
+    def _add_argparse_args(cls, parser):
+        parser.add_argument("--git-repo", "--git_repo", dest="git_repo", action="append", default=None,
+                            metavar="PATH", help="local git clone (bare or not) to read PRs from; repeatable")
+        parser.add_argument("--prs", action="append", default=None, metavar="FILE",
+                            help="PR records (JSONL or Parquet, RAW_PR_SCHEMA layout); file, directory or glob; repeatable")
+        parser.add_argument("--issues", action="append", default=None, metavar="FILE",
+                            help="issues (JSONL or Parquet: repo, number, title, body) to resolve #N references")
+        parser.add_argument("--branch", default=None,
+                            help="branch whose first-parent history is walked (default: origin/HEAD, HEAD, main, master)")
+        parser.add_argument("--max-core-files", "--max_core_files", dest="max_core_files", type=int,
+                            default=DEFAULT_MAX_CORE_FILES, help="PRs editing more core files are rejected (too_many_files)")
+        parser.add_argument("--token-budget", "--token_budget", dest="token_budget", type=int,
+                            default=DEFAULT_TOKEN_BUDGET, help="files over this many tokens are cropped around the edits")
+        parser.add_argument("--repo-cap", "--repo_cap", dest="repo_cap", type=int, default=DEFAULT_REPO_CAP,
+                            help="at most this many samples per repository, a seeded random choice (0: no cap)")
+        parser.add_argument("--seed", type=int, default=0, help="seed of the per-repository random choice")
+        parser.add_argument("--extensions", action="append", default=None, metavar="EXT[=LANG],...",
+                            help="core source extensions, e.g. '.py,.go' or '.pyx=python' (default: the 12 languages)")
+        parser.add_argument("--reject-parse-errors", "--reject_parse_errors", dest="reject_parse_errors",
+                            action="store_true", default=False,
+                            help="reject samples whose edit introduces tree-sitter parse errors")
+        parser.add_argument("--benchmarks", action="append", default=None, metavar="FILE",
+                            help="SWE-bench JSONL files to decontaminate against "
+                                 f"(default: {BENCHMARK_GLOB} relative to the working directory or the project)")
+        parser.add_argument("--no-decontam", "--no_decontam", dest="no_decontam", action="store_true", default=False,
+                            help="skip SWE-bench decontamination")
+        parser.add_argument("--sft-negatives", "--sft_negatives", dest="sft_negatives", type=int, default=1,
+                            help="distractor negatives per sample for the navigation and editing steps")
+        parser.add_argument("--max-file-bytes", "--max_file_bytes", dest="max_file_bytes", type=int,
+                            default=MAX_FILE_BYTES, help="files larger than this are not read (rejected as oversized)")
+
+
+# --------------------------------------------------------------------------- option checks
+
+def parse_extensions(specs: list[str] | None) -> dict[str, str]:
+    """``--extensions`` values -> extension map; ``.ext`` takes its language from the defaults."""
+    if not specs:
+        return dict(LANGUAGE_BY_EXTENSION)
+    mapping: dict[str, str] = {}
+    for item in (part.strip() for spec in specs for part in spec.split(",")):
+        if not item:
+            continue
+        ext, _, language = item.partition("=")
+        ext = ext.strip() if ext.strip().startswith(".") else "." + ext.strip()
+        language = language.strip() or LANGUAGE_BY_EXTENSION.get(ext) or LANGUAGE_BY_EXTENSION.get(ext.lower())
+        if not language:
+            raise InputError(f"--extensions: {ext} is not a known source extension; write {ext}=LANGUAGE")
+        if language not in LANGUAGES:
+            raise InputError(f"--extensions: unknown language {language!r} (known: {', '.join(LANGUAGES)})")
+        mapping[ext] = language
+    if not mapping:
+        raise InputError("--extensions: no extension given")
+    return mapping
+
+
+def check_git_repos(paths: list[str], branch: str | None) -> list[str]:
+    """Absolute paths of the clones; ``InputError`` for a path that is not a repository or lacks the branch."""
+    checked = []
+    for path in paths:
+        try:
+            git_dir_of(path)
+            branch_tip(path, branch)
+        except (ValueError, GitError) as exc:
+            raise InputError(str(exc).splitlines()[0]) from None
+        checked.append(os.path.abspath(path))
+    return list(dict.fromkeys(checked))
+
+
+def benchmark_paths(given: list[str] | None) -> list[str]:
+    """The SWE-bench files to use: the given ones (globs allowed), else the default location
+    relative to the working directory, else relative to the project."""
+    if given:
+        found = []
+        for pattern in given:
+            matches = sorted(glob.glob(pattern)) if any(c in pattern for c in "*?[") else [pattern]
+            if not matches or not all(os.path.isfile(m) for m in matches):
+                raise InputError(f"--benchmarks {pattern}: no such file")
+            found.extend(matches)
+        return list(dict.fromkeys(found))
+    from_cwd = sorted(glob.glob(BENCHMARK_GLOB))
+    candidates = from_cwd or default_benchmark_paths()
+    return list(dict.fromkeys(os.path.normpath(os.path.abspath(p)) for p in candidates))
+
+
+def _flag_given(argv: list[str], flag: str) -> bool:
+    return any(token == flag or token.startswith(flag + "=") for token in argv)
+
+
+# --------------------------------------------------------------------------- Beam pieces
+
+class ReadGitRepos(beam.PTransform):
+    """Repository paths -> raw PR records, counted as stage ``read`` like file inputs are.
+
+    Returns ``(records, rejects)``. A clone that fails part-way (git error, vanished objects)
+    keeps the PRs already read and adds one reject ``unreadable_repo`` for the rest.
+    """
+
+    def __init__(self, repo_paths: list[str], max_file_bytes: int, branch: str | None, stage: str = READ_STAGE):
+        super().__init__()
+        self.repo_paths, self.max_file_bytes, self.branch, self.stage = list(repo_paths), max_file_bytes, branch, stage
+
+    def expand(self, pbegin):
+        read = (
+            pbegin
+            | "repos" >> beam.Create(self.repo_paths)
+            | "walk" >> beam.ParDo(_ReadRepoFn(self.stage, self.max_file_bytes, self.branch)).with_outputs(
+                REJECTS, main="records")
+        )
+        return read.records | "spread" >> beam.Reshuffle(), read[REJECTS]
+
+
+class _ReadRepoFn(beam.DoFn):
+    def __init__(self, stage: str, max_file_bytes: int, branch: str | None):
+        self.stage, self.max_file_bytes, self.branch = stage, max_file_bytes, branch
+
+    def setup(self):
+        self.counters = StageCounters(self.stage)
+
+    def process(self, repo_path: str):
+        read = 0
+        try:
+            for record in pr_records(repo_path, max_file_bytes=self.max_file_bytes, branch=self.branch):
+                self.counters.records_in.inc()
+                self.counters.records_out.inc()
+                read += 1
+                record[REPO_PATH_FIELD] = repo_path
+                yield record
+        except Exception as exc:  # noqa: BLE001 - a broken clone is a reject, not a failed run
+            self.counters.records_in.inc()
+            self.counters.rejected("unreadable_repo")
+            yield beam.pvalue.TaggedOutput(REJECTS, reject_row(
+                self.stage, "unreadable_repo", f"{repo_path}: {type(exc).__name__}: {exc}",
+                {"repo_path": repo_path, "prs_read_before_failure": read}))
+
+
+class BuildEditSample:
+    """Stage function: raw PR -> edit sample; loads the issues index once per worker (``setup``)."""
+
+    def __init__(self, issue_paths: list[str], config: CleanPrConfig):
+        self.issue_paths, self.config = list(issue_paths), config
+        self._index = None
+
+    def setup(self):
+        if self._index is None:
+            self._index = issues_index(item for path in self.issue_paths for item in iter_records(path)
+                                       if isinstance(item, dict))
+
+    def __call__(self, pr: dict):
+        self.setup()
+        return build_edit_sample(pr, self._index, self.config)
+
+
+class Decontaminate:
+    """Filter stage function: SWE-bench contamination; loads the benchmark index once per worker."""
+
+    def __init__(self, paths: list[str]):
+        self.paths = list(paths)
+        self._index = None
+
+    def setup(self):
+        if self._index is None:
+            self._index = load_benchmark_patches(self.paths)
+
+    def __call__(self, sample: dict):
+        self.setup()
+        return contamination_reason(sample, self._index)
+
+
+class RepoCap(beam.PTransform):
+    """At most ``cap`` samples per repository (``repo_cap_keep``); returns ``(kept, rejects)``.
+
+    Only (repo, sample_id) pairs are grouped per repository, so a large repository never
+    holds its samples' contents in one place; the decisions are joined back by sample id.
+    """
+
+    def __init__(self, cap: int, seed: int, stage: str = "repo_cap"):
+        super().__init__()
+        self.cap, self.seed, self.stage = cap, seed, stage
+
+    def expand(self, samples):
+        cap, seed = self.cap, self.seed
+
+        def decide(item):
+            _, sample_ids = item
+            ids = list(sample_ids)
+            keep = repo_cap_keep(ids, cap, seed)
+            return [(sample_id, (sample_id in keep, len(ids))) for sample_id in ids]
+
+        decisions = (
+            samples
+            | "ids" >> beam.Map(lambda s: (s["repo"], s["sample_id"]))
+            | "per repo" >> beam.GroupByKey()
+            | "decide" >> beam.FlatMap(decide)
+        )
+        keyed = samples | "key" >> beam.Map(lambda s: (s["sample_id"], s))
+        routed = (
+            {"sample": keyed, "decision": decisions}
+            | "join" >> beam.CoGroupByKey()
+            | "route" >> beam.ParDo(_RouteCapFn(self.stage, cap)).with_outputs(REJECTS, main="kept")
+        )
+        return routed.kept, routed[REJECTS]
+
+
+class _RouteCapFn(beam.DoFn):
+    def __init__(self, stage: str, cap: int):
+        self.stage, self.cap = stage, cap
+
+    def setup(self):
+        self.counters = StageCounters(self.stage)
+
+    def process(self, item):
+        sample_id, joined = item
+        decisions = list(joined["decision"])
+        for sample in joined["sample"]:
+            self.counters.records_in.inc()
+            keep, total = decisions[0] if decisions else (True, 1)
+            if keep:
+                self.counters.records_out.inc()
+                yield sample
+            else:
+                self.counters.rejected("repo_cap")
+                yield beam.pvalue.TaggedOutput(REJECTS, reject_row(
+                    self.stage, "repo_cap", f"{sample['repo']}: {total} samples > cap {self.cap}", sample, sample_id))
+
+
+class _SftFn(beam.DoFn):
+    """Kept edit sample -> SFT examples. Git input reads the tree at the base commit and a few
+    distractor files; other input uses the sample's own files. SFT rows are derived data: a
+    sample whose SFT build fails is counted (``stage:sft`` ``rejected:error:<Type>``) but not
+    made a reject, since the sample itself is already in ``edits/``."""
+
+    def __init__(self, negatives: int, token_budget: int, stage: str = "sft"):
+        self.negatives, self.token_budget, self.stage = negatives, token_budget, stage
+
+    def setup(self):
+        self.counters = StageCounters(self.stage)
+        self.repo_files = RepoFiles()
+
+    def teardown(self):
+        self.repo_files.close()
+
+    def process(self, sample: dict):
+        self.counters.records_in.inc()
+        try:
+            repo_path = sample.get(REPO_PATH_FIELD)
+            paths = contents = None
+            if repo_path:
+                edited = [b["path"] for b in sample["blocks"]]
+                paths, contents = self.repo_files.sft_context(repo_path, sample.get("base_sha"), edited,
+                                                              sample.get("intent") or "")
+            examples = sft_examples(sample, paths, contents, negatives_per_step=self.negatives,
+                                    token_budget=self.token_budget)
+        except Exception as exc:  # noqa: BLE001 - derived data; counted, never fatal
+            self.counters.rejected(f"error:{type(exc).__name__}")
+            return
+        self.counters.records_out.inc()
+        yield from examples
+
+
+def deduplicate_change_sets(run_: ShardRun, samples, opts: DedupOptions, shingles: str):
+    """Exact then MinHash near dedup of the samples' change sets (rendered blocks); removals recorded."""
+    common = dict(id_field="sample_id", score_field=None, text_fn=change_set_text)
+    if opts.dedup_method in ("both", "exact"):
+        samples, removed = samples | "exact dedup" >> ExactDedup(
+            stage="dedup:exact", normalization=CHANGE_SET_NORMALIZATION, **common)
+        run_.add_removed(removed, stage="dedup:exact")
+    if opts.dedup_method in ("both", "near"):
+        if shingles == "code":
+            config = MinHashConfig.for_code(num_perm=opts.num_perm, ngram=opts.ngram, threshold=opts.threshold)
+        else:
+            config = MinHashConfig(num_perm=opts.num_perm, ngram=opts.ngram, threshold=opts.threshold,
+                                   tokenizer=shingles)
+        samples, removed = samples | "near dedup" >> NearDedup(config=config, stage="dedup:near", **common)
+        run_.add_removed(removed, stage="dedup:near")
+    return samples
+
+
+# --------------------------------------------------------------------------- the run
+
+def run(argv: list[str]) -> dict:
+    """Run the Clean-PR pipeline; returns the manifest."""
+    options = PipelineOptions(argv)
+    run_opts, dedup = options.view_as(RunOptions), options.view_as(DedupOptions)
+    opts = options.view_as(CleanPrOptions)
+    pr_patterns = list(opts.prs or []) + list(run_opts.input or [])  # --input means --prs here
+    if not opts.git_repo and not pr_patterns:
+        raise InputError("give at least one --git-repo PATH or --prs FILE")
+    for name in ("max_core_files", "token_budget", "max_file_bytes"):
+        if getattr(opts, name) < 1:
+            raise InputError(f"--{name.replace('_', '-')} must be at least 1")
+    if opts.sft_negatives < 0:
+        raise InputError("--sft-negatives must not be negative")
+    if dedup.dedup_method in ("both", "near") and not 0 < dedup.threshold < 1:
+        raise InputError(f"--threshold must be in (0, 1), got {dedup.threshold}")
+    repos = check_git_repos(opts.git_repo or [], opts.branch)
+    pr_files = expand_inputs(pr_patterns) if pr_patterns else []
+    issue_files = expand_inputs(opts.issues) if opts.issues else []
+    benchmarks = [] if opts.no_decontam else benchmark_paths(opts.benchmarks)
+    shingles = dedup.shingles if _flag_given(argv, "--shingles") else "code"
+    config = CleanPrConfig(extensions=parse_extensions(opts.extensions), max_core_files=opts.max_core_files,
+                           token_budget=opts.token_budget, max_file_bytes=opts.max_file_bytes)
+
+    run_ = ShardRun(PIPELINE, run_opts.output or "shardsmith-out/clean-pr", options, overwrite=run_opts.overwrite,
+                    num_shards=run_opts.num_shards, rows_per_shard=run_opts.rows_per_shard,
+                    progress=run_opts.progress)
+    sources = []
+    if repos:
+        records, rejects = run_.pipeline | "read git" >> ReadGitRepos(repos, opts.max_file_bytes, opts.branch)
+        run_.add_rejects(rejects, stage=READ_STAGE)
+        sources.append(records)
+    if pr_files:  # input records may not set private fields (a '_repo_path' would point SFT at a local clone)
+        sources.append(run_.read(pr_files) | "public fields" >> beam.Map(
+            lambda record: {k: v for k, v in record.items() if not str(k).startswith("_")}))
+    prs = sources[0] if len(sources) == 1 else tuple(sources) | "all prs" >> beam.Flatten()
+
+    prs = run_.stage("prepare", prs, prepare_pr)
+    prs = run_.stage("noise", prs, functools.partial(noise_reason, config=config), kind="filter", id_field="pr_id")
+    prs, rejects = prs | "unique prs" >> UniqueBy("unique_prs", "pr_id")
+    run_.add_rejects(rejects, stage="unique_prs")
+    samples = run_.stage("edit_samples", prs, BuildEditSample(issue_files, config), id_field="pr_id")
+    if opts.reject_parse_errors:
+        samples = run_.stage("parse_errors", samples, parse_error_reason, kind="filter", id_field="sample_id")
+    if benchmarks:
+        samples = run_.stage("decontam", samples, Decontaminate(benchmarks), kind="filter", id_field="sample_id")
+        run_.notes.append(f"decontaminated against {', '.join(benchmarks)}")
+    elif opts.no_decontam:
+        run_.notes.append("decontamination skipped (--no-decontam)")
+    else:
+        run_.notes.append(f"decontamination skipped: no SWE-bench files at {BENCHMARK_GLOB}")
+    samples = deduplicate_change_sets(run_, samples, dedup, shingles)
+    if dedup.dedup_method in ("both", "near"):
+        run_.notes.append(f"near dedup: MinHash over {shingles} {dedup.ngram}-grams of the change set")
+    if opts.repo_cap > 0:
+        samples, rejects = samples | "repo cap" >> RepoCap(opts.repo_cap, opts.seed)
+        run_.add_rejects(rejects, stage="repo_cap")
+    run_.write("edits", samples, EDITS_SCHEMA, primary=True, sort_key="sample_id", id_field="sample_id")
+    examples = samples | "sft" >> beam.ParDo(_SftFn(opts.sft_negatives, opts.token_budget))
+    run_.write("sft", examples, SFT_SAMPLE_SCHEMA, sort_key="id")
+    run_.notes.append("sft/ is derived from edits/ (not counted by the conservation check)")
+    return run_.execute()
+
+
+register(PipelineSpec(PIPELINE, "pull requests -> Search/Replace edit samples and Agentless-style SFT data",
+                      (RunOptions, DedupOptions, CleanPrOptions), run))
+
+if __name__ == "__main__":
+    from pipelines.cli import main
+
+    sys.exit(main([PIPELINE, *sys.argv[1:]]))

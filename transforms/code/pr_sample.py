@@ -1,0 +1,439 @@
+"""Clean-PR stage functions: raw PR record -> validated Search/Replace edit sample (pure, no Beam).
+
+Each function answers as ``transforms/records.py`` asks: filters answer None / a reason /
+``Rejected``; maps answer a record or ``Rejected``. ``pipelines/clean_pr.py`` wires them.
+
+Stages and their reject reasons, in pipeline order:
+
+* ``prepare_pr``: the record must fit ``RAW_PR_SCHEMA`` (``missing_field``, ``wrong_type``);
+  adds ``pr_id`` = content id of (lowercased repo, number), the key of the uniqueness stage.
+* ``noise_reason``: ``bot_author`` (login ending ``[bot]``, ``author_type`` Bot, or a name of
+  ``KNOWN_BOTS``), ``unmerged``, then the file rules (``file_reject_reason``). A PR is kept
+  when at least one changed file is a core source file after the file rules; the other files
+  stay in ``files`` with ``is_core`` false and get no blocks. When no core file is left the
+  reason says why: ``docs_only`` (every file is documentation/configuration), the first file
+  rule that removed a core-language file in path order (``binary``, ``vendored``,
+  ``generated``, ``oversized``, ``long_lines``, ``low_alphanumeric``, ``high_hex``; the
+  detail names the file), else ``no_core_files`` (nothing in the 12 languages, or no files).
+* ``build_edit_sample``: ``missing_contents`` (a core file without the contents it needs:
+  PR records that carry only a patch), ``no_core_changes`` (core files unchanged: pure renames,
+  mode changes), ``too_many_files`` (more than ``max_core_files`` edited core files),
+  ``roundtrip_mismatch`` (replaying the blocks on the before-files does not give the
+  after-files byte for byte, or the rendered blocks do not parse back; the detail starts with
+  the file), ``unrenderable_block`` (a line of the code reads as a SEARCH/REPLACE marker).
+* ``parse_error_reason`` (when enabled): ``introduces_parse_errors``.
+* ``repo_cap_keep``: which samples of one repository survive the per-repository cap.
+
+Decisions:
+
+* Files are handled in path order (the new path for renames). A renamed file is diffed old
+  contents -> new contents under its NEW path: its blocks apply to the file after the move,
+  and the move itself is the ``status``/``previous_path`` of the file. A pure rename has no
+  blocks. A deleted file is one block whose SEARCH is the whole file and whose REPLACE is
+  empty (``after`` is ``''``); an added file is one block with an empty SEARCH.
+* Text is exact: CRLF stays inside lines, a missing final newline is part of the last line.
+* Non-core files keep path, status and ``is_core`` false; their contents are null (they are
+  not part of the target, and lock files or vendored bundles would bloat the shards).
+* ``n_core_files`` counts the core files that have blocks; ``language`` is the language with
+  the most changed lines (added + removed) over those files, ties to the smaller name.
+* ``introduces_parse_errors``: some edited core file with a grammar parses cleanly before
+  (an added file counts as clean) and with errors after; null when no edited file has a
+  grammar. ``parse_error_before`` / ``parse_error_after`` are per file (null without grammar).
+* Quality columns: ``CodeRater`` measures of the edited core files' after-contents
+  (before-contents for deletions), joined with a newline.
+* ``sample_id`` = content id of repo, PR number and every block's path, SEARCH and REPLACE.
+* Linked issues: the record's own ``linked_issues`` first, then references found in the title
+  and body (``find_issue_refs``), one per (repo, number), a reference to the PR itself
+  skipped. Each is resolved against the issues index (title/body); unresolved ones stay with
+  null title and body, so decontamination still sees the number.
+"""
+from __future__ import annotations
+
+import difflib
+import hashlib
+import heapq
+import re
+from dataclasses import dataclass, field
+from typing import Iterable, Mapping
+
+from schemas.pull_requests import RAW_PR_SCHEMA
+from schemas.validate import check_record
+from transforms.code.crop import DEFAULT_TOKEN_BUDGET, crop_file
+from transforms.code.git_history import MAX_FILE_BYTES, is_withheld
+from transforms.code.intent import build_intent, find_issue_refs
+from transforms.code.languages import (
+    LANGUAGE_BY_EXTENSION, core_file_reject_reason, grammar_of, is_docs_or_config, language_of,
+)
+from transforms.code.parse import has_parse_errors
+from transforms.code.render import render_edit_sample
+from transforms.code.search_replace import (
+    Block, make_blocks, parse_blocks, render_blocks, roundtrip_check, split_lines, unrenderable_reason,
+)
+from transforms.code.sft import DEFAULT_NEGATIVES_PER_STEP, build_sft_examples
+from transforms.quality.code import CodeRater
+from transforms.records import Rejected, content_id
+
+DEFAULT_MAX_CORE_FILES = 5
+DEFAULT_REPO_CAP = 2000
+
+# Logins (lowercased, '[bot]' suffix and surrounding space removed) of well-known automation accounts.
+KNOWN_BOTS = frozenset({
+    "dependabot", "dependabot-preview", "renovate", "renovate-bot", "renovatebot", "greenkeeper",
+    "greenkeeperio-bot", "snyk-bot", "github-actions", "pre-commit-ci", "imgbot", "imgbotapp",
+    "allcontributors", "all-contributors", "codecov", "codecov-io", "mergify", "whitesource-bolt",
+    "whitesource-renovate", "depfu", "pyup-bot", "pyup.io", "netlify", "vercel", "stale", "semantic-release-bot",
+    "copilot", "copilot-swe-agent", "deepsource-autofix", "sonarcloud", "coveralls", "gitter-badger",
+    "scala-steward", "weblate", "transifex", "crowdin", "l10n-bot", "bors", "bors-ng", "k8s-ci-robot",
+    "openshift-ci-robot", "web-flow", "azure-pipelines", "travis-ci", "circleci", "jenkins", "release-please",
+    "changeset-bot", "lgtm-com", "restyled-io", "autofix-ci", "sweep-ai", "mend-bolt-for-github",
+})
+_BOT_SUFFIX = re.compile(r"\s*\[bot\]$", re.IGNORECASE)
+_STATUS_NEEDS_BEFORE = ("modified", "renamed", "deleted")
+_STATUS_NEEDS_AFTER = ("modified", "renamed", "added")
+_QUALITY_RATER = CodeRater()
+QUALITY_COLUMNS = tuple(_QUALITY_RATER.columns)
+
+
+@dataclass(frozen=True)
+class CleanPrConfig:
+    """Knobs of the Clean-PR stages (defaults follow the Clean-PR paper)."""
+
+    extensions: Mapping[str, str] = field(default_factory=lambda: dict(LANGUAGE_BY_EXTENSION))
+    max_core_files: int = DEFAULT_MAX_CORE_FILES
+    token_budget: int = DEFAULT_TOKEN_BUDGET
+    max_file_bytes: int = MAX_FILE_BYTES
+    known_bots: frozenset = KNOWN_BOTS
+
+    def language_of(self, path: str) -> str | None:
+        """The core language of a path under the configured extensions."""
+        return language_of(path, self.extensions)
+
+
+# --------------------------------------------------------------------------- prepare
+
+def pr_id_of(repo: str, number: int) -> str:
+    """Stable id of a pull request: content id of the lowercased repo and the number."""
+    return content_id(repo.strip().lower(), str(number))
+
+
+def _normalized_file(file: Mapping) -> dict:
+    return {key: file.get(key) for key in ("path", "previous_path", "status", "before", "after", "patch", "is_binary")}
+
+
+def prepare_pr(record: dict) -> dict | Rejected:
+    """Check a raw PR against ``RAW_PR_SCHEMA``; answer it with ``pr_id`` and defaults filled in."""
+    problem = check_record(record, RAW_PR_SCHEMA)
+    if problem is not None:
+        return problem
+    files = [_normalized_file(f) for f in record.get("files") or ()]
+    for file in files:
+        if not file["path"]:
+            return Rejected("missing_field", "field files[].path is required")
+        status = file["status"] or ("renamed" if file["previous_path"] else "modified")
+        if status not in ("added", "modified", "deleted", "renamed"):
+            return Rejected("wrong_type", f"field files[].status: unknown status {status!r} ({file['path']})")
+        file["status"] = status
+    return {**record, "files": files, "linked_issues": list(record.get("linked_issues") or ()),
+            "pr_id": pr_id_of(record["repo"], record["number"])}
+
+
+# --------------------------------------------------------------------------- noise
+
+def is_bot(pr: Mapping, known_bots: Iterable[str] = KNOWN_BOTS) -> bool:
+    """A bot author: login ending with '[bot]', account type Bot, or a known bot name."""
+    login = (pr.get("author_login") or "").strip()
+    if (pr.get("author_type") or "").lower() == "bot" or _BOT_SUFFIX.search(login):
+        return True
+    name = _BOT_SUFFIX.sub("", login).strip().lower().replace(" ", "-")
+    return bool(name) and name in known_bots
+
+
+def is_merged(pr: Mapping) -> bool:
+    """True when the record says merged, or leaves ``merged`` null but has a merge time."""
+    merged = pr.get("merged")
+    return bool(merged) if merged is not None else bool(pr.get("merged_at"))
+
+
+def file_reject_reason(file: Mapping, config: CleanPrConfig) -> str | None:
+    """Why a changed file is not a core file (None: it is): the language/docs rules of
+    ``core_file_reject_reason``, ``binary`` and ``oversized`` from the input's markers, then the
+    StarCoder-style content rules on each side that has contents."""
+    path = file["path"]
+    reason = core_file_reject_reason(path, None, extensions=config.extensions)
+    if reason is not None:
+        return reason
+    if file.get("is_binary"):
+        return "binary"
+    if is_withheld(file) and not file.get("patch"):
+        return "oversized"
+    for side in (file.get("after"), file.get("before")):
+        if side:
+            reason = core_file_reject_reason(path, side, extensions=config.extensions,
+                                             max_bytes=config.max_file_bytes)
+            if reason is not None:
+                return reason
+    return None
+
+
+def file_reject_reasons(pr: Mapping, config: CleanPrConfig) -> list[tuple[dict, str | None]]:
+    """(file, reason or None) of every changed file, in path order."""
+    files = sorted(pr.get("files") or (), key=lambda f: (f["path"], f.get("previous_path") or ""))
+    return [(f, file_reject_reason(f, config)) for f in files]
+
+
+def noise_reason(pr: Mapping, config: CleanPrConfig) -> str | Rejected | None:
+    """Filter: None to keep a PR with at least one core file, else the reason (see module notes)."""
+    if is_bot(pr, config.known_bots):
+        return Rejected("bot_author", pr.get("author_login") or pr.get("author_type") or "")
+    if not is_merged(pr):
+        return "unmerged"
+    verdicts = file_reject_reasons(pr, config)
+    if any(reason is None for _, reason in verdicts):
+        return None
+    if not verdicts:
+        return Rejected("no_core_files", "the PR changes no files")
+    if all(is_docs_or_config(f["path"]) for f, _ in verdicts):
+        return Rejected("docs_only", ", ".join(f["path"] for f, _ in verdicts[:20]))
+    for file, reason in verdicts:
+        if reason not in ("not_code", "docs_or_config"):
+            return Rejected(reason, file["path"])
+    return Rejected("no_core_files", ", ".join(f["path"] for f, _ in verdicts[:20]))
+
+
+# --------------------------------------------------------------------------- intent
+
+def issues_index(issues: Iterable[Mapping]) -> dict[tuple[str, int], dict]:
+    """(lowercased repo, number) -> issue (repo, number, title, body); also keyed by the bare
+    repository name when only one owner has it, for clones named after their directory."""
+    index: dict[tuple[str, int], dict] = {}
+    by_name: dict[tuple[str, int], list[dict]] = {}
+    for issue in issues:
+        repo, number = issue.get("repo"), issue.get("number")
+        if not isinstance(repo, str) or not isinstance(number, int) or isinstance(number, bool):
+            continue
+        entry = {"repo": repo, "number": number, "title": issue.get("title"), "body": issue.get("body")}
+        index.setdefault((repo.lower(), number), entry)
+        if "/" in repo:
+            by_name.setdefault((repo.lower().rsplit("/", 1)[1], number), []).append(entry)
+    for key, entries in by_name.items():
+        if len({e["repo"].lower() for e in entries}) == 1:
+            index.setdefault(key, entries[0])
+    return index
+
+
+def linked_issues_of(pr: Mapping, index: Mapping[tuple[str, int], Mapping]) -> list[dict]:
+    """The PR's linked issues (given ones first, then references in title/body), resolved."""
+    repo, own_number = pr["repo"], pr["number"]
+    text = "\n\n".join(part for part in (pr.get("title"), pr.get("body")) if part)
+    candidates = [(i.get("repo") or repo, i.get("number"), i.get("title"), i.get("body"))
+                  for i in pr.get("linked_issues") or () if isinstance(i.get("number"), int)]
+    candidates += [(ref.repo, ref.number, None, None) for ref in find_issue_refs(text, repo)]
+    linked: list[dict] = []
+    seen: set[tuple[str, int]] = set()
+    for issue_repo, number, title, body in candidates:
+        key = (issue_repo.lower(), number)
+        if key in seen or (key == (repo.lower(), own_number)):
+            continue
+        seen.add(key)
+        found = index.get(key) or {}
+        linked.append({"repo": issue_repo, "number": number,
+                       "title": title if title is not None else found.get("title"),
+                       "body": body if body is not None else found.get("body")})
+    return linked
+
+
+# --------------------------------------------------------------------------- edit samples
+
+def count_changed_lines(before: str, after: str) -> tuple[int, int]:
+    """(lines added, lines removed) of the line diff before -> after (common head/tail cut first)."""
+    if before == after:
+        return 0, 0
+    before_lines, after_lines = split_lines(before), split_lines(after)
+    limit = min(len(before_lines), len(after_lines))
+    head = 0
+    while head < limit and before_lines[head] == after_lines[head]:
+        head += 1
+    tail = 0
+    while tail < limit - head and before_lines[-1 - tail] == after_lines[-1 - tail]:
+        tail += 1
+    matcher = difflib.SequenceMatcher(None, before_lines[head:len(before_lines) - tail],
+                                      after_lines[head:len(after_lines) - tail], autojunk=False)
+    added = removed = 0
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        if tag != "equal":
+            removed += i2 - i1
+            added += j2 - j1
+    return added, removed
+
+
+def _core_contents(file: Mapping) -> tuple[str, str] | Rejected:
+    """(before, after) of a core file, '' standing for the absent side of an addition/deletion."""
+    status = file["status"]
+    before, after = file.get("before"), file.get("after")
+    if status in _STATUS_NEEDS_BEFORE and before is None:
+        return Rejected("missing_contents", f"{file['path']}: no before-contents for a {status} file")
+    if status in _STATUS_NEEDS_AFTER and after is None:
+        return Rejected("missing_contents", f"{file['path']}: no after-contents for a {status} file")
+    return ("" if status == "added" else before), ("" if status == "deleted" else after)
+
+
+def _file_entry(file: Mapping, *, is_core: bool, language: str | None = None, before: str | None = None,
+                after: str | None = None, error_before: bool | None = None, error_after: bool | None = None) -> dict:
+    return {"path": file["path"], "previous_path": file.get("previous_path"), "language": language,
+            "status": file["status"], "is_core": is_core, "before": before, "after": after,
+            "parse_error_before": error_before, "parse_error_after": error_after}
+
+
+def _main_language(changed: dict[str, int]) -> str:
+    return min(changed, key=lambda language: (-changed[language], language))
+
+
+def build_edit_sample(pr: Mapping, issues_index: Mapping[tuple[str, int], Mapping],
+                      config: CleanPrConfig) -> dict | Rejected:
+    """The ``EDIT_SAMPLE_SCHEMA`` record of a PR that passed the noise filter, or ``Rejected``."""
+    verdicts = file_reject_reasons(pr, config)
+    edited: list[tuple[dict, str, str]] = []  # (file, before, after) of core files whose contents change
+    core_paths: set[str] = set()
+    for file, reason in verdicts:
+        if reason is not None:
+            continue
+        contents = _core_contents(file)
+        if isinstance(contents, Rejected):
+            return contents
+        core_paths.add(file["path"])
+        if contents[0] != contents[1]:
+            edited.append((file, *contents))
+    if not edited:
+        return Rejected("no_core_changes", "core files keep their contents (pure renames or mode changes)")
+    if len(edited) > config.max_core_files:
+        return Rejected("too_many_files", f"{len(edited)} core files edited > {config.max_core_files}")
+
+    blocks: list[Block] = []
+    blocks_by_path: dict[str, list[Block]] = {}
+    for file, before, after in edited:
+        file_blocks = make_blocks(before, after, file["path"])
+        blocks_by_path[file["path"]] = file_blocks
+        blocks.extend(file_blocks)
+    befores = {file["path"]: before for file, before, _ in edited}
+    afters = {file["path"]: after for file, _, after in edited}
+    mismatch = roundtrip_check(befores, afters, blocks)
+    if mismatch is not None:
+        return mismatch
+    for block in blocks:
+        problem = unrenderable_reason(block)
+        if problem is not None:
+            return Rejected("unrenderable_block", f"{block.path}: {problem}")
+    rendered_blocks = render_blocks(blocks, config.language_of)
+    if parse_blocks(rendered_blocks) != blocks:
+        return Rejected("roundtrip_mismatch", f"{blocks[0].path}: rendered blocks do not parse back to the blocks")
+
+    entries: list[dict] = []
+    changed_by_language: dict[str, int] = {}
+    lines_added = lines_removed = 0
+    introduces: bool | None = None
+    edited_by_path = {file["path"]: (before, after) for file, before, after in edited}
+    for file, _ in verdicts:
+        path = file["path"]
+        if path not in core_paths:
+            entries.append(_file_entry(file, is_core=False))
+            continue
+        before_text, after_text = _core_contents(file)
+        language = config.language_of(path)
+        error_before = error_after = None
+        if path in edited_by_path:
+            grammar = grammar_of(path, after_text or before_text, config.extensions)
+            if grammar:
+                error_before = has_parse_errors(before_text, grammar)
+                error_after = has_parse_errors(after_text, grammar)
+                if error_after is not None and error_before is not None:
+                    introduces = bool(introduces) or (not error_before and error_after)
+            added, removed = count_changed_lines(before_text, after_text)
+            lines_added, lines_removed = lines_added + added, lines_removed + removed
+            changed_by_language[language] = changed_by_language.get(language, 0) + added + removed
+        entries.append(_file_entry(file, is_core=True, language=language, before=before_text, after=after_text,
+                                   error_before=error_before, error_after=error_after))
+
+    linked = linked_issues_of(pr, issues_index)
+    intent = build_intent(pr.get("title"), pr.get("body"), linked)
+    cropped = False
+    shown: list[tuple[str, str | None]] = []
+    for file, before, _ in edited:
+        if file["status"] == "added":
+            shown.append((file["path"], None))
+            continue
+        text, was_cropped = crop_file(before, blocks_by_path[file["path"]], config.token_budget)
+        cropped = cropped or was_cropped
+        shown.append((file["path"], text))
+    quality_text = "\n".join(after or before for _, before, after in edited)
+    quality = {column: float(values[0]) for column, values in _QUALITY_RATER.rate([quality_text]).items()}
+    sample = {
+        "sample_id": content_id(pr["repo"], str(pr["number"]), *(part for block in blocks for part in block)),
+        "repo": pr["repo"],
+        "pr_number": pr["number"],
+        "base_sha": pr.get("base_sha"),
+        "head_sha": pr.get("head_sha"),
+        "merged_at": pr.get("merged_at"),
+        "title": pr.get("title") or "",
+        "body": pr.get("body"),
+        "linked_issues": linked,
+        "intent": intent,
+        "language": _main_language(changed_by_language),
+        "files": entries,
+        "blocks": [block._asdict() for block in blocks],
+        "n_core_files": len(edited),
+        "n_blocks": len(blocks),
+        "n_lines_added": lines_added,
+        "n_lines_removed": lines_removed,
+        "introduces_parse_errors": introduces,
+        "cropped": cropped,
+        "text": render_edit_sample(intent, shown, blocks, config.language_of),
+        **quality,
+    }
+    for key, value in pr.items():  # private pass-through fields (e.g. where the clone lives)
+        if key.startswith("_"):
+            sample[key] = value
+    return sample
+
+
+def parse_error_reason(sample: Mapping) -> str | None:
+    """Filter for ``--reject-parse-errors``: ``introduces_parse_errors`` when the edit did."""
+    return "introduces_parse_errors" if sample.get("introduces_parse_errors") else None
+
+
+def change_set_text(sample: Mapping) -> str:
+    """The sample's change set as text (its rendered blocks): what dedup compares."""
+    return render_blocks([Block(b["path"], b["search"], b["replace"]) for b in sample.get("blocks") or ()])
+
+
+# --------------------------------------------------------------------------- repository cap
+
+def cap_rank(seed: int | str, sample_id: str) -> str:
+    """The seeded random rank of a sample: sha1 of the seed and the id (smaller survives)."""
+    return hashlib.sha1(f"{seed}\x00{sample_id}".encode("utf-8")).hexdigest()
+
+
+def repo_cap_keep(sample_ids: Iterable[str], cap: int, seed: int | str = 0) -> set[str]:
+    """The ids of one repository that survive a cap of ``cap`` samples (all when ``cap`` <= 0):
+    a seeded random choice, the same whatever the order the ids come in."""
+    ids = set(sample_ids)
+    if cap <= 0 or len(ids) <= cap:
+        return ids
+    return set(heapq.nsmallest(cap, ids, key=lambda sample_id: (cap_rank(seed, sample_id), sample_id)))
+
+
+# --------------------------------------------------------------------------- SFT
+
+def sft_examples(sample: Mapping, repo_paths: Iterable[str] | None = None,
+                 file_contents: Mapping[str, str] | None = None, *,
+                 negatives_per_step: int = DEFAULT_NEGATIVES_PER_STEP,
+                 token_budget: int = DEFAULT_TOKEN_BUDGET) -> list[dict]:
+    """Agentless-style SFT examples of an edit sample. Without a repository tree the sample's own
+    files stand in: their paths (before the PR) as the tree, unedited ones with contents as distractors."""
+    if repo_paths is None:
+        repo_paths = [f.get("previous_path") or f["path"] for f in sample.get("files") or ()
+                      if f.get("status") != "added"]
+        edited = {b["path"] for b in sample.get("blocks") or ()}
+        file_contents = {f["path"]: f["before"] for f in sample.get("files") or ()
+                         if f["path"] not in edited and f.get("before")}
+    return build_sft_examples(sample, repo_paths, file_contents or {}, negatives_per_step=negatives_per_step,
+                              token_budget=token_budget)

@@ -1,0 +1,121 @@
+"""A repository's files at one commit, for the SFT steps (tree for localisation, distractor contents).
+
+``RepoFiles`` keeps one ``git cat-file --batch`` process per repository (use it as a context
+manager, or call ``close``): ``tree(repo_path, commit)`` lists the regular files at a commit
+with ``git ls-tree -r -z``, ``contents(...)`` reads a bounded number of them. Git runs with the
+same trimmed environment and plumbing-only commands as ``transforms.code.git_history``.
+
+``distractor_candidates`` picks which files are worth reading as distractors before any
+contents are known, so a PR of a 50,000-file repository reads a few dozen files, not all:
+core-language files the PR does not edit, ranked by how many identifier tokens of the path
+occur in the intent, then by sharing a directory with an edited file, then by sharing its
+language, then by path.
+"""
+from __future__ import annotations
+
+import os
+import posixpath
+import subprocess
+from typing import Iterable, Mapping
+
+from transforms.code.git_history import GIT_CONFIG_ARGS, BlobReader, GitError, decode_text, git_dir_of, git_env
+from transforms.code.languages import language_of
+from transforms.code.sft import identifier_tokens
+
+DEFAULT_DISTRACTOR_CANDIDATES = 8
+DEFAULT_DISTRACTOR_MAX_BYTES = 100_000
+_REGULAR_MODES = (b"100644", b"100755", b"100664")
+
+
+def tree_files(git_dir: str, commit: str) -> list[tuple[str, str]]:
+    """(path, blob sha) of every regular file at ``commit``, sorted by path."""
+    proc = subprocess.run(["git", "--git-dir=" + git_dir, *GIT_CONFIG_ARGS, "ls-tree", "-r", "-z", "--full-tree",
+                           "--end-of-options", commit],
+                          capture_output=True, env=git_env(), stdin=subprocess.DEVNULL)
+    if proc.returncode != 0:
+        raise GitError(f"git ls-tree {commit} failed: {proc.stderr.decode('utf-8', 'replace').strip()}")
+    files = []
+    for entry in proc.stdout.split(b"\0"):
+        if not entry:
+            continue
+        meta, _, path = entry.partition(b"\t")
+        mode, kind, sha = meta.split(b" ")
+        if kind == b"blob" and mode in _REGULAR_MODES:
+            files.append((path.decode("utf-8", "backslashreplace"), sha.decode("ascii")))
+    return sorted(files)
+
+
+def distractor_candidates(paths: Iterable[str], edited_paths: Iterable[str], intent: str,
+                          limit: int = DEFAULT_DISTRACTOR_CANDIDATES) -> list[str]:
+    """Up to ``limit`` core-language paths, not edited by the PR, most promising first (module notes)."""
+    edited = set(edited_paths)
+    intent_tokens = set(identifier_tokens(intent))
+    edited_dirs = {posixpath.dirname(p) for p in edited}
+    edited_languages = {language_of(p) for p in edited}
+    ranked = []
+    for path in paths:
+        language = language_of(path)
+        if path in edited or language is None:
+            continue
+        shared = len(intent_tokens & set(identifier_tokens(path.replace("/", " ").replace(".", " "))))
+        ranked.append((-shared, posixpath.dirname(path) not in edited_dirs, language not in edited_languages, path))
+    ranked.sort()
+    return [entry[-1] for entry in ranked[:max(0, limit)]]
+
+
+class RepoFiles:
+    """Trees and file contents of local clones, with one cat-file process per repository."""
+
+    def __init__(self) -> None:
+        self._git_dirs: dict[str, str] = {}
+        self._readers: dict[str, BlobReader] = {}
+
+    def __enter__(self) -> "RepoFiles":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """End every cat-file process."""
+        for reader in self._readers.values():
+            reader.close()
+        self._readers.clear()
+
+    def _git_dir(self, repo_path: str) -> str:
+        git_dir = self._git_dirs.get(repo_path)
+        if git_dir is None:
+            git_dir = self._git_dirs[repo_path] = git_dir_of(repo_path)
+        return git_dir
+
+    def tree(self, repo_path: str, commit: str | None) -> dict[str, str]:
+        """path -> blob sha of the regular files at ``commit`` ({} for no commit)."""
+        if not commit:
+            return {}
+        return dict(tree_files(self._git_dir(repo_path), commit))
+
+    def contents(self, repo_path: str, blobs: Mapping[str, str], paths: Iterable[str],
+                 max_bytes: int = DEFAULT_DISTRACTOR_MAX_BYTES) -> dict[str, str]:
+        """path -> text of the given paths (binary, missing and larger-than-``max_bytes`` files left out)."""
+        wanted = [(path, blobs[path]) for path in paths if path in blobs]
+        if not wanted:
+            return {}
+        git_dir = self._git_dir(repo_path)
+        reader = self._readers.get(git_dir)
+        if reader is None:
+            reader = self._readers[git_dir] = BlobReader(git_dir)
+        data = reader.read([sha for _, sha in wanted], max_bytes)
+        out = {}
+        for path, sha in wanted:
+            raw = data.get(sha)
+            text = decode_text(raw) if isinstance(raw, bytes) else None
+            if text is not None:
+                out[path] = text
+        return out
+
+    def sft_context(self, repo_path: str, commit: str | None, edited_paths: Iterable[str], intent: str,
+                    limit: int = DEFAULT_DISTRACTOR_CANDIDATES) -> tuple[list[str], dict[str, str]]:
+        """(every path at ``commit``, contents of the best distractor candidates) for ``build_sft_examples``."""
+        blobs = self.tree(os.fspath(repo_path), commit)
+        candidates = distractor_candidates(blobs, edited_paths, intent, limit)
+        return sorted(blobs), self.contents(os.fspath(repo_path), blobs, candidates)
