@@ -1,0 +1,85 @@
+"""Pipeline options of the LLM client (``--llm-*``), shared by every pipeline with LLM stages.
+
+Beam parses all ``PipelineOptions`` subclasses into one namespace: these flags are
+defined here only. Without ``--llm-base-url`` there is no config, the LLM stages are
+skipped and their columns stay null (``skipped_note`` says so in the manifest and console).
+
+The key is best given through ``SHARDSMITH_LLM_API_KEY`` or ``OPENAI_API_KEY``: it is then
+read on each worker and never enters the pipeline options (which runners may show). A
+``--llm-api-key`` value is redacted in the manifest (its name contains "key").
+
+The cache defaults to ``$XDG_CACHE_HOME/shardsmith/llm`` (``~/.cache/shardsmith/llm``),
+outside the output directory: outputs are replaced by ``--overwrite`` and written through a
+temporary directory, while the cache should outlive runs so a rerun into a new output
+costs no calls. The key leaves out the base URL, so runs against any replica of the same
+model share it. ``--llm-cache-dir=none`` turns it off.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Iterable
+
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from transforms.llm.client import LlmConfig
+
+CACHE_OFF = ("none", "off")
+
+
+def default_cache_dir() -> str:
+    """``$XDG_CACHE_HOME/shardsmith/llm``, or ``~/.cache/shardsmith/llm``."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return str(Path(base) / "shardsmith" / "llm")
+
+
+class LlmOptions(PipelineOptions):
+    """Endpoint, model, key, concurrency, retries, timeout and cache of the LLM client."""
+
+    @classmethod
+    def _add_argparse_args(cls, parser):
+        parser.add_argument("--llm-base-url", "--llm_base_url", dest="llm_base_url", default=None,
+                            help="OpenAI-compatible endpoint, e.g. http://localhost:8000/v1 (vLLM); "
+                                 "without it LLM stages are skipped")
+        parser.add_argument("--llm-model", "--llm_model", dest="llm_model", default=None,
+                            help="model name sent with every request (part of the cache key)")
+        parser.add_argument("--llm-api-key", "--llm_api_key", dest="llm_api_key", default=None,
+                            help="API key; prefer the environment variable SHARDSMITH_LLM_API_KEY or OPENAI_API_KEY")
+        parser.add_argument("--llm-max-concurrency", "--llm_max_concurrency", dest="llm_max_concurrency",
+                            type=int, default=16, help="requests in flight per worker")
+        parser.add_argument("--llm-max-retries", "--llm_max_retries", dest="llm_max_retries", type=int, default=5,
+                            help="retries of a request after 429, 5xx, timeouts and connection errors")
+        parser.add_argument("--llm-timeout", "--llm_timeout", dest="llm_timeout", type=float, default=120.0,
+                            help="seconds one attempt may take, the whole answer included")
+        parser.add_argument("--llm-cache-dir", "--llm_cache_dir", dest="llm_cache_dir", default=None,
+                            help="local directory of the completion cache (default ~/.cache/shardsmith/llm; "
+                                 "'none' turns it off)")
+
+
+def config_from_options(options: PipelineOptions, *, model: str | None = None) -> LlmConfig | None:
+    """The client config of a run, or None when no ``--llm-base-url`` was given.
+
+    ``model`` overrides ``--llm-model`` for a stage that uses another model on the same
+    endpoint (e.g. a verifier next to a solver).
+    """
+    opts = options.view_as(LlmOptions)
+    if not opts.llm_base_url:
+        return None
+    model = model or opts.llm_model
+    if not model:
+        raise ValueError("--llm-model is required with --llm-base-url")
+    cache_dir = opts.llm_cache_dir
+    if cache_dir is None:
+        cache_dir = default_cache_dir()
+    elif cache_dir.strip().lower() in CACHE_OFF or not cache_dir.strip():
+        cache_dir = None
+    else:
+        cache_dir = str(Path(cache_dir).expanduser())
+    return LlmConfig(base_url=opts.llm_base_url, model=model, api_key=opts.llm_api_key or None,
+                     max_concurrency=opts.llm_max_concurrency, max_retries=opts.llm_max_retries,
+                     timeout=opts.llm_timeout, cache_dir=cache_dir)
+
+
+def skipped_note(stages: Iterable[str]) -> str:
+    """The manifest / console note of a run without an endpoint."""
+    return (f"no --llm-base-url: LLM stages skipped ({', '.join(stages)}); their columns stay null")
