@@ -44,6 +44,8 @@ hash so two distractors of one file (different functions) get different ids.
 """
 from __future__ import annotations
 
+import functools
+
 import math
 import re
 from collections import Counter
@@ -140,16 +142,29 @@ def render_repo_tree(paths: Iterable[str], max_lines: int = DEFAULT_TREE_MAX_LIN
 
 # --------------------------------------------------------------------------- lexical similarity
 
+@functools.lru_cache(maxsize=1 << 16)
+def _identifier_terms(identifier: str) -> tuple[str, ...]:
+    parts = [part.lower() for part in _SUBWORD.findall(identifier)]
+    terms = [part for part in parts if len(part) > 1 and part not in STOP_WORDS]
+    whole = identifier.strip("_").lower()
+    if len(parts) > 1 and whole not in STOP_WORDS:
+        terms.append(whole)
+    return tuple(terms)
+
+
 def identifier_tokens(text: str) -> list[str]:
     """Lowercased identifier parts of ``text`` (see the module notes), in order."""
     tokens: list[str] = []
     for identifier in _IDENTIFIER.findall(text):
-        parts = [part.lower() for part in _SUBWORD.findall(identifier)]
-        tokens.extend(part for part in parts if len(part) > 1 and part not in STOP_WORDS)
-        whole = identifier.strip("_").lower()
-        if len(parts) > 1 and whole not in STOP_WORDS:
-            tokens.append(whole)
+        tokens.extend(_identifier_terms(identifier))
     return tokens
+
+
+@functools.lru_cache(maxsize=4096)
+def _term_counts(text: str) -> Counter:
+    # Cached: the same files and definitions are ranked for many samples of a repository.
+    # Callers must not mutate the returned Counter.
+    return Counter(identifier_tokens(text))
 
 
 def _weights(counts: Counter, idf: Mapping[str, float], unseen_idf: float) -> dict[str, float]:
@@ -158,7 +173,7 @@ def _weights(counts: Counter, idf: Mapping[str, float], unseen_idf: float) -> di
 
 def tfidf_similarities(query: str, documents: Sequence[str]) -> list[float]:
     """Cosine similarity of ``query`` to each document, TF-IDF over ``identifier_tokens``, 6 decimals."""
-    document_counts = [Counter(identifier_tokens(document)) for document in documents]
+    document_counts = [_term_counts(document) for document in documents]
     frequency: Counter = Counter()
     for counts in document_counts:
         frequency.update(counts.keys())
@@ -404,7 +419,9 @@ def _rank_definitions(intent: str, candidates: Sequence[_Candidate]) -> list[tup
     lines_of: dict[str, list[str]] = {}
     texts = []
     for candidate in candidates:
-        lines = lines_of.setdefault(candidate.path, split_lines(candidate.content))
+        lines = lines_of.get(candidate.path)
+        if lines is None:
+            lines = lines_of[candidate.path] = split_lines(candidate.content)
         texts.append("".join(lines[candidate.definition.start_line - 1:candidate.definition.end_line]))
     scores = tfidf_similarities(intent, texts)
     return sorted(zip(scores, candidates), key=lambda ranked: (-ranked[0], ranked[1].path,
