@@ -44,7 +44,6 @@ a 3,000-line file of a benchmark repository about 3 ms.
 """
 from __future__ import annotations
 
-import difflib
 import glob
 import hashlib
 import json
@@ -58,7 +57,7 @@ from typing import Iterable, Mapping, NamedTuple, Sequence
 import numpy as np
 
 from transforms.code.intent import clean_text
-from transforms.code.search_replace import Block, ApplyError, apply_blocks, split_lines
+from transforms.code.search_replace import ApplyError, Block, apply_blocks, changed_spans, split_lines
 from transforms.records import Rejected
 
 GRAM_SIZE = 13
@@ -183,17 +182,7 @@ def changed_line_ranges(before: str, after: str) -> list[tuple[int, int]]:
     """
     if before == after:
         return []
-    before_lines, after_lines = split_lines(before), split_lines(after)
-    limit = min(len(before_lines), len(after_lines))
-    head = 0
-    while head < limit and before_lines[head] == after_lines[head]:
-        head += 1
-    tail = 0
-    while tail < limit - head and before_lines[-1 - tail] == after_lines[-1 - tail]:
-        tail += 1
-    matcher = difflib.SequenceMatcher(None, before_lines[head:len(before_lines) - tail],
-                                      after_lines[head:len(after_lines) - tail], autojunk=False)
-    return [(head + i1, head + i2) for tag, i1, i2, _, _ in matcher.get_opcodes() if tag != "equal"]
+    return [(i1, i2) for i1, i2, _, _ in changed_spans(split_lines(before), split_lines(after))]
 
 
 def touched_lines(i1: int, i2: int) -> tuple[int, int]:
@@ -305,7 +294,6 @@ def load_benchmark_patches(paths: str | os.PathLike | Iterable[str | os.PathLike
     for row in _read_instances(paths):
         instance_id = row["instance_id"]
         repo = row["repo"].strip().lower()
-        position = len(index.instance_ids)
         index.instance_ids.append(instance_id)
         if repo not in index.repos:
             index.repos.add(repo)

@@ -49,7 +49,6 @@ Decisions:
 """
 from __future__ import annotations
 
-import difflib
 import hashlib
 import heapq
 import re
@@ -67,7 +66,8 @@ from transforms.code.languages import (
 from transforms.code.parse import has_parse_errors
 from transforms.code.render import render_edit_sample
 from transforms.code.search_replace import (
-    Block, make_blocks, parse_blocks, render_blocks, roundtrip_check, split_lines, unrenderable_reason,
+    Block, changed_spans, make_blocks, parse_blocks, render_blocks, roundtrip_check, split_lines,
+    unrenderable_reason,
 )
 from transforms.code.sft import DEFAULT_NEGATIVES_PER_STEP, build_sft_examples
 from transforms.quality.code import CodeRater
@@ -248,22 +248,8 @@ def count_changed_lines(before: str, after: str) -> tuple[int, int]:
     """(lines added, lines removed) of the line diff before -> after (common head/tail cut first)."""
     if before == after:
         return 0, 0
-    before_lines, after_lines = split_lines(before), split_lines(after)
-    limit = min(len(before_lines), len(after_lines))
-    head = 0
-    while head < limit and before_lines[head] == after_lines[head]:
-        head += 1
-    tail = 0
-    while tail < limit - head and before_lines[-1 - tail] == after_lines[-1 - tail]:
-        tail += 1
-    matcher = difflib.SequenceMatcher(None, before_lines[head:len(before_lines) - tail],
-                                      after_lines[head:len(after_lines) - tail], autojunk=False)
-    added = removed = 0
-    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
-        if tag != "equal":
-            removed += i2 - i1
-            added += j2 - j1
-    return added, removed
+    spans = changed_spans(split_lines(before), split_lines(after))
+    return sum(j2 - j1 for _, _, j1, j2 in spans), sum(i2 - i1 for i1, i2, _, _ in spans)
 
 
 def _core_contents(file: Mapping) -> tuple[str, str] | Rejected:

@@ -140,9 +140,12 @@ class _Window(NamedTuple):
     below: int
 
 
-def _edit_spans(before_lines: list[str], after_lines: list[str]) -> list[_Span]:
-    """Non-equal opcodes of the line diff. The common head and tail are cut off first:
-    SequenceMatcher is quadratic on repeated lines, and most PRs touch a small middle part."""
+def changed_spans(before_lines: Sequence[str], after_lines: Sequence[str]) -> list[tuple[int, int, int, int]]:
+    """``(i1, i2, j1, j2)`` of every non-equal opcode of the line diff, as absolute line indices.
+
+    The common head and tail are cut off first: SequenceMatcher is quadratic on repeated lines,
+    and most PRs touch a small middle part.
+    """
     limit = min(len(before_lines), len(after_lines))
     head = 0
     while head < limit and before_lines[head] == after_lines[head]:
@@ -150,11 +153,14 @@ def _edit_spans(before_lines: list[str], after_lines: list[str]) -> list[_Span]:
     tail = 0
     while tail < limit - head and before_lines[-1 - tail] == after_lines[-1 - tail]:
         tail += 1
-    before_middle = before_lines[head:len(before_lines) - tail]
-    after_middle = after_lines[head:len(after_lines) - tail]
-    matcher = difflib.SequenceMatcher(None, before_middle, after_middle, autojunk=False)
-    return [_Span(head + i1, head + i2, head + j1, head + j2)
+    matcher = difflib.SequenceMatcher(None, before_lines[head:len(before_lines) - tail],
+                                      after_lines[head:len(after_lines) - tail], autojunk=False)
+    return [(head + i1, head + i2, head + j1, head + j2)
             for tag, i1, i2, j1, j2 in matcher.get_opcodes() if tag != "equal"]
+
+
+def _edit_spans(before_lines: list[str], after_lines: list[str]) -> list[_Span]:
+    return [_Span(*span) for span in changed_spans(before_lines, after_lines)]
 
 
 def _smallest_true(is_unique: Callable[[int], bool], low: int, high: int) -> int:

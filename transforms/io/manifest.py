@@ -12,7 +12,6 @@ import re
 from collections import defaultdict
 
 import fsspec
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from transforms.stages import STAGE_NAMESPACE_PREFIX

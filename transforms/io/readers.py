@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from transforms.records import reject_row
-from transforms.stages import LOCAL_PROGRESS, REJECTS, StageCounters  # noqa: F401 (re-export)
+from transforms.stages import REJECTS, StageCounters
 
 JSONL_SUFFIXES = (".jsonl", ".json", ".ndjson", ".jsonl.gz", ".json.gz", ".ndjson.gz", ".jsonl.zst")
 PARQUET_SUFFIXES = (".parquet", ".pq")
