@@ -30,7 +30,7 @@ from schemas.validate import check_record
 from transforms.io import manifest as mf
 from transforms.io.readers import READ_STAGE, InputError, ReadRecords
 from transforms.io.shards import DEFAULT_ROWS_PER_SHARD, WriteShards
-from transforms.stages import LOCAL_PROGRESS, StageCounters, apply_stage
+from transforms.stages import LOCAL_PROGRESS, apply_stage
 
 
 def make_runner(options: PipelineOptions):
@@ -204,5 +204,3 @@ class ShardRun:
 def _progress_if(enabled: bool):
     return Progress() if enabled else contextlib.nullcontext()
 
-
-__all__ = ["ShardRun", "InputError", "make_runner", "StageCounters"]
