@@ -41,7 +41,8 @@ ROLLOUT_TYPE = pa.struct(
     [
         field("index", pa.int64(), "rollout index 0..k-1 (part of the LLM cache key)", False),
         field("final_answer", pa.string(), "answer parsed from the last \\boxed{}; null when none was found"),
-        field("correct", pa.bool_(), "verdict: rule checker (verifiable) or the LLM verifier's Yes/No (open-ended)", False),
+        field("correct", pa.bool_(), "verdict: rule checker (verifiable) or the LLM verifier's Yes/No (open-ended); "
+              "null when the verifier never gave a parsable answer"),
         field("grader", pa.string(), "'rule' (answer checker) or 'llm' (verifier model)", False),
     ]
 )

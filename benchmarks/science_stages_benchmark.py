@@ -1,0 +1,220 @@
+"""Dr. SCI pure stages: questions/second of adapt -> clean -> subject -> split/canonicalize -> decontam.
+
+    python benchmarks/science_stages_benchmark.py                  # 50,000 questions, seed 0
+    python benchmarks/science_stages_benchmark.py --questions 5000 --seed 3
+
+Input (deterministic for ``--seed``): raw records in the five source layouts (WebInstruct-Verified,
+NaturalReasoning, MegaScience, RaR-Science, MMLU rows), round robin, built from the real MMLU test
+rows in ../shared/data. Each question is an MMLU question with every ``--edit-every``-th word
+replaced by a word from another question (so it is not a benchmark copy; MMLU-layout records
+also take the options of another row, edited the same way and shuffled), except
+``--copied-fraction`` of them, which are verbatim copies the decontamination stage must remove.
+10% of the questions carry WebInstruct's ``{eq}…{/eq}`` markup and 1% mojibake.
+Reference answers are drawn per record from a mix like the sources': numbers with units (25%),
+LaTeX fractions and exact numbers (10%), option letters (15%), short expressions (8%), booleans
+(5%), tuples (4%), sentences taken from the MMLU options (28%), and broken answers (5%:
+placeholders, empty, unbalanced LaTeX, mojibake). NaturalReasoning rows have an empty reference
+30% of the time; half of them carry no subject metadata, so the fastText classifier decides those.
+
+The classifier is trained before the clock starts (on metadata-labelled MMLU questions, with the
+same ``train_subject_classifier``) and the MMLU decontamination index is built before it too;
+both times are reported. Stages run as plain function calls in one process (the Beam shell adds
+its own overhead on top); subjects are assigned in batches of ``--batch`` so the classifier is
+called once per batch, as ``DoFn.process_batch`` would. ``seconds`` is the sum of the five stages;
+``stage_seconds`` splits it. Prints one JSON line.
+"""
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import platform
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from transforms.records import Rejected  # noqa: E402
+from transforms.science.adapters import ADAPTERS, iter_mmlu_csv  # noqa: E402
+from transforms.science.answers import assign_split  # noqa: E402
+from transforms.science.clean import clean_question  # noqa: E402
+from transforms.science.decontam import Contamination, default_mmlu_path  # noqa: E402
+from transforms.science.subjects import SubjectClassifier, assign_subjects, train_subject_classifier  # noqa: E402
+
+WEBINSTRUCT_CATEGORY = {"physics": "Physics", "chemistry": "Chemistry", "biology": "Biology",
+                        "mathematics": "Mathematics", "economics": "Economics", "medicine": "Health",
+                        "computer_science": "Computer Science", "general_science": "Engineering"}
+UNITS = ["m/s", "m/s^2", "kg", "J", "kJ/mol", "N", "Pa", "mol", "K", "°C", "V", "Ω", "W", "Hz", "nm", "mL", "g/mol",
+         "\\text{ m/s}", "\\,\\mathrm{kg\\,m^2}", "eV", "atm", "%"]
+EXPRESSIONS = ["{a}x^2 + {b}x + {c}", "\\frac{{{a}}}{{{b}}}\\sqrt{{{c}}}", "{a}\\pi r^2", "y = {a}x + {b}",
+               "\\frac{{x^{a}}}{{{b}}}", "e^{{-{a}t}}", "{a}\\sin(x) + {b}\\cos(x)", "\\sqrt{{{a}x + {b}}}",
+               "(x + {a})(x - {b})", "\\frac{{{a}}}{{x + {b}}}"]
+BROKEN = ["None", "$ANSWER", "", "N/A", "\\boxed{}", "\\frac{1}{2", "$x^2", "cafÃ\ufffd", "\\left( x"]
+
+
+def perturbed(question: str, vocabulary: list[str], every: int, rng: random.Random) -> str:
+    words = question.split()
+    for index in range(rng.randrange(every), len(words), every):
+        words[index] = rng.choice(vocabulary)
+    return " ".join(words)
+
+
+def synthetic_answer(rng: random.Random, row: dict) -> str:
+    pick = rng.random()
+    if pick < 0.25:
+        value = rng.choice([f"{rng.uniform(0.1, 999):.{rng.randrange(1, 4)}f}", str(rng.randrange(1, 5000)),
+                            f"{rng.uniform(1, 9):.2f} \\times 10^{{{rng.randrange(-12, 24)}}}"])
+        return f"{value} {rng.choice(UNITS)}" if rng.random() < 0.8 else value
+    if pick < 0.35:
+        a, b = rng.randrange(1, 30), rng.randrange(2, 40)
+        return rng.choice([f"\\frac{{{a}}}{{{b}}}", f"${a}/{b}$", f"\\boxed{{\\dfrac{{{a}}}{{{b}}}}}", f"2^{{{a % 12}}}"])
+    if pick < 0.50:
+        letter = row["answer"]
+        return rng.choice([letter, f"({letter})", f"Option {letter}", f"{letter}. {row[letter]}"])
+    if pick < 0.58:
+        return rng.choice(EXPRESSIONS).format(a=rng.randrange(2, 9), b=rng.randrange(1, 9), c=rng.randrange(1, 9))
+    if pick < 0.63:
+        return rng.choice(["True", "False", "Yes", "No", "yes", "false"])
+    if pick < 0.67:
+        return f"({rng.randrange(-9, 10)}, {rng.randrange(-9, 10)})"
+    if pick < 0.95:
+        option = row[rng.choice("ABCD")]
+        return f"{option[:1].upper()}{option[1:]}. This follows from the definition given in the question."
+    return rng.choice(BROKEN)
+
+
+def make_records(rows: list[dict], count: int, seed: int, edit_every: int, copied_fraction: float) -> list[tuple[str, dict]]:
+    rng = random.Random(seed)
+    vocabulary = sorted({word for row in rows for word in row["question"].split() if word.isalpha() and len(word) > 3})
+    layouts = ["webinstruct_verified", "natural_reasoning", "megascience", "rar_science", "mmlu"]
+    from transforms.science.subjects import subject_of_label
+
+    out = []
+    for index in range(count):
+        row = rows[rng.randrange(len(rows))]
+        question = row["question"] if rng.random() < copied_fraction else perturbed(row["question"], vocabulary, edit_every, rng)
+        if rng.random() < 0.10:
+            question += " Use {eq}g = 9.8\\ m/s^2{/eq} where needed."
+        if rng.random() < 0.01:
+            question = question.encode("utf-8").decode("latin-1") + " Ã©"
+        answer = synthetic_answer(rng, row)
+        subject = subject_of_label(row["subject"]) or "general_science"
+        layout = layouts[index % len(layouts)]
+        if layout == "webinstruct_verified":
+            record = {"id": f"wi-{index}", "question": question, "answer": answer, "answer_type": "Float",
+                      "category": WEBINSTRUCT_CATEGORY[subject], "difficulty": "University"}
+        elif layout == "natural_reasoning":
+            record = {"question": question, "reference_answer": "" if rng.random() < 0.3 else answer,
+                      "responses": [{"response_model": "Llama-3.3-70B-Instruct", "response": "Step 1 ..."}]}
+        elif layout == "megascience":
+            record = {"question": question, "answer": f"Reasoning ... so the answer is {answer}.", "reference_answer": answer,
+                      "subject": subject if rng.random() < 0.5 else None, "source": "TextbookReasoning"}
+        elif layout == "rar_science":
+            record = {"question": question, "reference_answer": answer, "question_source": row["subject"],
+                      "rubric": [{"title": f"Point {k}", "description": f"Essential Criteria: point {k}.",
+                                  "weight": rng.choice([5, 4, 3, 2, 1, -1, -2])} for k in range(rng.randrange(7, 15))]}
+        else:  # edited options of another row in another order: only the copies match benchmark items
+            other = rows[rng.randrange(len(rows))]
+            options = [perturbed(other[letter], vocabulary, edit_every, rng) for letter in "ABCD"]
+            rng.shuffle(options)
+            record = {"id": f"bench:{index}", "question": question, **dict(zip("ABCD", options)),
+                      "answer": row["answer"], "subject": row["subject"]}
+        out.append((layout, record))
+    return out
+
+
+def run(count: int, seed: int, edit_every: int, copied_fraction: float, batch: int) -> dict:
+    import glob
+    import os
+
+    rows = [record for path in sorted(glob.glob(os.path.join(default_mmlu_path(), "*_test.csv")))
+            for record in iter_mmlu_csv(path) if "question" in record]
+    records = make_records(rows, count, seed, edit_every, copied_fraction)
+
+    started = time.perf_counter()
+    index = Contamination.from_paths([default_mmlu_path()])
+    index_seconds = time.perf_counter() - started
+
+    with tempfile.TemporaryDirectory() as tmp:
+        training = [ADAPTERS["mmlu"](row) for row in rows[::2]]
+        started = time.perf_counter()
+        train_subject_classifier(training, Path(tmp) / "subjects.bin", dim=32, bucket=200_000, valid_fraction=0.0)
+        train_seconds = time.perf_counter() - started
+        classifier = SubjectClassifier(Path(tmp) / "subjects.bin")
+        classifier.predict(["warm up"])
+        # warm the LaTeX parser (ANTLR builds its DFA on first use), as a long-running worker would be
+        assign_split({"reference_answer": "x^2 + 2x + 1", "subject": "physics"})
+
+        rejects: collections.Counter = collections.Counter()
+        seconds = collections.Counter()
+        splits: collections.Counter = collections.Counter()
+        types: collections.Counter = collections.Counter()
+        methods: collections.Counter = collections.Counter()
+        kept = 0
+        for start in range(0, len(records), batch):
+            chunk = records[start:start + batch]
+
+            def stage(name, fn, items):
+                began = time.perf_counter()
+                out = []
+                for item in items:
+                    result = fn(item)
+                    if isinstance(result, Rejected):
+                        rejects[f"{name}:{result.reason.split(':')[0]}"] += 1
+                    elif result is not None or name != "decontam":
+                        out.append(result if result is not None else item)
+                    else:
+                        out.append(item)
+                seconds[name] += time.perf_counter() - began
+                return out
+
+            adapted = stage("adapt", lambda lr: ADAPTERS[lr[0]](lr[1]), chunk)
+            cleaned = stage("clean", clean_question, adapted)
+            began = time.perf_counter()
+            subjected = assign_subjects(cleaned, classifier)
+            seconds["subject"] += time.perf_counter() - began
+            split = stage("split", assign_split, subjected)
+            clean = stage("decontam", index.contamination_reason, split)
+            kept += len(clean)
+            for question in clean:
+                splits[question["split"]] += 1
+                types[question["answer_type"]] += 1
+                methods[question["subject_method"]] += 1
+    total = sum(seconds.values())
+    return {
+        "benchmark": "science_stages",
+        "questions": count,
+        "seconds": round(total, 3),
+        "questions_per_second": round(count / total, 1),
+        "stage_seconds": {name: round(seconds[name], 3) for name in ("adapt", "clean", "subject", "split", "decontam")},
+        "stage_questions_per_second": {name: round(count / seconds[name], 1)
+                                       for name in ("adapt", "clean", "subject", "split", "decontam")},
+        "mmlu_index_seconds": round(index_seconds, 3),
+        "mmlu_index_items": len(index),
+        "classifier_train_seconds": round(train_seconds, 3),
+        "kept": kept,
+        "rejects": dict(sorted(rejects.items())),
+        "split": dict(sorted(splits.items())),
+        "answer_types": {str(k): v for k, v in sorted(types.items(), key=lambda kv: str(kv[0]))},
+        "subject_methods": {str(k): v for k, v in sorted(methods.items(), key=lambda kv: str(kv[0]))},
+        "seed": seed,
+        "python": platform.python_version(),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--questions", type=int, default=50_000)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--edit-every", type=int, default=6, help="replace every n-th word of a benchmark question")
+    parser.add_argument("--copied-fraction", type=float, default=0.02, help="verbatim benchmark copies")
+    parser.add_argument("--batch", type=int, default=1000, help="questions per subject-classifier call")
+    args = parser.parse_args()
+    print(json.dumps(run(args.questions, args.seed, args.edit_every, args.copied_fraction, args.batch)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,204 @@
+"""Source adapters on small fixtures written in each published layout (JSONL / Parquet), plus the
+real MMLU CSVs in ../shared/data."""
+import csv
+import json
+import os
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from schemas.science import RUBRIC_CATEGORIES, SCIENCE_QUESTION_SCHEMA
+from transforms.io.readers import iter_records
+from transforms.records import Rejected, content_id
+from transforms.science.adapters import (
+    ADAPTERS,
+    CATEGORY_WEIGHTS,
+    POSITION_FIELD,
+    adapt_megascience,
+    adapt_mmlu,
+    adapt_natural_reasoning,
+    adapt_rar_science,
+    adapt_webinstruct_verified,
+    generic_adapter,
+    import_rubric,
+    iter_mmlu_csv,
+    rubric_category,
+)
+from transforms.science.decontam import default_mmlu_path
+
+MMLU_PHYSICS = os.path.join(default_mmlu_path(), "college_physics_test.csv")
+
+
+def write_jsonl(path, rows):
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    return str(path)
+
+
+def write_parquet(path, rows):
+    pq.write_table(pa.Table.from_pylist(rows), path)
+    return str(path)
+
+
+def test_every_adapter_answers_every_schema_field():
+    record = {"question": "What is 2 + 2?", "answer": "4", "reference_answer": "4", "A": "3", "B": "4", "C": "5",
+              "D": "6"}
+    for name, adapt in ADAPTERS.items():
+        question = adapt(dict(record))
+        assert not isinstance(question, Rejected), name
+        assert list(question) == SCIENCE_QUESTION_SCHEMA.names
+        assert question["source"] == name
+        assert question["split"] is None  # the split stage sets it
+
+
+@pytest.mark.parametrize("name", sorted(ADAPTERS))
+@pytest.mark.parametrize("question", [None, "", "   \n", 42, ["a list"]])
+def test_missing_question_is_rejected(name, question):
+    record = {"answer": "4", "reference_answer": "4", "A": "x", "B": "y"}
+    if question is not None:
+        record["question"] = question
+    result = ADAPTERS[name](record)
+    assert isinstance(result, Rejected) and result.reason == "missing_question"
+
+
+def test_webinstruct_verified_from_jsonl(tmp_path):
+    path = write_jsonl(tmp_path / "webinstruct.jsonl", [
+        {"id": "wi-001", "question": "A car accelerates from rest at {eq}2\\ m/s^2{/eq} for 5 s. What is its speed?",
+         "answer": "10 m/s", "answer_type": "Float", "category": "Physics", "difficulty": "Senior High School"},
+    ])
+    (record,) = list(iter_records(path))
+    question = adapt_webinstruct_verified(record)
+    assert question["id"] == content_id("webinstruct_verified", "id", "wi-001")
+    assert question["source_id"] == "wi-001"
+    assert question["reference_answer"] == "10 m/s"
+    assert question["source_category"] == "Physics"
+    assert "{eq}" in question["question"]  # cleaning is the next stage's job
+    assert json.loads(question["meta_json"]) == {"answer_type": "Float", "difficulty": "Senior High School"}
+
+
+def test_natural_reasoning_empty_reference_and_responses_kept(tmp_path):
+    path = write_jsonl(tmp_path / "natural_reasoning.jsonl", [
+        {"question": "Explain why the sky is blue.", "reference_answer": "",
+         "responses": [{"response_model": "Llama-3.3-70B-Instruct", "response": "Rayleigh scattering ..."}]},
+        {"question": "What is the escape velocity of Earth?", "reference_answer": "11.2 km/s", "responses": []},
+    ])
+    first, second = (adapt_natural_reasoning(r) for r in iter_records(path))
+    assert first["reference_answer"] is None
+    assert json.loads(first["meta_json"])["responses"][0]["response"] == "Rayleigh scattering ..."
+    assert second["reference_answer"] == "11.2 km/s"
+    assert first["id"] == content_id("natural_reasoning", "q", "Explain why the sky is blue.")
+    assert first["source_id"] == first["id"]  # no id and no reader position: the computed id
+
+
+def test_megascience_from_parquet_with_reader_position(tmp_path):
+    path = write_parquet(tmp_path / "megascience.parquet", [
+        {"question": "What is the pH of a 0.01 M HCl solution?", "answer": "HCl is a strong acid ... pH = 2.",
+         "subject": "chemistry", "reference_answer": "2", "source": "TextbookReasoning"},
+    ])
+    (record,) = list(iter_records(path))
+    record[POSITION_FIELD] = f"{path}#0"
+    question = adapt_megascience(record)
+    assert question["reference_answer"] == "2"
+    assert question["source_category"] == "chemistry"
+    assert question["source_id"] == f"{path}#0"
+    assert question["id"] == content_id("megascience", "q", record["question"])  # not position-dependent
+    meta = json.loads(question["meta_json"])
+    assert meta == {"answer": "HCl is a strong acid ... pH = 2.", "source": "TextbookReasoning"}
+
+
+@pytest.mark.parametrize("weight, category", [
+    (5, "Essential"), (7, "Essential"), (4, "Important"), (3, "Important"), (2, "Optional"), (1, "Optional"),
+    (0, "Optional"), (-1, "Pitfall"), (-2, "Pitfall"),
+])
+def test_rar_weight_to_category(weight, category):
+    assert rubric_category(weight) == category
+
+
+def test_rar_science_from_parquet_imports_rubrics(tmp_path):
+    rubric = [
+        {"title": "Correct mechanism", "description": "Essential Criteria: Identifies SN2 inversion.", "weight": 5},
+        {"title": "Stereochemistry", "description": "Important Criteria: Names the product (S).", "weight": 4},
+        {"title": "Clarity", "description": "Optional Criteria: Gives a clear diagram.", "weight": 1},
+        {"title": "Racemization", "description": "Pitfall Criteria: Does not claim racemization.", "weight": -1},
+    ]
+    path = write_parquet(tmp_path / "rar.parquet", [{
+        "question": "What is the product of (R)-2-bromobutane with NaOH in acetone?",
+        "reference_answer": "(S)-butan-2-ol by SN2 inversion.", "question_source": "organic_chemistry",
+        "rubric": rubric, "rubric_list": [r["description"] for r in rubric], "rubric_count": 4,
+    }])
+    (record,) = list(iter_records(path))
+    question = adapt_rar_science(record)
+    assert question["rubric_source"] == "imported"
+    assert [item["category"] for item in question["rubrics"]] == ["Essential", "Important", "Optional", "Pitfall"]
+    assert [item["weight"] for item in question["rubrics"]] == [1.0, 0.7, 0.3, 0.9]
+    assert [item["source_weight"] for item in question["rubrics"]] == [5, 4, 1, -1]
+    assert question["source_category"] == "organic_chemistry"
+    meta = json.loads(question["meta_json"])
+    assert "rubric" not in meta and meta["rubric_count"] == 4
+    # the items fit the schema's rubric type
+    pa.array([question["rubrics"]], type=SCIENCE_QUESTION_SCHEMA.field("rubrics").type)
+
+
+def test_rar_items_that_cannot_be_imported_keep_the_raw_rubric():
+    rubric = [{"title": "ok", "description": "Essential Criteria: x", "weight": 5},
+              {"title": "no weight", "description": "Important Criteria: y", "weight": "high"},
+              {"title": "no description", "weight": 3}]
+    question = adapt_rar_science({"question": "Q?", "reference_answer": "A", "question_source": "physics",
+                                  "rubric": rubric})
+    assert len(question["rubrics"]) == 1
+    assert json.loads(question["meta_json"])["rubric"] == rubric
+    items, skipped = import_rubric(rubric)
+    assert skipped == 2 and items[0]["category"] == "Essential"
+    assert set(CATEGORY_WEIGHTS) == set(RUBRIC_CATEGORIES)
+
+
+def test_mmlu_csv_rows_from_the_real_file():
+    with open(MMLU_PHYSICS, newline="", encoding="utf-8") as handle:
+        rows = list(csv.reader(handle))
+    records = list(iter_mmlu_csv(MMLU_PHYSICS))
+    assert len(records) == len(rows) == 102
+    question = adapt_mmlu(records[0])
+    question_text, *options, letter = rows[0]
+    assert question["choices"] == options
+    assert question["reference_answer"] == letter == "B"
+    assert question["question"].startswith(question_text)
+    assert question["question"].endswith("\n".join(f"{k}. {o}" for k, o in zip("ABCD", options)))
+    assert question["source_id"] == "college_physics_test:0"
+    assert question["source_category"] == "college_physics"
+    assert question["id"] == content_id("mmlu", "id", "college_physics_test:0")
+    assert question["meta_json"] is None  # every field went to a column
+
+
+def test_mmlu_hf_layout_with_choice_list_and_index():
+    question = adapt_mmlu({"question": "Which is a noble gas?", "subject": "high_school_chemistry",
+                           "choices": ["N", "O", "Ne", "F"], "answer": 2})
+    assert question["reference_answer"] == "C"
+    assert question["choices"] == ["N", "O", "Ne", "F"]
+    assert adapt_mmlu({"question": "Only one option", "A": "x"}) == Rejected("missing_choices", "mmlu: 1 options")
+
+
+def test_generic_adapter_with_option_columns():
+    adapt = generic_adapter({"question": "prompt", "reference_answer": "gold", "source_id": "uid",
+                             "source_category": "domain", "choices": ["opt_a", "opt_b", "opt_c"]}, source="sciq")
+    question = adapt({"uid": 17, "prompt": "What gas do plants absorb?", "gold": "B", "domain": "biology",
+                      "opt_a": "O2", "opt_b": "CO2", "opt_c": "N2", "support": "Plants take in carbon dioxide."})
+    assert question["source"] == "sciq"
+    assert question["source_id"] == "17"
+    assert question["id"] == content_id("sciq", "id", "17")
+    assert question["choices"] == ["O2", "CO2", "N2"]
+    assert question["question"].endswith("A. O2\nB. CO2\nC. N2")
+    assert question["source_category"] == "biology"
+    assert json.loads(question["meta_json"]) == {"support": "Plants take in carbon dioxide."}
+    assert generic_adapter({"question": "q"})({"q": None}).reason == "missing_question"
+
+
+def test_generic_adapter_rejects_bad_mappings():
+    with pytest.raises(ValueError, match="unknown mapping targets"):
+        generic_adapter({"question": "q", "answer": "a"})
+    with pytest.raises(ValueError, match="'question' column"):
+        generic_adapter({"reference_answer": "a"})
+
+
+def test_adapters_are_deterministic():
+    record = {"question": "What is g?", "answer": "9.8 m/s^2", "category": "Physics", "difficulty": "University"}
+    assert adapt_webinstruct_verified(dict(record)) == adapt_webinstruct_verified(dict(record))
