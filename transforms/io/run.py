@@ -176,8 +176,13 @@ class ShardRun:
             return self.pipeline | f"{label}:none" >> beam.Create([])
         return tuple(pcolls) | f"{label}:all" >> beam.Flatten()
 
-    def execute(self) -> dict:
-        """Run the pipeline, write the manifest, publish the output; returns the manifest."""
+    def execute(self, finalize=None) -> dict:
+        """Run the pipeline, write the manifest, publish the output; returns the manifest.
+
+        ``finalize(manifest, counters, root)``, when given, may add pipeline-specific fields to
+        the manifest before it is written (``counters``: Beam counters by (namespace, name);
+        ``root``: the finished run's directory, before it is renamed).
+        """
         self._write(mf.REJECTS_DATASET, self._flatten("rejects", self._rejects), REJECT_SCHEMA, "record_id")
         if self._removed:
             self._write(mf.DUPLICATES_DATASET, self._flatten("removed", self._removed),
@@ -187,15 +192,18 @@ class ShardRun:
             result = self.pipeline.run()
             result.wait_until_finish()
         seconds = time.monotonic() - started
+        counters = mf.counters_from_result(result)
         manifest = mf.build_manifest(
             root=self.tmp, pipeline=self.name, version=transforms.__version__,
             options=self.options.get_all_options(drop_default=True),
             schemas={name: fingerprint(s) for name, s in self._schemas.items()},
-            primary=self._primary, counters=mf.counters_from_result(result), seconds=seconds,
+            primary=self._primary, counters=counters, seconds=seconds,
             read_stage=READ_STAGE, notes=self.notes, stage_order=self._stage_order,
             derived_stages=sorted(self._derived_stages),
         )
         manifest["output"] = self.output
+        if finalize is not None:
+            finalize(manifest, counters, self.tmp)
         mf.write_json(posixpath.join(self.tmp, mf.MANIFEST_NAME), manifest)
         publish_output(self.tmp, self.output)
         return manifest

@@ -1,0 +1,195 @@
+"""Dr. SCI pipeline end to end: the embedded sample without an endpoint, the LLM stages against the
+FakeOpenAIServer test double (a real local HTTP server), decontamination with a real MMLU row, and
+answer conflicts / equivalent duplicates."""
+import hashlib
+import json
+import os
+import threading
+
+import pyarrow.parquet as pq
+import pytest
+
+from pipelines.cli import main
+from transforms.llm.testing import FakeOpenAIServer, malformed_json, rate_limited
+from transforms.science.adapters import iter_mmlu_csv
+
+MMLU_DIR = os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "data", "benchmarks", "mmlu")
+
+
+def _manifest(out):
+    return json.loads((out / "_manifest.json").read_text())
+
+
+def _rows(out, dataset):
+    return pq.read_table(out / dataset).to_pylist()
+
+
+def _write_jsonl(path, rows):
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+@pytest.fixture(scope="module")
+def sample_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("sci") / "sample"
+    assert main(["dr-sci", "--output", str(out)]) == 0
+    return out
+
+
+def test_sample_run_without_endpoint(sample_run, capsys):
+    manifest = _manifest(sample_run)
+    assert manifest["conservation"] == {"read": 23, "written": 11, "rejected": 9, "deduplicated": 3, "holds": True}
+    assert manifest["rejects_by_stage_reason"] == {
+        "adapt/missing_question": 1, "clean/empty_answer": 2, "clean/placeholder_answer": 1,
+        "decontam/contaminated:mini_bench": 1, "dedup:conflicts/answer_conflict": 2, "read/invalid_json": 1,
+        "split/open_ended_math": 1}
+    assert manifest["deduplicated_by_stage_method"] == {"dedup:exact/exact": 2, "dedup:near/minhash": 1}
+    questions = _rows(sample_run, "questions")
+    assert {q["source"] for q in questions} == {"webinstruct_verified", "natural_reasoning", "rar_science", "mmlu"}
+    splits = {q["split"] for q in questions}
+    assert splits == {"verifiable", "open_ended"}
+    assert all(q["difficulty"] is None and q["rollouts"] is None for q in questions)
+    by_canonical = {q["answer_canonical"]: q for q in questions if q["split"] == "verifiable"}
+    assert {"1/2", "C", "17", "20 V"} <= set(by_canonical)
+    assert by_canonical["1/2"]["question"].startswith("Evaluate $")  # {eq} markup became LaTeX
+    imported = [q for q in questions if q["rubric_source"] == "imported"]
+    assert len(imported) == 2 and all(q["rubrics"][-1]["title"] == "Final answer" for q in imported)
+    assert {q["subject_method"] for q in questions} == {"metadata", "classifier"}
+    notes = "\n".join(manifest["notes"])
+    assert "LLM stages skipped (difficulty, rubrics)" in notes
+    assert "questions by subject/split/difficulty" in notes and "physics/verifiable/skipped" in notes
+    assert manifest["dr_sci"]["llm_usage"] == {}
+    assert sum(manifest["dr_sci"]["subject_split_difficulty"].values()) == 11
+    capsys.readouterr()
+    assert main(["stats", str(sample_run)]) == 0
+    assert "questions by subject/split/difficulty" in capsys.readouterr().out
+
+
+def test_conflicts_and_equivalent_duplicates(tmp_path):
+    wi = _write_jsonl(tmp_path / "wi.jsonl", [
+        {"id": "a", "question": "A spring with constant 200 N/m is stretched by 0.1 m. What force in newtons does it exert?",
+         "answer": "20 N", "category": "Physics"},
+        {"id": "b", "question": "What fraction of a pizza is left after eating three of its eight equal slices?",
+         "answer": "5/8", "category": "Mathematics"},
+    ])
+    nr = _write_jsonl(tmp_path / "nr.jsonl", [
+        {"question": "A spring with constant 200 N/m is stretched by 0.1 m. What force in newtons does it exert?",
+         "reference_answer": "40 N"},
+        {"question": "What fraction of a pizza is left after eating three of its eight equal slices?",
+         "reference_answer": "0.625"},
+    ])
+    out = tmp_path / "out"
+    assert main(["dr-sci", "--source", f"webinstruct_verified={wi}", "--source", f"natural_reasoning={nr}",
+                 "--output", str(out)]) == 0
+    rejects = [r for r in _rows(out, "rejects") if r["reason"] == "answer_conflict"]
+    assert len(rejects) == 2 and {json.loads(r["record_json"])["source"] for r in rejects} == {
+        "webinstruct_verified", "natural_reasoning"}
+    assert set(json.loads(rejects[0]["detail"])["answers"]) == {"20 N", "40 N"}
+    questions = _rows(out, "questions")
+    assert [q["reference_answer"] for q in questions] == ["5/8"] or len(questions) == 1
+    removed = _rows(out, "duplicates")
+    assert len(removed) == 1 and removed[0]["kept_id"] == questions[0]["id"]
+    assert _manifest(out)["conservation"]["holds"]
+
+
+@pytest.mark.skipif(not os.path.isdir(MMLU_DIR), reason="no MMLU files in ../shared/data/benchmarks/mmlu")
+def test_decontamination_with_a_real_mmlu_row(tmp_path):
+    path = os.path.join(MMLU_DIR, "college_physics_test.csv")
+    row = next(r for r in iter_mmlu_csv(path) if len(r["question"].split()) >= 13)
+    wi = _write_jsonl(tmp_path / "wi.jsonl", [
+        {"id": "copied", "question": row["question"], "answer": row["answer"], "category": "Physics"},
+        {"id": "clean", "question": "A pendulum of length 2 m swings on the Moon. What sets its period?",
+         "answer": "2.2 s", "category": "Physics"},
+    ])
+    out = tmp_path / "out"
+    assert main(["dr-sci", "--source", f"webinstruct_verified={wi}", "--decontam-benchmark", MMLU_DIR,
+                 "--output", str(out)]) == 0
+    rejects = _rows(out, "rejects")
+    assert [(r["reason"], json.loads(r["record_json"])["source_id"]) for r in rejects] == [
+        ("contaminated:mmlu", "copied")]
+    assert [q["source_id"] for q in _rows(out, "questions")] == ["clean"]
+
+
+RUBRIC = json.dumps({"items": [{"title": f"Point {i}", "description": f"Mentions point {i}.",
+                                "category": "Essential" if i < 2 else "Important"} for i in range(7)]})
+
+
+class Script:
+    """Scripted answers by prompt: solver by question and seed, verifier Yes/No, rubric JSON."""
+
+    def __init__(self):
+        self.lock, self.rubric_calls, self.verifier_calls = threading.Lock(), 0, 0
+
+    def __call__(self, body, index):
+        content = body["messages"][-1]["content"]
+        seed = body.get("seed", 0)
+        if content.startswith("Write a grading rubric"):
+            with self.lock:
+                self.rubric_calls += 1
+                first = self.rubric_calls == 1
+            return "Sure! Here is a rubric: {items: oops" if first else RUBRIC
+        if content.startswith("You are checking"):
+            with self.lock:
+                self.verifier_calls += 1
+                first = self.verifier_calls == 1
+            if first:
+                return "Maybe."
+            return "Yes" if "less dense" in content.split("Student's final answer:")[1] else "No"
+        if "2 + 2" in content:
+            return "The sum is \\boxed{4}."
+        if "resistor" in content:
+            return "\\boxed{20 V}" if seed % 2 == 0 else "\\boxed{30 V}"
+        if "ice float" in content:
+            return "\\boxed{ice is less dense than water}" if seed % 2 else "\\boxed{ice is cold}"
+        return "no idea"
+
+
+def _shard_digests(out):
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted((out / "questions").glob("*.parquet"))}
+
+
+def test_llm_stages_against_the_fake_server(tmp_path):
+    wi = _write_jsonl(tmp_path / "wi.jsonl", [
+        {"id": "easy", "question": "What is 2 + 2?", "answer": "4", "category": "Mathematics"},
+        {"id": "half", "question": "A resistor of 10 ohms carries 2 A. What is the voltage across it?",
+         "answer": "20 V", "category": "Physics"},
+    ])
+    nr = _write_jsonl(tmp_path / "nr.jsonl", [
+        {"question": "Why does ice float on liquid water although both consist of the same molecules?",
+         "reference_answer": "Hydrogen bonds give ice an open lattice, so it is less dense than liquid water."},
+    ])
+    cache = tmp_path / "cache"
+    with FakeOpenAIServer(Script(), replies=[rate_limited(0.01), malformed_json()]) as server:
+        def run(name):
+            out = tmp_path / name
+            argv = ["dr-sci", "--source", f"webinstruct_verified={wi}", "--source", f"natural_reasoning={nr}",
+                    "--llm-base-url", server.url, "--llm-model", "fake-model", "--llm-cache-dir", str(cache),
+                    "--llm-max-retries", "3", "--rollouts", "4", "--output", str(out)]
+            assert main(argv) == 0
+            return out
+
+        first = run("first")
+        calls = server.call_count
+        assert calls > 0
+        second = run("second")
+        assert server.call_count == calls  # served fully from the cache
+    manifest = _manifest(first)
+    assert manifest["conservation"]["holds"]
+    assert manifest["rejects_by_stage_reason"] == {"difficulty/solved_by_all": 1}
+    usage = manifest["dr_sci"]["llm_usage"]
+    assert usage["llm:difficulty"]["retries"] >= 2 and usage["llm:rubrics"]["requests"] == 2
+    assert manifest["dr_sci"]["llm"]["difficulty"]["k"] == 4
+    questions = {q["source_id"]: q for q in _rows(first, "questions")}
+    half = questions["half"]
+    assert (half["n_rollouts"], half["n_correct"], half["difficulty"]) == (4, 2, 0.5)
+    assert [r["correct"] for r in half["rollouts"]] == [True, False, True, False]
+    assert {r["grader"] for r in half["rollouts"]} == {"rule"} and half["rubrics"] is None
+    (open_q,) = [q for q in questions.values() if q["split"] == "open_ended"]
+    assert [r["grader"] for r in open_q["rollouts"]] == ["llm"] * 4
+    assert open_q["n_correct"] == 2 and open_q["difficulty"] == 0.5
+    assert open_q["rubric_source"] == "generated" and len(open_q["rubrics"]) == 8
+    assert open_q["rubrics"][-1]["title"] == "Final answer" and open_q["rubrics"][-1]["weight"] == 4.0
+    second_manifest = _manifest(second)
+    assert second_manifest["dr_sci"]["llm_usage"]["llm:difficulty"].get("calls", 0) == 0
+    assert _shard_digests(first) == _shard_digests(second)
+    assert "physics/verifiable/2/4" in " ".join(manifest["notes"])
