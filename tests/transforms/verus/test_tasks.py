@@ -1,0 +1,465 @@
+"""Proof-completion tasks: strip_proof, the spec-and-code fingerprint, cheating checks."""
+import pytest
+
+from transforms.records import Rejected
+from transforms.verus.features import count_escape_hatches, extract_features
+from transforms.verus.syntax import parse_verus, token_roles
+from transforms.verus.tasks import cheating_reason, spec_code_fingerprint, spec_code_text, strip_proof
+
+BINARY_SEARCH = """\
+use vstd::prelude::*;
+
+verus! {
+
+fn binary_search(v: &Vec<u64>, k: u64) -> (r: usize)
+    requires
+        forall|i: int, j: int| 0 <= i <= j < v.len() ==> v[i] <= v[j],
+        exists|i: int| 0 <= i < v.len() && k == v[i],
+    ensures
+        r < v.len(),
+        k == v[r as int],
+{
+    let mut i1: usize = 0;
+    let mut i2: usize = v.len() - 1;
+    while i1 != i2
+        invariant
+            i2 < v.len(),
+            exists|i: int| i1 <= i <= i2 && k == v[i],
+            forall|i: int, j: int| 0 <= i <= j < v.len() ==> v[i] <= v[j],
+        decreases i2 - i1,
+    {
+        let ix = i1 + (i2 - i1) / 2;
+        if v[ix] < k {
+            i1 = ix + 1;
+        } else {
+            i2 = ix;
+        }
+    }
+    i1
+}
+
+fn main() {
+}
+
+} // verus!
+"""
+
+BINARY_SEARCH_TASK = """\
+use vstd::prelude::*;
+
+verus! {
+
+fn binary_search(v: &Vec<u64>, k: u64) -> (r: usize)
+    requires
+        forall|i: int, j: int| 0 <= i <= j < v.len() ==> v[i] <= v[j],
+        exists|i: int| 0 <= i < v.len() && k == v[i],
+    ensures
+        r < v.len(),
+        k == v[r as int],
+{
+    let mut i1: usize = 0;
+    let mut i2: usize = v.len() - 1;
+    while i1 != i2
+    {
+        let ix = i1 + (i2 - i1) / 2;
+        if v[ix] < k {
+            i1 = ix + 1;
+        } else {
+            i2 = ix;
+        }
+    }
+    i1
+}
+
+fn main() {
+}
+
+} // verus!
+"""
+
+SUM = """\
+use vstd::prelude::*;
+
+verus! {
+
+spec fn sum_to(n: nat) -> nat
+    decreases n,
+{
+    if n == 0 { 0 } else { n + sum_to((n - 1) as nat) }
+}
+
+// Gauss: twice the sum is n * (n + 1)
+proof fn lemma_sum_to_closed(n: nat)
+    ensures
+        2 * sum_to(n) == n * (n + 1),
+    decreases n,
+{
+    if n > 0 {
+        lemma_sum_to_closed((n - 1) as nat);
+        assert(n * (n + 1) == (n - 1) * n + 2 * n) by (nonlinear_arith);
+    }
+}
+
+/// Sums grow with n.
+proof fn lemma_sum_monotonic(i: nat, j: nat)
+    requires
+        i <= j,
+    ensures
+        sum_to(i) <= sum_to(j),
+    decreases j,
+{
+    if i < j {
+        lemma_sum_monotonic(i, (j - 1) as nat);
+    }
+}
+
+fn compute_sum(n: u64) -> (s: u64)
+    requires
+        sum_to(n as nat) <= u64::MAX,
+    ensures
+        s == sum_to(n as nat),
+{
+    let mut s: u64 = 0;
+    let mut i: u64 = 0;
+    while i < n
+        invariant
+            i <= n,
+            s == sum_to(i as nat),
+            sum_to(n as nat) <= u64::MAX,
+        decreases n - i,
+    {
+        i = i + 1;
+        proof {
+            lemma_sum_monotonic(i as nat, n as nat);
+        }
+        s = s + i;
+    }
+    s
+}
+
+} // verus!
+"""
+
+# the helper lemma goes; the unused lemma with an ensures is a theorem: its statement stays
+SUM_TASK = """\
+use vstd::prelude::*;
+
+verus! {
+
+spec fn sum_to(n: nat) -> nat
+    decreases n,
+{
+    if n == 0 { 0 } else { n + sum_to((n - 1) as nat) }
+}
+
+// Gauss: twice the sum is n * (n + 1)
+proof fn lemma_sum_to_closed(n: nat)
+    ensures
+        2 * sum_to(n) == n * (n + 1),
+{}
+
+fn compute_sum(n: u64) -> (s: u64)
+    requires
+        sum_to(n as nat) <= u64::MAX,
+    ensures
+        s == sum_to(n as nat),
+{
+    let mut s: u64 = 0;
+    let mut i: u64 = 0;
+    while i < n
+    {
+        i = i + 1;
+        s = s + i;
+    }
+    s
+}
+
+} // verus!
+"""
+
+MIXED = """\
+use vstd::prelude::*;
+
+verus! {
+
+pub struct Buffer {
+    data: Vec<u8>,
+    cap: usize,
+}
+
+impl Buffer {
+    #[verifier::type_invariant]
+    spec fn inv(&self) -> bool {
+        self.data.len() <= self.cap
+    }
+
+    pub closed spec fn view(&self) -> Seq<u8> {
+        self.data@
+    }
+
+    pub fn push(&mut self, b: u8)
+        requires
+            old(self)@.len() < old(self).cap,
+        ensures
+            self@ == old(self)@.push(b),
+    {
+        proof {
+            use_type_invariant(&*self);
+        }
+        self.data.push(b);
+        assert(self@ =~= old(self)@.push(b));
+    }
+}
+
+#[verifier::opaque]
+spec fn is_even(x: int) -> bool {
+    x % 2 == 0
+}
+
+spec fn prefix_ok(s: Seq<u8>, i: int) -> bool {
+    forall|k: int| 0 <= k < i ==> s[k] < 128
+}
+
+pub broadcast proof fn lemma_even_plus_two(x: int)
+    ensures
+        #[trigger] is_even(x + 2) == is_even(x),
+{
+    reveal(is_even);
+}
+
+pub broadcast group group_even {
+    lemma_even_plus_two,
+}
+
+#[verifier::external_body]
+fn now() -> (t: u64)
+    ensures
+        t > 0,
+{
+    1
+}
+
+pub assume_specification[ core::cmp::max::<u64> ](a: u64, b: u64) -> (r: u64)
+    ensures
+        r == if a > b { a } else { b };
+
+fn count_down(n: u64) -> (r: u64)
+    ensures
+        r == 0,
+    decreases n,
+{
+    if n == 0 { 0 } else { count_down(n - 1) }
+}
+
+/// All bytes are ASCII.
+#[verifier::rlimit(20)]
+fn all_ascii(s: &Vec<u8>) -> (ok: bool)
+    ensures
+        ok == (forall|k: int| 0 <= k < s.len() ==> s[k] < 128),
+{
+    broadcast use group_even;
+    let mut i: usize = 0;
+    let ghost start = s@;
+    while i < s.len()
+        invariant
+            i <= s.len(),
+            prefix_ok(s@, i as int),
+            s@ == start,
+        decreases s.len() - i,
+    {
+        if s[i] >= 128 {
+            return false;
+        }
+        // the new byte is fine
+        assert(s[i as int] < 128);
+        i = i + 1;
+    }
+    assert forall|k: int| 0 <= k < s.len() implies s[k] < 128 by {
+        assert(prefix_ok(s@, i as int));
+    }
+    true
+}
+
+fn low_bit(x: u64, flag: Option<u64>) -> (r: u64)
+    ensures
+        r <= 1,
+{
+    let r = x & 1;
+    assert(r <= 1) by (bit_vector) requires r == x & 1;
+    match flag {
+        Some(v) => assert(v >= 0),
+        None => {}
+    }
+    let mut j: u64 = 0;
+    while j < 3 invariant j <= 3 decreases 3 - j { j = j + 1; }
+    proof {
+        calc! {
+            (==)
+            r + 0; {}
+            r;
+        }
+    }
+    r
+}
+
+fn main() {
+}
+
+} // verus!
+"""
+
+PROOF_FEATURES = ("loop_invariant", "invariant_except_break", "loop_ensures", "proof_block", "assert",
+                  "assert_by", "assert_forall", "calc", "reveal", "fuel", "broadcast", "nonlinear_arith",
+                  "bit_vector", "recursive_lemma")
+SPEC_FEATURES = ("recommends", "spec_fn", "old", "type_invariant", "opaque")
+
+
+def _parse(source):
+    program = parse_verus(source)
+    assert not isinstance(program, Rejected), program
+    return program
+
+
+def test_strip_binary_search_removes_the_loop_clauses_only():
+    assert strip_proof(BINARY_SEARCH) == BINARY_SEARCH_TASK
+
+
+def test_strip_sum_keeps_the_theorem_statement_and_drops_the_helper():
+    assert strip_proof(SUM) == SUM_TASK
+
+
+@pytest.mark.parametrize("source", [BINARY_SEARCH, SUM, MIXED], ids=["binary_search", "sum", "mixed"])
+def test_stripped_task_parses_and_holds_no_proof(source):
+    original = _parse(source)
+    task = strip_proof(source)
+    stripped = _parse(task)
+    before, after = extract_features(original), extract_features(stripped)
+    for name in PROOF_FEATURES:
+        assert after[name] == 0, name
+    for name in SPEC_FEATURES:
+        assert after[name] == before[name], name
+    # spec and exec fns keep their clauses (helper lemmas take theirs along)
+    clauses = {(f.name, c.kind, original.text(c.start, c.end)) for f in original.functions if f.mode != "proof"
+               for c in f.clauses if c.kind != "decreases" or f.mode == "spec"}
+    assert clauses <= {(f.name, c.kind, stripped.text(c.start, c.end)) for f in stripped.functions for c in f.clauses}
+    escapes = count_escape_hatches(stripped)
+    assert escapes["assume"] == escapes["admit"] == 0
+    # every line of exec code and spec without proof on it is still there, word for word
+    line_roles: dict[int, set[str]] = {}
+    for tok, role in zip(original.tokens, token_roles(original)):
+        line_roles.setdefault(tok.line, set()).add(role)
+    lines, kept_lines = source.splitlines(), set(task.splitlines())
+    for line_no, roles in line_roles.items():
+        if "proof" not in roles:
+            assert lines[line_no - 1] in kept_lines, lines[line_no - 1]
+    assert strip_proof(task) == task  # nothing left to strip
+
+
+def test_strip_mixed_program_details():
+    task = strip_proof(MIXED)
+    for gone in ("invariant\n", "invariant j", "assert", "proof {", "calc!", "reveal", "broadcast",
+                 "lemma_even_plus_two", "use_type_invariant", "decreases n,", "decreases s.len()", "rlimit",
+                 "the new byte is fine"):
+        assert gone not in task, gone
+    for kept in ("#[verifier::type_invariant]", "#[verifier::external_body]", "#[verifier::opaque]",
+                 "pub assume_specification[ core::cmp::max::<u64> ]", "let ghost start = s@;",
+                 "/// All bytes are ASCII.\nfn all_ascii", "spec fn prefix_ok",
+                 "        Some(v) => {},\n", "    while j < 3 { j = j + 1; }\n",
+                 "    let r = x & 1;\n    match flag {"):
+        assert kept in task, kept
+
+
+def test_fingerprint_ignores_proofs_comments_and_layout():
+    base = spec_code_fingerprint(BINARY_SEARCH)
+    assert len(base) == 40 and base == spec_code_fingerprint(strip_proof(BINARY_SEARCH))
+    variants = [
+        # a different invariant and an extra one
+        BINARY_SEARCH.replace("            i2 < v.len(),\n", "            i1 <= i2 < v.len(),\n            0 <= i1,\n"),
+        # an assert, a proof block calling a new helper lemma, a helper spec fn, a trigger
+        BINARY_SEARCH.replace("        let ix = i1 + (i2 - i1) / 2;\n",
+                              "        let ix = i1 + (i2 - i1) / 2;\n        assert(ix < v.len());\n"
+                              "        proof { lemma_mid(i1 as int, i2 as int); }\n")
+        .replace("fn main() {", "spec fn mid(a: int, b: int) -> int { a + (b - a) / 2 }\n\n"
+                 "proof fn lemma_mid(a: int, b: int) requires a <= b ensures a <= mid(a, b) <= b {}\n\n"
+                 "fn main() {")
+        .replace("==> v[i] <= v[j],\n    ensures", "==> #[trigger] v[i] <= v[j],\n    ensures"),
+        # comments, blank lines and trailing commas
+        BINARY_SEARCH.replace("    let mut i1: usize = 0;\n", "    // left end\n\n    let mut i1: usize = 0;\n")
+        .replace("        k == v[r as int],\n", "        k == v[r as int]\n"),
+        # the task itself
+        BINARY_SEARCH_TASK,
+    ]
+    for variant in variants:
+        assert spec_code_fingerprint(variant) == base, spec_code_text(variant)
+
+
+def test_fingerprint_catches_spec_and_code_changes():
+    base = spec_code_fingerprint(BINARY_SEARCH)
+    changed = [
+        BINARY_SEARCH.replace("        r < v.len(),\n", "        r <= v.len(),\n"),  # ensures
+        BINARY_SEARCH.replace("        exists|i: int| 0 <= i < v.len() && k == v[i],\n", ""),  # requires
+        BINARY_SEARCH.replace("            i1 = ix + 1;", "            i1 = ix;"),  # exec code
+        BINARY_SEARCH.replace("    ensures\n", "    ensures\n        r >= 0,\n"),  # added ensures
+    ]
+    for variant in changed:
+        assert spec_code_fingerprint(variant) != base
+    # a theorem's statement and a spec fn the spec uses are spec too
+    sum_base = spec_code_fingerprint(SUM)
+    assert spec_code_fingerprint(SUM.replace("2 * sum_to(n) == n * (n + 1)", "sum_to(n) >= n")) != sum_base
+    assert spec_code_fingerprint(SUM.replace("n + sum_to((n - 1) as nat)", "n + 1")) != sum_base
+    # the helper lemma's statement is proof
+    assert spec_code_fingerprint(SUM.replace("sum_to(i) <= sum_to(j),", "sum_to(i) <= sum_to(j) + 0,")) == sum_base
+
+
+def test_fingerprint_of_the_mixed_program_is_stable_under_stripping():
+    assert spec_code_fingerprint(MIXED) == spec_code_fingerprint(strip_proof(MIXED))
+    assert spec_code_fingerprint(MIXED) != spec_code_fingerprint(MIXED.replace("self.data.len() <= self.cap", "true"))
+
+
+def test_unparsable_sources():
+    broken = BINARY_SEARCH.replace("fn main() {\n}", "fn main() {")
+    assert spec_code_fingerprint(broken) != spec_code_fingerprint(BINARY_SEARCH)
+    assert len(spec_code_fingerprint('verus! { let s = "open')) == 40
+    with pytest.raises(ValueError, match="not a parsable Verus program"):
+        strip_proof(broken)
+
+
+def test_cheating_reason():
+    assert cheating_reason(BINARY_SEARCH, BINARY_SEARCH_TASK) is None
+    with_assume = BINARY_SEARCH.replace("    i1\n}", "    assume(k == v[i1 as int]);\n    i1\n}")
+    assert cheating_reason(with_assume, BINARY_SEARCH_TASK) == "assume"
+    with_admit = BINARY_SEARCH.replace("    i1\n}", "    proof { admit(); }\n    i1\n}")
+    assert cheating_reason(with_admit, BINARY_SEARCH_TASK) == "admit"
+    external = BINARY_SEARCH.replace("fn binary_search", "#[verifier::external_body]\nfn binary_search")
+    assert cheating_reason(external, BINARY_SEARCH_TASK) == "external_body"
+    assert cheating_reason(external, external) is None  # the seed had it already
+    assert cheating_reason(MIXED, strip_proof(MIXED)) is None  # external_body and assume_specification kept
+    extra_spec = MIXED.replace("fn main() {", "pub assume_specification[ core::cmp::min::<u64> ](a: u64, b: u64) "
+                                               "-> (r: u64)\n    ensures r <= a;\n\nfn main() {")
+    assert cheating_reason(extra_spec, MIXED) == "assume_specification"
+    # an unparsable candidate is still checked, on its tokens
+    assert cheating_reason(with_assume.replace("fn main() {\n}", "fn main() {"), BINARY_SEARCH) == "assume"
+    assert cheating_reason(external.replace("fn main() {\n}", "fn main() {"), BINARY_SEARCH) == "external_body"
+
+
+@pytest.mark.parametrize("source", [SUM, MIXED], ids=["sum", "mixed"])
+def test_damaged_programs_never_crash_and_tasks_stay_consistent(source):
+    """Every one-line deletion: parse answers a program or a reject; a parsed program's task
+    re-parses (or is all proof) and has the program's fingerprint."""
+    lines = source.splitlines(keepends=True)
+    seed = _parse(source)
+    for k in range(len(lines)):
+        variant = "".join(lines[:k] + lines[k + 1:])
+        program = parse_verus(variant)
+        if isinstance(program, Rejected):
+            assert program.reason == "parse_error"
+            assert len(spec_code_fingerprint(variant)) == 40
+            cheating_reason(variant, seed)
+            continue
+        cheating_reason(program, seed)
+        extract_features(program)
+        task = parse_verus(strip_proof(program))
+        if isinstance(task, Rejected):
+            assert "no functions" in task.detail, (k, task.detail)
+        else:
+            assert spec_code_fingerprint(task) == spec_code_fingerprint(program), k

@@ -1,0 +1,284 @@
+"""Proof-completion tasks: strip the proof, fingerprint specs + exec code, spot cheating.
+
+``strip_proof`` removes ``syntax.proof_pieces`` (see there for the full list): loop
+invariants / loop ensures / loop decreases, proof blocks, asserts of every kind, assume / admit,
+reveal, calc!, broadcast use / groups, exec-fn ``decreases``, prover-tuning attributes, helper
+lemmas (proof fns used by other code) and the bodies of theorems (proof fns with ``ensures``
+nobody calls: their statement is the program's spec, so ``proof fn t(..) ensures .. {}`` stays).
+Specs (spec fns, requires / ensures / recommends, theorem signatures), exec code, datatypes,
+trusted (external_body) items and ghost / tracked lets stay. Comment lines directly above a
+removed statement or item go with it; a line left empty by a removal is dropped; an assert that
+was a match arm's whole value becomes ``{}`` so the task stays valid Rust.
+
+``spec_code_fingerprint`` hashes the tokens ``strip_proof`` keeps, minus what a proof may add or
+change without touching the spec or the code: comments and whitespace, ghost / tracked lets,
+``use`` imports, trigger annotations, trailing commas, and spec fns that no kept spec or code
+refers to (a proof's helper spec fns). So an added invariant, assert, proof block, helper lemma or
+helper spec fn leaves it unchanged; a changed ensures / requires clause, a changed spec fn the spec
+uses, or changed exec code changes it.
+"""
+from __future__ import annotations
+
+import bisect
+import re
+
+from transforms.records import Rejected, content_id
+from transforms.verus.features import (
+    count_escape_hatches, escape_hatches_in_text, escape_hatches_in_tokens,
+)
+from transforms.verus.syntax import (
+    FN_CLAUSES, LOOP_CLAUSES, ProofPiece, Token, VerusProgram, VerusSyntaxError, in_spans, merge_spans,
+    outermost_pieces, parse_verus, proof_pieces, proof_spans, tokenize,
+)
+
+_FINGERPRINT_SALT = "verus-spec-code-v1"
+_UNPARSED_SALT = "verus-unparsed-v1"
+_CLAUSE_KEYWORDS = frozenset(FN_CLAUSES + LOOP_CLAUSES)
+_REST_OF_LINE = re.compile(r"[ \t]*(?://[^\n]*)?(?:\r?\n|\Z)")
+_SPACES = re.compile(r"[ \t]*")
+
+
+def _program(source: str | VerusProgram) -> VerusProgram:
+    if isinstance(source, VerusProgram):
+        return source
+    program = parse_verus(source)
+    if isinstance(program, Rejected):
+        raise ValueError(f"not a parsable Verus program: {program.detail}")
+    return program
+
+
+# ------------------------------------------------------------------------------ strip_proof
+
+
+def strip_proof(source: str | VerusProgram) -> str:
+    """The program with its proof removed: the proof-completion task (raises ValueError when
+    the source does not parse). A program that is all proof may keep no function at all."""
+    program = _program(source)
+    return _remove(program.source, outermost_pieces(proof_pieces(program)), program.comments)
+
+
+def _line_start(source: str, offset: int) -> int:
+    return source.rfind("\n", 0, offset) + 1
+
+
+def _with_comments_above(source: str, comments: tuple[Token, ...], ends: list[int], s: int) -> int:
+    """Move ``s`` (at the start of its line's code) up over the comment lines directly above."""
+    while True:
+        ls = _line_start(source, s)
+        if source[ls:s].strip() or ls == 0:
+            return s
+        k = bisect.bisect_right(ends, ls) - 1
+        if k < 0:
+            return s
+        comment = comments[k]
+        gap = source[comment.end:ls]
+        if gap.strip() or gap.count("\n") != 1 or source[_line_start(source, comment.start):comment.start].strip():
+            return s
+        s = comment.start
+
+
+def _widen(source: str, s: int, e: int) -> tuple[int, int]:
+    """Grow a removal to whole lines when it leaves only blanks (or a comment) on them."""
+    ls = _line_start(source, s)
+    lead_blank = not source[ls:s].strip()
+    rest = _REST_OF_LINE.match(source, e)
+    if rest and lead_blank:
+        s, e = ls, rest.end()
+        prev_blank = ls == 0 or not source[_line_start(source, ls - 1):ls].strip()
+        next_line = _REST_OF_LINE.match(source, e)
+        if prev_blank and e < len(source) and next_line and not next_line.group().strip():
+            e = next_line.end()  # do not leave two blank lines where the removed piece was
+        return s, e
+    if rest:  # code before it on the line: drop the blanks before it and a trailing comment
+        return ls + len(source[ls:s].rstrip()), rest.end() - len(rest.group()) + len(rest.group().rstrip("\r\n"))
+    return s, _SPACES.match(source, e).end()
+
+
+def _remove(source: str, pieces: list[ProofPiece], comments: tuple[Token, ...]) -> str:
+    ends = [c.end for c in comments]
+    out: list[str] = []
+    pos = 0
+    for piece in pieces:
+        if piece.replacement:
+            s, e = piece.start, piece.end
+        else:
+            s = _with_comments_above(source, comments, ends, piece.start) if piece.whole else piece.start
+            s, e = _widen(source, s, piece.end)
+        s = max(s, pos)
+        if e <= s:
+            continue
+        out.append(source[pos:s])
+        out.append(piece.replacement)
+        pos = e
+    out.append(source[pos:])
+    return "".join(out)
+
+
+# ------------------------------------------------------------------------------ fingerprint
+
+
+def _trigger_spans(program: VerusProgram) -> list[tuple[int, int]]:
+    """``#[trigger]`` and ``#![trigger ...]`` / ``#![auto]`` annotations."""
+    t, spans = program.tokens, []
+    for i, tok in enumerate(t[:-2]):
+        if tok.text != "#":
+            continue
+        open_ = i + 2 if t[i + 1].text == "!" else i + 1
+        if open_ < len(t) - 1 and t[open_].text == "[" and t[open_ + 1].text in ("trigger", "auto"):
+            spans.append(program.char_span(i, program.matching[open_] + 1))
+    return spans
+
+
+def _outside_use_spans(program: VerusProgram) -> list[tuple[int, int]]:
+    """``use ...;`` statements at the top level outside the verus! bodies."""
+    if not program.wrapped:
+        return []
+    t, spans, depth = program.tokens, [], 0
+    i = 0
+    while i < len(t):
+        if program.in_bodies(i):
+            i += 1
+            continue
+        x = t[i].text
+        if x in ("(", "[", "{"):
+            depth += 1
+        elif x in (")", "]", "}"):
+            depth -= 1
+        elif x == "use" and depth == 0:
+            j = i
+            while j < len(t) and t[j].text != ";":
+                j += 1
+            spans.append(program.char_span(i, min(j + 1, len(t))))
+            i = j
+        i += 1
+    return spans
+
+
+def spec_code_tokens(program: VerusProgram) -> list[Token]:
+    """The tokens the fingerprint covers (see the module docstring), in source order."""
+    t = program.tokens
+    excluded = list(proof_spans(program))
+    excluded += [program.char_span(s.start, s.end) for fn in program.functions for s in fn.statements
+                 if s.kind in ("ghost_let", "tracked_let")]
+    excluded += [program.char_span(it.start, it.end) for it in program.items if it.kind in ("use", "extern")]
+    excluded += _trigger_spans(program) + _outside_use_spans(program)
+    excluded = merge_spans(excluded)
+    kept = [i for i, tok in enumerate(t) if not in_spans(excluded, tok.start)]
+
+    # spec fns count only when kept spec / code refers to them (directly or through other spec fns)
+    optional = [f for f in program.functions if f.mode == "spec" and f.container != "trait"
+                and not f.has_attribute("verifier::type_invariant")]
+    starts = [f.start for f in optional]
+
+    def owner(i: int) -> int | None:
+        k = bisect.bisect_right(starts, i) - 1
+        return k if k >= 0 and i < optional[k].end else None
+
+    names: set[str] = set()
+
+    def note(i: int) -> None:
+        if t[i].kind == "ident":
+            names.add(t[i].text)
+        elif t[i].text == "@":
+            names.add("view")
+
+    by_owner: dict[int | None, list[int]] = {}
+    for i in kept:
+        by_owner.setdefault(owner(i), []).append(i)
+    for i in by_owner.get(None, []):
+        note(i)
+    included: set[int] = set()
+    changed = True
+    while changed:
+        changed = False
+        for k, fn in enumerate(optional):
+            if k not in included and fn.name in names:
+                included.add(k)
+                changed = True
+                for i in by_owner.get(k, []):
+                    note(i)
+    kept = [i for i in kept if owner(i) is None or owner(i) in included]
+
+    result: list[Token] = []
+    for pos, i in enumerate(kept):
+        following = t[kept[pos + 1]] if pos + 1 < len(kept) else None
+        if t[i].text == ",":
+            if following is None or following.text in (")", "]", "}", "{", ";") or (
+                    following.kind == "ident" and following.text in _CLAUSE_KEYWORDS):
+                continue  # trailing commas carry no meaning
+        if t[i].text == "{" and following is not None and following.text == "}" and result \
+                and result[-1].text == "=>":
+            continue  # 'x => {}' is what strip_proof leaves of 'x => assert(..)'
+        if t[i].text == "}" and len(result) >= 1 and result[-1].text == "=>" and pos > 0 \
+                and t[kept[pos - 1]].text == "{":
+            continue
+        result.append(t[i])
+    return result
+
+
+def spec_code_text(source: str | VerusProgram) -> str:
+    """The fingerprinted tokens joined by spaces (for inspection; raises ValueError when unparsable)."""
+    return " ".join(tok.text for tok in spec_code_tokens(_program(source)))
+
+
+def spec_code_fingerprint(source: str | VerusProgram) -> str:
+    """Hash of specs + exec code, ignoring proofs, comments and whitespace (40 hex digits).
+
+    Unparsable source gets a hash of its tokens under another salt, so it never equals the
+    fingerprint of a parsed program.
+    """
+    if isinstance(source, str):
+        program = parse_verus(source)
+        if isinstance(program, Rejected):
+            try:
+                texts = [tok.text for tok in tokenize(source)[0]]
+            except VerusSyntaxError:
+                texts = source.split()
+            return content_id(_UNPARSED_SALT, *texts, length=40)
+    else:
+        program = source
+    return content_id(_FINGERPRINT_SALT, *(tok.text for tok in spec_code_tokens(program)), length=40)
+
+
+# --------------------------------------------------------------------------------- cheating
+
+
+def _escape_profile(source: str | VerusProgram | None) -> tuple[dict[str, int], list[str] | None]:
+    """Escape-hatch counts and the external_body item names (None when the items are unknown)."""
+    if source is None:
+        return escape_hatches_in_text(""), []
+    program = source if isinstance(source, VerusProgram) else parse_verus(source)
+    if isinstance(program, Rejected):
+        try:
+            return escape_hatches_in_tokens(tokenize(source)[0]), None
+        except VerusSyntaxError:
+            return escape_hatches_in_text(source), None
+    names = sorted(f"{it.kind} {it.name}" for it in program.items
+                   if any(a.name == "verifier::external_body" for a in it.attributes))
+    return count_escape_hatches(program), names
+
+
+def cheating_reason(candidate: str | VerusProgram, seed: str | VerusProgram | None = None) -> str | None:
+    """Why a candidate solution cannot be accepted even if it verifies, else None.
+
+    ``assume`` / ``admit``: present at all; ``external_body``: an external_body item the seed
+    did not have (by kind and name; by count when either side does not parse);
+    ``assume_specification``: more of them than the seed had.
+    """
+    found, found_external = _escape_profile(candidate)
+    allowed, allowed_external = _escape_profile(seed)
+    if found["assume"]:
+        return "assume"
+    if found["admit"]:
+        return "admit"
+    if found_external is not None and allowed_external is not None:
+        remaining = list(allowed_external)
+        for name in found_external:
+            if name not in remaining:
+                return "external_body"
+            remaining.remove(name)
+    elif found["external_body"] > allowed["external_body"]:
+        return "external_body"
+    if found["assume_specification"] > allowed["assume_specification"]:
+        return "assume_specification"
+    return None
