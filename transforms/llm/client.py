@@ -45,7 +45,6 @@ import json
 import logging
 import os
 import random
-import sqlite3
 import threading
 import time
 import urllib.error
@@ -54,13 +53,13 @@ import urllib.request
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from apache_beam.metrics import Metrics
 
 from transforms import __version__
 from transforms.records import Rejected
+from transforms.io.sqlite_store import SqliteStore
 
 log = logging.getLogger(__name__)
 
@@ -281,25 +280,12 @@ def as_request(value: ChatRequest | Mapping[str, Any]) -> ChatRequest:
     return value if isinstance(value, ChatRequest) else ChatRequest(**value)
 
 
-class ResponseCache:
+class ResponseCache(SqliteStore):
     """Completions on disk in one SQLite file (WAL mode) that processes on one machine share."""
 
-    def __init__(self, directory: str | os.PathLike):
-        self.path = Path(directory).expanduser() / CACHE_FILE
-        self._lock = threading.Lock()
-        self._conn: sqlite3.Connection | None = None
-        self._pid = -1
-
-    def _connection(self) -> sqlite3.Connection:
-        if self._conn is None or self._pid != os.getpid():  # never reuse a connection across fork
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(self.path, timeout=60.0, isolation_level=None, check_same_thread=False)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute("CREATE TABLE IF NOT EXISTS completions (key TEXT PRIMARY KEY, request TEXT NOT NULL, "
-                         "response TEXT NOT NULL, created_at REAL NOT NULL) WITHOUT ROWID")
-            self._conn, self._pid = conn, os.getpid()
-        return self._conn
+    file_name = CACHE_FILE
+    schema_sql = ("CREATE TABLE IF NOT EXISTS completions (key TEXT PRIMARY KEY, request TEXT NOT NULL, "
+                  "response TEXT NOT NULL, created_at REAL NOT NULL) WITHOUT ROWID")
 
     def get(self, key: str) -> dict | None:
         with self._lock:
@@ -319,11 +305,6 @@ class ResponseCache:
         with self._lock:
             return self._connection().execute("SELECT COUNT(*) FROM completions").fetchone()[0]
 
-    def close(self) -> None:
-        with self._lock:
-            if self._conn is not None and self._pid == os.getpid():
-                self._conn.close()
-            self._conn = None
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):

@@ -106,7 +106,6 @@ import os
 import re
 import shutil
 import signal
-import sqlite3
 import subprocess
 import tempfile
 import threading
@@ -117,6 +116,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 from schemas.verus import VERIFICATION_STATUSES
+from transforms.io.sqlite_store import SqliteStore
 
 PROGRAM_FILE_NAME = "program.rs"
 DEFAULT_RLIMIT = 10.0          # Verus's DEFAULT_RLIMIT_SECS
@@ -681,7 +681,7 @@ def cache_key(program_source: str, verus_version: str, config: VerusConfig) -> s
     return hashlib.sha256(json.dumps(payload, sort_keys=True, ensure_ascii=True).encode()).hexdigest()
 
 
-class VerificationCache:
+class VerificationCache(SqliteStore):
     """Verdicts on disk in one SQLite file (WAL mode) that processes on one machine share.
 
     A ``timeout`` row records the limit it ran under and answers only runs with no longer a
@@ -689,23 +689,10 @@ class VerificationCache:
     wins. ``crash`` is never stored.
     """
 
-    def __init__(self, directory: str | os.PathLike):
-        self.path = Path(directory).expanduser() / CACHE_FILE
-        self._lock = threading.Lock()
-        self._conn: sqlite3.Connection | None = None
-        self._pid = -1
-
-    def _connection(self) -> sqlite3.Connection:
-        if self._conn is None or self._pid != os.getpid():  # never reuse a connection across fork
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(self.path, timeout=60.0, isolation_level=None, check_same_thread=False)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute("CREATE TABLE IF NOT EXISTS results (key TEXT PRIMARY KEY, status TEXT NOT NULL, "
-                         "timeout_seconds REAL NOT NULL, result TEXT NOT NULL, created_at REAL NOT NULL) "
-                         "WITHOUT ROWID")
-            self._conn, self._pid = conn, os.getpid()
-        return self._conn
+    file_name = CACHE_FILE
+    schema_sql = ("CREATE TABLE IF NOT EXISTS results (key TEXT PRIMARY KEY, status TEXT NOT NULL, "
+                  "timeout_seconds REAL NOT NULL, result TEXT NOT NULL, created_at REAL NOT NULL) "
+                  "WITHOUT ROWID")
 
     def get(self, key: str, timeout_seconds: float) -> VerificationResult | None:
         """The stored verdict for ``key`` that still holds for a run with ``timeout_seconds``."""
@@ -734,11 +721,6 @@ class VerificationCache:
         with self._lock:
             return self._connection().execute("SELECT COUNT(*) FROM results").fetchone()[0]
 
-    def close(self) -> None:
-        with self._lock:
-            if self._conn is not None and self._pid == os.getpid():
-                self._conn.close()
-            self._conn = None
 
 
 _CACHES: dict[str, VerificationCache] = {}
