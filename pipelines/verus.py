@@ -38,6 +38,21 @@ Stages (reject reasons in brackets):
     repairs/      derived: debugging records whose fix has the failing program's spec fingerprint
                   (and, when verification ran, is accepted)
     export/sft.json  derived: tasks + repairs as a JSON array of {prompt, input, output}
+    trajectories/         derived, only with --synthesize (TRAJECTORY_SCHEMA): one row per synthesis episode
+    synthesized/          derived, only with --synthesize (VERUS_PROGRAM_SCHEMA): accepted programs of the
+                          repair, self and tutorial loops (programs/ keeps counting the seeds read)
+    synthesized_repairs/  derived, only with --synthesize (REPAIR_PAIR_SCHEMA, origin 'synthesis'): repair
+                          pairs of the loops; repairs/ and export/ keep the imported pairs only
+
+Synthesis (``--synthesize proof,repair,self,tutorial``; ``transforms.verus.synthesis``) needs an
+endpoint (``--llm-*``) and a verus; without either it is skipped with a note. ``proof`` completes
+the derived tasks, ``repair`` fixes kept programs that failed verification (failed / compile_error)
+from their errors, ``self`` runs self-synthesis, ``tutorial`` makes variants of one seed per feature
+(the accepted program with the smallest id using it). All inputs are gathered into ONE list
+(``beam.combiners.ToList``) and the loops run in one DoFn, in a fixed order over sorted inputs:
+simple and deterministic (a rerun on the same LLM and verus caches makes no HTTP call), but a
+single worker does all synthesis -- its parallelism is the client's ``--llm-max-concurrency`` and
+``--verus-workers``; shard the inputs before this stage if that becomes the limit.
 
 Every record read ends in ``programs/``, ``rejects/`` or ``duplicates/`` (the manifest checks it);
 tasks, repairs and the export are derived from kept records. After the run the manifest gains
@@ -63,13 +78,15 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from pipelines.options import DedupOptions, RunOptions
 from pipelines.registry import PipelineSpec, register
 from schemas.verus import (
-    ESCAPE_COLUMNS, FEATURE_COLUMNS, PROOF_TASK_SCHEMA, REPAIR_PAIR_SCHEMA, VERUS_PROGRAM_SCHEMA,
+    ESCAPE_COLUMNS, FEATURE_COLUMNS, PROOF_TASK_SCHEMA, REPAIR_PAIR_SCHEMA, TRAJECTORY_SCHEMA, VERUS_FEATURES,
+    VERUS_PROGRAM_SCHEMA,
 )
 from transforms.dedup.beam import ExactDedup, NearDedup
 from transforms.dedup.exact import TextNormalization
 from transforms.dedup.minhash import MinHashConfig
 from transforms.io.readers import READ_STAGE, InputError, Unreadable, iter_jsonl
 from transforms.io.run import ShardRun
+from transforms.llm import LlmClient, LlmOptions, config_from_options, llm_counters, skipped_note
 from transforms.records import Rejected, content_id, reject_row
 from transforms.stages import REJECTS, StageCounters, UniqueBy
 from transforms.verus.features import feature_columns, program_summary
@@ -89,6 +106,10 @@ CODE_NORMALIZATION = TextNormalization(lowercase=False, nfkc=False, strip_punctu
 PRIVATE = "_"  # fields starting with it travel between stages and are never written
 COVERAGE_NAMESPACE = "verus:seed_coverage"
 DATASETS = ("programs", "tasks", "repairs")
+SYNTHESIS_LOOPS = ("proof", "repair", "self", "tutorial")
+SYNTHESIS_NAMESPACE = "verus:synthesis"
+SYNTHESIS_DATASETS = ("synthesized", "synthesized_repairs")
+REPAIRABLE_STATUSES = ("failed", "compile_error")
 EXPORT_PATH = posixpath.join("export", "sft.json")
 TASK_PROMPT = ("Given a Verus program with function signatures, preconditions, postconditions and code, but "
                "with the proof annotations missing, add loop invariants, assertions and lemmas so that Verus "
@@ -126,6 +147,19 @@ class VerusOptions(PipelineOptions):
                             help="programs per verify_many batch")
         parser.add_argument("--verified-only", "--verified_only", dest="verified_only", action="store_true",
                             default=False, help="reject programs that are not accepted (needs verus)")
+        parser.add_argument("--synthesize", default=None, metavar="LOOPS",
+                            help="comma list of synthesis loops to run: proof, repair, self, tutorial (default "
+                                 "none; needs --llm-base-url and a verus)")
+        parser.add_argument("--synthesis-max-repairs", "--synthesis_max_repairs", dest="synthesis_max_repairs",
+                            type=int, default=2, help="repair turns per synthesis episode after the first answer")
+        parser.add_argument("--self-synthesis-batch", "--self_synthesis_batch", dest="self_synthesis_batch",
+                            type=int, default=100, help="programs requested per self-synthesis batch")
+        parser.add_argument("--self-synthesis-max-batches", "--self_synthesis_max_batches",
+                            dest="self_synthesis_max_batches", type=int, default=10,
+                            help="self-synthesis batches at most (it stops earlier when a batch is mostly "
+                                 "near-duplicates)")
+        parser.add_argument("--tutorial-variants", "--tutorial_variants", dest="tutorial_variants", type=int,
+                            default=4, help="variants requested per feature seed in tutorial synthesis")
 
 
 # --------------------------------------------------------------------------- inputs
@@ -482,6 +516,135 @@ def derive(run_: ShardRun, records, stage: str, fn, schema, dataset: str):
     rows, rejects = rows | f"unique {dataset}" >> UniqueBy(f"unique_{dataset}", "id")
     run_.add_rejects(rejects, stage=f"unique_{dataset}", derived=True)
     run_.write(dataset, rows, schema)
+    return rows
+
+
+# --------------------------------------------------------------------------- synthesis
+
+def synthesis_loops(value: str | None) -> list[str]:
+    """``--synthesize`` -> loop names in canonical order; unknown names fail fast."""
+    names = [n.strip().lower() for n in (value or "").split(",") if n.strip()]
+    unknown = sorted(set(names) - set(SYNTHESIS_LOOPS))
+    if unknown:
+        raise InputError(f"--synthesize: unknown loop(s) {unknown}; choose from {', '.join(SYNTHESIS_LOOPS)}")
+    return [n for n in SYNTHESIS_LOOPS if n in names]
+
+
+def synthesis_inputs(loops: list[str], tasks, programs):
+    """Tagged inputs of the loops: ``("proof", task)``, ``("repair", failure)``,
+    ``("seed", (feature, id, program))``."""
+    parts = []
+    if "proof" in loops:
+        parts.append(tasks | "synthesis:tasks" >> beam.Map(
+            lambda t: ("proof", {"task": t["task"], "task_id": t["id"]})))
+    if "repair" in loops:
+        def failures(record):
+            if record.get("verification_status") in REPAIRABLE_STATUSES and record.get("verification_errors"):
+                yield "repair", {"program": record["program"], "errors": "\n".join(record["verification_errors"]),
+                                 "status": record["verification_status"], "task_id": record["id"]}
+        parts.append(programs | "synthesis:failures" >> beam.FlatMap(failures))
+    if "tutorial" in loops:
+        def seeds(record):
+            if record.get("accepted"):
+                for feature in VERUS_FEATURES:
+                    if (record.get("feat_" + feature) or 0) > 0:
+                        yield "seed", (feature, record["id"], record["program"])
+        parts.append(programs | "synthesis:seeds" >> beam.FlatMap(seeds))
+    return parts
+
+
+class _SynthesisFn(beam.DoFn):
+    """All gathered inputs -> the loops (in SYNTHESIS_LOOPS order) -> tagged rows.
+
+    Main output: trajectories; tagged ``program`` and ``repair``. Rejections, self-synthesis stop
+    reasons and trajectory statuses become counters (``SYNTHESIS_NAMESPACE``) for the manifest.
+    """
+
+    def __init__(self, loops, llm_config, verus_config_, workers, max_repairs, self_batch, self_max_batches,
+                 variants):
+        self.loops, self.llm_config, self.verus_config, self.workers = list(loops), llm_config, verus_config_, workers
+        self.max_repairs, self.self_batch, self.self_max_batches = max_repairs, self_batch, self_max_batches
+        self.variants = variants
+
+    def setup(self):
+        from apache_beam.metrics import Metrics
+
+        from transforms.verus.synthesis import verifier_fn
+
+        self.client = LlmClient(self.llm_config)
+        self.verify = verifier_fn(self.verus_config, max_workers=self.workers)
+        self.count = lambda name, n=1: Metrics.counter(SYNTHESIS_NAMESPACE, name).inc(n)
+
+    def teardown(self):
+        client = getattr(self, "client", None)
+        if client is not None:
+            client.close()
+
+    def process(self, items: list):
+        from transforms.verus import synthesis as syn
+
+        by_kind: dict[str, list] = {}
+        for kind, value in items:
+            by_kind.setdefault(kind, []).append(value)
+        tasks = sorted(by_kind.get("proof", []), key=lambda t: t["task_id"])
+        failures = sorted(by_kind.get("repair", []), key=lambda f: f["task_id"])
+        seeds: dict[str, str] = {}
+        for feature, _, program in sorted(by_kind.get("seed", [])):  # smallest id per feature
+            seeds.setdefault(feature, program)
+        for loop in self.loops:
+            if loop == "proof":
+                rows = syn.proof_completion(tasks, self.client, self.verify, max_repairs=self.max_repairs)
+            elif loop == "repair":
+                rows = syn.repair_synthesis(failures, self.client, self.verify, max_repairs=self.max_repairs)
+            elif loop == "self":
+                rows = syn.self_synthesis(self.client, self.verify, batch_size=self.self_batch,
+                                          max_batches=self.self_max_batches, max_repairs=self.max_repairs)
+            else:
+                rows = syn.tutorial_synthesis(seeds, self.client, self.verify, variants_per_seed=self.variants,
+                                              max_repairs=self.max_repairs)
+            self.count(f"{loop}:inputs", {"proof": len(tasks), "repair": len(failures),
+                                          "tutorial": len(seeds)}.get(loop, 0))
+            for kind, row in rows:
+                if kind == "trajectory":
+                    self.count(f"{loop}:trajectory:{row['status']}")
+                    yield syn.public(row)
+                elif kind in ("program", "repair"):
+                    self.count(f"{loop}:{kind}")
+                    yield beam.pvalue.TaggedOutput(kind, syn.public(row))
+                elif kind == "rejected":
+                    self.count(f"{loop}:rejected:{row.reason}")
+                elif kind == "stopped":
+                    self.count(f"{loop}:stopped:{row['reason']}")
+                    self.count(f"{loop}:batches", row["batches"])
+
+
+def synthesis_summary(counters: dict) -> dict:
+    """The synthesis counters of a finished run by loop: {loop: {name: value}}."""
+    out: dict[str, dict] = {}
+    for (namespace, name), value in sorted(counters.items()):
+        if namespace == SYNTHESIS_NAMESPACE:
+            loop, rest = name.split(":", 1)
+            out.setdefault(loop, {})[rest] = value
+    return out
+
+
+def synthesize(run_: ShardRun, loops: list[str], tasks, programs, llm_config, config: VerusConfig,
+               opts: "VerusOptions") -> None:
+    """Gather the inputs into one list, run the loops, write trajectories/, synthesized/, synthesized_repairs/."""
+    parts = synthesis_inputs(loops, tasks, programs)
+    items = (tuple(parts) | "synthesis:inputs" >> beam.Flatten() if parts
+             else run_.pipeline | "synthesis:no inputs" >> beam.Create([]))
+    gathered = items | "synthesis:gather" >> beam.combiners.ToList()
+    out = gathered | "stage:synthesis" >> beam.ParDo(_SynthesisFn(
+        loops, llm_config, config, opts.verus_workers, opts.synthesis_max_repairs, opts.self_synthesis_batch,
+        opts.self_synthesis_max_batches, opts.tutorial_variants)).with_outputs("program", "repair",
+                                                                                 main="trajectory")
+    for dataset, pcoll, schema in (("trajectories", out.trajectory, TRAJECTORY_SCHEMA),
+                                   ("synthesized", out.program, VERUS_PROGRAM_SCHEMA),
+                                   ("synthesized_repairs", out.repair, REPAIR_PAIR_SCHEMA)):
+        rows, rejects = pcoll | f"unique {dataset}" >> UniqueBy(f"unique_{dataset}", "id")
+        run_.add_rejects(rejects, stage=f"unique_{dataset}", derived=True)
+        run_.write(dataset, rows, schema, primary=False)
 
 
 # --------------------------------------------------------------------------- after the run
@@ -559,6 +722,18 @@ def _finish_manifest(manifest: dict, counters: dict, root: str, extra: dict) -> 
                                  "(tasks, then repairs)")
     else:
         manifest["notes"].append("export and per-dataset coverage skipped: output is not a local directory")
+    if extra.get("synthesis", {}).get("ran"):
+        summary = synthesis_summary(counters)
+        extra["synthesis"]["loops_summary"] = summary
+        extra["synthesis"]["llm"] = llm_counters(counters)
+        if local:
+            for dataset in SYNTHESIS_DATASETS:
+                coverage[dataset] = coverage_of(_read_rows(root, dataset, list(FEATURE_COLUMNS + ESCAPE_COLUMNS)))
+        for loop, values in summary.items():
+            statuses = ", ".join(f"{k.split(':', 1)[1]} {v}" for k, v in values.items()
+                                 if k.startswith("trajectory:")) or "none"
+            manifest["notes"].append(f"synthesis {loop}: {values.get('inputs', 0)} inputs, trajectories {statuses}, "
+                                     f"{values.get('program', 0)} programs, {values.get('repair', 0)} repair pairs")
     manifest["verus"] = {**extra, "feature_coverage": coverage}
     for label, table in coverage.items():
         manifest["notes"].append(coverage_note(label, table))
@@ -593,6 +768,17 @@ def run(argv: list[str]) -> dict:
         raise InputError(f"{flag}: no verus executable found ({where}); install Verus or pass --verus PATH")
     verification_ran = binary is not None
     extra: dict = {"sample": sample, "seed_files": len(files)}
+    loops = synthesis_loops(opts.synthesize)
+    if min(opts.synthesis_max_repairs + 1, opts.self_synthesis_batch, opts.self_synthesis_max_batches,
+           opts.tutorial_variants) < 1:
+        raise InputError("--synthesis-max-repairs must be >= 0; --self-synthesis-batch, "
+                         "--self-synthesis-max-batches and --tutorial-variants >= 1")
+    llm_config = None
+    if loops:
+        try:
+            llm_config = config_from_options(options)
+        except ValueError as exc:
+            raise InputError(str(exc)) from None
 
     run_ = ShardRun(PIPELINE, run_opts.output or "shardsmith-out/verus", options, overwrite=run_opts.overwrite,
                     num_shards=run_opts.num_shards, rows_per_shard=run_opts.rows_per_shard,
@@ -642,15 +828,30 @@ def run(argv: list[str]) -> dict:
         run_.notes.append(f"near dedup: MinHash over code-token {dedup.ngram}-grams of the program, "
                           f"threshold {dedup.threshold}")
 
-    derive(run_, programs, "tasks", functools.partial(task_of, verification_ran=verification_ran),
-           PROOF_TASK_SCHEMA, "tasks")
+    tasks = derive(run_, programs, "tasks", functools.partial(task_of, verification_ran=verification_ran),
+                   PROOF_TASK_SCHEMA, "tasks")
+    if loops:
+        stages = [f"synthesis:{loop}" for loop in loops]
+        if llm_config is None or not verification_ran:
+            note = (skipped_note(stages) if llm_config is None else
+                    f"no verus: synthesis skipped ({', '.join(stages)}); it needs verification")
+            note += "; no trajectories/, synthesized/ or synthesized_repairs/"
+            extra["synthesis"] = {"ran": False, "loops": loops, "skipped": note}
+            run_.notes.append(note)
+            print(f"[shardsmith] {note}", file=sys.stderr)
+        else:
+            synthesize(run_, loops, tasks, programs, llm_config, config, opts)
+            extra["synthesis"] = {"ran": True, "loops": loops, "llm": None, "client": llm_config.describe(),
+                                  "max_repairs": opts.synthesis_max_repairs}
+            run_.notes.append(f"synthesis ({', '.join(loops)}) with {llm_config.model}: trajectories/, "
+                              "synthesized/ and synthesized_repairs/ are derived (outside the conservation check)")
     run_.write("programs", programs | "public fields" >> beam.Map(public), VERUS_PROGRAM_SCHEMA, primary=True)
     run_.notes.append("tasks/, repairs/ and export/ are derived from kept programs (outside the conservation check)")
     return run_.execute(finalize=functools.partial(_finish_manifest, extra=extra))
 
 
 register(PipelineSpec(PIPELINE, "Verus seed programs -> programs, proof-completion tasks, repair pairs, SFT export",
-                      (RunOptions, DedupOptions, VerusOptions), run))
+                      (RunOptions, DedupOptions, LlmOptions, VerusOptions), run))
 
 if __name__ == "__main__":
     from pipelines.cli import main

@@ -4,6 +4,7 @@ fail-fast of --require-verification."""
 from __future__ import annotations
 
 import json
+import re
 import shlex
 import shutil
 import sys
@@ -13,8 +14,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipelines.cli import main
-from pipelines.verus import SAMPLE_DIR, extract, fenced_code, split_debugging_input
+from pipelines.verus import REPAIR_PROMPT, SAMPLE_DIR, TASK_PROMPT, extract, fenced_code, split_debugging_input
 from schemas.verus import FEATURE_COLUMNS
+from transforms.llm.testing import FakeOpenAIServer
 from transforms.records import Rejected
 from transforms.verus.tasks import spec_code_fingerprint
 
@@ -175,3 +177,78 @@ def test_require_verification_without_verus(tmp_path, capsys):
 
 def test_feature_columns_cover_the_schema():
     assert len(FEATURE_COLUMNS) >= 40
+
+
+# --------------------------------------------------------------------------- synthesis (FakeOpenAIServer + fake verus)
+
+VERIFIED_MARKER = "// FAKE_VERUS: verified 2"
+
+
+class SynthesisScript:
+    """Proof completion: a failing candidate first, then the task with the verified marker; repair: the
+    failing program with its marker swapped for the verified one."""
+
+    def __call__(self, request, index):
+        messages = request["messages"]
+        turns = sum(1 for m in messages if m["role"] == "assistant")
+        program = fenced_code(messages[0]["content"])
+        if messages[0]["content"].startswith(TASK_PROMPT):
+            marker = "// FAKE_VERUS: failed 1 1" if turns == 0 else VERIFIED_MARKER
+            return "```rust\n" + program + marker + "\n```"
+        if messages[0]["content"].startswith(REPAIR_PROMPT):
+            fixed = re.sub(r"// FAKE_VERUS: \w+[ \d]*", VERIFIED_MARKER, program)
+            return "Fixed:\n```rust\n" + fixed + "```\n"
+        return "I cannot help with that."
+
+
+def test_synthesis_proof_and_repair(tmp_path, fake_verus, capsys):
+    seeds = _seeds_with_markers(tmp_path)
+
+    def run(name):
+        with FakeOpenAIServer(SynthesisScript()) as server:
+            out = tmp_path / name
+            assert main(["verus", "--seeds", str(seeds), "--verus", str(fake_verus), "--verus-cache-dir",
+                         str(tmp_path / "vcache"), "--dedup-method", "exact", "--output", str(out),
+                         "--synthesize", "proof,repair", "--synthesis-max-repairs", "1",
+                         "--llm-base-url", server.url, "--llm-model", "m", "--llm-cache-dir",
+                         str(tmp_path / "llm-cache"), "--llm-max-retries", "0"]) == 0
+            return out, server.call_count
+
+    out, calls = run("first")
+    manifest = _manifest(out)
+    assert manifest["conservation"]["holds"]
+    n_tasks = len(_rows(out, "tasks"))
+    trajectories = _rows(out, "trajectories")
+    proof = [t for t in trajectories if t["loop"] == "proof_completion"]
+    repair = [t for t in trajectories if t["loop"] == "repair"]
+    assert len(proof) == n_tasks > 0 and len(repair) == 2  # seq_max_failing.rs and seq_max_vir.rs
+    assert {t["status"] for t in trajectories} == {"success"}
+    assert all([turn["verification_status"] for turn in t["turns"] if turn["role"] == "assistant"]
+               == ["failed", "verified"] for t in proof)
+    assert all(t["final_verification_status"] == "verified" and t["model"] == "m" for t in trajectories)
+    assert calls == 2 * n_tasks + 2
+    synthesized = _rows(out, "synthesized")
+    assert len(synthesized) == 2 and {p["origin"] for p in synthesized} == {"repair"}
+    assert all(p["accepted"] for p in synthesized)
+    pairs = _rows(out, "synthesized_repairs")
+    assert len(pairs) == n_tasks + 2 and {p["origin"] for p in pairs} == {"synthesis"}
+    assert len(_rows(out, "repairs")) == 1  # imported pairs only
+    summary = manifest["verus"]["synthesis"]["loops_summary"]
+    assert summary["proof"]["trajectory:success"] == n_tasks and summary["repair"]["program"] == 2
+    assert any(n.startswith("synthesis proof:") for n in manifest["notes"])
+
+    again, calls_again = run("second")
+    assert calls_again == 0
+    assert sorted(t["id"] for t in _rows(again, "trajectories")) == sorted(t["id"] for t in trajectories)
+
+
+def test_synthesis_skipped_without_endpoint(tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["verus", "--output", str(out), "--verus", str(tmp_path / "no-verus"),
+                 "--synthesize", "proof,self"]) == 0
+    manifest = _manifest(out)
+    note = manifest["verus"]["synthesis"]["skipped"]
+    assert "no --llm-base-url" in note and "synthesis:proof" in note and note in manifest["notes"]
+    assert note in capsys.readouterr().err
+    assert not (out / "trajectories").exists()
+    assert main(["verus", "--output", str(tmp_path / "bad"), "--synthesize", "proof,nope"]) == 2
