@@ -37,27 +37,6 @@ def _read_blocks_text(blocks_file: str) -> str:
         return handle.read()
 
 
-def planned_changes(root: str, blocks) -> list[str]:
-    """Relative paths the blocks would change under ``root``, checked exactly as a real apply checks
-    them (hostile paths, symlinks leading out, SEARCH found exactly once), without writing."""
-    from transforms.code.search_replace import ApplyError, apply_blocks, safe_relative_path
-
-    real_root = os.path.realpath(root)
-    paths = list(dict.fromkeys(safe_relative_path(block.path) for block in blocks))
-    current: dict[str, str] = {}
-    for relative in paths:
-        real = os.path.realpath(os.path.join(real_root, *relative.split("/")))
-        if real == real_root or os.path.commonpath([real_root, real]) != real_root:
-            raise ApplyError(relative, "path_escape", "resolves outside the root directory")
-        if os.path.isdir(real):
-            raise ApplyError(relative, "not_a_file", "is a directory")
-        if os.path.isfile(real):
-            with open(real, encoding="utf-8", errors="surrogateescape", newline="") as handle:
-                current[relative] = handle.read()
-    updated = apply_blocks(current, blocks)
-    return [relative for relative in paths if updated.get(relative) != current.get(relative)]
-
-
 def main(args: argparse.Namespace) -> int:
     """Run the subcommand for parsed ``args``; 0 on success, 2 on a user-facing error."""
     from transforms.code.search_replace import ApplyError, BlockParseError, apply_blocks_to_directory, parse_blocks
@@ -66,10 +45,8 @@ def main(args: argparse.Namespace) -> int:
         if not os.path.isdir(args.root):
             raise NotADirectoryError(f"{args.root}: not a directory")
         blocks = parse_blocks(_read_blocks_text(args.blocks_file))
-        if args.dry_run:
-            changed = planned_changes(args.root, blocks)
-        else:
-            changed = apply_blocks_to_directory(args.root, blocks, remove_emptied=args.remove_emptied)
+        changed = apply_blocks_to_directory(args.root, blocks, remove_emptied=args.remove_emptied,
+                                            dry_run=args.dry_run)
     except BlockParseError as exc:
         print(f"shardsmith: error: {args.blocks_file}: {exc}", file=sys.stderr)
         return 2

@@ -355,7 +355,7 @@ def _resolve_inside(root: str, relative: str) -> str:
 
 
 def apply_blocks_to_directory(root: str | os.PathLike, blocks: Iterable[Block], *,
-                              remove_emptied: bool = False) -> list[str]:
+                              remove_emptied: bool = False, dry_run: bool = False) -> list[str]:
     """Apply blocks to the files under ``root``; the relative paths written (or removed), in order.
 
     All blocks are applied in memory first, so a failing block leaves the directory untouched.
@@ -363,6 +363,7 @@ def apply_blocks_to_directory(root: str | os.PathLike, blocks: Iterable[Block], 
     ``surrogateescape``). Every path goes through ``safe_relative_path`` and is resolved with
     symlinks followed; one that lands outside ``root`` is refused. With ``remove_emptied`` a file
     that existed with content and ends up empty is deleted (how a deletion block replays on disk).
+    With ``dry_run`` everything is checked the same way and nothing is written.
     """
     real_root = os.path.realpath(root)
     if not os.path.isdir(real_root):
@@ -382,6 +383,9 @@ def apply_blocks_to_directory(root: str | os.PathLike, blocks: Iterable[Block], 
     for relative in paths:
         if updated.get(relative) == current.get(relative):
             continue
+        written.append(relative)
+        if dry_run:
+            continue
         real = _resolve_inside(real_root, relative)
         if remove_emptied and updated[relative] == "" and current.get(relative):
             os.remove(real)
@@ -389,7 +393,6 @@ def apply_blocks_to_directory(root: str | os.PathLike, blocks: Iterable[Block], 
             os.makedirs(os.path.dirname(real), exist_ok=True)
             with open(real, "w", encoding="utf-8", errors="surrogateescape", newline="") as handle:
                 handle.write(updated[relative])
-        written.append(relative)
     return written
 
 
