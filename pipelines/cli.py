@@ -14,7 +14,7 @@ import logging
 import sys
 import warnings
 
-from pipelines import apply_blocks
+from pipelines import apply_blocks, publish
 
 
 def _positional_inputs_to_flags(parser: argparse.ArgumentParser, tokens: list[str]) -> list[str]:
@@ -78,6 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--seed", type=int, default=0)
 
     apply_blocks.add_parser(subparsers)
+    publish.add_parser(subparsers)
 
     schemas = subparsers.add_parser("schemas", help="list the record schemas and their documented fields")
     schemas.add_argument("name", nargs="?", help="one schema to describe")
@@ -186,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
             return _run_pipeline(parser, spec, argv[1:])
         args = parser.parse_args(argv)
         handlers = {"stats": _stats, "query": _query, "train-rater": _train_rater, "schemas": _schemas,
-                    "apply-blocks": apply_blocks.main}
+                    "apply-blocks": apply_blocks.main, "publish": publish.main}
         return handlers[args.command](args)
     except InputError as exc:
         print(f"shardsmith: error: {exc}", file=sys.stderr)

@@ -127,9 +127,9 @@ def build_manifest(*, root: str, pipeline: str, version: str, options: dict, sch
 
 
 def write_json(path: str, value: dict) -> None:
-    """Write pretty, key-sorted JSON through fsspec."""
+    """Write pretty JSON through fsspec (key order kept: stages stay in pipeline order)."""
     with fsspec.open(path, "w", encoding="utf-8") as handle:
-        json.dump(value, handle, indent=2, sort_keys=True)
+        json.dump(value, handle, indent=2)
         handle.write("\n")
 
 
