@@ -17,7 +17,7 @@ from pathlib import Path
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipelines.dedup import deduplicate
-from pipelines.options import ColumnOptions, DedupOptions, RunOptions
+from pipelines.options import ColumnOptions, DedupOptions, QualityOptions, RunOptions
 from pipelines.registry import PipelineSpec, register
 from schemas.common import DOCUMENT_SCHEMA, with_quality_columns
 from transforms.io.readers import InputError, expand_inputs
@@ -31,20 +31,6 @@ from transforms.records import Rejected, content_id
 from transforms.stages import UniqueBy
 
 SAMPLE_INPUT = str(Path(__file__).parent / "samples" / "corpus.jsonl")
-
-
-class CorpusOptions(PipelineOptions):
-    """Flags of the corpus pipeline only (shared ones: ``pipelines.options``)."""
-
-    @classmethod
-    def _add_argparse_args(cls, parser):
-        parser.add_argument("--fasttext-model", "--fasttext_model", dest="fasttext_model", default=None,
-                            help="a fastText .bin quality model (adds quality_fasttext)")
-        parser.add_argument("--fasttext-label", "--fasttext_label", dest="fasttext_label", default="__label__hq")
-        parser.add_argument("--keep", action="append", default=None, metavar="SPEC",
-                            help="threshold such as 'quality_fasttext>=0.5'; repeatable")
-        parser.add_argument("--no-default-thresholds", "--no_default_thresholds", dest="no_default_thresholds",
-                            action="store_true", default=False, help="do not apply the Gopher default thresholds")
 
 
 class Prepare:
@@ -73,7 +59,7 @@ def run(argv: list[str]) -> dict:
     """Run the corpus pipeline; returns the manifest."""
     options = PipelineOptions(argv)
     run_opts, cols, dedup = (options.view_as(c) for c in (RunOptions, ColumnOptions, DedupOptions))
-    opts = options.view_as(CorpusOptions)
+    opts = options.view_as(QualityOptions)
     inputs = expand_inputs(run_opts.input or [SAMPLE_INPUT])
     raters = [GopherRater()]
     if opts.fasttext_model:
@@ -101,7 +87,7 @@ def run(argv: list[str]) -> dict:
 
 
 register(PipelineSpec("corpus", "text corpus: rate, threshold and deduplicate documents into shards",
-                      (RunOptions, ColumnOptions, DedupOptions, CorpusOptions), run))
+                      (RunOptions, ColumnOptions, DedupOptions, QualityOptions), run))
 
 if __name__ == "__main__":
     from pipelines.cli import main

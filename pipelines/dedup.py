@@ -30,10 +30,11 @@ POSITION = "__position"
 
 
 class Prepare:
-    """Attach the dedup id; reject records without a string text or with an unusable id."""
+    """Put the record's id in ``id_out`` (the ``--id-column`` value, else a hash of file and
+    position); reject records without a string text or with an unusable id."""
 
-    def __init__(self, text_column: str, id_column: str | None):
-        self.text_column, self.id_column = text_column, id_column
+    def __init__(self, text_column: str, id_column: str | None, id_out: str = ID_COLUMN):
+        self.text_column, self.id_column, self.id_out = text_column, id_column, id_out
 
     def __call__(self, record: dict):
         record = dict(record)
@@ -47,9 +48,9 @@ class Prepare:
             raw_id = record.get(self.id_column)
             if raw_id is None or isinstance(raw_id, (bool, float, dict, list)):
                 return Rejected("missing_id", f"field {self.id_column} is missing or not a string/integer")
-            record[ID_COLUMN] = str(raw_id)
+            record[self.id_out] = str(raw_id)
         else:
-            record[ID_COLUMN] = content_id(position)
+            record[self.id_out] = content_id(position)
         return record
 
 

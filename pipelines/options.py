@@ -55,3 +55,18 @@ class DedupOptions(PipelineOptions):
         parser.add_argument("--ngram", type=int, default=5, help="shingle size in words (or code tokens)")
         parser.add_argument("--shingles", choices=("words", "code"), default="words",
                             help="word n-grams of normalized text, or token n-grams for source code")
+
+
+class QualityOptions(PipelineOptions):
+    """Quality raters and the thresholds applied to their scores."""
+
+    @classmethod
+    def _add_argparse_args(cls, parser):
+        parser.add_argument("--fasttext-model", "--fasttext_model", dest="fasttext_model", default=None,
+                            help="a fastText .bin quality model (adds quality_fasttext)")
+        parser.add_argument("--fasttext-label", "--fasttext_label", dest="fasttext_label", default="__label__hq",
+                            help="label whose probability becomes quality_fasttext")
+        parser.add_argument("--keep", action="append", default=None, metavar="SPEC",
+                            help="threshold such as 'quality_fasttext>=0.5'; repeatable")
+        parser.add_argument("--no-default-thresholds", "--no_default_thresholds", dest="no_default_thresholds",
+                            action="store_true", default=False, help="do not apply the Gopher default thresholds")

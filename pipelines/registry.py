@@ -18,7 +18,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from transforms.io.readers import InputError
 
-BUILTIN_MODULES = ("pipelines.dedup", "pipelines.corpus", "pipelines.clean_pr", "pipelines.dr_sci",
+BUILTIN_MODULES = ("pipelines.dedup", "pipelines.rate", "pipelines.corpus", "pipelines.clean_pr", "pipelines.dr_sci",
                    "pipelines.verus")
 PIPELINES: dict[str, "PipelineSpec"] = {}
 
