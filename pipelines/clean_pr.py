@@ -31,12 +31,11 @@ from __future__ import annotations
 import functools
 import glob
 import os
-import sys
 
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from pipelines.options import DedupOptions, RunOptions
+from pipelines.options import DedupOptions, RunOptions, start_run
 from pipelines.registry import PipelineSpec, register
 from schemas.common import with_quality_columns
 from schemas.pull_requests import EDIT_SAMPLE_SCHEMA, SFT_SAMPLE_SCHEMA
@@ -372,9 +371,7 @@ def run(argv: list[str]) -> dict:
     config = CleanPrConfig(extensions=parse_extensions(opts.extensions), max_core_files=opts.max_core_files,
                            token_budget=opts.token_budget, max_file_bytes=opts.max_file_bytes)
 
-    run_ = ShardRun(PIPELINE, run_opts.output or "shardsmith-out/clean-pr", options, overwrite=run_opts.overwrite,
-                    num_shards=run_opts.num_shards, rows_per_shard=run_opts.rows_per_shard,
-                    progress=run_opts.progress)
+    run_ = start_run(PIPELINE, options, "shardsmith-out/clean-pr")
     sources = []
     if repos:
         records, rejects = run_.pipeline | "read git" >> ReadGitRepos(repos, opts.max_file_bytes, opts.branch)
@@ -414,8 +411,3 @@ def run(argv: list[str]) -> dict:
 
 register(PipelineSpec(PIPELINE, "pull requests -> Search/Replace edit samples and Agentless-style SFT data",
                       (RunOptions, DedupOptions, CleanPrOptions), run))
-
-if __name__ == "__main__":
-    from pipelines.cli import main
-
-    sys.exit(main([PIPELINE, *sys.argv[1:]]))

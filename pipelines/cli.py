@@ -14,7 +14,7 @@ import logging
 import sys
 import warnings
 
-from pipelines import apply_blocks, publish
+from pipelines import apply_blocks, publish, report
 
 
 def _positional_inputs_to_flags(parser: argparse.ArgumentParser, tokens: list[str]) -> list[str]:
@@ -79,6 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     apply_blocks.add_parser(subparsers)
     publish.add_parser(subparsers)
+    report.add_parser(subparsers)
 
     schemas = subparsers.add_parser("schemas", help="list the record schemas and their documented fields")
     schemas.add_argument("name", nargs="?", help="one schema to describe")
@@ -187,7 +188,8 @@ def main(argv: list[str] | None = None) -> int:
             return _run_pipeline(parser, spec, argv[1:])
         args = parser.parse_args(argv)
         handlers = {"stats": _stats, "query": _query, "train-rater": _train_rater, "schemas": _schemas,
-                    "apply-blocks": apply_blocks.main, "publish": publish.main}
+                    "apply-blocks": apply_blocks.main, "publish": publish.main,
+                    "report": report.main}
         return handlers[args.command](args)
     except InputError as exc:
         print(f"shardsmith: error: {exc}", file=sys.stderr)

@@ -10,18 +10,16 @@ Every record read ends in ``docs/``, ``rejects/`` or ``duplicates/``.
 from __future__ import annotations
 
 import json
-import sys
 import unicodedata
 from pathlib import Path
 
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipelines.dedup import deduplicate
-from pipelines.options import ColumnOptions, DedupOptions, QualityOptions, RunOptions
+from pipelines.options import ColumnOptions, DedupOptions, QualityOptions, RunOptions, start_run
 from pipelines.registry import PipelineSpec, register
 from schemas.common import DOCUMENT_SCHEMA, with_quality_columns
 from transforms.io.readers import InputError, expand_inputs
-from transforms.io.run import ShardRun
 from transforms.quality.base import all_columns
 from transforms.quality.beam import RateRecords
 from transforms.quality.fasttext_rater import FastTextRater
@@ -71,9 +69,7 @@ def run(argv: list[str]) -> dict:
         raise InputError(f"--keep: {exc}") from None
     score_field = cols.score_column or ("quality_fasttext" if opts.fasttext_model else None)
 
-    run_ = ShardRun("corpus", run_opts.output or "shardsmith-out/corpus", options, overwrite=run_opts.overwrite,
-                    num_shards=run_opts.num_shards, rows_per_shard=run_opts.rows_per_shard,
-                    progress=run_opts.progress)
+    run_ = start_run("corpus", options, "shardsmith-out/corpus")
     docs = run_.stage("prepare", run_.read(inputs), Prepare(cols.text_column, cols.id_column or "id"))
     docs, rejects = docs | "unique ids" >> UniqueBy("unique_ids", "id")
     run_.add_rejects(rejects, stage="unique_ids")
@@ -88,8 +84,3 @@ def run(argv: list[str]) -> dict:
 
 register(PipelineSpec("corpus", "text corpus: rate, threshold and deduplicate documents into shards",
                       (RunOptions, ColumnOptions, DedupOptions, QualityOptions), run))
-
-if __name__ == "__main__":
-    from pipelines.cli import main
-
-    sys.exit(main(["corpus", *sys.argv[1:]]))

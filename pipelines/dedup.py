@@ -11,12 +11,11 @@ text or id. Exact dedup (normalized text hash) runs before MinHash near dedup.
 """
 from __future__ import annotations
 
-import sys
 
 import pyarrow as pa
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from pipelines.options import ColumnOptions, DedupOptions, RunOptions
+from pipelines.options import ColumnOptions, DedupOptions, RunOptions, start_run
 from pipelines.registry import PipelineSpec, register
 from schemas.common import field
 from transforms.dedup.beam import ExactDedup, MinHashConfig, NearDedup
@@ -84,9 +83,7 @@ def run(argv: list[str]) -> dict:
     if ID_COLUMN not in schema.names:
         schema = schema.append(field(ID_COLUMN, pa.string(), "id the dedup decision used", nullable=False))
 
-    run_ = ShardRun("dedup", run_opts.output, options, overwrite=run_opts.overwrite,
-                    num_shards=run_opts.num_shards, rows_per_shard=run_opts.rows_per_shard,
-                    progress=run_opts.progress)
+    run_ = start_run("dedup", options)
     records = run_.read(inputs, position_field=POSITION)
     records = run_.stage("prepare", records, Prepare(cols.text_column, cols.id_column), id_field=ID_COLUMN)
     records, rejects = records | "unique ids" >> UniqueBy("unique_ids", ID_COLUMN)
@@ -99,8 +96,3 @@ def run(argv: list[str]) -> dict:
 
 register(PipelineSpec("dedup", "exact + MinHash near-duplicate removal for any Parquet/JSONL dataset",
                       (RunOptions, ColumnOptions, DedupOptions), run, positional_input=True))
-
-if __name__ == "__main__":
-    from pipelines.cli import main
-
-    sys.exit(main(["dedup", *sys.argv[1:]]))

@@ -50,7 +50,7 @@ import apache_beam as beam
 import pyarrow.parquet as pq
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from pipelines.options import DedupOptions, RunOptions
+from pipelines.options import DedupOptions, RunOptions, start_run
 from pipelines.registry import PipelineSpec, register
 from schemas.science import SCIENCE_QUESTION_SCHEMA
 from transforms.dedup.beam import REMOVED, ExactDedup, NearDedup, removed_row
@@ -505,9 +505,7 @@ def run(argv: list[str]) -> dict:
     extra: dict = {"sources": sorted(set(by_file.values())), "sample": sample}
     workdir = None
     try:
-        run_ = ShardRun(PIPELINE, run_opts.output or "shardsmith-out/dr-sci", options,
-                        overwrite=run_opts.overwrite, num_shards=run_opts.num_shards,
-                        rows_per_shard=run_opts.rows_per_shard, progress=run_opts.progress)
+        run_ = start_run(PIPELINE, options, "shardsmith-out/dr-sci")
         model_path = opts.subject_classifier
         if model_path:
             if not os.path.exists(model_path):
@@ -569,7 +567,10 @@ def run(argv: list[str]) -> dict:
                                          verifier_model=opts.verifier_model, drop_solved=not opts.keep_solved)
             rubrics = RubricStage(config, model=opts.rubric_model, min_items=opts.rubric_min_items,
                                   max_items=opts.rubric_max_items)
+            # checkpoints around the LLM stages: a killed run resumes (--resume) after the last finished one
+            questions = run_.checkpoint("prepared", questions)
             questions = batch_stage(run_, questions, "difficulty", difficulty, "grade_batch", opts.llm_batch_size)
+            questions = run_.checkpoint("difficulty", questions)
             questions = batch_stage(run_, questions, "rubrics", rubrics, "rubric_batch", opts.llm_batch_size)
             extra["llm"] = {"client": config.describe(), "difficulty": difficulty.describe(),
                             "rubrics": rubrics.describe()}
@@ -584,8 +585,3 @@ def run(argv: list[str]) -> dict:
 
 register(PipelineSpec(PIPELINE, "science Q/A sets -> questions with subject, split, difficulty and rubrics",
                       (RunOptions, DedupOptions, LlmOptions, DrSciOptions), run))
-
-if __name__ == "__main__":
-    from pipelines.cli import main
-
-    sys.exit(main([PIPELINE, *sys.argv[1:]]))

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from transforms.io.run import ShardRun
+
 
 class RunOptions(PipelineOptions):
     """Inputs, output, sharding, overwrite and progress: every run has them."""
@@ -20,12 +22,23 @@ class RunOptions(PipelineOptions):
                             help="output directory (local path or fsspec URL); default shardsmith-out/<pipeline>")
         parser.add_argument("--overwrite", action="store_true", default=False,
                             help="replace an output directory that holds a finished run")
+        parser.add_argument("--resume", action="store_true", default=False,
+                            help="reuse a finished output of the same options, or continue the latest "
+                                 "partial (killed) run of them from its checkpoints and caches")
         parser.add_argument("--num-shards", "--num_shards", dest="num_shards", type=int, default=0,
                             help="shards per dataset (default: one per --rows-per-shard rows)")
         parser.add_argument("--rows-per-shard", "--rows_per_shard", dest="rows_per_shard", type=int,
                             default=100_000, help="target rows per shard when --num-shards is not set")
         parser.add_argument("--progress", dest="progress", action="store_true", default=None,
                             help="print progress while running (default: when stderr is a terminal)")
+
+
+def start_run(pipeline: str, options: PipelineOptions, default_output: str | None = None) -> ShardRun:
+    """A ``ShardRun`` configured by the ``RunOptions`` flags (output, overwrite, resume, sharding, progress)."""
+    run_opts = options.view_as(RunOptions)
+    return ShardRun(pipeline, run_opts.output or default_output or f"shardsmith-out/{pipeline}", options,
+                    overwrite=run_opts.overwrite, resume=run_opts.resume, num_shards=run_opts.num_shards,
+                    rows_per_shard=run_opts.rows_per_shard, progress=run_opts.progress)
 
 
 class ColumnOptions(PipelineOptions):

@@ -12,16 +12,14 @@ Gopher default thresholds apply when the Gopher rater runs, unless
 """
 from __future__ import annotations
 
-import sys
 
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipelines.dedup import POSITION, Prepare
-from pipelines.options import ColumnOptions, QualityOptions, RunOptions
+from pipelines.options import ColumnOptions, QualityOptions, RunOptions, start_run
 from pipelines.registry import PipelineSpec, register
 from schemas.common import with_quality_columns
 from transforms.io.readers import InputError, expand_inputs, infer_schema
-from transforms.io.run import ShardRun
 from transforms.quality.base import all_columns
 from transforms.quality.beam import RateRecords
 from transforms.quality.code import CodeRater
@@ -78,9 +76,7 @@ def run(argv: list[str]) -> dict:
         raise InputError(f"{inputs[0]}: no column {cols.text_column!r} (columns: {', '.join(schema.names)})")
     schema = with_quality_columns(schema, all_columns(raters))
 
-    run_ = ShardRun("rate", run_opts.output, options, overwrite=run_opts.overwrite,
-                    num_shards=run_opts.num_shards, rows_per_shard=run_opts.rows_per_shard,
-                    progress=run_opts.progress)
+    run_ = start_run("rate", options)
     records = run_.read(inputs, position_field=POSITION)
     records = run_.stage("prepare", records, Prepare(cols.text_column, cols.id_column, id_out=RECORD_ID),
                          id_field=RECORD_ID)
@@ -96,8 +92,3 @@ def run(argv: list[str]) -> dict:
 register(PipelineSpec("rate", "add quality_* scores (Gopher, code, fastText) to any Parquet/JSONL dataset "
                       "and apply thresholds", (RunOptions, ColumnOptions, QualityOptions, RateOptions), run,
                       positional_input=True))
-
-if __name__ == "__main__":
-    from pipelines.cli import main
-
-    sys.exit(main(["rate", *sys.argv[1:]]))

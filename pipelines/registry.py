@@ -1,7 +1,7 @@
 """Pipelines register themselves here; the CLI lists and runs what is registered.
 
 A pipeline module defines a ``PipelineOptions`` subclass (so the same flags work from
-the CLI, ``python -m pipelines.x``, Dataflow and Airflow's Beam operator) and a
+the CLI, ``python -m pipelines.cli NAME``, Dataflow and Airflow's Beam operator) and a
 ``run(argv) -> manifest`` function, and calls ``register(PipelineSpec(...))``.
 Third-party packages can add pipelines through the ``shardsmith.pipelines`` entry point
 group (each entry point names a module that registers on import).

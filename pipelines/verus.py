@@ -61,6 +61,7 @@ the export) and the coverage is printed among the notes, so ``shardsmith stats``
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import glob
 import json
@@ -75,7 +76,7 @@ import fsspec
 import pyarrow.parquet as pq
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from pipelines.options import DedupOptions, RunOptions
+from pipelines.options import DedupOptions, RunOptions, start_run
 from pipelines.registry import PipelineSpec, register
 from schemas.verus import (
     ESCAPE_COLUMNS, FEATURE_COLUMNS, PROOF_TASK_SCHEMA, REPAIR_PAIR_SCHEMA, TRAJECTORY_SCHEMA, VERUS_FEATURES,
@@ -780,9 +781,7 @@ def run(argv: list[str]) -> dict:
         except ValueError as exc:
             raise InputError(str(exc)) from None
 
-    run_ = ShardRun(PIPELINE, run_opts.output or "shardsmith-out/verus", options, overwrite=run_opts.overwrite,
-                    num_shards=run_opts.num_shards, rows_per_shard=run_opts.rows_per_shard,
-                    progress=run_opts.progress)
+    run_ = start_run(PIPELINE, options, "shardsmith-out/verus")
     raw, rejects = run_.pipeline | "read seeds" >> ReadSeeds(files)
     run_.add_rejects(rejects, stage=READ_STAGE)
     programs = run_.stage("extract", raw, extract, id_field="_source_id")
@@ -791,13 +790,16 @@ def run(argv: list[str]) -> dict:
 
     if verification_ran:
         version = verus_version(binary)
+        extra["verification"] = {"verus": binary, "version": version, "config": config.describe()}
+        if config.cache_dir is None and run_.local_work_dir("verus-cache"):
+            # without --verus-cache-dir the verdicts are still cached for --resume, in the run's work dir
+            config = dataclasses.replace(config, cache_dir=run_.local_work_dir("verus-cache"))
         results = (programs
                    | "verify:batch" >> beam.BatchElements(min_batch_size=1, max_batch_size=opts.verus_batch_size)
                    | "stage:verify" >> beam.ParDo(_VerifyBatchFn(config, opts.verus_workers)).with_outputs(
                        REJECTS, main="kept"))
         run_.add_rejects(results[REJECTS], stage="verify")
-        programs = results.kept
-        extra["verification"] = {"verus": binary, "version": version, "config": config.describe()}
+        programs = run_.checkpoint("verified", results.kept)
         run_.notes.append(f"verification: {binary} (Verus {version}), rlimit {config.rlimit}, "
                           f"timeout {config.timeout_seconds}s; accepted = verified and no assume/admit/new "
                           "external_body")
@@ -852,8 +854,3 @@ def run(argv: list[str]) -> dict:
 
 register(PipelineSpec(PIPELINE, "Verus seed programs -> programs, proof-completion tasks, repair pairs, SFT export",
                       (RunOptions, DedupOptions, LlmOptions, VerusOptions), run))
-
-if __name__ == "__main__":
-    from pipelines.cli import main
-
-    sys.exit(main([PIPELINE, *sys.argv[1:]]))

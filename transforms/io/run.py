@@ -8,16 +8,30 @@
 
 The run writes into ``OUTPUT.tmp-<id>/``, then writes ``_manifest.json``, renames the
 folder to ``OUTPUT`` and writes ``_SUCCESS`` last: a crashed run never looks finished.
+
+Resume: the temporary directory keeps the run's work state in ``_work/`` (``run.json``
+with the run's key, checkpoints, local caches). ``run.checkpoint(name, pcoll)`` ends a
+phase: everything up to it runs as one Beam pipeline and its records, rejects,
+removals and counters are stored under ``_work/checkpoints/``. With ``resume=True`` a
+finished output of the same pipeline and options is reused as it is, and otherwise the
+latest partial run of the same key is continued: its finished checkpoints are read back
+instead of recomputed (caches under ``_work/`` are kept too). ``_work/`` is deleted
+before the output is published.
 """
 from __future__ import annotations
 
+import base64
 import contextlib
 import functools
+import hashlib
+import json
+import pickle
 import posixpath
 import sys
 import threading
 import time
 import uuid
+from collections import defaultdict
 
 import apache_beam as beam
 import fsspec
@@ -46,13 +60,54 @@ def make_runner(options: PipelineOptions):
     return name
 
 
+WORK_DIR = "_work"
+RUN_FILE = "run.json"
+DONE_NAME = "_DONE"
+NOT_PART_OF_THE_KEY = ("resume", "overwrite", "progress")
+
+
+def run_key(pipeline: str, options: dict) -> str:
+    """What identifies a run for ``--resume``: the pipeline and its options (minus resume/overwrite/progress)."""
+    kept = {k: v for k, v in sorted(options.items()) if k not in NOT_PART_OF_THE_KEY}
+    material = json.dumps({"pipeline": pipeline, "options": kept}, sort_keys=True, default=str)
+    return hashlib.sha256(material.encode()).hexdigest()[:16]
+
+
+def finished_manifest(output: str) -> dict | None:
+    """The manifest of ``output`` if it holds a finished run, else None."""
+    fs, path = fsspec.core.url_to_fs(output)
+    if not fs.exists(posixpath.join(path, mf.SUCCESS_NAME)):
+        return None
+    try:
+        return mf.read_manifest(output)
+    except (OSError, ValueError):
+        return None
+
+
+def partial_runs(output: str, key: str) -> list[str]:
+    """Temporary directories of unfinished runs of ``key`` next to ``output``, newest first."""
+    fs, path = fsspec.core.url_to_fs(output.rstrip("/"))
+    found = []
+    for tmp in fs.glob(f"{path}.tmp-*"):
+        try:
+            with fs.open(posixpath.join(tmp, WORK_DIR, RUN_FILE), "r") as handle:
+                info = json.load(handle)
+        except (OSError, ValueError):
+            continue
+        if info.get("key") == key:
+            found.append((float(info.get("started", 0)), tmp))
+    base = output.rstrip("/")
+    return [f"{base}.tmp-{tmp.rsplit('.tmp-', 1)[1]}" for _, tmp in sorted(found, reverse=True)]
+
+
 def prepare_output(output: str, overwrite: bool) -> str:
     """Check the output location and return a fresh temporary sibling directory for the run."""
     fs, path = fsspec.core.url_to_fs(output)
     if fs.exists(path) and not fs.isdir(path):
         raise InputError(f"{output}: exists and is not a directory")
     if fs.exists(posixpath.join(path, mf.SUCCESS_NAME)) and not overwrite:
-        raise InputError(f"{output}: already holds a finished run (pass --overwrite to replace it)")
+        raise InputError(f"{output}: already holds a finished run (pass --overwrite to replace it, "
+                         "or --resume to reuse it)")
     return f"{output.rstrip('/')}.tmp-{uuid.uuid4().hex[:8]}"
 
 
@@ -60,6 +115,8 @@ def publish_output(tmp: str, output: str) -> None:
     """Replace ``output`` by the finished ``tmp`` directory, then write ``_SUCCESS``."""
     fs, path = fsspec.core.url_to_fs(output)
     _, tmp_path = fsspec.core.url_to_fs(tmp)
+    if fs.exists(posixpath.join(tmp_path, WORK_DIR)):
+        fs.rm(posixpath.join(tmp_path, WORK_DIR), recursive=True)
     if fs.exists(path):
         fs.rm(path, recursive=True)
     fs.mv(tmp_path, path, recursive=True)
@@ -102,12 +159,11 @@ class ShardRun:
     """Builds one Beam pipeline, collects its rejects and dedup removals, and finishes the output."""
 
     def __init__(self, pipeline: str, output: str, options: PipelineOptions, *,
-                 overwrite: bool = False, num_shards: int = 0,
+                 overwrite: bool = False, resume: bool = False, num_shards: int = 0,
                  rows_per_shard: int = DEFAULT_ROWS_PER_SHARD, progress: bool | None = None):
         self.name, self.output, self.options = pipeline, output.rstrip("/"), options
-        self.tmp = prepare_output(output, overwrite)
+        self.key = run_key(pipeline, options.get_all_options(drop_default=True))
         self.num_shards, self.rows_per_shard = num_shards, rows_per_shard
-        self.pipeline = beam.Pipeline(runner=make_runner(options), options=options)
         self.progress = sys.stderr.isatty() if progress is None else progress
         self.notes: list[str] = []
         self._rejects: list = []
@@ -116,6 +172,43 @@ class ShardRun:
         self._primary: list[str] = []
         self._stage_order: list[str] = []
         self._derived_stages: set[str] = set()
+        self._phase_counters: list[dict] = []
+        self._reused_checkpoints: list[str] = []
+        self._phase_datasets: list[str] = []  # written since the last checkpoint
+        self.reused: dict | None = None  # the manifest of a finished run that --resume reuses
+        previous = finished_manifest(self.output) if resume and not overwrite else None
+        if previous is not None:
+            if previous.get("run_key") != self.key:
+                raise InputError(f"{output}: holds a finished run of other options; --resume cannot reuse it "
+                                 "(pass --overwrite to replace it)")
+            self.reused, self.tmp = previous, None
+            self.pipeline = beam.Pipeline(runner=make_runner(options), options=options)  # built, never run
+            return
+        partial = partial_runs(self.output, self.key) if resume else []
+        if partial:
+            self.tmp = partial[0]
+            self.notes.append(f"resumed the partial run {posixpath.basename(self.tmp)}")
+        else:
+            self.tmp = prepare_output(output, overwrite)
+            mf.write_json(posixpath.join(self.work_dir, RUN_FILE),
+                          {"key": self.key, "pipeline": pipeline, "started": time.time()})
+        self.pipeline = beam.Pipeline(runner=make_runner(options), options=options)
+
+    @property
+    def work_dir(self) -> str | None:
+        """The run's scratch directory (checkpoints, local caches); removed when the run finishes."""
+        return posixpath.join(self.tmp, WORK_DIR) if self.tmp else None
+
+    def local_work_dir(self, name: str) -> str | None:
+        """A local directory under the work dir (e.g. for a SQLite cache), or None for remote outputs."""
+        if self.tmp is None:
+            return None
+        fs, path = fsspec.core.url_to_fs(self.work_dir)
+        if "file" not in (fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,)):
+            return None
+        directory = posixpath.join(path, name)
+        fs.makedirs(directory, exist_ok=True)
+        return directory
 
     def read(self, paths: list[str], stage: str = READ_STAGE, position_field: str | None = None):
         """Records of the input files; unreadable lines and files become rejects."""
@@ -168,6 +261,9 @@ class ShardRun:
 
     def _write(self, dataset: str, pcoll, schema: pa.Schema, sort_key: str) -> None:
         self._schemas[dataset] = schema
+        if self.reused is not None:
+            return
+        self._phase_datasets.append(dataset)
         pcoll | f"write:{dataset}" >> WriteShards(posixpath.join(self.tmp, dataset), schema, sort_key,
                                                   self.num_shards, self.rows_per_shard)
 
@@ -176,23 +272,86 @@ class ShardRun:
             return self.pipeline | f"{label}:none" >> beam.Create([])
         return tuple(pcolls) | f"{label}:all" >> beam.Flatten()
 
+    def checkpoint(self, name: str, pcoll):
+        """End a phase: run the pipeline so far, store ``pcoll`` and the rejects and removals
+        collected so far in the work dir, and continue from the stored records.
+
+        A resumed run reads a finished checkpoint back instead of recomputing it. Place
+        checkpoints after expensive stages (LLM calls, verification), where ``pcoll`` is the
+        only collection later stages use.
+        """
+        if self.reused is not None:
+            return pcoll
+        directory = posixpath.join(self.work_dir, "checkpoints", f"{len(self._phase_counters):02d}-{name}")
+        fs, path = fsspec.core.url_to_fs(directory)
+        if fs.exists(posixpath.join(path, DONE_NAME)):
+            with fs.open(posixpath.join(path, "counters.json"), "r") as handle:
+                counters = {(ns, n): v for ns, n, v in json.load(handle)}
+            self._reused_checkpoints.append(name)
+            self._phase_datasets = []  # written by the finished phase; kept as they are
+        else:
+            if fs.exists(path):
+                fs.rm(path, recursive=True)
+            parts = {"records": pcoll, "rejects": self._flatten(f"{name}:rejects", self._rejects)}
+            if self._removed:
+                parts["removed"] = self._flatten(f"{name}:removed", self._removed)
+            for part, collection in parts.items():
+                (collection | f"{name}:encode {part}" >> beam.Map(_encode)
+                 | f"{name}:store {part}" >> beam.io.WriteToText(posixpath.join(directory, part),
+                                                                  file_name_suffix=".b64.gz"))
+            counters = self._run_pipeline()
+            mf.write_json(posixpath.join(directory, "counters.json"),
+                          [[ns, n, v] for (ns, n), v in sorted(counters.items())])  # type: ignore[arg-type]
+            with fs.open(posixpath.join(path, DONE_NAME), "wb"):
+                pass
+        self._phase_counters.append(counters)
+        self.pipeline = beam.Pipeline(runner=make_runner(self.options), options=self.options)
+        stored = {part: self.pipeline | f"{name}:read {part}" >> _ReadCheckpoint(directory, part)
+                  for part in ("records", "rejects", "removed")}
+        self._rejects, self._removed = [stored["rejects"]], [stored["removed"]]
+        return stored["records"]
+
+    def _run_pipeline(self) -> dict:
+        """Run the current phase; a resumed run first clears what a killed run left of its datasets."""
+        fs, _ = fsspec.core.url_to_fs(self.tmp)
+        for dataset in self._phase_datasets:
+            directory = posixpath.join(self.tmp, dataset)
+            for stale in fs.glob(posixpath.join(fsspec.core.url_to_fs(directory)[1], "*.parquet")):
+                fs.rm(stale)
+        self._phase_datasets = []
+        with _progress_if(self.progress):
+            result = self.pipeline.run()
+            result.wait_until_finish()
+        return mf.counters_from_result(result)
+
     def execute(self, finalize=None) -> dict:
         """Run the pipeline, write the manifest, publish the output; returns the manifest.
 
         ``finalize(manifest, counters, root)``, when given, may add pipeline-specific fields to
         the manifest before it is written (``counters``: Beam counters by (namespace, name);
-        ``root``: the finished run's directory, before it is renamed).
+        ``root``: the finished run's directory, before it is renamed). A finished run that
+        ``--resume`` reuses is returned as it is.
         """
+        if self.reused is not None:
+            print(f"[shardsmith] {self.output}: already finished with these options; reused (--resume)",
+                  file=sys.stderr)
+            return self.reused
         self._write(mf.REJECTS_DATASET, self._flatten("rejects", self._rejects), REJECT_SCHEMA, "record_id")
         if self._removed:
             self._write(mf.DUPLICATES_DATASET, self._flatten("removed", self._removed),
                         DEDUP_REMOVED_SCHEMA, "record_id")
         started = time.monotonic()
-        with _progress_if(self.progress):
-            result = self.pipeline.run()
-            result.wait_until_finish()
+        counters: dict = defaultdict(int)
+        for phase in [*self._phase_counters, self._run_pipeline()]:
+            for key, value in phase.items():
+                counters[key] += value
+        counters = dict(counters)
         seconds = time.monotonic() - started
-        counters = mf.counters_from_result(result)
+        if self._reused_checkpoints:
+            self.notes.append(f"reused checkpoint(s) of the partial run: {', '.join(self._reused_checkpoints)}")
+        fs, work = fsspec.core.url_to_fs(self.work_dir)
+        if fs.exists(work):
+            fs.rm(work, recursive=True)  # before the manifest lists the run's folders
         manifest = mf.build_manifest(
             root=self.tmp, pipeline=self.name, version=transforms.__version__,
             options=self.options.get_all_options(drop_default=True),
@@ -202,11 +361,46 @@ class ShardRun:
             derived_stages=sorted(self._derived_stages),
         )
         manifest["output"] = self.output
+        manifest["run_key"] = self.key
         if finalize is not None:
             finalize(manifest, counters, self.tmp)
         mf.write_json(posixpath.join(self.tmp, mf.MANIFEST_NAME), manifest)
         publish_output(self.tmp, self.output)
         return manifest
+
+
+def _encode(record) -> str:
+    return base64.b64encode(pickle.dumps(record, protocol=pickle.HIGHEST_PROTOCOL)).decode("ascii")
+
+
+class _ReadCheckpoint(beam.PTransform):
+    """Records of one part of a checkpoint (none when the part was not stored), spread over workers.
+
+    The files are pickles written by this run into its own work directory; nothing else is
+    ever unpickled.
+    """
+
+    def __init__(self, directory: str, part: str):
+        super().__init__()
+        self.directory, self.part = directory, part
+
+    def expand(self, pbegin):
+        return (pbegin
+                | "files" >> beam.Create(sorted(_checkpoint_files(self.directory, self.part)))
+                | "decode" >> beam.FlatMap(_decode_file)
+                | "spread" >> beam.Reshuffle())
+
+
+def _checkpoint_files(directory: str, part: str) -> list[str]:
+    fs, path = fsspec.core.url_to_fs(directory)
+    return [fs.unstrip_protocol(p) for p in fs.glob(posixpath.join(path, f"{part}-*.b64.gz"))]
+
+
+def _decode_file(path: str):
+    with fsspec.open(path, "rt", compression="gzip", encoding="ascii") as handle:
+        for line in handle:
+            if line.strip():
+                yield pickle.loads(base64.b64decode(line))
 
 
 def _progress_if(enabled: bool):

@@ -112,3 +112,74 @@ def test_derived_dataset_rejects_are_kept_but_outside_conservation(tmp_path):
     assert manifest["conservation"] == {"read": 2, "written": 2, "rejected": 0, "deduplicated": 0, "holds": True}
     assert manifest["rejects_by_stage_reason"] == {"validate:shouting/missing_field": 1}
     assert manifest["derived_stages"] == ["validate:shouting"]
+
+
+# ---- checkpoints and --resume
+
+CALLS = {"prepare": 0}
+
+
+def _counting_prepare(record):
+    CALLS["prepare"] += 1  # the in-process FnApiRunner runs stages in this process
+    return _prepare(record)
+
+
+def _checkpointed(inp, out, *, resume=False, explode=False, argv=()):
+    run = ShardRun("test", str(out), PipelineOptions(list(argv)), resume=resume)
+    docs = run.stage("prepare", run.read([inp]), _counting_prepare)
+    docs = run.checkpoint("prepared", docs)
+    if explode:
+        docs = docs | beam.Map(lambda r: 1 / 0)  # not isolated: kills the run after the checkpoint
+    docs = run.stage("shout", docs, lambda d: {**d, "text": d["text"].upper()})
+    run.write("docs", docs, DOCUMENT_SCHEMA, primary=True)
+    return run.execute()
+
+
+def _counts(stages):
+    return {name: {k: v for k, v in st.items() if k != "seconds"} for name, st in stages.items()}
+
+
+def _files(out):
+    return {p.relative_to(out).as_posix(): p.read_bytes() for p in sorted(out.rglob("*.parquet"))}
+
+
+def test_killed_run_resumes_from_its_checkpoint(tmp_path):
+    inp = _input(tmp_path, LINES)
+    reference = _checkpointed(inp, tmp_path / "reference")
+    CALLS["prepare"] = 0
+    with pytest.raises(Exception):
+        _checkpointed(inp, tmp_path / "out", explode=True)
+    assert CALLS["prepare"] == 5 and not (tmp_path / "out").exists()
+    (partial,) = tmp_path.glob("out.tmp-*")
+    assert (partial / "_work" / "checkpoints" / "00-prepared" / "_DONE").exists()
+
+    CALLS["prepare"] = 0
+    manifest = _checkpointed(inp, tmp_path / "out", resume=True)
+    assert CALLS["prepare"] == 0  # the stages before the checkpoint were not run again
+    assert manifest["conservation"] == reference["conservation"]
+    assert _counts(manifest["stages"]) == _counts(reference["stages"])  # phase counters carried over
+    assert _files(tmp_path / "out") == _files(tmp_path / "reference")
+    assert not list(tmp_path.glob("out.tmp-*")) and not (tmp_path / "out" / "_work").exists()
+    assert any("reused checkpoint(s) of the partial run: prepared" in n for n in manifest["notes"])
+
+
+def test_resume_without_a_partial_run_starts_anew_and_other_options_do_not_match(tmp_path):
+    inp = _input(tmp_path, LINES)
+    with pytest.raises(Exception):
+        _checkpointed(inp, tmp_path / "out", explode=True, argv=["--api_key=one"])
+    CALLS["prepare"] = 0
+    manifest = _checkpointed(inp, tmp_path / "out", resume=True, argv=["--api_key=two"])
+    assert CALLS["prepare"] == 5  # the partial run had other options: nothing reused
+    assert not any("reused" in n for n in manifest["notes"])
+
+
+def test_resume_reuses_a_finished_run_of_the_same_options_only(tmp_path, capsys):
+    inp = _input(tmp_path, LINES)
+    first = _checkpointed(inp, tmp_path / "out")
+    before = _files(tmp_path / "out")
+    CALLS["prepare"] = 0
+    assert _checkpointed(inp, tmp_path / "out", resume=True) == first
+    assert CALLS["prepare"] == 0 and _files(tmp_path / "out") == before
+    assert "already finished with these options; reused" in capsys.readouterr().err
+    with pytest.raises(InputError, match="finished run of other options"):
+        _checkpointed(inp, tmp_path / "out", resume=True, argv=["--api_key=other"])
