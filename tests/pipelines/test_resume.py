@@ -2,14 +2,18 @@
 SIGKILLed during its rubric stage, then resumed. The stages before the last finished
 checkpoint are not run again (no difficulty request reaches the server), rubric answers
 cached before the kill are not asked again, and the shards equal those of a run that was
-never interrupted."""
+never interrupted. The same for a Verus run killed during verification (the fake ``verus``
+test double at the process boundary): verdicts reached before the kill are not redone."""
 import hashlib
 import json
 import os
+import shlex
+import shutil
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -100,3 +104,59 @@ def test_a_killed_run_resumes_without_redoing_work(tmp_path):
     assert manifest["conservation"]["holds"]
     assert any("reused checkpoint(s) of the partial run: prepared, difficulty" in n for n in manifest["notes"])
     assert not list(tmp_path.glob("out.tmp-*"))
+
+
+# ---- Verus: the verifier's verdicts survive a kill (default cache in the run's work dir)
+
+SAMPLE_VERUS = Path(__file__).resolve().parents[2] / "pipelines" / "samples" / "verus"
+FAKE_VERUS = Path(__file__).resolve().parents[2] / "transforms" / "verus" / "fake_verus.py"
+
+
+def _slow_fake_verus(tmp_path, name):
+    """The fake ``verus`` test double behind a wrapper that takes 0.3 s per call and records each call."""
+    path = tmp_path / name / "verus"
+    path.parent.mkdir()
+    path.write_text("#!/bin/sh\nsleep 0.3\n"
+                    f"FAKE_VERUS_RECORD={shlex.quote(str(path.parent / 'record.jsonl'))} "
+                    f"exec {shlex.quote(sys.executable)} {shlex.quote(str(FAKE_VERUS))} \"$@\"\n")
+    path.chmod(0o755)
+    return path
+
+
+def _verifications(verus) -> int:
+    record = verus.parent / "record.jsonl"
+    if not record.exists():
+        return 0
+    calls = [json.loads(line) for line in record.read_text().splitlines() if line.strip()]
+    return sum(1 for c in calls if "argv" in c and "--version" not in c["argv"])
+
+
+def test_a_killed_verus_run_keeps_its_verdicts(tmp_path):
+    seeds = tmp_path / "seeds"
+    shutil.copytree(SAMPLE_VERUS / "programs", seeds)
+    base = (seeds / "seq_max.rs").read_text()
+    for i in range(6):
+        (seeds / f"seq_max_{i}.rs").write_text(base.replace("fn find_max", f"fn find_max_{i}"))
+
+    def argv(verus, out):
+        return ["--seeds", str(seeds), "--verus", str(verus), "--verus-workers", "1", "--verus-batch-size", "1",
+                "--output", str(out)]
+
+    reference_verus = _slow_fake_verus(tmp_path, "reference-bin")
+    assert main(["verus", *argv(reference_verus, tmp_path / "reference")]) == 0
+    total = _verifications(reference_verus)
+    assert total >= 7
+
+    verus = _slow_fake_verus(tmp_path, "bin")
+    process = subprocess.Popen([sys.executable, "-m", "pipelines.cli", "verus", *argv(verus, tmp_path / "out")],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    _kill_when(process, lambda: _verifications(verus) >= 4)
+    before_kill = _verifications(verus)
+    (partial,) = tmp_path.glob("out.tmp-*")
+    assert list(partial.glob("_work/verus-cache/*"))  # the verdicts so far, in the run's work dir
+
+    assert main(["verus", *argv(verus, tmp_path / "out"), "--resume"]) == 0
+    resumed = _verifications(verus) - before_kill
+    assert 0 < resumed <= total - before_kill + 1  # at most the verification in flight is run again
+    assert _digests(tmp_path / "out") == _digests(tmp_path / "reference")
+    assert not list(tmp_path.glob("out.tmp-*")) and not (tmp_path / "out" / "_work").exists()

@@ -8,7 +8,29 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+import time
 from pathlib import Path
+
+
+TIMEOUT = 60.0  # seconds a statement waits for another process's lock
+
+
+def _enable_wal(conn: sqlite3.Connection) -> None:
+    """Switch the file to WAL (persistent, so only its first opener changes it).
+
+    SQLite answers "database is locked" at once, without waiting, when two processes
+    convert a new file at the same moment: retry until ``TIMEOUT``.
+    """
+    deadline = time.monotonic() + TIMEOUT
+    while True:
+        try:
+            if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
 
 
 class SqliteStore:
@@ -27,8 +49,8 @@ class SqliteStore:
         """The open connection of this process (call with ``self._lock`` held)."""
         if self._conn is None or self._pid != os.getpid():  # never reuse a connection across fork
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(self.path, timeout=60.0, isolation_level=None, check_same_thread=False)
-            conn.execute("PRAGMA journal_mode=WAL")
+            conn = sqlite3.connect(self.path, timeout=TIMEOUT, isolation_level=None, check_same_thread=False)
+            _enable_wal(conn)
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute(self.schema_sql)
             self._conn, self._pid = conn, os.getpid()
