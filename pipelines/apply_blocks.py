@@ -56,14 +56,3 @@ def main(args: argparse.Namespace) -> int:
     for path in changed:
         print(path)
     return 0
-
-
-def run(argv: list[str] | None = None) -> int:
-    """``python -m pipelines.apply_blocks ROOT BLOCKS_FILE [--dry-run]``."""
-    parser = argparse.ArgumentParser(prog="shardsmith")
-    add_parser(parser.add_subparsers(dest="command", required=True))
-    return main(parser.parse_args(["apply-blocks", *(sys.argv[1:] if argv is None else argv)]))
-
-
-if __name__ == "__main__":
-    sys.exit(run())

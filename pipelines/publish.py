@@ -309,14 +309,3 @@ def main(args: argparse.Namespace) -> int:
         return 2
     print(f"published {args.output} to https://huggingface.co/datasets/{args.repo_id}")
     return 0
-
-
-def run(argv: list[str] | None = None) -> int:
-    """``python -m pipelines.publish OUT --repo-id ORG/NAME [--dry-run]``."""
-    parser = argparse.ArgumentParser(prog="shardsmith")
-    add_parser(parser.add_subparsers(dest="command", required=True))
-    return main(parser.parse_args(["publish", *(sys.argv[1:] if argv is None else argv)]))
-
-
-if __name__ == "__main__":
-    sys.exit(run())

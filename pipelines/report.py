@@ -12,7 +12,6 @@ unfinished run (no ``_SUCCESS``) is a one-line ``shardsmith: error: ...`` and ex
 from __future__ import annotations
 
 import argparse
-import sys
 
 HELP = "write a self-contained HTML report with PNG charts of a finished run"
 
@@ -32,20 +31,3 @@ def main(args: argparse.Namespace) -> int:
     written = write_report(args.output, args.to)
     print(f"wrote {written['index']} ({len(written['charts'])} chart(s): {', '.join(written['charts']) or 'none'})")
     return 0
-
-
-def run(argv: list[str] | None = None) -> int:
-    """``python -m pipelines.report OUT [--to DIR]``."""
-    from transforms.io.readers import InputError
-
-    parser = argparse.ArgumentParser(prog="shardsmith")
-    add_parser(parser.add_subparsers(dest="command", required=True))
-    try:
-        return main(parser.parse_args(["report", *(sys.argv[1:] if argv is None else argv)]))
-    except InputError as exc:
-        print(f"shardsmith: error: {exc}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":
-    sys.exit(run())

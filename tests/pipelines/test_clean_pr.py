@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from pipelines.cli import build_parser, main
+from pipelines.cli import main
 from schemas.pull_requests import RAW_PR_SCHEMA, SFT_STEPS
 from transforms.code.pr_sample import (
     CleanPrConfig, build_edit_sample, noise_reason, prepare_pr, repo_cap_keep,
@@ -457,19 +457,8 @@ def test_decontamination_drops_prs_touching_gold_hunks(tmp_path):
     assert details["swebench_hunk_overlap"].startswith(gold["row"]["instance_id"])
 
 
-def _apply_blocks_entry_points():
-    """The registered CLI command (once pipelines/cli.py wires it) and the module's own entry point."""
-    from pipelines import apply_blocks
-
-    entries = [pytest.param(lambda argv: apply_blocks.run(argv[1:]), id="module")]
-    registered = "apply-blocks" in build_parser()._subparsers._group_actions[0].choices  # noqa: SLF001
-    entries.append(pytest.param(main, id="cli", marks=pytest.mark.skipif(
-        not registered, reason="pipelines/cli.py does not register apply-blocks yet")))
-    return entries
-
-
-@pytest.mark.parametrize("entry", _apply_blocks_entry_points())
-def test_apply_blocks_command(tmp_path, capsys, entry):
+def test_apply_blocks_command(tmp_path, capsys):
+    entry = main
     root = tmp_path / "repo"
     root.mkdir()
     (root / "a.py").write_bytes(b"x = 1\r\ny = 2\r\n")
