@@ -371,7 +371,8 @@ def run(argv: list[str]) -> dict:
     config = CleanPrConfig(extensions=parse_extensions(opts.extensions), max_core_files=opts.max_core_files,
                            token_budget=opts.token_budget, max_file_bytes=opts.max_file_bytes)
 
-    run_ = start_run(PIPELINE, options, "shardsmith-out/clean-pr")
+    run_ = start_run(PIPELINE, options, "shardsmith-out/clean-pr",
+                     inputs=pr_patterns + list(opts.issues or []), read_in_place=repos)
     sources = []
     if repos:
         records, rejects = run_.pipeline | "read git" >> ReadGitRepos(repos, opts.max_file_bytes, opts.branch)

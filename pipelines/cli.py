@@ -69,6 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--text-column", required=True)
     train.add_argument("--label-column", required=True)
     train.add_argument("--output", required=True, help="path of the .bin model to write")
+    train.add_argument("--overwrite", action="store_true", help="replace an existing fastText model at --output")
     train.add_argument("--epoch", type=int, default=10)
     train.add_argument("--lr", type=float, default=0.5)
     train.add_argument("--word-ngrams", type=int, default=2)
@@ -141,7 +142,7 @@ def _train_rater(args) -> int:
     metrics = train_rater_from_files(
         args.inputs, text_column=args.text_column, label_column=args.label_column, output=args.output,
         epoch=args.epoch, lr=args.lr, word_ngrams=args.word_ngrams, dim=args.dim, bucket=args.bucket,
-        valid_fraction=args.valid_fraction, seed=args.seed,
+        valid_fraction=args.valid_fraction, seed=args.seed, overwrite=args.overwrite,
     )
     print(json.dumps(metrics, indent=2, sort_keys=True))
     return 0

@@ -69,7 +69,7 @@ def run(argv: list[str]) -> dict:
         raise InputError(f"--keep: {exc}") from None
     score_field = cols.score_column or ("quality_fasttext" if opts.fasttext_model else None)
 
-    run_ = start_run("corpus", options, "shardsmith-out/corpus")
+    run_ = start_run("corpus", options, "shardsmith-out/corpus", inputs=run_opts.input or [])
     docs = run_.stage("prepare", run_.read(inputs), Prepare(cols.text_column, cols.id_column or "id"))
     docs, rejects = docs | "unique ids" >> UniqueBy("unique_ids", "id")
     run_.add_rejects(rejects, stage="unique_ids")

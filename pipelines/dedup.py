@@ -83,7 +83,7 @@ def run(argv: list[str]) -> dict:
     if ID_COLUMN not in schema.names:
         schema = schema.append(field(ID_COLUMN, pa.string(), "id the dedup decision used", nullable=False))
 
-    run_ = start_run("dedup", options)
+    run_ = start_run("dedup", options, inputs=run_opts.input or [])
     records = run_.read(inputs, position_field=POSITION)
     records = run_.stage("prepare", records, Prepare(cols.text_column, cols.id_column), id_field=ID_COLUMN)
     records, rejects = records | "unique ids" >> UniqueBy("unique_ids", ID_COLUMN)

@@ -505,7 +505,7 @@ def run(argv: list[str]) -> dict:
     extra: dict = {"sources": sorted(set(by_file.values())), "sample": sample}
     workdir = None
     try:
-        run_ = start_run(PIPELINE, options, "shardsmith-out/dr-sci")
+        run_ = start_run(PIPELINE, options, "shardsmith-out/dr-sci", inputs=[spec.partition("=")[2] for spec in specs] + benchmarks)
         model_path = opts.subject_classifier
         if model_path:
             if not os.path.exists(model_path):

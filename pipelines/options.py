@@ -33,12 +33,18 @@ class RunOptions(PipelineOptions):
                             help="print progress while running (default: when stderr is a terminal)")
 
 
-def start_run(pipeline: str, options: PipelineOptions, default_output: str | None = None) -> ShardRun:
-    """A ``ShardRun`` configured by the ``RunOptions`` flags (output, overwrite, resume, sharding, progress)."""
+def start_run(pipeline: str, options: PipelineOptions, default_output: str | None = None, *,
+              inputs: list[str] = (), read_in_place: list[str] = ()) -> ShardRun:
+    """A ``ShardRun`` configured by the ``RunOptions`` flags (output, overwrite, resume, sharding, progress).
+
+    ``inputs`` / ``read_in_place``: what the run reads (record files and git repositories), so
+    an output overlapping them is refused (``transforms.io.outputs``).
+    """
     run_opts = options.view_as(RunOptions)
     return ShardRun(pipeline, run_opts.output or default_output or f"shardsmith-out/{pipeline}", options,
                     overwrite=run_opts.overwrite, resume=run_opts.resume, num_shards=run_opts.num_shards,
-                    rows_per_shard=run_opts.rows_per_shard, progress=run_opts.progress)
+                    rows_per_shard=run_opts.rows_per_shard, progress=run_opts.progress,
+                    inputs=inputs, read_in_place=read_in_place)
 
 
 class ColumnOptions(PipelineOptions):

@@ -76,7 +76,7 @@ def run(argv: list[str]) -> dict:
         raise InputError(f"{inputs[0]}: no column {cols.text_column!r} (columns: {', '.join(schema.names)})")
     schema = with_quality_columns(schema, all_columns(raters))
 
-    run_ = start_run("rate", options)
+    run_ = start_run("rate", options, inputs=run_opts.input or [])
     records = run_.read(inputs, position_field=POSITION)
     records = run_.stage("prepare", records, Prepare(cols.text_column, cols.id_column, id_out=RECORD_ID),
                          id_field=RECORD_ID)

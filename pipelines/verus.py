@@ -781,7 +781,7 @@ def run(argv: list[str]) -> dict:
         except ValueError as exc:
             raise InputError(str(exc)) from None
 
-    run_ = start_run(PIPELINE, options, "shardsmith-out/verus")
+    run_ = start_run(PIPELINE, options, "shardsmith-out/verus", inputs=files)
     raw, rejects = run_.pipeline | "read seeds" >> ReadSeeds(files)
     run_.add_rejects(rejects, stage=READ_STAGE)
     programs = run_.stage("extract", raw, extract, id_field="_source_id")

@@ -15,16 +15,13 @@ import fsspec
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from transforms.errors import InputError  # noqa: F401 - re-exported for callers
 from transforms.records import reject_row
 from transforms.stages import REJECTS, StageCounters
 
 JSONL_SUFFIXES = (".jsonl", ".json", ".ndjson", ".jsonl.gz", ".json.gz", ".ndjson.gz", ".jsonl.zst")
 PARQUET_SUFFIXES = (".parquet", ".pq")
 READ_STAGE = "read"
-
-
-class InputError(Exception):
-    """A user mistake about inputs or options; the CLI prints it as one line."""
 
 
 class Unreadable(NamedTuple):

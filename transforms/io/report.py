@@ -25,10 +25,12 @@ import duckdb
 import fsspec
 
 from transforms.io import manifest as mf
-from transforms.io.readers import InputError
+from transforms.errors import InputError
+from transforms.io.outputs import check_not_overlapping
 
 REPORT_DIR = "_report"
 INDEX_NAME = "index.html"
+GENERATOR = "shardsmith report"  # marks a folder as ours, so a later report may replace it
 LABEL_WIDTH = 48  # chart labels longer than this are shortened
 
 _COLORS = {"read": "#4c72b0", "rejected": "#c44e52", "deduplicated": "#dd8452", "kept": "#55a868"}
@@ -491,6 +493,7 @@ def render_html(figures: dict, charts: dict[str, bytes]) -> str:
         parts.append("<h2>Notes</h2><ul>" + "".join(f"<li>{_e(n)}</li>" for n in figures["notes"]) + "</ul>")
     title = f"shardsmith report: {figures['pipeline']} {figures['output']}"
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            f'<meta name="generator" content="{GENERATOR}">'
             f'<meta http-equiv="Content-Security-Policy" content="{_CSP}">'
             f"<title>{_e(title)}</title><style>{_CSS}</style></head><body>\n"
             + "\n".join(parts) + "\n</body></html>\n")
@@ -498,12 +501,43 @@ def render_html(figures: dict, charts: dict[str, bytes]) -> str:
 
 # --------------------------------------------------------------------------- writing
 
+def check_report_dir(target: str, output: str) -> None:
+    """A report goes into a new or empty folder, or one holding only an earlier report (its
+    ``index.html`` made by this tool and PNG charts); anything else is an ``InputError``."""
+    check_not_overlapping(target, [posixpath.join(output.rstrip("/"), name) for name in _dataset_names(output)],
+                          what="--to")
+    fs, base = fsspec.core.url_to_fs(target)
+    if not fs.exists(base):
+        return
+    if not fs.isdir(base):
+        raise InputError(f"--to {target}: exists and is not a directory")
+    names = [posixpath.basename(p.rstrip("/")) for p in fs.ls(base, detail=False)]
+    if not names:
+        return
+    index = posixpath.join(base, INDEX_NAME)
+    ours = False
+    if fs.isfile(index):
+        with fs.open(index, "rb") as handle:
+            ours = f'<meta name="generator" content="{GENERATOR}">'.encode() in handle.read(4096)
+    foreign = [n for n in names if n != INDEX_NAME and not (n.endswith(".png") and fs.isfile(posixpath.join(base, n)))]
+    if not ours or foreign:
+        raise InputError(f"--to {target}: holds files that are not a shardsmith report "
+                         f"({', '.join((foreign or names)[:3])}); choose a new or empty folder")
+
+
+def _dataset_names(output: str) -> list[str]:
+    fs, base = fsspec.core.url_to_fs(output)
+    return [posixpath.basename(p.rstrip("/")) for p in fs.ls(base, detail=False)
+            if fs.isdir(p) and posixpath.basename(p.rstrip("/")) != REPORT_DIR]
+
+
 def write_report(output: str, to: str | None = None) -> dict:
     """Write ``index.html`` and one PNG per chart into ``to`` (default ``OUT/_report``); returns what was written."""
     figures = collect_figures(output)
     charts = render_charts(figures)
     page = render_html(figures, charts)
     target = to or posixpath.join(output.rstrip("/"), REPORT_DIR)
+    check_report_dir(target, output)
     fs, base = fsspec.core.url_to_fs(target)
     fs.makedirs(base, exist_ok=True)
     written = []

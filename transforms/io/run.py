@@ -42,6 +42,7 @@ import transforms
 from schemas.common import DEDUP_REMOVED_SCHEMA, REJECT_SCHEMA, fingerprint
 from schemas.validate import check_record
 from transforms.io import manifest as mf
+from transforms.io import outputs
 from transforms.io.readers import READ_STAGE, InputError, ReadRecords
 from transforms.io.shards import DEFAULT_ROWS_PER_SHARD, WriteShards
 from transforms.stages import LOCAL_PROGRESS, apply_stage
@@ -75,13 +76,7 @@ def run_key(pipeline: str, options: dict) -> str:
 
 def finished_manifest(output: str) -> dict | None:
     """The manifest of ``output`` if it holds a finished run, else None."""
-    fs, path = fsspec.core.url_to_fs(output)
-    if not fs.exists(posixpath.join(path, mf.SUCCESS_NAME)):
-        return None
-    try:
-        return mf.read_manifest(output)
-    except (OSError, ValueError):
-        return None
+    return outputs.finished_run_manifest(output)
 
 
 def partial_runs(output: str, key: str) -> list[str]:
@@ -101,27 +96,34 @@ def partial_runs(output: str, key: str) -> list[str]:
 
 
 def prepare_output(output: str, overwrite: bool) -> str:
-    """Check the output location and return a fresh temporary sibling directory for the run."""
-    fs, path = fsspec.core.url_to_fs(output)
-    if fs.exists(path) and not fs.isdir(path):
-        raise InputError(f"{output}: exists and is not a directory")
-    if fs.exists(posixpath.join(path, mf.SUCCESS_NAME)) and not overwrite:
-        raise InputError(f"{output}: already holds a finished run (pass --overwrite to replace it, "
-                         "or --resume to reuse it)")
+    """Check the output location (``transforms.io.outputs`` rules) and return a fresh temporary
+    sibling directory for the run."""
+    outputs.check_output_dir(output, overwrite)
     return f"{output.rstrip('/')}.tmp-{uuid.uuid4().hex[:8]}"
 
 
-def publish_output(tmp: str, output: str) -> None:
-    """Replace ``output`` by the finished ``tmp`` directory, then write ``_SUCCESS``."""
+def publish_output(tmp: str, output: str, overwrite: bool = False) -> None:
+    """Put the finished ``tmp`` directory at ``output``, then write ``_SUCCESS``.
+
+    What is at ``output`` is checked again first: only an empty folder, or a finished run
+    when ``overwrite``, is replaced, and the old run is moved aside before it is deleted.
+    """
     fs, path = fsspec.core.url_to_fs(output)
     _, tmp_path = fsspec.core.url_to_fs(tmp)
     if fs.exists(posixpath.join(tmp_path, WORK_DIR)):
         fs.rm(posixpath.join(tmp_path, WORK_DIR), recursive=True)
-    if fs.exists(path):
-        fs.rm(path, recursive=True)
+    state = outputs.check_output_dir(output, overwrite)
+    old = None
+    if state == "empty":
+        fs.rmdir(path)
+    elif state == "finished":
+        old = f"{path}.old-{uuid.uuid4().hex[:8]}"
+        fs.mv(path, old, recursive=True)
     fs.mv(tmp_path, path, recursive=True)
     with fs.open(posixpath.join(path, mf.SUCCESS_NAME), "wb"):
         pass
+    if old is not None:
+        fs.rm(old, recursive=True)
 
 
 class Progress:
@@ -160,8 +162,11 @@ class ShardRun:
 
     def __init__(self, pipeline: str, output: str, options: PipelineOptions, *,
                  overwrite: bool = False, resume: bool = False, num_shards: int = 0,
-                 rows_per_shard: int = DEFAULT_ROWS_PER_SHARD, progress: bool | None = None):
+                 rows_per_shard: int = DEFAULT_ROWS_PER_SHARD, progress: bool | None = None,
+                 inputs: list[str] = (), read_in_place: list[str] = ()):
         self.name, self.output, self.options = pipeline, output.rstrip("/"), options
+        self.overwrite = overwrite
+        outputs.check_not_overlapping(self.output, list(inputs), read_in_place=list(read_in_place))
         self.key = run_key(pipeline, options.get_all_options(drop_default=True))
         self.num_shards, self.rows_per_shard = num_shards, rows_per_shard
         self.progress = sys.stderr.isatty() if progress is None else progress
@@ -365,7 +370,7 @@ class ShardRun:
         if finalize is not None:
             finalize(manifest, counters, self.tmp)
         mf.write_json(posixpath.join(self.tmp, mf.MANIFEST_NAME), manifest)
-        publish_output(self.tmp, self.output)
+        publish_output(self.tmp, self.output, self.overwrite)
         return manifest
 
 
