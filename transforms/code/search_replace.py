@@ -379,6 +379,15 @@ _O_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
 _ERRNO_REASONS = {errno.ELOOP: "symlink_loop", errno.ENAMETOOLONG: "name_too_long"}
 
 
+class _Root(NamedTuple):
+    """The directory blocks are applied under, with what the checks need to know about it."""
+
+    real: str              # its real path
+    git_dir: str | None    # real path of the repository data ROOT/.git leads to, if any
+    name_max: int
+    path_max: int
+
+
 class _Target(NamedTuple):
     """Where a block path lands on disk (``_inspect_target``)."""
 
@@ -432,31 +441,66 @@ def _path_limit(path: str, name: str, default: int) -> int:
     return value if value > 0 else default
 
 
-def _inspect_target(real_root: str, relative: str, name_max: int, path_max: int) -> _Target:
-    """Resolve a clean block path under ``real_root`` and check that the file may be written there.
+def _git_dir(real_root: str) -> str | None:
+    """Where ROOT/.git leads: usually ROOT/.git itself, but a symlink or a ``gitdir: PATH`` file
+    (``git init --separate-git-dir``, submodules, worktrees) may lead to a directory with
+    another name, possibly inside ROOT."""
+    real = os.path.realpath(os.path.join(real_root, ".git"))
+    try:
+        info = os.stat(real)
+    except OSError:
+        return None
+    if stat.S_ISDIR(info.st_mode):
+        return real
+    if not stat.S_ISREG(info.st_mode):
+        return None
+    fd = os.open(real, os.O_RDONLY | _O_NOFOLLOW | _O_NONBLOCK | _O_CLOEXEC)
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        line = handle.readline(4096).decode("utf-8", "replace").strip()
+    if not line.startswith("gitdir:"):
+        return None
+    return os.path.realpath(os.path.join(real_root, line[len("gitdir:"):].strip()))
+
+
+def _root(root: str | os.PathLike) -> _Root:
+    real = os.path.realpath(root)
+    if not os.path.isdir(real):
+        raise NotADirectoryError(real)
+    return _Root(real, _git_dir(real), _path_limit(real, "PC_NAME_MAX", 255), _path_limit(real, "PC_PATH_MAX", 4096))
+
+
+def _is_inside(directory: str, path: str) -> bool:
+    return os.path.commonpath([directory, path]) == directory
+
+
+def _inspect_target(root: _Root, relative: str) -> _Target:
+    """Resolve a clean block path under the root and check that the file may be written there.
 
     Symlinks and ``..`` in links are followed (``os.path.realpath``). Refused: a resolved path
-    outside the root (``outside_root``) or with a ``.git`` component (``inside_git``); a
-    component over NAME_MAX bytes or a path over PATH_MAX (``name_too_long``); a symlink loop
-    (``symlink_loop``); an existing target that is not a regular file (``not_a_regular_file``:
+    outside the root (``outside_root``); one with a ``.git`` component or inside the repository
+    data ROOT/.git leads to (``inside_git``); a component over NAME_MAX bytes or a path over
+    PATH_MAX (``name_too_long``); a symlink loop (``symlink_loop``); an existing target that is not a regular file (``not_a_regular_file``:
     directory, FIFO, socket, device) or has more than one hard link (``hard_link``: its other
     names may be anywhere, outside the root too); a nearest existing ancestor that is not a
     directory (``parent_not_a_directory``). Only lstat is used: nothing is opened here.
     """
+    real_root = root.real
     real = os.path.realpath(os.path.join(real_root, *relative.split("/")))
-    if os.path.commonpath([real_root, real]) != real_root:
+    if not _is_inside(real_root, real):
         raise ApplyError(relative, "outside_root", f"resolves to {real!r}")
     if real == real_root:
         raise ApplyError(relative, "not_a_regular_file", "resolves to the root directory")
     parts = os.path.relpath(real, real_root).split(os.sep)
     resolved = "/".join(parts)
-    if any(_is_git_name(part) for part in parts):
+    if any(_is_git_name(part) for part in parts) or (root.git_dir is not None and _is_inside(root.git_dir, real)):
         raise ApplyError(relative, "inside_git", f"resolves to {resolved!r}")
     longest = max(len(os.fsencode(part)) for part in parts)
-    if longest > name_max:
-        raise ApplyError(relative, "name_too_long", f"a component is {longest} bytes, NAME_MAX is {name_max}")
-    if len(os.fsencode(real)) >= path_max:
-        raise ApplyError(relative, "name_too_long", f"{len(os.fsencode(real))} bytes, PATH_MAX is {path_max}")
+    if longest > root.name_max:
+        raise ApplyError(relative, "name_too_long", f"a component is {longest} bytes, NAME_MAX is {root.name_max}")
+    if len(os.fsencode(real)) >= root.path_max:
+        raise ApplyError(relative, "name_too_long", f"{len(os.fsencode(real))} bytes, PATH_MAX is {root.path_max}")
     found = _lstat(real, relative)
     if found is not None:
         if stat.S_ISLNK(found.st_mode):  # realpath leaves a link unresolved only when it loops
@@ -491,21 +535,19 @@ def _read_target(target: _Target) -> bytes:
         return handle.read()
 
 
-def _plan_changes(real_root: str, blocks: Iterable[Block], remove_emptied: bool) -> list[_Change]:
-    """Check every block against the files under ``real_root`` and return what to write; no writes.
+def _plan_changes(root: _Root, blocks: Iterable[Block], remove_emptied: bool) -> list[_Change]:
+    """Check every block against the files under the root and return what to write; no writes.
 
     Blocks are applied in memory under their resolved paths, so two names of one file (a path and
     a symlink to it) edit the same contents.
     """
-    name_max = _path_limit(real_root, "PC_NAME_MAX", 255)
-    path_max = _path_limit(real_root, "PC_PATH_MAX", 4096)
     inspected: dict[str, _Target] = {}
     targets: dict[str, _Target] = {}  # resolved relative path -> target, in block order
     resolved_blocks = []
     for block in blocks:
         relative = safe_relative_path(block.path)
         if relative not in inspected:
-            inspected[relative] = _inspect_target(real_root, relative, name_max, path_max)
+            inspected[relative] = _inspect_target(root, relative)
         target = inspected[relative]
         targets.setdefault(target.relative, target)
         resolved_blocks.append(block._replace(path=target.relative))
@@ -589,7 +631,8 @@ def _write_change(change: _Change, undo: list[tuple[str, Callable[[], None]]]) -
         if change.after is None:
             os.unlink(name, dir_fd=dir_fd)
         else:
-            _replace_file(dir_fd, name, change.after, None if target.found is None else stat.S_IMODE(target.found.st_mode))
+            mode = None if target.found is None else stat.S_IMODE(target.found.st_mode)
+            _replace_file(dir_fd, name, change.after, mode)
         undo.append((target.relative, functools.partial(_restore, change)))
     finally:
         os.close(dir_fd)
@@ -637,11 +680,12 @@ def apply_blocks_to_directory(root: str | os.PathLike, blocks: Iterable[Block], 
 
     Safe on untrusted blocks (a model's answer). First every block is checked, with nothing
     written: its path must pass ``safe_relative_path``, then it is resolved (symlinks followed)
-    and refused by ``_inspect_target`` when it lands outside ``root`` or in a ``.git``, is not a
-    regular file (FIFOs and devices are never opened), has several hard links, loops, or needs a
-    directory that cannot be created; existing files are read and every block is applied in
-    memory (``apply_blocks``). Only when all of that succeeds is anything written, so any
-    ``ApplyError`` leaves ``root`` untouched; ``dry_run`` stops there, through the same checks.
+    and refused by ``_inspect_target`` when it lands outside ``root`` or in a ``.git`` (or
+    wherever ROOT/.git leads), is not a regular file (FIFOs and devices are never opened), has
+    several hard links, loops, or needs a directory that cannot be created; existing files are
+    read and every block is applied in memory (``apply_blocks``). Only when all of that succeeds
+    is anything written, so any ``ApplyError`` from these checks leaves ``root`` untouched;
+    ``dry_run`` stops there, after the same checks.
 
     Symlinks inside ``root`` that resolve to a regular file inside ``root`` (not in ``.git``) are
     followed: the file they point to is edited and the link stays, and the returned paths are
@@ -659,10 +703,7 @@ def apply_blocks_to_directory(root: str | os.PathLike, blocks: Iterable[Block], 
     new ones with O_NOFOLLOW, and each file is compared with what was read just before the
     rename. POSIX only (uses ``dir_fd``).
     """
-    real_root = os.path.realpath(root)
-    if not os.path.isdir(real_root):
-        raise NotADirectoryError(real_root)
-    changes = _plan_changes(real_root, blocks, remove_emptied)
+    changes = _plan_changes(_root(root), blocks, remove_emptied)
     if not dry_run:
         _write_changes(changes)
     return [change.target.relative for change in changes]
