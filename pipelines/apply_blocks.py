@@ -2,14 +2,20 @@
 
 Reads blocks in the rendered SEARCH/REPLACE format (``transforms.code.search_replace.parse_blocks``:
 prose and fences around the blocks are fine, e.g. a model's whole answer; ``-`` reads stdin),
-applies them in order under ROOT and prints the relative paths it changed, one per line.
-All blocks are checked before anything is written, so a failing block leaves ROOT untouched.
-Paths that leave ROOT (``..``, absolute paths, symlinks pointing out, ``.git``) are refused.
-``--dry-run`` prints what would change and writes nothing; ``--remove-emptied`` deletes files
-that end up empty (how a deletion block replays on disk).
+applies them in order under ROOT and prints the relative paths it changed, one per line
+(resolved: a block editing a symlink inside ROOT prints the file it points to).
+Safe on untrusted blocks (``transforms.code.search_replace.apply_blocks_to_directory``): every
+block is checked and applied in memory before anything is written, so a failing block leaves
+ROOT untouched, and each file is then replaced atomically. Refused: paths that leave ROOT
+(``..``, absolute paths, symlinks pointing out), anything in a ``.git`` (by name, any case, or
+through a symlink), targets that are not regular files (directories, FIFOs, devices: never
+opened), files with several hard links, symlink loops, and directories that cannot be created.
+``--dry-run`` runs the same checks, prints what would change and writes nothing;
+``--remove-emptied`` deletes files that end up empty (how a deletion block replays on disk).
 
-A malformed block, a SEARCH that is missing or ambiguous, or a refused path is a one-line
-``shardsmith: error: ...`` on stderr and exit code 2.
+A malformed block, a SEARCH that is missing or ambiguous, a refused path, or a failed write is
+a one-line ``shardsmith: error: ...`` on stderr (naming the path and the reason, e.g.
+``'hook': inside_git (resolves to '.git/hooks/pre-commit')``) and exit code 2.
 """
 from __future__ import annotations
 

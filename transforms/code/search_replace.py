@@ -52,9 +52,14 @@ marker cannot round-trip and are refused by ``render_blocks`` (``unrenderable_re
 """
 from __future__ import annotations
 
+import contextlib
 import difflib
+import errno
+import functools
 import os
 import re
+import secrets
+import stat
 from typing import Callable, Iterable, Mapping, NamedTuple, Sequence
 
 from transforms.code.languages import fence_name, language_of as default_language_of
@@ -68,7 +73,10 @@ BLOCK_MARKERS = (SEARCH_MARKER, DIVIDER_MARKER, REPLACE_MARKER)
 
 APPLY_ERROR_REASONS = (
     "search_not_found", "search_ambiguous", "file_not_found", "file_exists",
-    "path_escape", "invalid_path", "not_a_file",
+    "path_escape", "invalid_path", "inside_git",
+    # found on disk by apply_blocks_to_directory
+    "outside_root", "not_a_regular_file", "hard_link", "symlink_loop", "parent_not_a_directory",
+    "name_too_long", "changed_on_disk",
 )
 
 
@@ -282,15 +290,28 @@ def make_blocks(before: str, after: str, path: str) -> list[Block]:
 # --------------------------------------------------------------------------- applying blocks
 
 _DRIVE = re.compile(r"^[A-Za-z]:")
+# Code points HFS+ ignores in names, so ".g\u200cit" is ".git" on macOS (git's is_hfs_dotgit).
+_HFS_IGNORED = re.compile("[\u200c-\u200f\u202a-\u202e\u206a-\u206f\ufeff]")
+
+
+def _is_git_name(part: str) -> bool:
+    """Whether a path component names ``.git`` on some filesystem: any case (macOS, Windows),
+    HFS+-ignored code points, trailing dots/spaces or an NTFS stream suffix (Windows drops
+    them), or the NTFS short name ``git~1``."""
+    name = _HFS_IGNORED.sub("", part).split(":")[0].rstrip(". ").lower()
+    return name in (".git", "git~1")
 
 
 def safe_relative_path(path: str) -> str:
     """``path`` as a clean '/'-separated relative path, or ``ApplyError`` when it is hostile.
 
     Refused as ``path_escape``: absolute paths, drive letters, any ``..`` component, any
-    backslash (a Windows separator, so ``..\\x`` tricks), and ``.git`` components (writing hooks
-    would run code). Refused as ``invalid_path``: empty paths, control characters (NUL
-    included), paths naming a directory. ``.`` components and repeated slashes are dropped.
+    backslash (a Windows separator, so ``..\\x`` tricks). Refused as ``inside_git``: any
+    component that names ``.git`` on some filesystem (``_is_git_name``: ``.GIT``, ``.git.``, ...;
+    writing hooks or config would run code). Refused as ``invalid_path``: empty paths, control
+    characters (NUL included), paths naming a directory. ``.`` components and repeated slashes
+    are dropped. This is the textual check; ``apply_blocks_to_directory`` also checks where the
+    path resolves on disk.
     """
     if not isinstance(path, str) or not path:
         raise ApplyError(str(path), "invalid_path", "empty path")
@@ -303,8 +324,8 @@ def safe_relative_path(path: str) -> str:
     parts = [part for part in path.split("/") if part not in ("", ".")]
     if any(part == ".." for part in parts):
         raise ApplyError(path, "path_escape", "'..' component")
-    if any(part.lower() == ".git" for part in parts):
-        raise ApplyError(path, "path_escape", "inside .git")
+    if any(_is_git_name(part) for part in parts):
+        raise ApplyError(path, "inside_git", "a '.git' component")
     if not parts or path.endswith("/"):
         raise ApplyError(path, "invalid_path", "names a directory")
     return "/".join(parts)
@@ -346,54 +367,346 @@ def apply_blocks(files: Mapping[str, str], blocks: Iterable[Block]) -> dict[str,
     return result
 
 
-def _resolve_inside(root: str, relative: str) -> str:
-    """The real path of ``relative`` under the real ``root``; ``path_escape`` if a symlink leads out."""
-    real = os.path.realpath(os.path.join(root, *relative.split("/")))
-    if real == root or os.path.commonpath([root, real]) != root:
-        raise ApplyError(relative, "path_escape", "resolves outside the root directory")
-    return real
+# --------------------------------------------------------------------------- applying blocks on disk
+
+_O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+_O_DIRECTORY = getattr(os, "O_DIRECTORY", 0)
+_O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_O_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
+
+# errno of a failed lstat -> ApplyError reason (ENOENT/ENOTDIR mean "absent": the walk up to the
+# nearest existing directory then says which component is in the way).
+_ERRNO_REASONS = {errno.ELOOP: "symlink_loop", errno.ENAMETOOLONG: "name_too_long"}
+
+
+class _Root(NamedTuple):
+    """The directory blocks are applied under, with what the checks need to know about it."""
+
+    real: str              # its real path
+    git_dir: str | None    # real path of the repository data ROOT/.git leads to, if any
+    name_max: int
+    path_max: int
+
+
+class _Target(NamedTuple):
+    """Where a block path lands on disk (``_inspect_target``)."""
+
+    relative: str                 # the resolved path under the root, '/'-separated
+    real: str                     # the same, absolute
+    found: os.stat_result | None  # lstat of the regular file there, None when absent
+    anchor: str                   # nearest existing directory on the way to the file
+    anchor_id: tuple[int, int]    # its (st_dev, st_ino), checked again when writing
+    missing: tuple[str, ...]      # directories to create under ``anchor``, outermost first
+
+
+class _Change(NamedTuple):
+    """One file to write (``after`` bytes) or remove (``after`` None); ``before`` None if absent."""
+
+    target: _Target
+    before: bytes | None
+    after: bytes | None
+
+
+def _kind(mode: int) -> str:
+    for test, name in ((stat.S_ISDIR, "directory"), (stat.S_ISFIFO, "FIFO"), (stat.S_ISSOCK, "socket"),
+                       (stat.S_ISCHR, "character device"), (stat.S_ISBLK, "block device"),
+                       (stat.S_ISLNK, "symlink"), (stat.S_ISREG, "regular file")):
+        if test(mode):
+            return name
+    return "special file"
+
+
+def _same_file(a: os.stat_result, b: os.stat_result) -> bool:
+    """Same inode, size and mtime: the file has not been replaced or edited in between."""
+    return (a.st_dev, a.st_ino, a.st_size, a.st_mtime_ns) == (b.st_dev, b.st_ino, b.st_size, b.st_mtime_ns)
+
+
+def _lstat(path: str, relative: str) -> os.stat_result | None:
+    """``os.lstat``, None when ``path`` is absent; a loop or an overlong name is an ``ApplyError``."""
+    try:
+        return os.lstat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError as error:
+        if error.errno in _ERRNO_REASONS:
+            raise ApplyError(relative, _ERRNO_REASONS[error.errno], error.strerror) from None
+        raise
+
+
+def _path_limit(path: str, name: str, default: int) -> int:
+    try:
+        value = os.pathconf(path, name)
+    except (AttributeError, ValueError, OSError):
+        return default
+    return value if value > 0 else default
+
+
+def _git_dir(real_root: str) -> str | None:
+    """Where ROOT/.git leads: usually ROOT/.git itself, but a symlink or a ``gitdir: PATH`` file
+    (``git init --separate-git-dir``, submodules, worktrees) may lead to a directory with
+    another name, possibly inside ROOT."""
+    real = os.path.realpath(os.path.join(real_root, ".git"))
+    try:
+        info = os.stat(real)
+    except OSError:
+        return None
+    if stat.S_ISDIR(info.st_mode):
+        return real
+    if not stat.S_ISREG(info.st_mode):
+        return None
+    fd = os.open(real, os.O_RDONLY | _O_NOFOLLOW | _O_NONBLOCK | _O_CLOEXEC)
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        line = handle.readline(4096).decode("utf-8", "replace").strip()
+    if not line.startswith("gitdir:"):
+        return None
+    return os.path.realpath(os.path.join(real_root, line[len("gitdir:"):].strip()))
+
+
+def _root(root: str | os.PathLike) -> _Root:
+    real = os.path.realpath(root)
+    if not os.path.isdir(real):
+        raise NotADirectoryError(real)
+    return _Root(real, _git_dir(real), _path_limit(real, "PC_NAME_MAX", 255), _path_limit(real, "PC_PATH_MAX", 4096))
+
+
+def _is_inside(directory: str, path: str) -> bool:
+    return os.path.commonpath([directory, path]) == directory
+
+
+def _inspect_target(root: _Root, relative: str) -> _Target:
+    """Resolve a clean block path under the root and check that the file may be written there.
+
+    Symlinks and ``..`` in links are followed (``os.path.realpath``). Refused: a resolved path
+    outside the root (``outside_root``); one with a ``.git`` component or inside the repository
+    data ROOT/.git leads to (``inside_git``); a component over NAME_MAX bytes or a path over
+    PATH_MAX (``name_too_long``); a symlink loop (``symlink_loop``); an existing target that is not a regular file (``not_a_regular_file``:
+    directory, FIFO, socket, device) or has more than one hard link (``hard_link``: its other
+    names may be anywhere, outside the root too); a nearest existing ancestor that is not a
+    directory (``parent_not_a_directory``). Only lstat is used: nothing is opened here.
+    """
+    real_root = root.real
+    real = os.path.realpath(os.path.join(real_root, *relative.split("/")))
+    if not _is_inside(real_root, real):
+        raise ApplyError(relative, "outside_root", f"resolves to {real!r}")
+    if real == real_root:
+        raise ApplyError(relative, "not_a_regular_file", "resolves to the root directory")
+    parts = os.path.relpath(real, real_root).split(os.sep)
+    resolved = "/".join(parts)
+    if any(_is_git_name(part) for part in parts) or (root.git_dir is not None and _is_inside(root.git_dir, real)):
+        raise ApplyError(relative, "inside_git", f"resolves to {resolved!r}")
+    longest = max(len(os.fsencode(part)) for part in parts)
+    if longest > root.name_max:
+        raise ApplyError(relative, "name_too_long", f"a component is {longest} bytes, NAME_MAX is {root.name_max}")
+    if len(os.fsencode(real)) >= root.path_max:
+        raise ApplyError(relative, "name_too_long", f"{len(os.fsencode(real))} bytes, PATH_MAX is {root.path_max}")
+    found = _lstat(real, relative)
+    if found is not None:
+        if stat.S_ISLNK(found.st_mode):  # realpath leaves a link unresolved only when it loops
+            raise ApplyError(relative, "symlink_loop", f"{resolved!r} is a symlink loop")
+        if not stat.S_ISREG(found.st_mode):
+            raise ApplyError(relative, "not_a_regular_file", f"{resolved!r} is a {_kind(found.st_mode)}")
+        if found.st_nlink > 1:
+            raise ApplyError(relative, "hard_link", f"{resolved!r} has {found.st_nlink} hard links")
+    anchor, missing = os.path.dirname(real), []
+    anchor_stat = _lstat(anchor, relative)
+    while anchor_stat is None and anchor != real_root:
+        missing.insert(0, os.path.basename(anchor))
+        anchor = os.path.dirname(anchor)
+        anchor_stat = _lstat(anchor, relative)
+    if anchor_stat is None:
+        raise FileNotFoundError(errno.ENOENT, "root directory vanished", real_root)
+    if stat.S_ISLNK(anchor_stat.st_mode):
+        raise ApplyError(relative, "symlink_loop", f"{os.path.relpath(anchor, real_root)!r} is a symlink loop")
+    if not stat.S_ISDIR(anchor_stat.st_mode):
+        raise ApplyError(relative, "parent_not_a_directory",
+                         f"{os.path.relpath(anchor, real_root)!r} is a {_kind(anchor_stat.st_mode)}")
+    return _Target(resolved, real, found, anchor, (anchor_stat.st_dev, anchor_stat.st_ino), tuple(missing))
+
+
+def _read_target(target: _Target) -> bytes:
+    """The bytes of the regular file ``target.found``; opened with O_NOFOLLOW|O_NONBLOCK and checked
+    with fstat to be that same file, so a swapped-in symlink or FIFO is never followed or waited on."""
+    fd = os.open(target.real, os.O_RDONLY | _O_NOFOLLOW | _O_NONBLOCK | _O_CLOEXEC)
+    with os.fdopen(fd, "rb") as handle:
+        if not _same_file(os.fstat(fd), target.found):
+            raise ApplyError(target.relative, "changed_on_disk", "changed while it was checked")
+        return handle.read()
+
+
+def _plan_changes(root: _Root, blocks: Iterable[Block], remove_emptied: bool) -> list[_Change]:
+    """Check every block against the files under the root and return what to write; no writes.
+
+    Blocks are applied in memory under their resolved paths, so two names of one file (a path and
+    a symlink to it) edit the same contents.
+    """
+    inspected: dict[str, _Target] = {}
+    targets: dict[str, _Target] = {}  # resolved relative path -> target, in block order
+    resolved_blocks = []
+    for block in blocks:
+        relative = safe_relative_path(block.path)
+        if relative not in inspected:
+            inspected[relative] = _inspect_target(root, relative)
+        target = inspected[relative]
+        targets.setdefault(target.relative, target)
+        resolved_blocks.append(block._replace(path=target.relative))
+    new_dirs = {os.path.join(t.anchor, *t.missing[:i + 1]) for t in targets.values() for i in range(len(t.missing))}
+    for target in targets.values():
+        if target.real in new_dirs:
+            raise ApplyError(target.relative, "parent_not_a_directory", "another block needs it as a directory")
+    before = {relative: _read_target(t) for relative, t in targets.items() if t.found is not None}
+    current = {relative: data.decode("utf-8", "surrogateescape") for relative, data in before.items()}
+    updated = apply_blocks(current, resolved_blocks)
+    changes = []
+    for relative, target in targets.items():
+        new, old = updated[relative], current.get(relative)
+        if new == old:
+            continue
+        remove = remove_emptied and new == "" and bool(old)
+        changes.append(_Change(target, before.get(relative),
+                               None if remove else new.encode("utf-8", "surrogateescape")))
+    return changes
+
+
+def _open_directory(path: str, identity: tuple[int, int], relative: str) -> int:
+    """A descriptor of directory ``path``, which must still be the inode ``identity`` seen when checking."""
+    fd = os.open(path, os.O_RDONLY | _O_DIRECTORY | _O_CLOEXEC)
+    info = os.fstat(fd)
+    if (info.st_dev, info.st_ino) != identity:
+        os.close(fd)
+        raise ApplyError(relative, "changed_on_disk", f"directory {path!r} was replaced after it was checked")
+    return fd
+
+
+def _replace_file(dir_fd: int, name: str, data: bytes, mode: int | None) -> None:
+    """Atomically make ``name`` in ``dir_fd`` hold ``data``: a temp file next to it, fsync, os.replace.
+
+    ``mode`` None (a new file) gives 0o666 minus the umask; otherwise those permission bits.
+    """
+    temp = f".{secrets.token_hex(8)}.shardsmith-tmp"
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_NOFOLLOW | _O_CLOEXEC,
+                 0o666 if mode is None else 0o600, dir_fd=dir_fd)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            if mode is not None:
+                os.fchmod(handle.fileno(), mode)
+            os.fsync(handle.fileno())
+        os.replace(temp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temp, dir_fd=dir_fd)
+        raise
+
+
+def _write_change(change: _Change, undo: list[tuple[str, Callable[[], None]]]) -> None:
+    """Write (or remove) one file, creating its missing directories; push how to undo each step.
+
+    Directories are entered by descriptor from the checked anchor (O_NOFOLLOW for new ones) and the
+    file is checked again just before os.replace/unlink, which never follow a final symlink.
+    """
+    target = change.target
+    name = os.path.basename(target.real)
+    dir_fd = _open_directory(target.anchor, target.anchor_id, target.relative)
+    try:
+        path = target.anchor
+        for part in target.missing:
+            path = os.path.join(path, part)
+            try:
+                os.mkdir(part, 0o777, dir_fd=dir_fd)
+                undo.append((path, functools.partial(os.rmdir, path)))
+            except FileExistsError:  # made by an earlier change of this run
+                pass
+            child = os.open(part, os.O_RDONLY | _O_DIRECTORY | _O_NOFOLLOW | _O_CLOEXEC, dir_fd=dir_fd)
+            os.close(dir_fd)
+            dir_fd = child
+        try:
+            now = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+        except FileNotFoundError:
+            now = None
+        if (now is None) != (target.found is None) or (now is not None and not _same_file(now, target.found)):
+            raise ApplyError(target.relative, "changed_on_disk", "changed after it was checked")
+        if change.after is None:
+            os.unlink(name, dir_fd=dir_fd)
+        else:
+            mode = None if target.found is None else stat.S_IMODE(target.found.st_mode)
+            _replace_file(dir_fd, name, change.after, mode)
+        undo.append((target.relative, functools.partial(_restore, change)))
+    finally:
+        os.close(dir_fd)
+
+
+def _restore(change: _Change) -> None:
+    """Undo a written change: remove a created file, or put back the old bytes, mode and times."""
+    target = change.target
+    name = os.path.basename(target.real)
+    dir_fd = os.open(os.path.dirname(target.real), os.O_RDONLY | _O_DIRECTORY | _O_CLOEXEC)
+    try:
+        if change.before is None:
+            os.unlink(name, dir_fd=dir_fd)
+        else:
+            _replace_file(dir_fd, name, change.before, stat.S_IMODE(target.found.st_mode))
+            os.utime(name, ns=(target.found.st_atime_ns, target.found.st_mtime_ns), dir_fd=dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def _write_changes(changes: Sequence[_Change]) -> None:
+    """Write all changes; if one fails, undo the earlier ones (newest first) and re-raise.
+
+    When some undo step fails too, an ``OSError`` names the paths that could not be restored.
+    """
+    undo: list[tuple[str, Callable[[], None]]] = []
+    try:
+        for change in changes:
+            _write_change(change, undo)
+    except BaseException as error:
+        not_restored = []
+        for relative, action in reversed(undo):
+            try:
+                action()
+            except OSError:
+                not_restored.append(relative)
+        if not_restored:
+            raise OSError(f"{error}; and could not restore {', '.join(map(repr, not_restored))}") from error
+        raise
 
 
 def apply_blocks_to_directory(root: str | os.PathLike, blocks: Iterable[Block], *,
                               remove_emptied: bool = False, dry_run: bool = False) -> list[str]:
-    """Apply blocks to the files under ``root``; the relative paths written (or removed), in order.
+    """Apply blocks to the files under ``root``, all or nothing; the paths written (or removed), in order.
 
-    All blocks are applied in memory first, so a failing block leaves the directory untouched.
-    Files are read and written byte-exactly (no newline translation; undecodable bytes kept via
-    ``surrogateescape``). Every path goes through ``safe_relative_path`` and is resolved with
-    symlinks followed; one that lands outside ``root`` is refused. With ``remove_emptied`` a file
-    that existed with content and ends up empty is deleted (how a deletion block replays on disk).
-    With ``dry_run`` everything is checked the same way and nothing is written.
+    Safe on untrusted blocks (a model's answer). First every block is checked, with nothing
+    written: its path must pass ``safe_relative_path``, then it is resolved (symlinks followed)
+    and refused by ``_inspect_target`` when it lands outside ``root`` or in a ``.git`` (or
+    wherever ROOT/.git leads), is not a regular file (FIFOs and devices are never opened), has
+    several hard links, loops, or needs a directory that cannot be created; existing files are
+    read and every block is applied in memory (``apply_blocks``). Only when all of that succeeds
+    is anything written, so any ``ApplyError`` from these checks leaves ``root`` untouched;
+    ``dry_run`` stops there, after the same checks.
+
+    Symlinks inside ``root`` that resolve to a regular file inside ``root`` (not in ``.git``) are
+    followed: the file they point to is edited and the link stays, and the returned paths are
+    the resolved ones. Files are read and written byte-exactly (no newline translation;
+    undecodable bytes kept via ``surrogateescape``). Each file is written atomically (a temp file
+    in its directory, fsync, ``os.replace``) keeping its permission bits (not its owner); new
+    files and directories get the default modes minus the umask. With ``remove_emptied`` a file
+    that had content and ends up empty is deleted (how a deletion block replays on disk).
+
+    If writing fails midway (disk full, permissions, or a file changed since it was checked:
+    ``changed_on_disk``), the files already written are restored from the contents read
+    (bytes, mode and times; not the inode) and created files and directories are removed;
+    what cannot be restored is named in the ``OSError``. Races with a concurrent local process
+    are narrowed, not excluded: directories are re-entered by descriptor and identity-checked,
+    new ones with O_NOFOLLOW, and each file is compared with what was read just before the
+    rename. POSIX only (uses ``dir_fd``).
     """
-    real_root = os.path.realpath(root)
-    if not os.path.isdir(real_root):
-        raise NotADirectoryError(real_root)
-    blocks = list(blocks)
-    paths = list(dict.fromkeys(safe_relative_path(block.path) for block in blocks))
-    current: dict[str, str] = {}
-    for relative in paths:
-        real = _resolve_inside(real_root, relative)
-        if os.path.isdir(real):
-            raise ApplyError(relative, "not_a_file", "is a directory")
-        if os.path.isfile(real):
-            with open(real, encoding="utf-8", errors="surrogateescape", newline="") as handle:
-                current[relative] = handle.read()
-    updated = apply_blocks(current, blocks)
-    written = []
-    for relative in paths:
-        if updated.get(relative) == current.get(relative):
-            continue
-        written.append(relative)
-        if dry_run:
-            continue
-        real = _resolve_inside(real_root, relative)
-        if remove_emptied and updated[relative] == "" and current.get(relative):
-            os.remove(real)
-        else:
-            os.makedirs(os.path.dirname(real), exist_ok=True)
-            with open(real, "w", encoding="utf-8", errors="surrogateescape", newline="") as handle:
-                handle.write(updated[relative])
-    return written
+    changes = _plan_changes(_root(root), blocks, remove_emptied)
+    if not dry_run:
+        _write_changes(changes)
+    return [change.target.relative for change in changes]
 
 
 def _first_difference(a: str, b: str) -> int:

@@ -225,7 +225,7 @@ def test_blocks_apply_in_order_on_current_content():
 
 @pytest.mark.parametrize("path", [
     "../x", "/etc/passwd", "a/../../x", "a/..", "..", "C:/Windows/x", "c:x", "..\\x", "a\\..\\..\\x",
-    ".git/hooks/pre-commit", "a/.GIT/config", "\\\\server\\share",
+    "\\\\server\\share",
 ])
 def test_hostile_paths_escape(path):
     with pytest.raises(ApplyError) as error:
@@ -234,6 +234,19 @@ def test_hostile_paths_escape(path):
     with pytest.raises(ApplyError) as error:
         apply_blocks({}, [Block(path, "", "owned\n")])
     assert error.value.reason == "path_escape"
+
+
+@pytest.mark.parametrize("path", [
+    ".git/hooks/pre-commit", "a/.GIT/config", ".Git/config", ".git./config", ".git /config", "GIT~1/config",
+    ".g\u200cit/config", ".git::$INDEX_ALLOCATION/config", "sub/.git",
+])
+def test_git_paths_are_refused(path):
+    with pytest.raises(ApplyError) as error:
+        safe_relative_path(path)
+    assert error.value.reason == "inside_git"
+    with pytest.raises(ApplyError) as error:
+        apply_blocks({}, [Block(path, "", "owned\n")])
+    assert error.value.reason == "inside_git"
 
 
 @pytest.mark.parametrize("path", ["", "a\x00b", "a/\nb", "dir/", ".", "./"])
@@ -247,6 +260,8 @@ def test_safe_relative_path_normalizes_harmless_forms():
     assert safe_relative_path("./a//b/./c.py") == "a/b/c.py"
     assert safe_relative_path("...py") == "...py"
     assert safe_relative_path("a/..b/c") == "a/..b/c"
+    assert safe_relative_path("a/.github/x.yml") == "a/.github/x.yml"
+    assert safe_relative_path(".gitignore") == ".gitignore"
 
 
 def test_apply_blocks_to_directory(tmp_path):
@@ -285,7 +300,7 @@ def test_apply_blocks_to_directory_refuses_symlink_escape(tmp_path):
     for path in ("link/secret.py", "link/new.py", "file.py"):
         with pytest.raises(ApplyError) as error:
             apply_blocks_to_directory(root, [Block(path, "s\n", "owned\n")])
-        assert error.value.reason == "path_escape"
+        assert error.value.reason == "outside_root"
     with pytest.raises(ApplyError):
         apply_blocks_to_directory(root, [Block("../outside/secret.py", "s\n", "owned\n")])
     assert (outside / "secret.py").read_text() == "s\n"
