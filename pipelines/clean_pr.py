@@ -35,16 +35,16 @@ import os
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from pipelines import flags
+
 from pipelines.options import DedupOptions, RunOptions, start_run
-from pipelines.registry import PipelineSpec, register
 from schemas.common import with_quality_columns
 from schemas.pull_requests import EDIT_SAMPLE_SCHEMA, SFT_SAMPLE_SCHEMA
-from transforms.code.crop import DEFAULT_TOKEN_BUDGET
 from transforms.code.decontam import contamination_reason, default_benchmark_paths, load_benchmark_patches
-from transforms.code.git_history import MAX_FILE_BYTES, GitError, branch_tip, git_dir_of, pr_records
+from transforms.code.git_history import GitError, branch_tip, git_dir_of, pr_records
 from transforms.code.languages import LANGUAGE_BY_EXTENSION, LANGUAGES
 from transforms.code.pr_sample import (
-    DEFAULT_MAX_CORE_FILES, DEFAULT_REPO_CAP, QUALITY_COLUMNS, CleanPrConfig, build_edit_sample, change_set_text,
+    QUALITY_COLUMNS, CleanPrConfig, build_edit_sample, change_set_text,
     issues_index, noise_reason, parse_error_reason, prepare_pr, repo_cap_keep, sft_examples,
 )
 from transforms.code.repo_tree import RepoFiles
@@ -70,35 +70,7 @@ class CleanPrOptions(PipelineOptions):
 
     @classmethod
     def _add_argparse_args(cls, parser):
-        parser.add_argument("--git-repo", "--git_repo", dest="git_repo", action="append", default=None,
-                            metavar="PATH", help="local git clone (bare or not) to read PRs from; repeatable")
-        parser.add_argument("--prs", action="append", default=None, metavar="FILE",
-                            help="PR records (JSONL or Parquet, RAW_PR_SCHEMA layout); file, directory or glob; repeatable")
-        parser.add_argument("--issues", action="append", default=None, metavar="FILE",
-                            help="issues (JSONL or Parquet: repo, number, title, body) to resolve #N references")
-        parser.add_argument("--branch", default=None,
-                            help="branch whose first-parent history is walked (default: origin/HEAD, HEAD, main, master)")
-        parser.add_argument("--max-core-files", "--max_core_files", dest="max_core_files", type=int,
-                            default=DEFAULT_MAX_CORE_FILES, help="PRs editing more core files are rejected (too_many_files)")
-        parser.add_argument("--token-budget", "--token_budget", dest="token_budget", type=int,
-                            default=DEFAULT_TOKEN_BUDGET, help="files over this many tokens are cropped around the edits")
-        parser.add_argument("--repo-cap", "--repo_cap", dest="repo_cap", type=int, default=DEFAULT_REPO_CAP,
-                            help="at most this many samples per repository, a seeded random choice (0: no cap)")
-        parser.add_argument("--seed", type=int, default=0, help="seed of the per-repository random choice")
-        parser.add_argument("--extensions", action="append", default=None, metavar="EXT[=LANG],...",
-                            help="core source extensions, e.g. '.py,.go' or '.pyx=python' (default: the 12 languages)")
-        parser.add_argument("--reject-parse-errors", "--reject_parse_errors", dest="reject_parse_errors",
-                            action="store_true", default=False,
-                            help="reject samples whose edit introduces tree-sitter parse errors")
-        parser.add_argument("--benchmarks", action="append", default=None, metavar="FILE",
-                            help="SWE-bench JSONL files to decontaminate against "
-                                 f"(default: {BENCHMARK_GLOB} relative to the working directory or the project)")
-        parser.add_argument("--no-decontam", "--no_decontam", dest="no_decontam", action="store_true", default=False,
-                            help="skip SWE-bench decontamination")
-        parser.add_argument("--sft-negatives", "--sft_negatives", dest="sft_negatives", type=int, default=1,
-                            help="distractor negatives per sample for the navigation and editing steps")
-        parser.add_argument("--max-file-bytes", "--max_file_bytes", dest="max_file_bytes", type=int,
-                            default=MAX_FILE_BYTES, help="files larger than this are not read (rejected as oversized)")
+        flags.clean_pr_flags(parser)
 
 
 # --------------------------------------------------------------------------- option checks
@@ -408,7 +380,3 @@ def run(argv: list[str]) -> dict:
     run_.write("sft", examples, SFT_SAMPLE_SCHEMA, sort_key="id")
     run_.notes.append("sft/ is derived from edits/ (not counted by the conservation check)")
     return run_.execute()
-
-
-register(PipelineSpec(PIPELINE, "pull requests -> Search/Replace edit samples and Agentless-style SFT data",
-                      (RunOptions, DedupOptions, CleanPrOptions), run))

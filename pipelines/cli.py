@@ -14,7 +14,27 @@ import logging
 import sys
 import warnings
 
+import transforms
 from pipelines import apply_blocks, publish, report
+from transforms.errors import InputError
+
+LOG_LEVELS = ("debug", "info", "warning", "error")
+EXIT_OK, EXIT_BROKEN, EXIT_USAGE, EXIT_EMPTY = 0, 1, 2, 3
+# What to try when a run writes nothing, by the top reject reason (prefix match).
+EMPTY_HINTS = {
+    "below_threshold": "lower or drop the thresholds (--keep, --no-default-thresholds)",
+    "missing_text": "name the text column with --text-column",
+    "wrong_type": "check the column types (shardsmith query OUT \"SELECT detail FROM rejects LIMIT 5\")",
+    "invalid_json": "the inputs are not JSON lines",
+    "unreadable_file": "the input files cannot be read",
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse whose usage errors are one line (``InputError``), not usage text plus a message."""
+
+    def error(self, message):
+        raise InputError(f"{self.prog.removeprefix('shardsmith').strip() or 'shardsmith'}: {message}")
 
 
 def _positional_inputs_to_flags(parser: argparse.ArgumentParser, tokens: list[str]) -> list[str]:
@@ -40,8 +60,8 @@ def _pipeline_parser(subparsers, spec) -> argparse.ArgumentParser:
     sub = subparsers.add_parser(spec.name, help=spec.help, description=spec.help)
     if spec.positional_input:
         sub.add_argument("inputs", nargs="*", metavar="INPUT", help="input files, directories or globs")
-    for options_class in spec.options_classes:
-        options_class._add_argparse_args(sub)  # noqa: SLF001 - same flags as the Beam options
+    for add_flags in spec.flags:
+        add_flags(sub)
     sub.set_defaults(spec=spec)
     return sub
 
@@ -49,8 +69,14 @@ def _pipeline_parser(subparsers, spec) -> argparse.ArgumentParser:
 def build_parser() -> argparse.ArgumentParser:
     from pipelines.registry import load_pipelines
 
-    parser = argparse.ArgumentParser(prog="shardsmith", description="Beam pipelines that build training corpora.")
-    parser.add_argument("-v", "--verbose", action="store_true", help="show Beam's log messages")
+    parser = _Parser(prog="shardsmith", description="Beam pipelines that build training corpora.",
+                     epilog="exit codes: 0 done; 1 conservation check failed; 2 usage or input error; "
+                            "3 the run wrote no records to its primary dataset")
+    parser.add_argument("--version", action="version", version=f"shardsmith {transforms.__version__}")
+    parser.add_argument("--log-level", choices=LOG_LEVELS, default="error",
+                        help="level of the log messages shown on stderr (Beam's included); default error")
+    parser.add_argument("-v", "--verbose", action="store_const", dest="log_level", const="info",
+                        help="same as --log-level info")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for spec in load_pipelines().values():
         _pipeline_parser(subparsers, spec)
@@ -89,24 +115,53 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _run_pipeline(parser: argparse.ArgumentParser, spec, tokens: list[str]) -> int:
     from pipelines.registry import check_beam_args
-    from transforms.io.manifest import summary_lines
 
     sub = parser._subparsers._group_actions[0].choices[spec.name]  # noqa: SLF001
     if spec.positional_input:
         tokens = _positional_inputs_to_flags(sub, tokens)
     _, leftover = sub.parse_known_args(tokens)
+    run = spec.run_function()  # imports the pipeline module (and Beam) only now
     check_beam_args(leftover)
-    manifest = spec.run(tokens)
+    manifest = run(tokens)
+    return _report_run(manifest)
+
+
+def _report_run(manifest: dict) -> int:
+    """Print the run's summary; the exit code: 0, 1 (conservation broken) or 3 (nothing written)."""
+    from transforms.io.manifest import summary_lines
+
     print("\n".join(summary_lines(manifest)))
     print(f"wrote {manifest['output']}")
-    return 0 if manifest["conservation"]["holds"] else 1
+    c = manifest["conservation"]
+    if not c["holds"]:
+        return EXIT_BROKEN
+    if c["read"] > 0 and c["written"] == 0:
+        print(f"shardsmith: error: {empty_run_message(manifest)}", file=sys.stderr)
+        return EXIT_EMPTY
+    return EXIT_OK
+
+
+def empty_run_message(manifest: dict) -> str:
+    """One line for a run that read records but wrote none: the top reject reason and a hint."""
+    primary = ", ".join(f"{name}/" for name in manifest.get("primary_datasets", [])) or "its dataset"
+    c = manifest["conservation"]
+    reasons = manifest.get("rejects_by_stage_reason") or {}
+    line = f"{manifest['output']}: read {c['read']} records but wrote none to {primary}"
+    if reasons:
+        top, count = max(reasons.items(), key=lambda item: (item[1], item[0]))
+        reason = top.split("/", 1)[-1]
+        line += f"; top reject {top} ({count} of {c['read']})"
+        hint = next((h for prefix, h in EMPTY_HINTS.items() if reason.startswith(prefix)), None)
+        if hint:
+            line += f": {hint}"
+    elif c["deduplicated"]:
+        line += f"; {c['deduplicated']} were removed as duplicates"
+    return line
 
 
 def _stats(args) -> int:
     from transforms.io import manifest as mf
     from transforms.io.query import stats
-
-    from transforms.io.readers import InputError
 
     if args.json:
         try:
@@ -153,8 +208,6 @@ def _schemas(args) -> int:
     from schemas.common import describe, fingerprint
 
     registry = schemas.ALL_SCHEMAS
-    from transforms.io.readers import InputError
-
     if args.name:
         if args.name not in registry:
             raise InputError(f"unknown schema {args.name!r}; known: {', '.join(sorted(registry))}")
@@ -165,24 +218,41 @@ def _schemas(args) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    verbose = argv[:1] in (["-v"], ["--verbose"])
-    if verbose:
-        argv = argv[1:]
+def _configure_logging(level: str) -> None:
     # Before Beam is imported: it logs import-time warnings (e.g. missing GCP client libraries).
-    logging.basicConfig(level=logging.INFO if verbose else logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
-    if not verbose:
+    logging.basicConfig(level=getattr(logging, level.upper()), format="%(levelname)s %(name)s: %(message)s")
+    if level in ("warning", "error"):
         warnings.filterwarnings("ignore")
-    from pipelines.registry import load_pipelines
-    from transforms.io.readers import InputError
 
-    parser = build_parser()
-    if not argv:
-        parser.print_help()
-        return 2
-    spec = load_pipelines().get(argv[0])
+
+def _global_options(argv: list[str]) -> tuple[str, list[str]]:
+    """(log level, the rest) of the options before the command (``--log-level``, ``-v``)."""
+    level, rest = "error", list(argv)
+    while rest and rest[0] in ("-v", "--verbose", "--log-level") or (rest and rest[0].startswith("--log-level=")):
+        token = rest.pop(0)
+        if token in ("-v", "--verbose"):
+            level = "info"
+            continue
+        value = token.split("=", 1)[1] if "=" in token else (rest.pop(0) if rest else "")
+        if value not in LOG_LEVELS:
+            raise InputError(f"--log-level: expected one of {', '.join(LOG_LEVELS)}, got {value!r}")
+        level = value
+    return level, rest
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run ``shardsmith`` with ``argv``; the exit code (0, 1, 2 or 3, see ``--help``)."""
+    from pipelines.registry import load_pipelines
+
+    argv = list(sys.argv[1:] if argv is None else argv)
     try:
+        level, argv = _global_options(argv)
+        _configure_logging(level)
+        parser = build_parser()
+        if not argv:
+            parser.print_help()
+            return EXIT_USAGE
+        spec = load_pipelines().get(argv[0])
         if spec is not None:
             if any(t in ("-h", "--help") for t in argv[1:]):
                 parser.parse_args(argv)  # prints the pipeline's help and exits
@@ -194,7 +264,7 @@ def main(argv: list[str] | None = None) -> int:
         return handlers[args.command](args)
     except InputError as exc:
         print(f"shardsmith: error: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     except KeyboardInterrupt:
         print("shardsmith: interrupted", file=sys.stderr)
         return 130

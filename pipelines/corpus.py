@@ -17,7 +17,6 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipelines.dedup import deduplicate
 from pipelines.options import ColumnOptions, DedupOptions, QualityOptions, RunOptions, start_run
-from pipelines.registry import PipelineSpec, register
 from schemas.common import DOCUMENT_SCHEMA, with_quality_columns
 from transforms.io.readers import InputError, expand_inputs
 from transforms.quality.base import all_columns
@@ -63,8 +62,9 @@ def run(argv: list[str]) -> dict:
     if opts.fasttext_model:
         raters.append(FastTextRater(opts.fasttext_model, label=opts.fasttext_label))
     specs = ([] if opts.no_default_thresholds else list(GOPHER_DEFAULTS)) + list(opts.keep or [])
+    schema = with_quality_columns(DOCUMENT_SCHEMA, all_columns(raters))
     try:
-        keep_filter = threshold_filter(specs)
+        keep_filter = threshold_filter(specs, columns=schema.names)
     except ValueError as exc:
         raise InputError(f"--keep: {exc}") from None
     score_field = cols.score_column or ("quality_fasttext" if opts.fasttext_model else None)
@@ -78,9 +78,5 @@ def run(argv: list[str]) -> dict:
     if specs:
         docs = run_.stage("thresholds", docs, keep_filter, kind="filter")
     docs = deduplicate(run_, docs, dedup, text_field="text", id_field="id", score_field=score_field)
-    run_.write("docs", docs, with_quality_columns(DOCUMENT_SCHEMA, all_columns(raters)), primary=True)
+    run_.write("docs", docs, schema, primary=True)
     return run_.execute()
-
-
-register(PipelineSpec("corpus", "text corpus: rate, threshold and deduplicate documents into shards",
-                      (RunOptions, ColumnOptions, DedupOptions, QualityOptions), run))

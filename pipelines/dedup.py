@@ -16,7 +16,6 @@ import pyarrow as pa
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipelines.options import ColumnOptions, DedupOptions, RunOptions, start_run
-from pipelines.registry import PipelineSpec, register
 from schemas.common import field
 from transforms.dedup.beam import ExactDedup, MinHashConfig, NearDedup
 from transforms.io.readers import InputError, expand_inputs, infer_schema
@@ -92,7 +91,3 @@ def run(argv: list[str]) -> dict:
                           score_field=cols.score_column)
     run_.write("kept", records, schema, primary=True, sort_key=ID_COLUMN, id_field=ID_COLUMN)
     return run_.execute()
-
-
-register(PipelineSpec("dedup", "exact + MinHash near-duplicate removal for any Parquet/JSONL dataset",
-                      (RunOptions, ColumnOptions, DedupOptions), run, positional_input=True))

@@ -50,22 +50,23 @@ import apache_beam as beam
 import pyarrow.parquet as pq
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from pipelines import flags
+
 from pipelines.options import DedupOptions, RunOptions, start_run
-from pipelines.registry import PipelineSpec, register
 from schemas.science import SCIENCE_QUESTION_SCHEMA
 from transforms.dedup.beam import REMOVED, ExactDedup, NearDedup, removed_row
 from transforms.dedup.minhash import MinHashConfig
 from transforms.io.readers import READ_STAGE, InputError, expand_inputs, iter_records
 from transforms.io.run import ShardRun
-from transforms.llm import LlmOptions, config_from_options, llm_counters, skipped_note
+from transforms.llm import config_from_options, llm_counters, skipped_note
 from transforms.records import Rejected, reject_row
 from transforms.science.adapters import ADAPTERS, POSITION_FIELD, generic_adapter, iter_mmlu_csv
 from transforms.science.answers import assign_split
 from transforms.science.clean import clean_question
 from transforms.science.conflicts import resolve_duplicates
-from transforms.science.decontam import NGRAM, Contamination
-from transforms.science.difficulty import DEFAULT_K, DifficultyStage
-from transforms.science.rubrics import (FINAL_ANSWER_WEIGHT, MAX_ITEMS, MIN_ITEMS, RubricStage, final_answer_item,
+from transforms.science.decontam import Contamination
+from transforms.science.difficulty import DifficultyStage
+from transforms.science.rubrics import (FINAL_ANSWER_WEIGHT, RubricStage, final_answer_item,
                                         has_final_answer_item)
 from transforms.science.subjects import SubjectClassifier, assign_subject, subject_from_metadata, \
     train_subject_classifier
@@ -89,38 +90,7 @@ class DrSciOptions(PipelineOptions):
 
     @classmethod
     def _add_argparse_args(cls, parser):
-        parser.add_argument("--source", action="append", default=None, metavar="NAME=PATH",
-                            help="a source: NAME one of " + ", ".join(ADAPTERS) + " ('mmlu' reads MMLU CSV "
-                                 "files/dirs), or 'generic' / 'generic:SOURCE_NAME' with --column-map; PATH a file, "
-                                 "directory or glob; repeatable (default: the embedded sample)")
-        parser.add_argument("--column-map", "--column_map", dest="column_map", default=None,
-                            metavar="TARGET=COLUMN,...",
-                            help="generic adapter mapping, e.g. question=q,reference_answer=a,choices=A|B|C|D")
-        parser.add_argument("--decontam-benchmark", "--decontam_benchmark", dest="decontam_benchmark",
-                            action="append", default=None, metavar="PATH",
-                            help="benchmark to decontaminate against: MMLU CSV dir/glob, GPQA CSV or JSONL; repeatable")
-        parser.add_argument("--decontam-ngram", "--decontam_ngram", dest="decontam_ngram", type=int, default=NGRAM,
-                            help="word n-gram size of the overlap test")
-        parser.add_argument("--rollouts", type=int, default=DEFAULT_K, help="solver rollouts per question (k)")
-        parser.add_argument("--keep-solved", "--keep_solved", dest="keep_solved", action="store_true", default=False,
-                            help="keep questions solved k/k (dropped by default)")
-        parser.add_argument("--solver-model", "--solver_model", dest="solver_model", default=None,
-                            help="solver model (default --llm-model)")
-        parser.add_argument("--verifier-model", "--verifier_model", dest="verifier_model", default=None,
-                            help="Yes/No verifier of open-ended answers (default: the solver)")
-        parser.add_argument("--rubric-model", "--rubric_model", dest="rubric_model", default=None,
-                            help="rubric writer (default --llm-model)")
-        parser.add_argument("--rubric-min-items", "--rubric_min_items", dest="rubric_min_items", type=int,
-                            default=MIN_ITEMS)
-        parser.add_argument("--rubric-max-items", "--rubric_max_items", dest="rubric_max_items", type=int,
-                            default=MAX_ITEMS)
-        parser.add_argument("--llm-batch-size", "--llm_batch_size", dest="llm_batch_size", type=int, default=16,
-                            help="questions per chat_many batch in the LLM stages")
-        parser.add_argument("--subject-classifier", "--subject_classifier", dest="subject_classifier", default=None,
-                            metavar="PATH", help="fastText subject model; without it one is trained in the driver on "
-                                                 "this run's metadata-labelled rows")
-        parser.add_argument("--no-drop-open-ended-math", "--no_drop_open_ended_math", dest="no_drop_open_ended_math",
-                            action="store_true", default=False, help="keep open-ended mathematics questions")
+        flags.dr_sci_flags(parser)
 
 
 # --------------------------------------------------------------------------- inputs
@@ -581,7 +551,3 @@ def run(argv: list[str]) -> dict:
     finally:
         if workdir:
             shutil.rmtree(workdir, ignore_errors=True)
-
-
-register(PipelineSpec(PIPELINE, "science Q/A sets -> questions with subject, split, difficulty and rubrics",
-                      (RunOptions, DedupOptions, LlmOptions, DrSciOptions), run))

@@ -15,9 +15,10 @@ from __future__ import annotations
 
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from pipelines import flags
+
 from pipelines.dedup import POSITION, Prepare
 from pipelines.options import ColumnOptions, QualityOptions, RunOptions, start_run
-from pipelines.registry import PipelineSpec, register
 from schemas.common import with_quality_columns
 from transforms.io.readers import InputError, expand_inputs, infer_schema
 from transforms.quality.base import all_columns
@@ -36,9 +37,7 @@ class RateOptions(PipelineOptions):
 
     @classmethod
     def _add_argparse_args(cls, parser):
-        parser.add_argument("--raters", default="gopher",
-                            help="comma-separated raters: gopher (prose), code (source files), "
-                                 "fasttext (needs --fasttext-model)")
+        flags.rate_flags(parser)
 
 
 def make_raters(names: str, fasttext_model: str | None, fasttext_label: str) -> list:
@@ -66,15 +65,15 @@ def run(argv: list[str]) -> dict:
     uses_gopher = any(isinstance(r, GopherRater) for r in raters)
     specs = ([] if quality.no_default_thresholds or not uses_gopher else list(GOPHER_DEFAULTS))
     specs += list(quality.keep or [])
-    try:
-        keep_filter = threshold_filter(specs)
-    except ValueError as exc:
-        raise InputError(f"--keep: {exc}") from None
     inputs = expand_inputs(run_opts.input or [])
     schema = infer_schema(inputs)
     if schema.get_field_index(cols.text_column) == -1:
         raise InputError(f"{inputs[0]}: no column {cols.text_column!r} (columns: {', '.join(schema.names)})")
     schema = with_quality_columns(schema, all_columns(raters))
+    try:
+        keep_filter = threshold_filter(specs, columns=schema.names)
+    except ValueError as exc:
+        raise InputError(f"--keep: {exc}") from None
 
     run_ = start_run("rate", options, inputs=run_opts.input or [])
     records = run_.read(inputs, position_field=POSITION)
@@ -87,8 +86,3 @@ def run(argv: list[str]) -> dict:
         records = run_.stage("thresholds", records, keep_filter, kind="filter", id_field=RECORD_ID)
     run_.write("rated", records, schema, primary=True, sort_key=RECORD_ID, id_field=RECORD_ID)
     return run_.execute()
-
-
-register(PipelineSpec("rate", "add quality_* scores (Gopher, code, fastText) to any Parquet/JSONL dataset "
-                      "and apply thresholds", (RunOptions, ColumnOptions, QualityOptions, RateOptions), run,
-                      positional_input=True))

@@ -1,10 +1,12 @@
-"""Pipelines register themselves here; the CLI lists and runs what is registered.
+"""The pipelines the CLI knows: a Beam-free table, so listing them and ``--help`` import no Beam.
 
-A pipeline module defines a ``PipelineOptions`` subclass (so the same flags work from
-the CLI, ``python -m pipelines.cli NAME``, Dataflow and Airflow's Beam operator) and a
-``run(argv) -> manifest`` function, and calls ``register(PipelineSpec(...))``.
-Third-party packages can add pipelines through the ``shardsmith.pipelines`` entry point
-group (each entry point names a module that registers on import).
+A pipeline module defines a ``PipelineOptions`` subclass whose flags come from
+``pipelines.flags`` (so the same flags work from the CLI, ``python -m pipelines.cli NAME``,
+Dataflow and Airflow's Beam operator) and a ``run(argv) -> manifest`` function. Built-in
+pipelines are listed in ``BUILTIN`` with their run function as ``"module:function"``, imported
+only when the pipeline runs. Third-party packages add pipelines through the
+``shardsmith.pipelines`` entry point group (each entry point names a module that calls
+``register(PipelineSpec(...))`` on import; ``flags`` may be ``OptionsClass._add_argparse_args``).
 """
 from __future__ import annotations
 
@@ -14,13 +16,8 @@ from dataclasses import dataclass
 from importlib.metadata import entry_points
 from typing import Callable
 
-from apache_beam.options.pipeline_options import PipelineOptions
-
-from transforms.io.readers import InputError
-
-BUILTIN_MODULES = ("pipelines.dedup", "pipelines.rate", "pipelines.corpus", "pipelines.clean_pr", "pipelines.dr_sci",
-                   "pipelines.verus")
-PIPELINES: dict[str, "PipelineSpec"] = {}
+from pipelines import flags
+from transforms.errors import InputError
 
 
 @dataclass(frozen=True)
@@ -29,9 +26,36 @@ class PipelineSpec:
 
     name: str
     help: str
-    options_classes: tuple[type[PipelineOptions], ...]  # every class whose flags the pipeline reads
-    run: Callable[[list[str]], dict]
+    flags: tuple[Callable[[argparse.ArgumentParser], None], ...]  # every flag group the pipeline reads
+    run: Callable[[list[str]], dict] | str  # or "module:function", imported when the pipeline runs
     positional_input: bool = False  # `shardsmith NAME INPUT ...` means `--input INPUT`
+
+    def run_function(self) -> Callable[[list[str]], dict]:
+        """The pipeline's ``run(argv)``, importing its module (and Beam) now."""
+        if callable(self.run):
+            return self.run
+        module, _, function = self.run.partition(":")
+        return getattr(importlib.import_module(module), function)
+
+
+BUILTIN = (
+    PipelineSpec("dedup", "exact + MinHash near-duplicate removal for any Parquet/JSONL dataset",
+                 (flags.run_flags, flags.column_flags, flags.dedup_flags), "pipelines.dedup:run",
+                 positional_input=True),
+    PipelineSpec("rate", "add quality_* scores (Gopher, code, fastText) to any Parquet/JSONL dataset "
+                         "and apply thresholds",
+                 (flags.run_flags, flags.column_flags, flags.quality_flags, flags.rate_flags), "pipelines.rate:run",
+                 positional_input=True),
+    PipelineSpec("corpus", "text corpus: rate, threshold and deduplicate documents into shards",
+                 (flags.run_flags, flags.column_flags, flags.dedup_flags, flags.quality_flags), "pipelines.corpus:run"),
+    PipelineSpec("clean-pr", "pull requests -> Search/Replace edit samples and Agentless-style SFT data",
+                 (flags.run_flags, flags.dedup_flags, flags.clean_pr_flags), "pipelines.clean_pr:run"),
+    PipelineSpec("dr-sci", "science Q/A sets -> questions with subject, split, difficulty and rubrics",
+                 (flags.run_flags, flags.dedup_flags, flags.llm_flags, flags.dr_sci_flags), "pipelines.dr_sci:run"),
+    PipelineSpec("verus", "Verus seed programs -> programs, proof-completion tasks, repair pairs, SFT export",
+                 (flags.run_flags, flags.dedup_flags, flags.llm_flags, flags.verus_flags), "pipelines.verus:run"),
+)
+PIPELINES: dict[str, PipelineSpec] = {spec.name: spec for spec in BUILTIN}
 
 
 def register(spec: PipelineSpec) -> PipelineSpec:
@@ -41,16 +65,14 @@ def register(spec: PipelineSpec) -> PipelineSpec:
 
 
 def load_pipelines() -> dict[str, PipelineSpec]:
-    """Import the built-in pipeline modules and any registered through entry points."""
-    for module in BUILTIN_MODULES:
-        importlib.import_module(module)
+    """The built-in pipelines and any registered through entry points."""
     for ep in entry_points(group="shardsmith.pipelines"):
         importlib.import_module(ep.value)
     return PIPELINES
 
 
 def _beam_parser() -> argparse.ArgumentParser:
-    from apache_beam.options.pipeline_options import _BeamArgumentParser
+    from apache_beam.options.pipeline_options import PipelineOptions, _BeamArgumentParser
 
     parser = _BeamArgumentParser(allow_abbrev=False)
     seen = {}

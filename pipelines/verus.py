@@ -76,8 +76,9 @@ import fsspec
 import pyarrow.parquet as pq
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from pipelines import flags
+
 from pipelines.options import DedupOptions, RunOptions, start_run
-from pipelines.registry import PipelineSpec, register
 from schemas.verus import (
     ESCAPE_COLUMNS, FEATURE_COLUMNS, PROOF_TASK_SCHEMA, REPAIR_PAIR_SCHEMA, TRAJECTORY_SCHEMA, VERUS_FEATURES,
     VERUS_PROGRAM_SCHEMA,
@@ -87,7 +88,7 @@ from transforms.dedup.exact import TextNormalization
 from transforms.dedup.minhash import MinHashConfig
 from transforms.io.readers import READ_STAGE, InputError, Unreadable, iter_jsonl
 from transforms.io.run import ShardRun
-from transforms.llm import LlmClient, LlmOptions, config_from_options, llm_counters, skipped_note
+from transforms.llm import LlmClient, config_from_options, llm_counters, skipped_note
 from transforms.records import Rejected, content_id, reject_row
 from transforms.stages import REJECTS, StageCounters, UniqueBy
 from transforms.verus.features import feature_columns, program_summary
@@ -126,41 +127,7 @@ class VerusOptions(PipelineOptions):
 
     @classmethod
     def _add_argparse_args(cls, parser):
-        parser.add_argument("--seeds", action="append", default=None, metavar="PATH",
-                            help=".rs files, JSON arrays / JSONL of {prompt, input, output} or {task_id, task, "
-                                 "ground_truth}; file, directory or glob; repeatable (default: the embedded sample)")
-        parser.add_argument("--verus", default=None, metavar="PATH",
-                            help="verus executable (default: $VERUS_PATH, then verus on PATH); none: verification "
-                                 "is skipped")
-        parser.add_argument("--require-verification", "--require_verification", dest="require_verification",
-                            action="store_true", default=False, help="fail when no verus is found")
-        parser.add_argument("--verus-rlimit", "--verus_rlimit", dest="verus_rlimit", type=float, default=10.0,
-                            help="verus --rlimit (roughly seconds of solver work per function)")
-        parser.add_argument("--verus-timeout", "--verus_timeout", dest="verus_timeout", type=float, default=300.0,
-                            help="wall-clock seconds per program; the whole process group is killed after it")
-        parser.add_argument("--verus-memory-mb", "--verus_memory_mb", dest="verus_memory_mb", type=int, default=None,
-                            help="address-space limit of verus and its children in MB (give several GB)")
-        parser.add_argument("--verus-cache-dir", "--verus_cache_dir", dest="verus_cache_dir", default=None,
-                            help="directory of the verification cache (keyed by program, Verus version, options)")
-        parser.add_argument("--verus-workers", "--verus_workers", dest="verus_workers", type=int, default=4,
-                            help="verus processes at a time per worker")
-        parser.add_argument("--verus-batch-size", "--verus_batch_size", dest="verus_batch_size", type=int, default=16,
-                            help="programs per verify_many batch")
-        parser.add_argument("--verified-only", "--verified_only", dest="verified_only", action="store_true",
-                            default=False, help="reject programs that are not accepted (needs verus)")
-        parser.add_argument("--synthesize", default=None, metavar="LOOPS",
-                            help="comma list of synthesis loops to run: proof, repair, self, tutorial (default "
-                                 "none; needs --llm-base-url and a verus)")
-        parser.add_argument("--synthesis-max-repairs", "--synthesis_max_repairs", dest="synthesis_max_repairs",
-                            type=int, default=2, help="repair turns per synthesis episode after the first answer")
-        parser.add_argument("--self-synthesis-batch", "--self_synthesis_batch", dest="self_synthesis_batch",
-                            type=int, default=100, help="programs requested per self-synthesis batch")
-        parser.add_argument("--self-synthesis-max-batches", "--self_synthesis_max_batches",
-                            dest="self_synthesis_max_batches", type=int, default=10,
-                            help="self-synthesis batches at most (it stops earlier when a batch is mostly "
-                                 "near-duplicates)")
-        parser.add_argument("--tutorial-variants", "--tutorial_variants", dest="tutorial_variants", type=int,
-                            default=4, help="variants requested per feature seed in tutorial synthesis")
+        flags.verus_flags(parser)
 
 
 # --------------------------------------------------------------------------- inputs
@@ -850,7 +817,3 @@ def run(argv: list[str]) -> dict:
     run_.write("programs", programs | "public fields" >> beam.Map(public), VERUS_PROGRAM_SCHEMA, primary=True)
     run_.notes.append("tasks/, repairs/ and export/ are derived from kept programs (outside the conservation check)")
     return run_.execute(finalize=functools.partial(_finish_manifest, extra=extra))
-
-
-register(PipelineSpec(PIPELINE, "Verus seed programs -> programs, proof-completion tasks, repair pairs, SFT export",
-                      (RunOptions, DedupOptions, LlmOptions, VerusOptions), run))

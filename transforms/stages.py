@@ -23,6 +23,7 @@ KINDS = ("map", "filter", "flatmap")
 # Records that entered each stage in this interpreter's in-process workers; feeds the
 # console progress line (worker processes and remote runners report through metrics only).
 LOCAL_PROGRESS: dict[str, int] = defaultdict(int)
+BYTES_READ = [0]  # input bytes the in-process readers have consumed (the progress bar's position)
 
 
 class _ProgressCounter:

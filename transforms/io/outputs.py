@@ -23,7 +23,8 @@ from transforms.errors import InputError
 MANIFEST_NAME = "_manifest.json"
 SUCCESS_NAME = "_SUCCESS"
 REPORT_DIR = "_report"
-RUN_MADE_ENTRIES = (MANIFEST_NAME, SUCCESS_NAME, REPORT_DIR)
+LOGS_DIR = "_logs"
+RUN_MADE_ENTRIES = (MANIFEST_NAME, SUCCESS_NAME, REPORT_DIR, LOGS_DIR)
 
 
 def _fs(url: str):

@@ -28,7 +28,6 @@ import json
 import pickle
 import posixpath
 import sys
-import threading
 import time
 import uuid
 from collections import defaultdict
@@ -43,27 +42,39 @@ from schemas.common import DEDUP_REMOVED_SCHEMA, REJECT_SCHEMA, fingerprint
 from schemas.validate import check_record
 from transforms.io import manifest as mf
 from transforms.io import outputs
+from transforms.io.progress import Progress, worker_logs_to
 from transforms.io.readers import READ_STAGE, InputError, ReadRecords
 from transforms.io.shards import DEFAULT_ROWS_PER_SHARD, WriteShards
-from transforms.stages import LOCAL_PROGRESS, apply_stage
+from transforms.stages import apply_stage
 
 
 def make_runner(options: PipelineOptions):
     """The runner named in the options; the in-process FnApiRunner when none is named.
 
     (Beam's default DirectRunner first tries to download the Prism runner, which fails offline.)
+    An unknown runner, or one whose extra is not installed, is an ``InputError``.
     """
     name = options.view_as(StandardOptions).runner
     if name in (None, "", "FnApiRunner"):
         from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 
         return FnApiRunner()
-    return name
+    from apache_beam.runners.runner import create_runner
+
+    try:
+        return create_runner(name)
+    except ImportError as exc:
+        raise InputError(f"--runner {name}: needs a package that is not installed ({exc})") from None
+    except ValueError:
+        raise InputError(f"--runner {name}: unknown runner (e.g. FnApiRunner, DirectRunner, PortableRunner, "
+                         "FlinkRunner, SparkRunner, DataflowRunner)") from None
 
 
 WORK_DIR = "_work"
 RUN_FILE = "run.json"
 DONE_NAME = "_DONE"
+WORKER_LOG = "workers.log"
+LOGS_DIR = outputs.LOGS_DIR  # in a finished output: the worker log of a multi-processing run
 NOT_PART_OF_THE_KEY = ("resume", "overwrite", "progress")
 
 
@@ -126,37 +137,6 @@ def publish_output(tmp: str, output: str, overwrite: bool = False) -> None:
         fs.rm(old, recursive=True)
 
 
-class Progress:
-    """Prints, every few seconds, how many records entered each stage so far (stderr).
-
-    Counts come from ``transforms.stages.LOCAL_PROGRESS``, so only in-process workers show.
-    """
-
-    def __init__(self, interval: float = 5.0, stream=sys.stderr):
-        self.interval, self.stream = interval, stream
-        self.baseline = dict(LOCAL_PROGRESS)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, daemon=True)
-        self.started = time.monotonic()
-
-    def line(self) -> str:
-        counts = {k: v - self.baseline.get(k, 0) for k, v in list(LOCAL_PROGRESS.items())}
-        shown = "  ".join(f"{k} {v}" for k, v in counts.items() if v > 0)
-        return f"[shardsmith] {time.monotonic() - self.started:6.0f}s  {shown or 'starting'}"
-
-    def _loop(self):
-        while not self._stop.wait(self.interval):
-            print(self.line(), file=self.stream, flush=True)
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join(timeout=1)
-
-
 class ShardRun:
     """Builds one Beam pipeline, collects its rejects and dedup removals, and finishes the output."""
 
@@ -167,6 +147,7 @@ class ShardRun:
         self.name, self.output, self.options = pipeline, output.rstrip("/"), options
         self.overwrite = overwrite
         outputs.check_not_overlapping(self.output, list(inputs), read_in_place=list(read_in_place))
+        runner = make_runner(options)  # an unknown runner fails before anything is written
         self.key = run_key(pipeline, options.get_all_options(drop_default=True))
         self.num_shards, self.rows_per_shard = num_shards, rows_per_shard
         self.progress = sys.stderr.isatty() if progress is None else progress
@@ -180,6 +161,7 @@ class ShardRun:
         self._phase_counters: list[dict] = []
         self._reused_checkpoints: list[str] = []
         self._phase_datasets: list[str] = []  # written since the last checkpoint
+        self._input_bytes = 0  # of the files read, for the progress bar
         self.reused: dict | None = None  # the manifest of a finished run that --resume reuses
         previous = finished_manifest(self.output) if resume and not overwrite else None
         if previous is not None:
@@ -187,7 +169,7 @@ class ShardRun:
                 raise InputError(f"{output}: holds a finished run of other options; --resume cannot reuse it "
                                  "(pass --overwrite to replace it)")
             self.reused, self.tmp = previous, None
-            self.pipeline = beam.Pipeline(runner=make_runner(options), options=options)  # built, never run
+            self.pipeline = beam.Pipeline(runner=runner, options=options)  # built, never run
             return
         partial = partial_runs(self.output, self.key) if resume else []
         if partial:
@@ -197,7 +179,7 @@ class ShardRun:
             self.tmp = prepare_output(output, overwrite)
             mf.write_json(posixpath.join(self.work_dir, RUN_FILE),
                           {"key": self.key, "pipeline": pipeline, "started": time.time()})
-        self.pipeline = beam.Pipeline(runner=make_runner(options), options=options)
+        self.pipeline = beam.Pipeline(runner=runner, options=options)
 
     @property
     def work_dir(self) -> str | None:
@@ -218,6 +200,7 @@ class ShardRun:
     def read(self, paths: list[str], stage: str = READ_STAGE, position_field: str | None = None):
         """Records of the input files; unreadable lines and files become rejects."""
         records, rejects = self.pipeline | f"read:{stage}" >> ReadRecords(paths, stage, position_field)
+        self._input_bytes += _total_size(paths)
         self._stage_order.append(stage)
         self._rejects.append(rejects)
         return records
@@ -324,10 +307,27 @@ class ShardRun:
             for stale in fs.glob(posixpath.join(fsspec.core.url_to_fs(directory)[1], "*.parquet")):
                 fs.rm(stale)
         self._phase_datasets = []
-        with _progress_if(self.progress):
+        with contextlib.ExitStack() as stack:
+            console = sys.stderr
+            log = self._worker_log()
+            if log:
+                console = stack.enter_context(worker_logs_to(log))
+            if self.progress:
+                stack.enter_context(Progress(self._input_bytes, stream=console,
+                                             idle="counts of worker processes come with the manifest" if log
+                                             else "starting"))
             result = self.pipeline.run()
             result.wait_until_finish()
         return mf.counters_from_result(result)
+
+    def _worker_log(self) -> str | None:
+        """Where worker processes' stderr goes: a local file in the work dir for multi-processing runs."""
+        from apache_beam.options.pipeline_options import DirectOptions
+
+        if self.options.view_as(DirectOptions).direct_running_mode != "multi_processing":
+            return None
+        directory = self.local_work_dir("logs")
+        return posixpath.join(directory, WORKER_LOG) if directory else None
 
     def execute(self, finalize=None) -> dict:
         """Run the pipeline, write the manifest, publish the output; returns the manifest.
@@ -355,6 +355,11 @@ class ShardRun:
         if self._reused_checkpoints:
             self.notes.append(f"reused checkpoint(s) of the partial run: {', '.join(self._reused_checkpoints)}")
         fs, work = fsspec.core.url_to_fs(self.work_dir)
+        worker_log = posixpath.join(work, "logs", WORKER_LOG)
+        if fs.exists(worker_log) and fs.size(worker_log):
+            fs.makedirs(posixpath.join(fsspec.core.url_to_fs(self.tmp)[1], LOGS_DIR), exist_ok=True)
+            fs.mv(worker_log, posixpath.join(fsspec.core.url_to_fs(self.tmp)[1], LOGS_DIR, WORKER_LOG))
+            self.notes.append(f"worker processes' log: {LOGS_DIR}/{WORKER_LOG}")
         if fs.exists(work):
             fs.rm(work, recursive=True)  # before the manifest lists the run's folders
         manifest = mf.build_manifest(
@@ -408,6 +413,13 @@ def _decode_file(path: str):
                 yield pickle.loads(base64.b64decode(line))
 
 
-def _progress_if(enabled: bool):
-    return Progress() if enabled else contextlib.nullcontext()
-
+def _total_size(paths: list[str]) -> int:
+    """Bytes of the input files (0 for any whose size cannot be asked cheaply)."""
+    total = 0
+    for path in paths:
+        try:
+            fs, local = fsspec.core.url_to_fs(path)
+            total += int(fs.size(local) or 0)
+        except Exception:  # noqa: BLE001 - the size only positions the progress bar
+            continue
+    return total

@@ -22,6 +22,7 @@ from typing import Iterable
 
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from transforms.llm import flags
 from transforms.llm.client import LlmConfig
 
 CACHE_OFF = ("none", "off")
@@ -38,22 +39,7 @@ class LlmOptions(PipelineOptions):
 
     @classmethod
     def _add_argparse_args(cls, parser):
-        parser.add_argument("--llm-base-url", "--llm_base_url", dest="llm_base_url", default=None,
-                            help="OpenAI-compatible endpoint, e.g. http://localhost:8000/v1 (vLLM); "
-                                 "without it LLM stages are skipped")
-        parser.add_argument("--llm-model", "--llm_model", dest="llm_model", default=None,
-                            help="model name sent with every request (part of the cache key)")
-        parser.add_argument("--llm-api-key", "--llm_api_key", dest="llm_api_key", default=None,
-                            help="API key; prefer the environment variable SHARDSMITH_LLM_API_KEY or OPENAI_API_KEY")
-        parser.add_argument("--llm-max-concurrency", "--llm_max_concurrency", dest="llm_max_concurrency",
-                            type=int, default=16, help="requests in flight per worker")
-        parser.add_argument("--llm-max-retries", "--llm_max_retries", dest="llm_max_retries", type=int, default=5,
-                            help="retries of a request after 429, 5xx, timeouts and connection errors")
-        parser.add_argument("--llm-timeout", "--llm_timeout", dest="llm_timeout", type=float, default=120.0,
-                            help="seconds one attempt may take, the whole answer included")
-        parser.add_argument("--llm-cache-dir", "--llm_cache_dir", dest="llm_cache_dir", default=None,
-                            help="local directory of the completion cache (default ~/.cache/shardsmith/llm; "
-                                 "'none' turns it off)")
+        flags.llm_flags(parser)
 
 
 def config_from_options(options: PipelineOptions, *, model: str | None = None) -> LlmConfig | None:

@@ -117,9 +117,21 @@ class ThresholdFilter:
         return f"ThresholdFilter({[t.spec for t in self.thresholds]!r})"
 
 
-def threshold_filter(specs: str | Iterable[str]) -> ThresholdFilter:
-    """A filter function ``record -> None | Rejected`` for the given specs."""
-    return ThresholdFilter(specs)
+def threshold_filter(specs: str | Iterable[str], columns: Iterable[str] | None = None) -> ThresholdFilter:
+    """A filter function ``record -> None | Rejected`` for the given specs.
+
+    With ``columns`` (what the records will hold), a spec naming any other column is a
+    ``ValueError`` before anything runs: it would otherwise reject every record as missing.
+    """
+    thresholds = ThresholdFilter(specs)
+    if columns is not None:
+        known = set(columns)
+        unknown = sorted({t.column for t in thresholds.thresholds if t.column not in known})
+        if unknown:
+            scores = sorted(c for c in known if c.startswith("quality_"))
+            raise ValueError(f"no column {', '.join(unknown)} in the records (score columns: "
+                             f"{', '.join(scores) or 'none'})")
+    return thresholds
 
 
 # Gopher (Rae et al. 2021, A.1.1 and table A1): keep documents that satisfy all of these.

@@ -1,0 +1,24 @@
+"""The ``--llm-*`` flags of the LLM client, declared without Beam (``pipelines.flags`` explains why)."""
+from __future__ import annotations
+
+from transforms.argtypes import at_least, positive
+
+
+def llm_flags(parser) -> None:
+    """Endpoint, model, key, concurrency, retries, timeout and cache of the LLM client."""
+    parser.add_argument("--llm-base-url", "--llm_base_url", dest="llm_base_url", default=None,
+                        help="OpenAI-compatible endpoint, e.g. http://localhost:8000/v1 (vLLM); "
+                             "without it LLM stages are skipped")
+    parser.add_argument("--llm-model", "--llm_model", dest="llm_model", default=None,
+                        help="model name sent with every request (part of the cache key)")
+    parser.add_argument("--llm-api-key", "--llm_api_key", dest="llm_api_key", default=None,
+                        help="API key; prefer the environment variable SHARDSMITH_LLM_API_KEY or OPENAI_API_KEY")
+    parser.add_argument("--llm-max-concurrency", "--llm_max_concurrency", dest="llm_max_concurrency",
+                        type=at_least(1), default=16, help="requests in flight per worker")
+    parser.add_argument("--llm-max-retries", "--llm_max_retries", dest="llm_max_retries", type=at_least(0), default=5,
+                        help="retries of a request after 429, 5xx, timeouts and connection errors")
+    parser.add_argument("--llm-timeout", "--llm_timeout", dest="llm_timeout", type=positive, default=120.0,
+                        help="seconds one attempt may take, the whole answer included")
+    parser.add_argument("--llm-cache-dir", "--llm_cache_dir", dest="llm_cache_dir", default=None,
+                        help="local directory of the completion cache (default ~/.cache/shardsmith/llm; "
+                             "'none' turns it off)")
