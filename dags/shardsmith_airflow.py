@@ -41,12 +41,14 @@ DEFAULT_BASE_DIR = "/tmp/shardsmith-airflow"
 # The repository's setup.py (Dataflow's --setup_file) when the DAGs run from a checkout.
 REPO_SETUP_FILE = Path(__file__).resolve().parent.parent / "setup.py"
 
-# The primary dataset of each building pipeline and the columns the next steps read.
+# The primary dataset of each building pipeline; how dedup and rate treat it is the pipeline's
+# own profile (``shardsmith dedup/rate --profile NAME``, pipelines/profiles.py; a test checks
+# that these datasets agree with it).
 BUILDS: dict[str, dict[str, str]] = {
-    "corpus": {"dataset": "docs", "text_column": "text", "raters": "gopher", "shingles": "words"},
-    "clean-pr": {"dataset": "edits", "text_column": "text", "raters": "code", "shingles": "code"},
-    "dr-sci": {"dataset": "questions", "text_column": "question", "raters": "gopher", "shingles": "words"},
-    "verus": {"dataset": "programs", "text_column": "program", "raters": "code", "shingles": "code"},
+    "corpus": {"dataset": "docs"},
+    "clean-pr": {"dataset": "edits"},
+    "dr-sci": {"dataset": "questions"},
+    "verus": {"dataset": "programs"},
 }
 
 

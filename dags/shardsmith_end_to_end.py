@@ -3,9 +3,11 @@
 * ``build``: the pipeline named by the ``build_pipeline`` param (default ``corpus``, which runs
   its embedded sample without inputs) into ``{base_dir}/{build_pipeline}``; ``build_inputs``
   become ``--input`` flags and ``build_options`` any other flags (``{"git_repo": ["/src/flask"]}``).
-* ``dedup``: ``shardsmith dedup`` of the build's primary dataset (``docs/``, ``edits/``,
-  ``questions/`` or ``programs/``) into ``{base_dir}/{build_pipeline}-dedup``.
-* ``rate``: ``shardsmith rate`` of dedup's ``kept/`` into ``{base_dir}/{build_pipeline}-rated``.
+* ``dedup``: ``shardsmith dedup --profile {build_pipeline}`` of the build's primary dataset
+  (``docs/``, ``edits/``, ``questions/`` or ``programs/``) into ``{base_dir}/{build_pipeline}-dedup``:
+  the pipeline's own dedup text (Clean-PR: the change set; Dr. SCI: the question; Verus: the program).
+* ``rate``: ``shardsmith rate --profile {build_pipeline}`` of dedup's ``kept/`` into
+  ``{base_dir}/{build_pipeline}-rated`` (Gopher thresholds only for the text corpus).
 * ``report``: ``shardsmith report`` of the rated output (``_report/index.html``).
 * ``publish``: ``shardsmith publish`` of the rated output to the ``repo_id`` dataset repo;
   a dry run (nothing uploaded, no token needed) when ``repo_id`` is empty or ``publish_dry_run``.
@@ -29,7 +31,7 @@ except ImportError:
 BUILD_OUT = "{{ params.base_dir }}/{{ params.build_pipeline }}"
 DEDUP_OUT = BUILD_OUT + "-dedup"
 RATED_OUT = BUILD_OUT + "-rated"
-TEXT_COLUMN = "{{ params.text_column or builds[params.build_pipeline].text_column }}"
+TEXT_COLUMN = "{{ params.text_column }}"  # empty: the build pipeline's profile decides
 
 with DAG(
     dag_id="shardsmith_end_to_end",
@@ -47,7 +49,8 @@ with DAG(
                               description="--input files/dirs/globs of the build; empty: its embedded sample"),
         "build_options": Param({}, type="object", description="other flags of the build pipeline"),
         "text_column": Param("", type="string",
-                             description="column dedup and rate read; empty: the build's (text, question, program)"),
+                             description="column dedup and rate read; empty: the build pipeline's profile "
+                                         "(text, the Clean-PR change set, question, program)"),
         "dedup_options": Param({}, type="object", description="extra flags of dedup, e.g. {\"threshold\": 0.7}"),
         "rate_options": Param({}, type="object",
                               description="extra flags of rate, e.g. {\"keep\": [\"quality_fasttext>=0.5\"]}"),
@@ -71,8 +74,8 @@ with DAG(
         output_dir=DEDUP_OUT,
         pipeline_options={
             "input": BUILD_OUT + "/{{ builds[params.build_pipeline].dataset }}",
+            "profile": "{{ params.build_pipeline }}",
             "text_column": TEXT_COLUMN,
-            "shingles": "{{ builds[params.build_pipeline].shingles }}",
         },
         options_params=("options", "dedup_options"),
     )
@@ -82,8 +85,8 @@ with DAG(
         output_dir=RATED_OUT,
         pipeline_options={
             "input": DEDUP_OUT + "/kept",
+            "profile": "{{ params.build_pipeline }}",
             "text_column": TEXT_COLUMN,
-            "raters": "{{ builds[params.build_pipeline].raters }}",
         },
         options_params=("options", "rate_options"),
     )

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 import warnings
 
@@ -270,5 +271,18 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
+def entry() -> None:
+    """The console script: ``main()``, then exit without interpreter teardown.
+
+    A finished run has flushed and closed everything it wrote; what remains are Beam's gRPC
+    threads, whose teardown can abort the process ("terminate called without an active
+    exception") after a successful run and turn exit 0 into a crash.
+    """
+    code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()

@@ -11,11 +11,15 @@ text or id. Exact dedup (normalized text hash) runs before MinHash near dedup.
 """
 from __future__ import annotations
 
+import functools
+from dataclasses import dataclass
+from typing import Callable
 
 import pyarrow as pa
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from pipelines.options import ColumnOptions, DedupOptions, RunOptions, start_run
+from pipelines.options import ColumnOptions, DedupOptions, ProfileOptions, RunOptions, start_run
+from pipelines.profiles import profile
 from schemas.common import field
 from transforms.dedup.beam import ExactDedup, MinHashConfig, NearDedup
 from transforms.io.readers import InputError, expand_inputs, infer_schema
@@ -25,23 +29,90 @@ from transforms.stages import UniqueBy
 
 ID_COLUMN = "dedup_id"
 POSITION = "__position"
+TEXT_FIELD = "__text"  # the text a profile's function computed; travels between stages, never written
+
+
+@dataclass(frozen=True)
+class Columns:
+    """What a dedup or rate run reads: the profile's defaults with the explicit flags on top."""
+
+    text_column: str | None            # None when ``text_function`` makes the text
+    text_function: Callable | None
+    function_reads: tuple[str, ...]    # the columns ``text_function`` needs
+    id_column: str | None
+    shingles: str
+    raters: str
+    default_thresholds: bool
+    note: str | None                   # for the manifest: which profile, and why
+
+    @property
+    def text_field(self) -> str:
+        """The record field the text is in after ``Prepare``."""
+        return TEXT_FIELD if self.text_function else self.text_column
+
+
+def resolve_columns(argv: list[str], options: PipelineOptions, raters: str = "gopher") -> Columns:
+    """The ``--profile`` defaults (``pipelines.profiles``) overridden by flags given on the command line
+    (``raters``: the ``--raters`` value of a rate run)."""
+    cols, dedup = options.view_as(ColumnOptions), options.view_as(DedupOptions)
+    chosen = profile(options.view_as(ProfileOptions).profile)
+    given = functools.partial(flag_given, argv)
+    if chosen is None:
+        return Columns(cols.text_column, None, (), cols.id_column, dedup.shingles, raters, True, None)
+    own_text = given("--text-column") or given("--text_column")
+    text_column = cols.text_column if own_text or not chosen.text_function else None
+    if not own_text and chosen.text_column:
+        text_column = chosen.text_column
+    return Columns(
+        text_column=text_column,
+        text_function=None if own_text else chosen.text_of(),
+        function_reads=() if own_text else chosen.text_reads,
+        id_column=cols.id_column if given("--id-column") or given("--id_column") else chosen.id_column,
+        shingles=dedup.shingles if given("--shingles") else chosen.shingles,
+        raters=raters if given("--raters") else chosen.raters,
+        default_thresholds=chosen.default_thresholds,
+        note=f"profile {options.view_as(ProfileOptions).profile}: {chosen.why}",
+    )
+
+
+def flag_given(argv: list[str], flag: str) -> bool:
+    """Whether ``flag`` is on the command line (``--flag value`` or ``--flag=value``)."""
+    return any(token == flag or token.startswith(flag + "=") for token in argv)
+
+
+def check_columns(schema: pa.Schema, columns: Columns, where: str) -> None:
+    """``InputError`` naming the input when it lacks the text, the id, or what the text function reads."""
+    needed = [c for c in (columns.text_column, columns.id_column) if c]
+    if columns.text_function is not None:
+        needed += list(columns.function_reads)
+    missing = [c for c in dict.fromkeys(needed) if schema.get_field_index(c) == -1]
+    if missing:
+        raise InputError(f"{where}: no column {', '.join(map(repr, missing))} (columns: {', '.join(schema.names)})")
 
 
 class Prepare:
     """Put the record's id in ``id_out`` (the ``--id-column`` value, else a hash of file and
-    position); reject records without a string text or with an unusable id."""
+    position) and, with ``text_function``, the computed text in ``TEXT_FIELD``; reject records
+    without a string text or with an unusable id."""
 
-    def __init__(self, text_column: str, id_column: str | None, id_out: str = ID_COLUMN):
+    def __init__(self, text_column: str | None, id_column: str | None, id_out: str = ID_COLUMN,
+                 text_function: Callable | None = None):
         self.text_column, self.id_column, self.id_out = text_column, id_column, id_out
+        self.text_function = text_function
 
     def __call__(self, record: dict):
         record = dict(record)
         position = record.pop(POSITION)
-        text = record.get(self.text_column)
+        if self.text_function is not None:
+            record[TEXT_FIELD] = self.text_function(record)
+            name = TEXT_FIELD
+        else:
+            name = self.text_column
+        text = record.get(name)
         if text is None:
-            return Rejected("missing_text", f"field {self.text_column} is missing")
+            return Rejected("missing_text", f"field {name} is missing")
         if not isinstance(text, str):
-            return Rejected("wrong_type", f"field {self.text_column}: expected string, got {type(text).__name__}")
+            return Rejected("wrong_type", f"field {name}: expected string, got {type(text).__name__}")
         if self.id_column:
             raw_id = record.get(self.id_column)
             if raw_id is None or isinstance(raw_id, (bool, float, dict, list)):
@@ -53,15 +124,16 @@ class Prepare:
 
 
 def deduplicate(run_: ShardRun, records, opts: DedupOptions, *, text_field: str, id_field: str,
-                score_field: str | None):
-    """Exact then MinHash near dedup as ``opts`` asks; removals go to the run's ``duplicates/``."""
+                score_field: str | None, shingles: str | None = None):
+    """Exact then MinHash near dedup as ``opts`` asks (``shingles`` overrides ``--shingles``);
+    removals go to the run's ``duplicates/``."""
     common = dict(text_field=text_field, id_field=id_field, score_field=score_field)
     if opts.dedup_method in ("both", "exact"):
         records, removed = records | "exact dedup" >> ExactDedup(stage="dedup:exact", **common)
         run_.add_removed(removed, stage="dedup:exact")
     if opts.dedup_method in ("both", "near"):
         config = MinHashConfig(num_perm=opts.num_perm, ngram=opts.ngram, threshold=opts.threshold,
-                               tokenizer=opts.shingles)
+                               tokenizer=shingles or opts.shingles)
         records, removed = records | "near dedup" >> NearDedup(config=config, stage="dedup:near", **common)
         run_.add_removed(removed, stage="dedup:near")
     return records
@@ -73,21 +145,22 @@ def run(argv: list[str]) -> dict:
     run_opts, cols, dedup = (options.view_as(c) for c in (RunOptions, ColumnOptions, DedupOptions))
     if not run_opts.output:
         raise InputError("--output is required")
-    if not 0 < dedup.threshold <= 1:
-        raise InputError(f"--threshold must be in (0, 1], got {dedup.threshold}")
+    columns = resolve_columns(argv, options)
     inputs = expand_inputs(run_opts.input or [])
     schema = infer_schema(inputs)
-    if schema.get_field_index(cols.text_column) == -1:
-        raise InputError(f"{inputs[0]}: no column {cols.text_column!r} (columns: {', '.join(schema.names)})")
+    check_columns(schema, columns, inputs[0])
     if ID_COLUMN not in schema.names:
         schema = schema.append(field(ID_COLUMN, pa.string(), "id the dedup decision used", nullable=False))
 
     run_ = start_run("dedup", options, inputs=run_opts.input or [])
+    if columns.note:
+        run_.notes.append(columns.note)
     records = run_.read(inputs, position_field=POSITION)
-    records = run_.stage("prepare", records, Prepare(cols.text_column, cols.id_column), id_field=ID_COLUMN)
+    records = run_.stage("prepare", records, Prepare(columns.text_column, columns.id_column,
+                                                     text_function=columns.text_function), id_field=ID_COLUMN)
     records, rejects = records | "unique ids" >> UniqueBy("unique_ids", ID_COLUMN)
     run_.add_rejects(rejects, stage="unique_ids")
-    records = deduplicate(run_, records, dedup, text_field=cols.text_column, id_field=ID_COLUMN,
-                          score_field=cols.score_column)
+    records = deduplicate(run_, records, dedup, text_field=columns.text_field, id_field=ID_COLUMN,
+                          score_field=cols.score_column, shingles=columns.shingles)
     run_.write("kept", records, schema, primary=True, sort_key=ID_COLUMN, id_field=ID_COLUMN)
     return run_.execute()

@@ -55,6 +55,14 @@ def column_flags(parser) -> None:
                         help="numeric column; the highest score survives in each duplicate group")
 
 
+def profile_flags(parser) -> None:
+    """Which build pipeline's output is being deduplicated or rated (``pipelines.profiles``)."""
+    parser.add_argument("--profile", default="generic",
+                        choices=("generic", "corpus", "clean-pr", "dr-sci", "verus"),
+                        help="defaults for the output of that pipeline: text (or change set) column, id column, "
+                             "shingles, raters and thresholds; explicit flags override them")
+
+
 def dedup_flags(parser) -> None:
     """Exact and MinHash near-duplicate removal."""
     parser.add_argument("--dedup-method", "--dedup_method", dest="dedup_method",

@@ -43,6 +43,14 @@ class ColumnOptions(PipelineOptions):
         flags.column_flags(parser)
 
 
+class ProfileOptions(PipelineOptions):
+    """``--profile``: dedup / rate defaults for a build pipeline's output (``pipelines.profiles``)."""
+
+    @classmethod
+    def _add_argparse_args(cls, parser):
+        flags.profile_flags(parser)
+
+
 class DedupOptions(PipelineOptions):
     """Exact and MinHash near-duplicate removal."""
 

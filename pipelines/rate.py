@@ -17,8 +17,8 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipelines import flags
 
-from pipelines.dedup import POSITION, Prepare
-from pipelines.options import ColumnOptions, QualityOptions, RunOptions, start_run
+from pipelines.dedup import POSITION, Prepare, check_columns, resolve_columns
+from pipelines.options import QualityOptions, RunOptions, start_run
 from schemas.common import with_quality_columns
 from transforms.io.readers import InputError, expand_inputs, infer_schema
 from transforms.quality.base import all_columns
@@ -58,17 +58,17 @@ def make_raters(names: str, fasttext_model: str | None, fasttext_label: str) -> 
 def run(argv: list[str]) -> dict:
     """Run the rate job; returns the manifest."""
     options = PipelineOptions(argv)
-    run_opts, cols, quality = (options.view_as(c) for c in (RunOptions, ColumnOptions, QualityOptions))
+    run_opts, quality = options.view_as(RunOptions), options.view_as(QualityOptions)
     if not run_opts.output:
         raise InputError("--output is required")
-    raters = make_raters(options.view_as(RateOptions).raters, quality.fasttext_model, quality.fasttext_label)
+    columns = resolve_columns(argv, options, raters=options.view_as(RateOptions).raters)
+    raters = make_raters(columns.raters, quality.fasttext_model, quality.fasttext_label)
     uses_gopher = any(isinstance(r, GopherRater) for r in raters)
-    specs = ([] if quality.no_default_thresholds or not uses_gopher else list(GOPHER_DEFAULTS))
-    specs += list(quality.keep or [])
+    defaults = uses_gopher and columns.default_thresholds and not quality.no_default_thresholds
+    specs = (list(GOPHER_DEFAULTS) if defaults else []) + list(quality.keep or [])
     inputs = expand_inputs(run_opts.input or [])
     schema = infer_schema(inputs)
-    if schema.get_field_index(cols.text_column) == -1:
-        raise InputError(f"{inputs[0]}: no column {cols.text_column!r} (columns: {', '.join(schema.names)})")
+    check_columns(schema, columns, inputs[0])
     schema = with_quality_columns(schema, all_columns(raters))
     try:
         keep_filter = threshold_filter(specs, columns=schema.names)
@@ -76,10 +76,12 @@ def run(argv: list[str]) -> dict:
         raise InputError(f"--keep: {exc}") from None
 
     run_ = start_run("rate", options, inputs=run_opts.input or [])
+    if columns.note:
+        run_.notes.append(columns.note)
     records = run_.read(inputs, position_field=POSITION)
-    records = run_.stage("prepare", records, Prepare(cols.text_column, cols.id_column, id_out=RECORD_ID),
-                         id_field=RECORD_ID)
-    records, rejects = records | "quality" >> RateRecords(raters, text_field=cols.text_column, stage="quality",
+    records = run_.stage("prepare", records, Prepare(columns.text_column, columns.id_column, id_out=RECORD_ID,
+                                                     text_function=columns.text_function), id_field=RECORD_ID)
+    records, rejects = records | "quality" >> RateRecords(raters, text_field=columns.text_field, stage="quality",
                                                           id_field=RECORD_ID)
     run_.add_rejects(rejects, stage="quality")
     if specs:

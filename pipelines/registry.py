@@ -40,11 +40,12 @@ class PipelineSpec:
 
 BUILTIN = (
     PipelineSpec("dedup", "exact + MinHash near-duplicate removal for any Parquet/JSONL dataset",
-                 (flags.run_flags, flags.column_flags, flags.dedup_flags), "pipelines.dedup:run",
+                 (flags.run_flags, flags.column_flags, flags.profile_flags, flags.dedup_flags), "pipelines.dedup:run",
                  positional_input=True),
     PipelineSpec("rate", "add quality_* scores (Gopher, code, fastText) to any Parquet/JSONL dataset "
                          "and apply thresholds",
-                 (flags.run_flags, flags.column_flags, flags.quality_flags, flags.rate_flags), "pipelines.rate:run",
+                 (flags.run_flags, flags.column_flags, flags.profile_flags, flags.quality_flags, flags.rate_flags),
+                 "pipelines.rate:run",
                  positional_input=True),
     PipelineSpec("corpus", "text corpus: rate, threshold and deduplicate documents into shards",
                  (flags.run_flags, flags.column_flags, flags.dedup_flags, flags.quality_flags), "pipelines.corpus:run"),

@@ -5,39 +5,29 @@ A bad value is then a one-line error naming the flag before anything runs.
 from __future__ import annotations
 
 import argparse
+import math
+from typing import Callable
 
 
-def at_least(minimum: float, kind=int):
-    """An argparse ``type`` accepting numbers >= ``minimum``."""
+def _checked(kind: type, accept: Callable[[float], bool], requirement: str) -> Callable[[str], float]:
+    """A ``type`` parsing ``kind`` and accepting the values ``accept`` holds true for."""
     def parse(text: str):
         try:
             value = kind(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected {'an integer' if kind is int else 'a number'}, got {text!r}") from None
-        if value != value or value < minimum:  # NaN fails too
-            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {text}")
+            raise argparse.ArgumentTypeError(f"expected {'an integer' if kind is int else 'a number'}, "
+                                             f"got {text!r}") from None
+        if math.isnan(value) or not accept(value):
+            raise argparse.ArgumentTypeError(f"must be {requirement}, got {text}")
         return value
-    parse.__name__ = kind.__name__
+    parse.__name__ = kind.__name__  # argparse names the type in its messages
     return parse
 
 
-def positive(text: str) -> float:
-    """An argparse ``type`` accepting numbers > 0 (seconds, limits)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
-    return value
+def at_least(minimum: int, kind: type = int) -> Callable[[str], float]:
+    """Numbers >= ``minimum`` (counts, sizes)."""
+    return _checked(kind, lambda value: value >= minimum, f"at least {minimum}")
 
 
-def fraction(text: str) -> float:
-    """An argparse ``type`` accepting a number in (0, 1] (a Jaccard threshold)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not 0 < value <= 1:
-        raise argparse.ArgumentTypeError(f"must be in (0, 1], got {text}")
-    return value
+positive = _checked(float, lambda value: 0 < value < math.inf, "a positive number")  # seconds, limits
+fraction = _checked(float, lambda value: 0 < value <= 1, "in (0, 1]")  # a Jaccard threshold

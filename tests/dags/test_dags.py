@@ -166,3 +166,65 @@ def test_end_to_end_dag_builds_dedups_rates_reports_and_dry_run_publishes(migrat
     assert (rated / "_report" / "index.html").exists()
     # No repo_id: publish is a dry run (nothing uploaded, no token needed).
     assert f"running: shardsmith publish {rated} --repo-id shardsmith/dry-run --dry-run" in log
+
+
+def _clean_pr_repo(path: Path, n_prs: int = 6) -> Path:
+    """A real git history: one large Python file, each squash-merged PR '(#k)' edits another function of it."""
+    def git(*args):
+        subprocess.run(["git", *args], cwd=path, check=True, capture_output=True,
+                       env={**os.environ, "GIT_AUTHOR_NAME": "Alice", "GIT_AUTHOR_EMAIL": "alice@example.com",
+                            "GIT_COMMITTER_NAME": "Bob", "GIT_COMMITTER_EMAIL": "bob@example.com"})
+
+    path.mkdir()
+    git("init", "-q", "-b", "main")
+    functions = [f"def handler_{i}(request):\n    value = request.get('field_{i}')\n    return value\n"
+                 for i in range(40)]
+    (path / "app.py").write_text("\n\n".join(functions))
+    git("add", "app.py")
+    git("commit", "-q", "-m", "initial import")
+    for k in range(1, n_prs + 1):
+        functions[k] = (f"def handler_{k}(request):\n    value = request.get('field_{k}')\n"
+                        f"    if value is None:\n        raise KeyError('field_{k} is required')\n    return value\n")
+        (path / "app.py").write_text("\n\n".join(functions))
+        git("commit", "-q", "-am", f"Require field {k} in handler {k} (#{k})")
+    return path
+
+
+def _by_hand(build: Path, dataset: str, profile: str, tmp_path: Path) -> tuple[dict, dict]:
+    """The dedup and rate commands the DAG's tasks stand for, run by hand on the same build output."""
+    def cli(*args):
+        proc = subprocess.run([sys.executable, "-m", "pipelines.cli", *args], capture_output=True, text=True,
+                              timeout=600, env={**os.environ, "PYTHONPATH": str(REPO)})
+        assert proc.returncode == 0, proc.stderr[-3000:]
+
+    cli("dedup", str(build / dataset), "--profile", profile, "--output", str(tmp_path / "hand-dedup"))
+    cli("rate", str(tmp_path / "hand-dedup" / "kept"), "--profile", profile, "--output", str(tmp_path / "hand-rated"))
+    return manifest(tmp_path / "hand-dedup"), manifest(tmp_path / "hand-rated")
+
+
+@pytest.mark.parametrize("pipeline, dataset", [("clean-pr", "edits"), ("dr-sci", "questions"), ("verus", "programs")])
+def test_end_to_end_dag_uses_each_pipelines_own_dedup_and_rating(migrated_env, tmp_path, pipeline, dataset):
+    conf = {"base_dir": str(tmp_path / "e2e"), "build_pipeline": pipeline}
+    if pipeline == "clean-pr":
+        conf["build_options"] = {"git_repo": [str(_clean_pr_repo(tmp_path / "repo"))]}
+    result, log = dag_test(END_TO_END, conf, migrated_env, tmp_path)
+    assert result["state"] == "success", log[-6000:]
+    build, dedup, rated = (tmp_path / "e2e" / f"{pipeline}{suffix}" for suffix in ("", "-dedup", "-rated"))
+    built = manifest(build)["conservation"]["written"]
+    assert built > 0
+    hand_dedup, hand_rated = _by_hand(build, dataset, pipeline, tmp_path)
+    for dag_out, hand in ((dedup, hand_dedup), (rated, hand_rated)):
+        assert manifest(dag_out)["conservation"] == hand["conservation"]
+        assert manifest(dag_out)["rejects_by_stage_reason"] == hand["rejects_by_stage_reason"]
+        assert any(note.startswith(f"profile {pipeline}:") for note in manifest(dag_out)["notes"])
+    # Distinct items stay: different PRs on one large file, short questions, programs.
+    assert manifest(dedup)["conservation"]["written"] == built
+    assert manifest(rated)["conservation"]["written"] == built
+
+
+def test_build_datasets_of_the_dags_are_the_profiles():
+    from pipelines.profiles import PROFILES
+
+    source = (DAGS / "shardsmith_airflow.py").read_text()
+    for name, profile in PROFILES.items():
+        assert f'"{name}": {{"dataset": "{profile.dataset}"}}' in source

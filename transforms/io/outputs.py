@@ -3,8 +3,10 @@
 - An output that does not exist, or is an empty directory, may be written.
 - An output holding a finished shardsmith run (``_manifest.json`` of this tool and ``_SUCCESS``)
   is replaced only with ``--overwrite``, and only when it holds nothing but what that run wrote.
-- Anything else (a folder with user files, a file, an unfinished run) is refused, with or
-  without ``--overwrite``: shardsmith never deletes what it did not create.
+- An output holding only what a run of this tool wrote but no ``_SUCCESS`` (a run interrupted
+  while publishing) is replaced.
+- Anything else (a folder with user files, a file) is refused, with or without
+  ``--overwrite``: shardsmith never deletes what it did not create.
 - An output equal to, inside, or containing one of the command's inputs is refused.
 
 Every refusal is an ``InputError``: one line naming the path. Beam-free, so the CLI checks
@@ -44,6 +46,12 @@ def finished_run_manifest(output: str) -> dict | None:
     fs, path = _fs(output)
     if not fs.isfile(posixpath.join(path, SUCCESS_NAME)):
         return None
+    return _run_manifest(output)
+
+
+def _run_manifest(output: str) -> dict | None:
+    """``output``'s ``_manifest.json`` when it is one this tool writes (finished or not), else None."""
+    fs, path = _fs(output)
     try:
         with fs.open(posixpath.join(path, MANIFEST_NAME), "r", encoding="utf-8") as handle:
             manifest = json.load(handle)
@@ -66,7 +74,9 @@ def foreign_entries(output: str, manifest: dict) -> list[str]:
 
 
 def check_output_dir(output: str, overwrite: bool, *, what: str = "--output") -> str:
-    """Check that a run may write ``output``: 'new', 'empty' or 'finished' (replace with ``overwrite``).
+    """Check that a run may write ``output``: 'new', 'empty', 'finished' (replaced only with
+    ``overwrite``) or 'unfinished' (our manifest without ``_SUCCESS`` and nothing else: a run
+    interrupted while publishing; replaced).
 
     Raises ``InputError`` (one line, naming the path) for anything else.
     """
@@ -79,6 +89,9 @@ def check_output_dir(output: str, overwrite: bool, *, what: str = "--output") ->
         return "empty"
     manifest = finished_run_manifest(output)
     if manifest is None:
+        unfinished = _run_manifest(output)
+        if unfinished is not None and not foreign_entries(output, unfinished):
+            return "unfinished"  # a run of ours stopped between moving its folder and writing _SUCCESS
         raise InputError(f"{what} {output}: exists and is not a finished shardsmith run; refusing to write "
                          "into it (choose a new output folder)")
     if not overwrite:

@@ -127,7 +127,7 @@ def publish_output(tmp: str, output: str, overwrite: bool = False) -> None:
     old = None
     if state == "empty":
         fs.rmdir(path)
-    elif state == "finished":
+    elif state in ("finished", "unfinished"):
         old = f"{path}.old-{uuid.uuid4().hex[:8]}"
         fs.mv(path, old, recursive=True)
     fs.mv(tmp_path, path, recursive=True)
@@ -173,6 +173,7 @@ class ShardRun:
             return
         partial = partial_runs(self.output, self.key) if resume else []
         if partial:
+            outputs.check_output_dir(self.output, overwrite)  # before the work, not when publishing
             self.tmp = partial[0]
             self.notes.append(f"resumed the partial run {posixpath.basename(self.tmp)}")
         else:

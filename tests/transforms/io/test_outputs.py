@@ -161,3 +161,15 @@ def test_report_to_refuses_a_folder_of_user_files(tmp_path):
     assert _cli("report", str(out), "--to", str(site), cwd=tmp_path).returncode == 0
     assert _cli("report", str(out), "--to", str(site), cwd=tmp_path).returncode == 0  # an earlier report is ours
     assert _cli("report", str(out), cwd=tmp_path).returncode == 0
+
+
+def test_a_run_interrupted_while_publishing_is_replaced_but_not_when_user_files_were_added(tmp_path):
+    out = tmp_path / "out"
+    assert _cli("corpus", "--output", str(out), cwd=tmp_path).returncode == 0
+    (out / "_SUCCESS").unlink()  # as if the process died before writing _SUCCESS
+    assert check_output_dir(str(out), False) == "unfinished"
+    assert _cli("corpus", "--output", str(out), cwd=tmp_path).returncode == 0
+    (out / "_SUCCESS").unlink()
+    (out / "mine.txt").write_text("x")
+    with pytest.raises(InputError, match="not a finished shardsmith run"):
+        check_output_dir(str(out), True)
