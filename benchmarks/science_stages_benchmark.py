@@ -5,7 +5,8 @@
 
 Input (deterministic for ``--seed``): raw records in the five source layouts (WebInstruct-Verified,
 NaturalReasoning, MegaScience, RaR-Science, MMLU rows), round robin, built from the real MMLU test
-rows in ../shared/data. Each question is an MMLU question with every ``--edit-every``-th word
+rows of the shared development data (``--mmlu``, default ``$SHARDSMITH_SHARED_DATA/benchmarks/mmlu``,
+else ``../shared/data/benchmarks/mmlu`` beside the project; a missing folder is a one-line error). Each question is an MMLU question with every ``--edit-every``-th word
 replaced by a word from another question (so it is not a benchmark copy; MMLU-layout records
 also take the options of another row, edited the same way and shuffled), except
 ``--copied-fraction`` of them, which are verbatim copies the decontamination stage must remove.
@@ -27,7 +28,9 @@ from __future__ import annotations
 
 import argparse
 import collections
+import glob
 import json
+import os
 import platform
 import random
 import sys
@@ -41,7 +44,7 @@ from transforms.records import Rejected  # noqa: E402
 from transforms.science.adapters import ADAPTERS, iter_mmlu_csv  # noqa: E402
 from transforms.science.answers import assign_split  # noqa: E402
 from transforms.science.clean import clean_question  # noqa: E402
-from transforms.science.decontam import Contamination, default_mmlu_path  # noqa: E402
+from transforms.science.decontam import Contamination  # noqa: E402
 from transforms.science.subjects import SubjectClassifier, assign_subjects, train_subject_classifier  # noqa: E402
 
 WEBINSTRUCT_CATEGORY = {"physics": "Physics", "chemistry": "Chemistry", "biology": "Biology",
@@ -52,6 +55,25 @@ UNITS = ["m/s", "m/s^2", "kg", "J", "kJ/mol", "N", "Pa", "mol", "K", "°C", "V",
 EXPRESSIONS = ["{a}x^2 + {b}x + {c}", "\\frac{{{a}}}{{{b}}}\\sqrt{{{c}}}", "{a}\\pi r^2", "y = {a}x + {b}",
                "\\frac{{x^{a}}}{{{b}}}", "e^{{-{a}t}}", "{a}\\sin(x) + {b}\\cos(x)", "\\sqrt{{{a}x + {b}}}",
                "(x + {a})(x - {b})", "\\frac{{{a}}}{{x + {b}}}"]
+SHARED_DATA_ENV = "SHARDSMITH_SHARED_DATA"
+
+
+def default_mmlu_path() -> str:
+    """The MMLU test CSVs of the shared development data: ``$SHARDSMITH_SHARED_DATA/benchmarks/mmlu``,
+    else ``../shared/data/benchmarks/mmlu`` relative to the project root (never shipped to users)."""
+    root = os.environ.get(SHARED_DATA_ENV) or os.path.join(Path(__file__).resolve().parents[1], "..", "shared", "data")
+    return os.path.normpath(os.path.join(root, "benchmarks", "mmlu"))
+
+
+def mmlu_files(path: str) -> list[str]:
+    """The ``*_test.csv`` files of an MMLU folder; ``SystemExit`` with a one-line message when there are none."""
+    files = sorted(glob.glob(os.path.join(path, "*_test.csv")))
+    if not files:
+        raise SystemExit(f"science_stages_benchmark: no MMLU test files (*_test.csv) at {path} "
+                         f"(give --mmlu DIR or set {SHARED_DATA_ENV})")
+    return files
+
+
 BROKEN = ["None", "$ANSWER", "", "N/A", "\\boxed{}", "\\frac{1}{2", "$x^2", "cafÃ\ufffd", "\\left( x"]
 
 
@@ -126,16 +148,14 @@ def make_records(rows: list[dict], count: int, seed: int, edit_every: int, copie
     return out
 
 
-def run(count: int, seed: int, edit_every: int, copied_fraction: float, batch: int) -> dict:
-    import glob
-    import os
-
-    rows = [record for path in sorted(glob.glob(os.path.join(default_mmlu_path(), "*_test.csv")))
-            for record in iter_mmlu_csv(path) if "question" in record]
+def run(count: int, seed: int, edit_every: int, copied_fraction: float, batch: int,
+        mmlu_path: str | None = None) -> dict:
+    mmlu_path = mmlu_path or default_mmlu_path()
+    rows = [record for path in mmlu_files(mmlu_path) for record in iter_mmlu_csv(path) if "question" in record]
     records = make_records(rows, count, seed, edit_every, copied_fraction)
 
     started = time.perf_counter()
-    index = Contamination.from_paths([default_mmlu_path()])
+    index = Contamination.from_paths([mmlu_path])
     index_seconds = time.perf_counter() - started
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -205,15 +225,19 @@ def run(count: int, seed: int, edit_every: int, copied_fraction: float, batch: i
     }
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--questions", type=int, default=50_000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--edit-every", type=int, default=6, help="replace every n-th word of a benchmark question")
     parser.add_argument("--copied-fraction", type=float, default=0.02, help="verbatim benchmark copies")
     parser.add_argument("--batch", type=int, default=1000, help="questions per subject-classifier call")
-    args = parser.parse_args()
-    print(json.dumps(run(args.questions, args.seed, args.edit_every, args.copied_fraction, args.batch)))
+    parser.add_argument("--mmlu", default=None, metavar="DIR",
+                        help=f"MMLU test CSVs (default: ${SHARED_DATA_ENV}/benchmarks/mmlu or ../shared/data/benchmarks/mmlu)")
+    args = parser.parse_args(argv)
+    mmlu_path = args.mmlu or default_mmlu_path()
+    mmlu_files(mmlu_path)  # fail fast, before any work
+    print(json.dumps(run(args.questions, args.seed, args.edit_every, args.copied_fraction, args.batch, mmlu_path)))
 
 
 if __name__ == "__main__":

@@ -16,8 +16,9 @@ Stages (``transforms/code/pr_sample.py`` holds the logic and the reject reasons)
                                                                    too_many_files, roundtrip_mismatch,
                                                                    unrenderable_block
     parse_errors   only with --reject-parse-errors                 introduces_parse_errors
-    decontam       SWE-bench (unless --no-decontam)                swebench_instance,
-                                                                   swebench_hunk_overlap, swebench_issue
+    decontam       SWE-bench Lite + Verified: the index shipped    swebench_instance,
+                   in the package, or --benchmarks JSONL           swebench_hunk_overlap, swebench_issue
+                   (unless --no-decontam)
     dedup:exact    identical change sets (rendered blocks)         -> duplicates/
     dedup:near     MinHash on the change set (code shingles)       -> duplicates/
     repo_cap       <= --repo-cap samples per repository (seeded)   repo_cap
@@ -40,7 +41,7 @@ from pipelines import flags
 from pipelines.options import DedupOptions, RunOptions, start_run
 from schemas.common import with_quality_columns
 from schemas.pull_requests import EDIT_SAMPLE_SCHEMA, SFT_SAMPLE_SCHEMA
-from transforms.code.decontam import contamination_reason, default_benchmark_paths, load_benchmark_patches
+from transforms.code.decontam import contamination_reason, load_benchmark_patches, shipped_index
 from transforms.code.git_history import GitError, branch_tip, git_dir_of, pr_records
 from transforms.code.languages import LANGUAGE_BY_EXTENSION, LANGUAGES
 from transforms.code.pr_sample import (
@@ -58,7 +59,6 @@ from transforms.stages import REJECTS, StageCounters, UniqueBy
 
 PIPELINE = "clean-pr"
 REPO_PATH_FIELD = "_repo_path"  # where a git-input record's clone lives (for the SFT tree); never written
-BENCHMARK_GLOB = os.path.join("..", "shared", "data", "benchmarks", "swebench", "*.jsonl")
 # Exact change-set dedup keeps case and punctuation (they matter in code) and only collapses whitespace.
 CHANGE_SET_NORMALIZATION = TextNormalization(lowercase=False, nfkc=False, strip_punctuation=False,
                                              collapse_whitespace=True)
@@ -110,19 +110,15 @@ def check_git_repos(paths: list[str], branch: str | None) -> list[str]:
 
 
 def benchmark_paths(given: list[str] | None) -> list[str]:
-    """The SWE-bench files to use: the given ones (globs allowed), else the default location
-    relative to the working directory, else relative to the project."""
-    if given:
-        found = []
-        for pattern in given:
-            matches = sorted(glob.glob(pattern)) if any(c in pattern for c in "*?[") else [pattern]
-            if not matches or not all(os.path.isfile(m) for m in matches):
-                raise InputError(f"--benchmarks {pattern}: no such file")
-            found.extend(matches)
-        return list(dict.fromkeys(found))
-    from_cwd = sorted(glob.glob(BENCHMARK_GLOB))
-    candidates = from_cwd or default_benchmark_paths()
-    return list(dict.fromkeys(os.path.normpath(os.path.abspath(p)) for p in candidates))
+    """The ``--benchmarks`` SWE-bench JSONL files (globs allowed); [] when none are given, which
+    means the index shipped in the package (``transforms.code.decontam.shipped_index``)."""
+    found = []
+    for pattern in given or ():
+        matches = sorted(glob.glob(pattern)) if any(c in pattern for c in "*?[") else [pattern]
+        if not matches or not all(os.path.isfile(m) for m in matches):
+            raise InputError(f"--benchmarks {pattern}: no such file")
+        found.extend(matches)
+    return list(dict.fromkeys(found))
 
 
 def _flag_given(argv: list[str], flag: str) -> bool:
@@ -194,15 +190,23 @@ class BuildEditSample:
 
 
 class Decontaminate:
-    """Filter stage function: SWE-bench contamination; loads the benchmark index once per worker."""
+    """Filter stage function: SWE-bench contamination against the given JSONL files, or the index
+    shipped in the package when none are given; loads the index once per worker."""
 
-    def __init__(self, paths: list[str]):
-        self.paths = list(paths)
+    def __init__(self, paths: list[str] | None = None):
+        self.paths = list(paths or ())
         self._index = None
+
+    def load(self):
+        return load_benchmark_patches(self.paths) if self.paths else shipped_index()
+
+    def describe(self) -> str:
+        """The run note's name for the index (and its instance count); never a local path."""
+        return (self._index or self.load()).describe()
 
     def setup(self):
         if self._index is None:
-            self._index = load_benchmark_patches(self.paths)
+            self._index = self.load()
 
     def __call__(self, sample: dict):
         self.setup()
@@ -338,7 +342,7 @@ def run(argv: list[str]) -> dict:
     repos = check_git_repos(opts.git_repo or [], opts.branch)
     pr_files = expand_inputs(pr_patterns) if pr_patterns else []
     issue_files = expand_inputs(opts.issues) if opts.issues else []
-    benchmarks = [] if opts.no_decontam else benchmark_paths(opts.benchmarks)
+    decontam = None if opts.no_decontam else Decontaminate(benchmark_paths(opts.benchmarks))
     shingles = dedup.shingles if _flag_given(argv, "--shingles") else "code"
     config = CleanPrConfig(extensions=parse_extensions(opts.extensions), max_core_files=opts.max_core_files,
                            token_budget=opts.token_budget, max_file_bytes=opts.max_file_bytes)
@@ -362,13 +366,11 @@ def run(argv: list[str]) -> dict:
     samples = run_.stage("edit_samples", prs, BuildEditSample(issue_files, config), id_field="pr_id")
     if opts.reject_parse_errors:
         samples = run_.stage("parse_errors", samples, parse_error_reason, kind="filter", id_field="sample_id")
-    if benchmarks:
-        samples = run_.stage("decontam", samples, Decontaminate(benchmarks), kind="filter", id_field="sample_id")
-        run_.notes.append(f"decontaminated against {', '.join(benchmarks)}")
-    elif opts.no_decontam:
-        run_.notes.append("decontamination skipped (--no-decontam)")
+    if decontam is not None:
+        run_.notes.append(f"decontaminated against {decontam.describe()}")
+        samples = run_.stage("decontam", samples, decontam, kind="filter", id_field="sample_id")
     else:
-        run_.notes.append(f"decontamination skipped: no SWE-bench files at {BENCHMARK_GLOB}")
+        run_.notes.append("decontamination skipped (--no-decontam)")
     samples = deduplicate_change_sets(run_, samples, dedup, shingles)
     if dedup.dedup_method in ("both", "near"):
         run_.notes.append(f"near dedup: MinHash over {shingles} {dedup.ngram}-grams of the change set")

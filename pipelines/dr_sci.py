@@ -3,7 +3,7 @@
     shardsmith dr-sci --output out/sci                       # the embedded sample, no endpoint
     shardsmith dr-sci --source webinstruct_verified=data/wi.parquet --source mmlu=mmlu/ \\
         --source generic:sciq=sciq.jsonl --column-map question=q,reference_answer=a \\
-        --decontam-benchmark ../shared/data/benchmarks/mmlu \\
+        --decontam-benchmark path/to/benchmarks/mmlu \\
         --llm-base-url http://localhost:8000/v1 --llm-model Qwen/Qwen3-8B --output out/sci
 
 Stages (logic in ``transforms/science``; reject reasons in brackets):

@@ -12,6 +12,7 @@ import pytest
 
 from pipelines.cli import main
 from schemas.pull_requests import RAW_PR_SCHEMA, SFT_STEPS
+from tests.shared_data import shared_path
 from transforms.code.pr_sample import (
     CleanPrConfig, build_edit_sample, noise_reason, prepare_pr, repo_cap_keep,
 )
@@ -19,7 +20,10 @@ from transforms.code.search_replace import Block, apply_blocks, render_blocks
 from transforms.records import Rejected
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-SWEBENCH_LITE = PROJECT_ROOT.parent / "shared" / "data" / "benchmarks" / "swebench" / "swebench_lite.jsonl"
+SWEBENCH_LITE_FILE = "benchmarks/swebench/swebench_lite.jsonl"
+SWEBENCH_LITE = shared_path(SWEBENCH_LITE_FILE)
+SHIPPED_INDEX_NOTE = ("decontaminated against the SWE-bench index swebench_index.bin.gz "
+                      "(707 instances from swebench_lite.jsonl, swebench_verified.jsonl)")
 T0 = 1_700_000_000
 ALICE = ("Alice Liddell", "1234+alice@users.noreply.github.com")
 BOB = ("Bob Merger", "bob@example.com")
@@ -297,7 +301,7 @@ def test_git_run_keeps_replayable_samples_and_rejects_the_rest(shop_run):
     (unreadable,) = [r for r in table(out / "rejects") if r["reason"] == "unreadable_repo"]
     assert unreadable["detail"].startswith(str(out.parent / "broken") + ": GitError")
     assert manifest["conservation"] == {"read": 16, "written": 9, "rejected": 6, "deduplicated": 1, "holds": True}
-    assert any("decontaminated against" in note for note in manifest["notes"]) or not SWEBENCH_LITE.exists()
+    assert SHIPPED_INDEX_NOTE in manifest["notes"]  # the default: the index shipped in the package
     assert_replays(edits)
 
 
@@ -425,7 +429,7 @@ def _gold_instance() -> dict:
     raise AssertionError("no suitable SWE-bench instance")
 
 
-@pytest.mark.skipif(not SWEBENCH_LITE.exists(), reason="SWE-bench files are not next to the project")
+@pytest.mark.shared_data(SWEBENCH_LITE_FILE)
 def test_decontamination_drops_prs_touching_gold_hunks(tmp_path):
     gold = _gold_instance()
     owner, name = gold["row"]["repo"].split("/")
@@ -455,6 +459,50 @@ def test_decontamination_drops_prs_touching_gold_hunks(tmp_path):
                                 (f"{owner}/{name}", instance_number, "decontam", "swebench_instance")}
     details = {row["reason"]: row["detail"] for row in table(out / "rejects")}
     assert details["swebench_hunk_overlap"].startswith(gold["row"]["instance_id"])
+    manifest = json.loads((out / "_manifest.json").read_text())
+    assert "decontaminated against SWE-bench files swebench_lite.jsonl (300 instances)" in manifest["notes"]
+
+
+# astropy__astropy-12907 (SWE-bench Lite and Verified): its gold patch's only hunk, old side, in
+# astropy/modeling/separable.py '@@ -242,7 +242,7 @@'; the fix changes the 4th line ('= 1' -> '= right').
+ASTROPY_GOLD_PATH = "astropy/modeling/separable.py"
+ASTROPY_GOLD_OLD = (
+    "        cright = _coord_matrix(right, 'right', noutp)\n"
+    "    else:\n"
+    "        cright = np.zeros((noutp, right.shape[1]))\n"
+    "        cright[-right.shape[0]:, -right.shape[1]:] = 1\n"
+    "\n"
+    "    return np.hstack([cleft, cright])\n"
+    "\n"
+)
+
+
+def test_default_decontamination_uses_the_shipped_index(tmp_path):
+    """No shared data and no --benchmarks: a PR of astropy/astropy editing the lines of
+    astropy__astropy-12907's gold hunk is removed, one editing other lines of the file is kept."""
+    head = "".join(f"setting_{i} = {i}\n" for i in range(1, 60))  # the gold text sits at 60..66, not 242
+    tail = "".join(f"other_{i} = {i}\n" for i in range(30))
+    original = head + ASTROPY_GOLD_OLD + tail
+    repo = Repo(tmp_path / "astropy", origin="https://github.com/astropy/astropy.git")
+    repo.commit("Initial commit", {ASTROPY_GOLD_PATH: original})
+    fixed = original.replace("-right.shape[1]:] = 1\n", "-right.shape[1]:] = right\n")
+    repo.squash(5001, "Fix separability of nested compound models", {ASTROPY_GOLD_PATH: fixed})
+    repo.squash(5002, "Change an unrelated setting", {ASTROPY_GOLD_PATH: fixed.replace("other_25 = 25", "other_25 = 2500")})
+    repo.squash(12907, "Change another setting", {ASTROPY_GOLD_PATH: fixed.replace("other_25 = 25", "other_25 = 2500")
+                                                  .replace("setting_2 = 2\n", "setting_2 = 200\n")})
+    out = tmp_path / "out"
+    assert main(["clean-pr", "--git-repo", str(repo.path), "--output", str(out)]) == 0
+    assert [r["pr_number"] for r in table(out / "edits")] == [5002]
+    assert reject_keys(out) == {("astropy/astropy", 5001, "decontam", "swebench_hunk_overlap"),
+                                ("astropy/astropy", 12907, "decontam", "swebench_instance")}
+    details = {row["reason"]: row["detail"] for row in table(out / "rejects")}
+    assert details["swebench_hunk_overlap"] == (f"astropy__astropy-12907: {ASTROPY_GOLD_PATH} lines 63-63 overlap "
+                                                "gold hunk lines 60-66 (declared 242-248)")
+    assert SHIPPED_INDEX_NOTE in json.loads((out / "_manifest.json").read_text())["notes"]
+    # --no-decontam still turns it off
+    out = tmp_path / "kept"
+    assert main(["clean-pr", "--git-repo", str(repo.path), "--no-decontam", "--output", str(out)]) == 0
+    assert sorted(r["pr_number"] for r in table(out / "edits")) == [5001, 5002, 12907]
 
 
 def test_apply_blocks_command(tmp_path, capsys):

@@ -3,17 +3,17 @@ FakeOpenAIServer test double (a real local HTTP server), decontamination with a 
 answer conflicts / equivalent duplicates."""
 import hashlib
 import json
-import os
 import threading
 
 import pyarrow.parquet as pq
 import pytest
 
 from pipelines.cli import main
+from tests.shared_data import shared_path
 from transforms.llm.testing import FakeOpenAIServer, malformed_json, rate_limited
 from transforms.science.adapters import iter_mmlu_csv
 
-MMLU_DIR = os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "data", "benchmarks", "mmlu")
+MMLU_PHYSICS_FILE = "benchmarks/mmlu/college_physics_test.csv"
 
 
 def _manifest(out):
@@ -92,9 +92,10 @@ def test_conflicts_and_equivalent_duplicates(tmp_path):
     assert _manifest(out)["conservation"]["holds"]
 
 
-@pytest.mark.skipif(not os.path.isdir(MMLU_DIR), reason="no MMLU files in ../shared/data/benchmarks/mmlu")
+@pytest.mark.shared_data(MMLU_PHYSICS_FILE)
 def test_decontamination_with_a_real_mmlu_row(tmp_path):
-    path = os.path.join(MMLU_DIR, "college_physics_test.csv")
+    mmlu_dir = str(shared_path("benchmarks/mmlu"))
+    path = shared_path(MMLU_PHYSICS_FILE)
     row = next(r for r in iter_mmlu_csv(path) if len(r["question"].split()) >= 13)
     wi = _write_jsonl(tmp_path / "wi.jsonl", [
         {"id": "copied", "question": row["question"], "answer": row["answer"], "category": "Physics"},
@@ -102,7 +103,7 @@ def test_decontamination_with_a_real_mmlu_row(tmp_path):
          "answer": "2.2 s", "category": "Physics"},
     ])
     out = tmp_path / "out"
-    assert main(["dr-sci", "--source", f"webinstruct_verified={wi}", "--decontam-benchmark", MMLU_DIR,
+    assert main(["dr-sci", "--source", f"webinstruct_verified={wi}", "--decontam-benchmark", mmlu_dir,
                  "--output", str(out)]) == 0
     rejects = _rows(out, "rejects")
     assert [(r["reason"], json.loads(r["record_json"])["source_id"]) for r in rejects] == [

@@ -1,9 +1,11 @@
 """SWE-bench decontamination of Clean-PR edit samples.
 
-``load_benchmark_patches(paths)`` reads SWE-bench JSONL files (``instance_id``, ``repo``,
-``problem_statement``, ``patch``) into a ``BenchmarkIndex``; ``contamination_reason(sample,
-index)`` answers None (keep) or ``Rejected(reason, detail)`` with the instance id in the detail.
-Reasons, checked in this order:
+``shipped_index()`` is the ``BenchmarkIndex`` of SWE-bench Lite + Verified shipped in the package
+(``transforms/code/data/swebench_index.bin.gz``, rebuilt from the two JSONL files by
+``python -m transforms.code.build_swebench_index``); ``load_benchmark_patches(paths)`` builds the
+same kind of index from any SWE-bench JSONL files (``instance_id``, ``repo``,
+``problem_statement``, ``patch``). ``contamination_reason(sample, index)`` answers None (keep) or
+``Rejected(reason, detail)`` with the instance id in the detail. Reasons, checked in this order:
 
 * ``swebench_instance``: the sample's (repo, pr_number) is an instance's pull request (the
   NUMBER of ``owner__repo-NUMBER``), or the sample links that pull request as a reference
@@ -32,29 +34,39 @@ The sample's before-file is rarely at the instance's ``base_commit``, so a gold 
 re-located by content: where its old-side lines (context and '-' lines) occur in the
 before-file, those occurrences are its ranges; failing that, where its new-side lines occur
 (the fix is already in the file); failing both, its declared ``@@`` range. Lines compare with
-their ``\\r``/``\\n`` endings stripped.
+their ``\\r``/``\\n`` endings stripped, by 64-bit hash (``line_hash``): the index keeps no
+patch text.
+
+An index holds only what the rules compare: instance ids, repos and PR numbers, per repo and
+path the gold hunks' declared ranges and line hashes, and per problem statement the SHA-1 of its
+normalized text and its distinct 13-gram hashes. An index file (``write_index``/``read_index``)
+stores exactly those values, so the shipped index and the JSONL it was built from decide alike.
 
 Repositories compare case-insensitively. A sample repo without an owner (a local clone named
 after its directory, e.g. ``django``) matches every benchmark repo with that name.
 
-Loading both SWE-bench files (800 rows, 707 distinct instances) takes about 0.4 s. A sample
-outside the benchmark's repositories costs a few dict lookups plus one n-gram lookup per text
-(numpy ``searchsorted`` over all problem statements' 13-gram hashes), about 0.4 ms; one editing
-a 3,000-line file of a benchmark repository about 3 ms.
+Loading both SWE-bench files (800 rows, 707 distinct instances) takes about 0.4 s, reading the
+shipped index (1.3 MB) about 0.05 s. A sample outside the benchmark's repositories costs a few
+dict lookups plus one n-gram lookup per text (numpy ``searchsorted`` over all problem
+statements' 13-gram hashes), about 0.4 ms; one editing a 3,000-line file of a benchmark
+repository about 3 ms.
 """
 from __future__ import annotations
 
-import glob
+import functools
+import gzip
 import hashlib
 import json
 import os
 import re
+import struct
 import unicodedata
 import zlib
 from dataclasses import dataclass, field
 from typing import Iterable, Mapping, NamedTuple, Sequence
 
 import numpy as np
+import xxhash
 
 from transforms.code.intent import clean_text
 from transforms.code.search_replace import ApplyError, Block, apply_blocks, changed_spans, split_lines
@@ -70,11 +82,10 @@ _WORD = re.compile(r"\w+")
 _GRAM_BASE = np.uint64(1099511628211)  # FNV-64 prime; products wrap modulo 2**64
 
 
-def default_benchmark_paths() -> list[str]:
-    """The SWE-bench JSONL files under ``../shared/data/benchmarks/swebench/`` of the project root."""
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    pattern = os.path.join(root, "..", "shared", "data", "benchmarks", "swebench", "*.jsonl")
-    return sorted(os.path.normpath(path) for path in glob.glob(pattern))
+# The index shipped in the package (``transforms/code/data/``), built from SWE-bench Lite and
+# Verified by ``python -m transforms.code.build_swebench_index`` (see that module).
+SHIPPED_INDEX = "swebench_index.bin.gz"
+INDEX_FORMAT = b"SHARDSMITH-SWEBENCH-INDEX 1\n"
 
 
 # --------------------------------------------------------------------------- unified diffs
@@ -100,6 +111,12 @@ class FileDiff(NamedTuple):
 
 def _line_key(line: str) -> str:
     return line.rstrip("\r\n")
+
+
+def line_hash(key: str) -> int:
+    """64-bit hash of a line with its ``\\r``/``\\n`` endings stripped (xxh64 of its UTF-8): gold
+    hunks keep only these, and relocation compares them instead of the text."""
+    return xxhash.xxh64_intdigest(key.encode("utf-8", "surrogatepass"))
 
 
 def _diff_path(header_value: str) -> str | None:
@@ -225,19 +242,28 @@ def gram_hashes(tokens: Sequence[str], size: int = GRAM_SIZE) -> np.ndarray:
 # --------------------------------------------------------------------------- the index
 
 class GoldHunk(NamedTuple):
-    """A gold-patch hunk of one instance, in the old file of ``path``."""
+    """A gold-patch hunk of one instance, in the old file of ``path``: its old/new side lines as
+    ``line_hash`` values (relocation only compares lines, so the text is not kept)."""
 
     instance_id: str
     first_line: int  # closed 1-based range the hunk covers in the old file (see module notes)
     last_line: int
-    old_lines: tuple[str, ...]
-    new_lines: tuple[str, ...]
+    old_hashes: tuple[int, ...]
+    new_hashes: tuple[int, ...]
 
 
 @dataclass
 class BenchmarkIndex:
-    """SWE-bench instances indexed for ``contamination_reason``; picklable (plain dicts and arrays)."""
+    """SWE-bench instances indexed for ``contamination_reason``; picklable (plain dicts and arrays).
 
+    Built from SWE-bench JSONL (``load_benchmark_patches``) or read from an index file
+    (``read_index``, ``shipped_index``): both hold the same hashes, so they decide alike.
+    """
+
+    # where it came from: the index file's name ('' when built from JSONL), and per source file
+    # {"file": basename, "rows": rows read, "sha256": of the file's bytes}
+    name: str = ""
+    sources: list[dict] = field(default_factory=list)
     instance_ids: list[str] = field(default_factory=list)
     # (repo lowercased, PR number) -> instance id
     pull_requests: dict[tuple[str, int], str] = field(default_factory=dict)
@@ -256,6 +282,14 @@ class BenchmarkIndex:
     def __len__(self) -> int:
         return len(self.instance_ids)
 
+    def describe(self) -> str:
+        """One line for a run's notes: the index by name (or its source files) and instance count,
+        never a local path."""
+        files = ", ".join(source["file"] for source in self.sources)
+        if self.name:
+            return f"the SWE-bench index {self.name} ({len(self)} instances from {files})"
+        return f"SWE-bench files {files} ({len(self)} instances)"
+
     def repos_for(self, repo: str | None) -> list[str]:
         """Benchmark repos (lowercased) a sample repo names: itself, or by name when it has no owner."""
         if not repo:
@@ -271,27 +305,36 @@ def _gold_hunk(instance_id: str, hunk: DiffHunk) -> GoldHunk:
         first, last = hunk.old_start, hunk.old_start + 1
     else:
         first, last = hunk.old_start, hunk.old_start + hunk.old_length - 1
-    return GoldHunk(instance_id, first, last, hunk.old_lines, hunk.new_lines)
+    return GoldHunk(instance_id, first, last, tuple(map(line_hash, hunk.old_lines)),
+                    tuple(map(line_hash, hunk.new_lines)))
 
 
-def _read_instances(paths: Iterable[str | os.PathLike]) -> list[dict]:
+def _read_instances(paths: Iterable[str | os.PathLike]) -> tuple[list[dict], list[dict]]:
+    """Distinct instances (by id, first file wins, sorted) and a provenance entry per file."""
     instances: dict[str, dict] = {}
+    sources = []
     for path in paths:
-        with open(path, encoding="utf-8") as handle:
-            for line in handle:
-                if line.strip():
-                    row = json.loads(line)
-                    instances.setdefault(row["instance_id"], row)  # Lite and Verified share instances
-    return [instances[key] for key in sorted(instances)]
+        with open(path, "rb") as handle:
+            data = handle.read()
+        rows = 0
+        for line in data.decode("utf-8").splitlines():
+            if line.strip():
+                row = json.loads(line)
+                rows += 1
+                instances.setdefault(row["instance_id"], row)  # Lite and Verified share instances
+        sources.append({"file": os.path.basename(os.fspath(path)), "rows": rows,
+                        "sha256": hashlib.sha256(data).hexdigest()})
+    return [instances[key] for key in sorted(instances)], sources
 
 
 def load_benchmark_patches(paths: str | os.PathLike | Iterable[str | os.PathLike]) -> BenchmarkIndex:
     """Index SWE-bench JSONL files: PR numbers, gold hunks per repo/path, problem statement fingerprints."""
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
-    index = BenchmarkIndex()
+    rows, sources = _read_instances(paths)
+    index = BenchmarkIndex(sources=sources)
     gram_arrays: list[np.ndarray] = []
-    for row in _read_instances(paths):
+    for row in rows:
         instance_id = row["instance_id"]
         repo = row["repo"].strip().lower()
         index.instance_ids.append(instance_id)
@@ -315,13 +358,135 @@ def load_benchmark_patches(paths: str | os.PathLike | Iterable[str | os.PathLike
             hunk_list.sort(key=lambda h: (h.first_line, h.last_line, h.instance_id))
     for names in index.repos_by_name.values():
         names.sort()
+    _set_grams(index, gram_arrays)
+    return index
+
+
+def _set_grams(index: BenchmarkIndex, gram_arrays: list[np.ndarray]) -> None:
+    """The sorted all-statement 13-gram table from each instance's sorted distinct grams."""
     if gram_arrays:
         owners = np.repeat(np.arange(len(gram_arrays), dtype=np.int32), [len(a) for a in gram_arrays])
-        hashes = np.concatenate(gram_arrays)
+        hashes = np.concatenate(gram_arrays).astype(np.uint64, copy=False)
         order = np.argsort(hashes, kind="stable")
         index.gram_hashes, index.gram_owners = hashes[order], owners[order]
         index.gram_counts = np.array([len(a) for a in gram_arrays], dtype=np.int64)
+
+
+# --------------------------------------------------------------------------- index files
+
+def index_payload(index: BenchmarkIndex) -> bytes:
+    """The deterministic uncompressed bytes of an index file (``write_index`` gzips them).
+
+    Layout: ``INDEX_FORMAT``, an 8-byte little-endian header length, a JSON header (sorted
+    keys: provenance, instance ids, repos, pull requests, statement hashes, paths, the array
+    layout), then little-endian arrays: the distinct line hashes of all gold hunks (sorted,
+    uint64), per hunk its old then new lines as indexes into them (uint32), the hunk table
+    (int32 rows: path, instance, first line, last line, old count, new count), the 13-gram
+    count per instance (uint32) and each instance's sorted distinct 13-gram hashes (uint64).
+    Only hashes of the text are kept: hunk lines and problem statements can not be recovered.
+    """
+    position = {instance_id: n for n, instance_id in enumerate(index.instance_ids)}
+    repos = sorted(index.repos)
+    repo_position = {repo: n for n, repo in enumerate(repos)}
+    paths, hunks = [], []
+    for repo in sorted(index.hunks):
+        for path in sorted(index.hunks[repo]):
+            paths.append([repo_position[repo], path])
+            hunks.extend((len(paths) - 1, hunk) for hunk in index.hunks[repo][path])
+    line_table = sorted({h for _, hunk in hunks for h in hunk.old_hashes + hunk.new_hashes})
+    line_position = {h: n for n, h in enumerate(line_table)}
+    hunk_lines = [line_position[h] for _, hunk in hunks for h in hunk.old_hashes + hunk.new_hashes]
+    hunk_table = [(path, position[hunk.instance_id], hunk.first_line, hunk.last_line,
+                   len(hunk.old_hashes), len(hunk.new_hashes)) for path, hunk in hunks]
+    owners = index.gram_owners
+    per_instance = np.lexsort((index.gram_hashes, owners)) if len(owners) else np.zeros(0, dtype=np.int64)
+    arrays = [
+        ("line_hashes", np.array(line_table, dtype="<u8")),
+        ("hunk_lines", np.array(hunk_lines, dtype="<u4")),
+        ("hunks", np.array(hunk_table, dtype="<i4").reshape(-1)),
+        ("gram_counts", np.asarray(index.gram_counts, dtype="<u4")),
+        ("grams", np.asarray(index.gram_hashes, dtype="<u8")[per_instance]),
+    ]
+    header = {
+        "gram_size": GRAM_SIZE,
+        "sources": index.sources,
+        "instance_ids": index.instance_ids,
+        "repos": repos,
+        "pull_requests": sorted([repo_position[repo], number, position[instance_id]]
+                                for (repo, number), instance_id in index.pull_requests.items()),
+        "statement_hashes": sorted([digest, [position[i] for i in ids]] for digest, ids in index.statement_hashes.items()),
+        "paths": paths,
+        "arrays": [[name, array.dtype.str, len(array)] for name, array in arrays],
+    }
+    head = json.dumps(header, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode("ascii")
+    return b"".join([INDEX_FORMAT, struct.pack("<Q", len(head)), head] + [array.tobytes() for _, array in arrays])
+
+
+def write_index(index: BenchmarkIndex, path: str | os.PathLike) -> int:
+    """Write ``index_payload`` gzipped (level 9, no name, mtime 0: same input, same bytes); returns the size."""
+    data = gzip.compress(index_payload(index), compresslevel=9, mtime=0)
+    with open(path, "wb") as handle:
+        handle.write(data)
+    return len(data)
+
+
+def parse_index(payload: bytes, name: str = "") -> BenchmarkIndex:
+    """A ``BenchmarkIndex`` from ``index_payload`` bytes."""
+    if not payload.startswith(INDEX_FORMAT):
+        raise ValueError("not a shardsmith SWE-bench index (or another format version)")
+    offset = len(INDEX_FORMAT)
+    (length,) = struct.unpack_from("<Q", payload, offset)
+    offset += 8
+    header = json.loads(payload[offset:offset + length].decode("ascii"))
+    offset += length
+    if header["gram_size"] != GRAM_SIZE:
+        raise ValueError(f"index built with {header['gram_size']}-grams, this code uses {GRAM_SIZE}")
+    arrays = {}
+    for array_name, dtype, count in header["arrays"]:
+        array = np.frombuffer(payload, dtype=np.dtype(dtype), count=count, offset=offset)
+        offset += array.nbytes
+        arrays[array_name] = array.astype(array.dtype.newbyteorder("="))
+    if offset != len(payload):
+        raise ValueError("index file has trailing or missing bytes")
+    ids = list(header["instance_ids"])
+    repos = list(header["repos"])
+    index = BenchmarkIndex(name=name, sources=list(header["sources"]), instance_ids=ids)
+    for repo in repos:
+        index.repos.add(repo)
+        index.repos_by_name.setdefault(repo.rsplit("/", 1)[-1], []).append(repo)
+    index.pull_requests = {(repos[repo], number): ids[instance] for repo, number, instance in header["pull_requests"]}
+    index.statement_hashes = {digest: [ids[i] for i in owners] for digest, owners in header["statement_hashes"]}
+    line_table = arrays["line_hashes"].tolist()
+    hunk_lines = arrays["hunk_lines"].tolist()
+    cursor = 0
+    for path_id, instance, first, last, n_old, n_new in arrays["hunks"].reshape(-1, 6).tolist():
+        lines = [line_table[i] for i in hunk_lines[cursor:cursor + n_old + n_new]]
+        cursor += n_old + n_new
+        repo, path = header["paths"][path_id]
+        index.hunks.setdefault(repos[repo], {}).setdefault(path, []).append(
+            GoldHunk(ids[instance], first, last, tuple(lines[:n_old]), tuple(lines[n_old:])))
+    counts = arrays["gram_counts"].astype(np.int64)
+    grams = arrays["grams"]
+    bounds = np.concatenate([[0], np.cumsum(counts)])
+    _set_grams(index, [grams[bounds[n]:bounds[n + 1]] for n in range(len(ids))])
     return index
+
+
+def read_index(path: str | os.PathLike) -> BenchmarkIndex:
+    """An index file written by ``write_index``, named after its file."""
+    with open(path, "rb") as handle:
+        return parse_index(gzip.decompress(handle.read()), name=os.path.basename(os.fspath(path)))
+
+
+def shipped_index_path() -> str:
+    """The index file shipped in the package (``transforms/code/data/swebench_index.bin.gz``)."""
+    return os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", SHIPPED_INDEX)
+
+
+@functools.lru_cache(maxsize=1)
+def shipped_index() -> BenchmarkIndex:
+    """The shipped SWE-bench Lite + Verified index, read once per process (treat it as read-only)."""
+    return read_index(shipped_index_path())
 
 
 # --------------------------------------------------------------------------- the checks
@@ -345,8 +510,8 @@ def _instance_reason(sample: Mapping, index: BenchmarkIndex) -> Rejected | None:
     return None
 
 
-def _occurrences(before_keys: list[str], first_lines: dict[str, list[int]], lines: tuple[str, ...]) -> list[int]:
-    """0-based starts where ``lines`` occur as consecutive lines of the file."""
+def _occurrences(before_keys: list[int], first_lines: dict[int, list[int]], lines: tuple[int, ...]) -> list[int]:
+    """0-based starts where ``lines`` (line hashes) occur as consecutive lines of the file."""
     if not lines:
         return []
     width = len(lines)
@@ -354,9 +519,9 @@ def _occurrences(before_keys: list[str], first_lines: dict[str, list[int]], line
             if tuple(before_keys[start:start + width]) == lines]
 
 
-def _located_ranges(hunk: GoldHunk, before_keys: list[str], first_lines: dict[str, list[int]]) -> list[tuple[int, int]]:
+def _located_ranges(hunk: GoldHunk, before_keys: list[int], first_lines: dict[int, list[int]]) -> list[tuple[int, int]]:
     """Where a gold hunk sits in this before-file: by its old text, its new text, else as declared."""
-    for lines in (hunk.old_lines, hunk.new_lines):
+    for lines in (hunk.old_hashes, hunk.new_hashes):
         starts = _occurrences(before_keys, first_lines, lines)
         if starts:
             return [(start + 1, start + len(lines)) for start in starts]
@@ -394,8 +559,8 @@ def _hunk_overlap_reason(sample: Mapping, index: BenchmarkIndex) -> Rejected | N
         changes = [touched_lines(i1, i2) for i1, i2 in changed_line_ranges(before, after)]
         if not changes:
             continue
-        before_keys = [_line_key(line) for line in split_lines(before)]
-        first_lines: dict[str, list[int]] = {}
+        before_keys = [line_hash(_line_key(line)) for line in split_lines(before)]
+        first_lines: dict[int, list[int]] = {}
         for position, key in enumerate(before_keys):
             first_lines.setdefault(key, []).append(position)
         for repo, path, gold_hunks in candidates:

@@ -318,9 +318,3 @@ class Contamination:
 def contamination_reason(question: dict | str, index: Contamination) -> Rejected | None:
     """Module-level form of ``Contamination.contamination_reason`` (a filter stage function)."""
     return index.contamination_reason(question)
-
-
-def default_mmlu_path() -> str:
-    """``../shared/data/benchmarks/mmlu`` relative to the project root."""
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    return os.path.normpath(os.path.join(root, "..", "shared", "data", "benchmarks", "mmlu"))

@@ -1,4 +1,7 @@
-"""SWE-bench decontamination against the real SWE-bench Lite / Verified rows in ../shared/data."""
+"""SWE-bench decontamination against the real SWE-bench Lite / Verified rows of the shared data
+(``tests/shared_data.py``), each rule checked with the index built from those JSONL files and with
+the index shipped in the package; the rebuild check; and, without the shared data, the shipped
+index on a gold hunk written into the test."""
 import json
 import os
 import pickle
@@ -7,27 +10,33 @@ import time
 
 import pytest
 
+from tests.shared_data import shared_path
 from transforms.code.decontam import (
     BenchmarkIndex,
     changed_line_ranges,
     contamination_reason,
-    default_benchmark_paths,
     issue_tokens,
     load_benchmark_patches,
     parse_unified_diff,
+    shipped_index,
     statement_match,
     touched_lines,
 )
 from transforms.records import Rejected
 
 INSTANCE = "astropy__astropy-12907"  # SWE-bench Lite: one hunk '@@ -242,7 +242,7 @@' in astropy/modeling/separable.py
+SWEBENCH_FILES = ("benchmarks/swebench/swebench_lite.jsonl", "benchmarks/swebench/swebench_verified.jsonl")
+needs_swebench = pytest.mark.shared_data(*SWEBENCH_FILES)
 
 
 @pytest.fixture(scope="module")
 def paths():
-    found = default_benchmark_paths()
-    assert [os.path.basename(p) for p in found] == ["swebench_lite.jsonl", "swebench_verified.jsonl"]
-    return found
+    return [str(shared_path(name)) for name in SWEBENCH_FILES]
+
+
+@pytest.fixture(scope="module")
+def jsonl_index(paths):
+    return load_benchmark_patches(paths)
 
 
 @pytest.fixture(scope="module")
@@ -41,9 +50,10 @@ def rows(paths):
     return by_id
 
 
-@pytest.fixture(scope="module")
-def index(paths):
-    return load_benchmark_patches(paths)
+@pytest.fixture(scope="module", params=["jsonl", "shipped"])
+def index(request):
+    """Every rule runs against both: the index built from the JSONL rows and the shipped one."""
+    return request.getfixturevalue("jsonl_index") if request.param == "jsonl" else shipped_index()
 
 
 @pytest.fixture(scope="module")
@@ -89,6 +99,7 @@ def sample(repo, pr_number, path, before, after, **extra):
             "blocks": [], **extra}
 
 
+@needs_swebench
 def test_loading_both_files_is_fast_and_complete(paths, rows):
     started = time.perf_counter()
     index = load_benchmark_patches(paths)
@@ -99,6 +110,7 @@ def test_loading_both_files_is_fast_and_complete(paths, rows):
     assert "astropy/modeling/separable.py" in index.hunks["astropy/astropy"]
 
 
+@needs_swebench
 def test_every_gold_hunk_parses_to_its_declared_lengths(rows):
     for row in rows.values():
         file_diffs = parse_unified_diff(row["patch"])
@@ -115,6 +127,7 @@ def test_new_file_in_gold_patch_has_no_old_path():
     assert file_diff.hunks[0].old_lines == () and file_diff.hunks[0].new_lines == ("a = 1", "b = 2")
 
 
+@needs_swebench
 def test_edit_inside_gold_hunk_is_rejected_with_the_instance_id(index, gold):
     row, path, hunk = gold
     before = file_with_hunk(hunk, 241)  # gold text at its declared lines 242-248
@@ -126,6 +139,7 @@ def test_edit_inside_gold_hunk_is_rejected_with_the_instance_id(index, gold):
     assert verdict.detail.startswith(INSTANCE + ":") and path in verdict.detail
 
 
+@needs_swebench
 def test_same_repo_other_file_or_far_lines_is_kept(index, gold):
     row, path, hunk = gold
     before = file_with_hunk(hunk, 241)
@@ -137,6 +151,7 @@ def test_same_repo_other_file_or_far_lines_is_kept(index, gold):
     assert contamination_reason(sample("someone/astropy-fork", 99999, path, before, inside), index) is None
 
 
+@needs_swebench
 def test_pure_insertion_overlaps_only_when_touching_the_hunk(index, gold):
     row, path, hunk = gold
     before = file_with_hunk(hunk, 241)  # hunk covers lines 242..248
@@ -155,6 +170,7 @@ def test_pure_insertion_overlaps_only_when_touching_the_hunk(index, gold):
     assert verdict(249) is None
 
 
+@needs_swebench
 def test_deleting_lines_overlaps_like_replacing_them(index, gold):
     row, path, hunk = gold
     before = file_with_hunk(hunk, 241)
@@ -164,6 +180,7 @@ def test_deleting_lines_overlaps_like_replacing_them(index, gold):
     assert contamination_reason(sample(row["repo"], 1, path, before, after), index) is None
 
 
+@needs_swebench
 def test_gold_hunk_is_relocated_by_its_text(index, gold):
     row, path, hunk = gold
     before = file_with_hunk(hunk, 291)  # the file has 50 more lines above: gold text at 292..298
@@ -174,6 +191,7 @@ def test_gold_hunk_is_relocated_by_its_text(index, gold):
     assert contamination_reason(sample(row["repo"], 1, path, before, declared_edit), index) is None
 
 
+@needs_swebench
 def test_file_already_holding_the_fix_is_matched_by_the_new_side(index, gold):
     row, path, hunk = gold
     lines = filler(100) + list(hunk.new_lines) + filler(100, "y")
@@ -182,6 +200,7 @@ def test_file_already_holding_the_fix_is_matched_by_the_new_side(index, gold):
     assert contamination_reason(sample(row["repo"], 1, path, before, after), index).reason == "swebench_hunk_overlap"
 
 
+@needs_swebench
 def test_without_the_gold_text_the_declared_range_decides(index, gold):
     row, path, _ = gold
     before = "".join(line + "\n" for line in filler(400))
@@ -190,6 +209,7 @@ def test_without_the_gold_text_the_declared_range_decides(index, gold):
     assert contamination_reason(sample(row["repo"], 1, path, before, edit_lines(before, {300: "z = 0"})), index) is None
 
 
+@needs_swebench
 def test_same_pull_request_is_an_instance(index, gold):
     row, path, _ = gold
     before = "a = 1\n"
@@ -205,6 +225,7 @@ def test_same_pull_request_is_an_instance(index, gold):
     assert contamination_reason(backport, index).reason == "swebench_instance"
 
 
+@needs_swebench
 def test_linked_issue_with_the_problem_statement_is_rejected(index, rows):
     statement = rows[INSTANCE]["problem_statement"]
     title, body = statement.split("\n", 1)
@@ -218,6 +239,7 @@ def test_linked_issue_with_the_problem_statement_is_rejected(index, rows):
     assert contamination_reason(record, index).reason == "swebench_issue"
 
 
+@needs_swebench
 def test_pr_body_quoting_the_issue_is_rejected(index, rows):
     statement = rows["django__django-11099"]["problem_statement"]
     quoted = "\n".join("> " + line for line in statement.splitlines())
@@ -228,6 +250,7 @@ def test_pr_body_quoting_the_issue_is_rejected(index, rows):
     assert "13-gram containment 1.00" in verdict.detail
 
 
+@needs_swebench
 def test_issue_match_needs_half_of_the_statement(index, rows):
     row = rows["sympy__sympy-20590"]
     words = issue_tokens(row["problem_statement"])
@@ -239,6 +262,7 @@ def test_issue_match_needs_half_of_the_statement(index, rows):
     assert statement_match("Fix a typo in the README of an unrelated project.", index) is None
 
 
+@needs_swebench
 def test_issue_template_boilerplate_alone_does_not_match(index, rows):
     # astropy's issue template keeps long boilerplate in HTML comments; a new issue written in
     # the same template shares half the 13-grams of short template issues unless comments go.
@@ -252,6 +276,7 @@ def test_issue_template_boilerplate_alone_does_not_match(index, rows):
         assert statement_match(rows[instance_id]["problem_statement"], index)[0] == instance_id
 
 
+@needs_swebench
 def test_clean_sample_is_kept_and_index_pickles(index, gold):
     row, path, hunk = gold
     before = file_with_hunk(hunk, 241)
@@ -264,6 +289,7 @@ def test_clean_sample_is_kept_and_index_pickles(index, gold):
     assert contamination_reason(record, index).reason == "swebench_hunk_overlap"
 
 
+@needs_swebench
 def test_after_missing_uses_the_blocks(index, gold):
     row, path, hunk = gold
     before = file_with_hunk(hunk, 241)
@@ -271,3 +297,153 @@ def test_after_missing_uses_the_blocks(index, gold):
     record = sample(row["repo"], 99999, path, before, None,
                     blocks=[{"path": path, "search": line, "replace": "changed = True\n"}])
     assert contamination_reason(record, index).reason == "swebench_hunk_overlap"
+
+
+# --------------------------------------------------------------------------- the shipped index
+
+# astropy__astropy-12907's gold hunk in astropy/modeling/separable.py (@@ -242,7 +242,7 @@), old
+# side: the 4th line is the one the fix changes. Copied so the shipped index is tested without
+# the shared data; test_embedded_gold_hunk_is_the_real_one checks the copy.
+GOLD_PATH = "astropy/modeling/separable.py"
+GOLD_OLD_LINES = (
+    "        cright = _coord_matrix(right, 'right', noutp)",
+    "    else:",
+    "        cright = np.zeros((noutp, right.shape[1]))",
+    "        cright[-right.shape[0]:, -right.shape[1]:] = 1",
+    "",
+    "    return np.hstack([cleft, cright])",
+    "",
+)
+
+
+def test_shipped_index_alone_finds_an_edit_of_a_gold_hunk():
+    index = shipped_index()
+    assert len(index) == 707 and [s["file"] for s in index.sources] == ["swebench_lite.jsonl", "swebench_verified.jsonl"]
+    assert index.describe() == ("the SWE-bench index swebench_index.bin.gz "
+                                "(707 instances from swebench_lite.jsonl, swebench_verified.jsonl)")
+    lines = filler(100) + list(GOLD_OLD_LINES) + filler(100, "y")  # gold text at 101..107, not 242
+    before = "".join(line + "\n" for line in lines)
+    fixed = edit_lines(before, {104: "        cright[-right.shape[0]:, -right.shape[1]:] = right"})
+    verdict = contamination_reason(sample("astropy/astropy", 99999, GOLD_PATH, before, fixed), index)
+    assert verdict.reason == "swebench_hunk_overlap"
+    assert verdict.detail == (f"{INSTANCE}: {GOLD_PATH} lines 104-104 overlap gold hunk lines 101-107 "
+                              "(declared 242-248)")
+    # near misses: two lines below the hunk, another file, another repository
+    below = edit_lines(before, {109: "y_1 = 'changed'"})
+    assert contamination_reason(sample("astropy/astropy", 99999, GOLD_PATH, before, below), index) is None
+    assert contamination_reason(sample("astropy/astropy", 99999, "astropy/other.py", before, fixed), index) is None
+    assert contamination_reason(sample("someone/astropy-fork", 99999, GOLD_PATH, before, fixed), index) is None
+    assert contamination_reason(sample("astropy/astropy", 12907, "x.py", "a\n", "b\n"), index) == Rejected(
+        "swebench_instance", f"{INSTANCE}: astropy/astropy pull request #12907")
+
+
+def test_index_file_round_trips_byte_for_byte(tmp_path):
+    import gzip
+
+    from transforms.code.decontam import index_payload, read_index, shipped_index_path, write_index
+
+    shipped = open(shipped_index_path(), "rb").read()
+    assert shipped[:4] == b"\x1f\x8b\x08\x00" and shipped[4:8] == b"\0\0\0\0"  # gzip: no file name, mtime 0
+    payload = gzip.decompress(shipped)
+    assert index_payload(shipped_index()) == payload
+    copy = tmp_path / "copy.bin.gz"
+    write_index(read_index(shipped_index_path()), copy)
+    assert gzip.decompress(copy.read_bytes()) == payload
+    assert read_index(copy).name == "copy.bin.gz"
+
+
+def test_builder_is_deterministic_and_keeps_no_text_or_paths(tmp_path, capsys):
+    from transforms.code.build_swebench_index import main
+    from transforms.code.decontam import index_payload, read_index
+
+    patch = ("diff --git a/pkg/mod.py b/pkg/mod.py\n--- a/pkg/mod.py\n+++ b/pkg/mod.py\n@@ -10,3 +10,3 @@\n"
+             " def area(radius):\n-    return 3.14 * radius\n+    return 3.14 * radius ** 2\n \n")
+    statement = ("Area is wrong for circles. " * 3) + "The function area returns the circumference instead of the area."
+    rows = [{"instance_id": "octo__geometry-17", "repo": "octo/geometry", "base_commit": "0" * 40,
+             "problem_statement": statement, "patch": patch},
+            {"instance_id": "octo__geometry-4", "repo": "octo/geometry", "base_commit": "1" * 40,
+             "problem_statement": "", "patch": ""}]
+    source = tmp_path / "secret-folder" / "mini.jsonl"
+    source.parent.mkdir()
+    source.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    first, second = tmp_path / "a.bin.gz", tmp_path / "b.bin.gz"
+    assert main([str(source.parent), "--output", str(first)]) == 0
+    assert main([str(source), "--output", str(second)]) == 0
+    assert f"{first}: 2 instances from mini.jsonl," in capsys.readouterr().out
+    assert first.read_bytes() == second.read_bytes()
+    import gzip
+
+    payload = gzip.decompress(first.read_bytes())
+    assert b"secret-folder" not in payload and b"radius" not in payload and b"circumference" not in payload
+    built, loaded = load_benchmark_patches([source]), read_index(first)
+    assert index_payload(built) == payload
+    before = "".join(f"line_{n} = {n}\n" for n in range(1, 9)) + "\n" + "def area(radius):\n    return 3.14 * radius\n\n"
+    after = before.replace("* radius\n", "* radius * radius\n")
+    cases = [sample("octo/geometry", 1, "pkg/mod.py", before, after),
+             sample("octo/geometry", 17, "README.md", "a\n", "b\n"),
+             sample("geometry", 2, "pkg/mod.py", before, before.replace("line_1 = 1", "line_1 = 0")),
+             sample("other/repo", 3, "x.py", "a\n", "b\n", body=f"Quoting the report:\n{statement}")]
+    verdicts = [contamination_reason(case, loaded) for case in cases]
+    assert verdicts == [contamination_reason(case, built) for case in cases]
+    assert [v and v.reason for v in verdicts] == ["swebench_hunk_overlap", "swebench_instance", None, "swebench_issue"]
+    with pytest.raises(SystemExit, match="no such file or directory"):
+        main([str(tmp_path / "missing.jsonl"), "--output", str(first)])
+
+
+@needs_swebench
+def test_embedded_gold_hunk_is_the_real_one(gold):
+    _, path, hunk = gold
+    assert (path, hunk.old_lines) == (GOLD_PATH, GOLD_OLD_LINES)
+
+
+@needs_swebench
+def test_rebuilding_from_the_shared_data_gives_the_shipped_index(tmp_path, paths, jsonl_index, capsys):
+    import gzip
+
+    from transforms.code.build_swebench_index import main
+    from transforms.code.decontam import index_payload, shipped_index_path
+
+    out = tmp_path / "swebench_index.bin.gz"
+    assert main([*paths, "--output", str(out)]) == 0
+    assert "707 instances from swebench_lite.jsonl, swebench_verified.jsonl" in capsys.readouterr().out
+    shipped = gzip.decompress(open(shipped_index_path(), "rb").read())
+    assert gzip.decompress(out.read_bytes()) == shipped, \
+        "the shipped index is stale: python -m transforms.code.build_swebench_index <swebench dir> " \
+        "--output transforms/code/data/swebench_index.bin.gz"
+    assert index_payload(jsonl_index) == shipped
+
+
+def _decision_samples(rows):
+    """Contaminated samples and near misses built from every 9th instance's gold patch and statement."""
+    samples = []
+    for row in [rows[key] for key in sorted(rows)][::9]:
+        repo, number = row["repo"], int(row["instance_id"].rsplit("-", 1)[1])
+        samples.append(sample(repo, number, "x.py", "a\n", "b\n"))  # the instance's PR
+        samples.append(sample(repo, number + 100_000, "x.py", "a\n", "b\n"))  # another PR of the repo
+        for file_diff in parse_unified_diff(row["patch"])[:1]:
+            path = file_diff.old_path or file_diff.new_path
+            for hunk in [h for h in file_diff.hunks if h.old_lines][:1]:
+                for above in (hunk.old_start - 1, hunk.old_start + 39):  # at its declared lines, and moved
+                    lines = filler(above) + list(hunk.old_lines) + filler(60, "y")
+                    before = "".join(line + "\n" for line in lines)
+                    middle = above + 1 + len(hunk.old_lines) // 2
+                    for line, repo_ in ((middle, repo), (middle, "someone/else"), (above + len(hunk.old_lines) + 3, repo),
+                                        (max(above - 2, 1), repo)):
+                        after = edit_lines(before, {line: "changed = True  # edited"})
+                        samples.append(sample(repo_, 99999, path, before, after))
+        words = issue_tokens(row["problem_statement"])
+        samples.append(sample("other/project", 1, "x.py", "a\n", "b\n", body=row["problem_statement"]))
+        samples.append(sample("other/project", 1, "x.py", "a\n", "b\n", body=" ".join(words[: int(len(words) * 0.6)])))
+        samples.append(sample("other/project", 1, "x.py", "a\n", "b\n", body=" ".join(words[: int(len(words) * 0.3)])))
+    return samples
+
+
+@needs_swebench
+def test_shipped_and_jsonl_indexes_decide_alike(jsonl_index, rows):
+    samples = _decision_samples(rows)
+    shipped = shipped_index()
+    jsonl = [contamination_reason(s, jsonl_index) for s in samples]
+    assert [contamination_reason(s, shipped) for s in samples] == jsonl  # reasons and details
+    reasons = {verdict.reason if verdict else None for verdict in jsonl}
+    assert reasons == {None, "swebench_instance", "swebench_hunk_overlap", "swebench_issue"}
+    assert len(samples) > 500 and sum(v is None for v in jsonl) > 100

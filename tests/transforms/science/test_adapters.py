@@ -1,5 +1,5 @@
 """Source adapters on small fixtures written in each published layout (JSONL / Parquet), plus the
-real MMLU CSVs in ../shared/data."""
+real MMLU CSVs in the shared data (``tests/shared_data.py``)."""
 import csv
 import json
 import os
@@ -25,9 +25,10 @@ from transforms.science.adapters import (
     iter_mmlu_csv,
     rubric_category,
 )
-from transforms.science.decontam import default_mmlu_path
+from tests.shared_data import shared_path
 
-MMLU_PHYSICS = os.path.join(default_mmlu_path(), "college_physics_test.csv")
+MMLU_PHYSICS_FILE = "benchmarks/mmlu/college_physics_test.csv"
+MMLU_PHYSICS = shared_path(MMLU_PHYSICS_FILE)
 
 
 def write_jsonl(path, rows):
@@ -152,6 +153,7 @@ def test_rar_items_that_cannot_be_imported_keep_the_raw_rubric():
     assert set(CATEGORY_WEIGHTS) == set(RUBRIC_CATEGORIES)
 
 
+@pytest.mark.shared_data(MMLU_PHYSICS_FILE)
 def test_mmlu_csv_rows_from_the_real_file():
     with open(MMLU_PHYSICS, newline="", encoding="utf-8") as handle:
         rows = list(csv.reader(handle))

@@ -1,4 +1,4 @@
-"""Decontamination against the real MMLU test files in ../shared/data, plus GPQA-style CSV and
+"""Decontamination against the real MMLU test files in the shared data (``tests/shared_data.py``), plus GPQA-style CSV and
 JSONL fixtures."""
 import csv
 import json
@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from tests.shared_data import shared_path
 from transforms.dedup.exact import word_tokens
 from transforms.records import Rejected
 from transforms.science.adapters import adapt_mmlu, iter_mmlu_csv
@@ -16,11 +17,14 @@ from transforms.science.decontam import (
     BenchmarkQuestion,
     Contamination,
     contamination_reason,
-    default_mmlu_path,
     load_benchmark,
 )
 
-PHYSICS = os.path.join(default_mmlu_path(), "college_physics_test.csv")
+MMLU_DIR = "benchmarks/mmlu"
+PHYSICS_FILE = "benchmarks/mmlu/college_physics_test.csv"
+PHYSICS = shared_path(PHYSICS_FILE)
+needs_physics = pytest.mark.shared_data(PHYSICS_FILE)
+needs_mmlu = pytest.mark.shared_data(MMLU_DIR)
 
 
 def mmlu_rows(path=PHYSICS):
@@ -46,19 +50,21 @@ def longest_common_run(a: str, b: str) -> int:
 @pytest.fixture(scope="module")
 def mmlu():
     started = time.perf_counter()
-    index = Contamination.from_paths([default_mmlu_path()])
+    index = Contamination.from_paths([str(shared_path(MMLU_DIR))])
     seconds = time.perf_counter() - started
     assert len(index) == 14079
     assert seconds < 10  # about 1.5 s here; generous for slow CI machines
     return index
 
 
+@needs_mmlu
 def test_loads_every_mmlu_file(mmlu):
     assert mmlu.benchmarks == ["mmlu"]
     assert mmlu.n_grams > 500_000
     assert mmlu.items[0].question_id.endswith("_test:0")
 
 
+@needs_mmlu
 def test_a_question_copied_from_mmlu_is_contaminated(mmlu):
     # the copy goes through the real adapter and clean stage, options rendered into the question
     record = next(iter_mmlu_csv(PHYSICS))
@@ -68,6 +74,7 @@ def test_a_question_copied_from_mmlu_is_contaminated(mmlu):
     assert contamination_reason(question, mmlu) == result
 
 
+@needs_mmlu
 def test_an_edited_copy_is_contaminated_by_ngrams(mmlu):
     question_text = mmlu_rows()[1][0]  # the thin-film question, 40 words
     edited = "Consider the following optics problem. " + question_text.replace("500 nm", "450 nm") + " Explain briefly."
@@ -76,6 +83,7 @@ def test_an_edited_copy_is_contaminated_by_ngrams(mmlu):
     assert result.detail.startswith("mmlu:college_physics_test:1: n-gram overlap:")
 
 
+@needs_mmlu
 def test_a_paraphrase_below_the_threshold_is_kept(mmlu):
     original = mmlu_rows()[1][0]
     paraphrase = ("A puddle of water (refractive index 1.33) is covered by a thin oil film 500 nm thick whose index "
@@ -85,7 +93,7 @@ def test_a_paraphrase_below_the_threshold_is_kept(mmlu):
     assert mmlu.contamination_reason({"question": paraphrase}) is None
 
 
-def test_a_short_question_is_found_when_contained(mmlu):
+def test_a_short_question_is_found_when_contained():
     short = BenchmarkQuestion("toy", "1", "Which planet in our solar system has the most moons today?")
     index = Contamination([short])
     assert 8 <= len(word_tokens(short.question)) < NGRAM
@@ -130,18 +138,21 @@ def test_gpqa_csv_and_jsonl_layouts(tmp_path):
         load_benchmark(jsonl.with_suffix(".txt"))
 
 
+@needs_physics
 def test_mmlu_csv_file_is_detected_by_its_rows():
     items = load_benchmark(PHYSICS)
     assert len(items) == len(mmlu_rows()) and items[0].benchmark == "mmlu"
     assert items[0].choices == tuple(mmlu_rows()[0][1:5])
 
 
+@needs_physics
 def test_index_is_deterministic():
     items = load_benchmark(PHYSICS)
     first, second = Contamination(items), Contamination(list(items))
     assert (first._hashes == second._hashes).all() and (first._owners == second._owners).all()
 
 
+@needs_mmlu
 def test_queries_are_fast(mmlu):
     texts = [f"Question {i}: an unrelated sentence about wheat yields in the valley over several decades, "
              f"measured by farmers with care and reported in detail number {i}." for i in range(2000)]

@@ -1,5 +1,5 @@
 """Subject stage: the metadata table, and the fastText classifier trained on metadata-labelled real
-MMLU questions from ../shared/data."""
+MMLU questions from the shared data (``tests/shared_data.py``)."""
 import glob
 import os
 import pickle
@@ -7,8 +7,8 @@ import pickle
 import pytest
 
 from schemas.science import SUBJECTS
+from tests.shared_data import shared_path
 from transforms.science.adapters import adapt_mmlu, iter_mmlu_csv
-from transforms.science.decontam import default_mmlu_path
 from transforms.science.subjects import (
     SUBJECT_TABLE,
     SubjectClassifier,
@@ -50,8 +50,12 @@ def test_table_values_are_schema_subjects():
     assert label_key(" Computer  Science! ") == "computer_science"
 
 
+MMLU_DIR = "benchmarks/mmlu"
+
+
+@pytest.mark.shared_data(MMLU_DIR)
 def test_every_mmlu_science_file_maps():
-    stems = [os.path.basename(p)[:-len("_test.csv")] for p in glob.glob(os.path.join(default_mmlu_path(), "*_test.csv"))]
+    stems = [os.path.basename(p)[:-len("_test.csv")] for p in glob.glob(os.path.join(shared_path(MMLU_DIR), "*_test.csv"))]
     assert len(stems) == 57
     mapped = {stem: subject_of_label(stem) for stem in stems}
     assert mapped["college_chemistry"] == "chemistry" and mapped["machine_learning"] == "computer_science"
@@ -72,6 +76,8 @@ CLASSIFIER_FILES = {
     "economics": ["high_school_macroeconomics", "high_school_microeconomics", "econometrics"],
     "chemistry": ["college_chemistry", "high_school_chemistry"],
 }
+needs_classifier_files = pytest.mark.shared_data(
+    *(f"{MMLU_DIR}/{stem}_test.csv" for files in CLASSIFIER_FILES.values() for stem in files))
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +85,7 @@ def mmlu_questions():
     questions = []
     for files in CLASSIFIER_FILES.values():
         for stem in files:
-            path = os.path.join(default_mmlu_path(), f"{stem}_test.csv")
+            path = shared_path(MMLU_DIR, f"{stem}_test.csv")
             questions.extend(adapt_mmlu(record) for record in iter_mmlu_csv(path))
     return questions
 
@@ -93,12 +99,14 @@ def model(mmlu_questions, tmp_path_factory):
     return str(path)
 
 
+@needs_classifier_files
 def test_training_pairs_use_metadata_labels_only(mmlu_questions):
     texts, labels = metadata_training_pairs(mmlu_questions + [{"question": "What is love?", "source_category": "Other"}])
     assert len(texts) == len(mmlu_questions)
     assert set(labels) == set(CLASSIFIER_FILES)
 
 
+@needs_classifier_files
 def test_classifier_predicts_held_out_subjects(mmlu_questions, model):
     held_out = [q for i, q in enumerate(mmlu_questions) if i % 5 == 0]
     classifier = SubjectClassifier(model, min_confidence=0.0)
@@ -108,6 +116,7 @@ def test_classifier_predicts_held_out_subjects(mmlu_questions, model):
     assert accuracy >= 0.6  # four subjects, a few hundred training questions
 
 
+@needs_classifier_files
 def test_confidence_floor_falls_back(model):
     text = "Which of the following is the correct statement?"
     never_sure = SubjectClassifier(model, min_confidence=1.01)
@@ -117,6 +126,7 @@ def test_confidence_floor_falls_back(model):
         SubjectClassifier(model, fallback_subject="astrology")
 
 
+@needs_classifier_files
 def test_assign_subject_metadata_then_classifier(model):
     classifier = SubjectClassifier(model, min_confidence=0.0)
     by_metadata = assign_subject({"question": "q", "source_category": "Chemistry"}, classifier)
@@ -133,6 +143,7 @@ def test_assign_subject_metadata_then_classifier(model):
     assert batch[1]["subject"] == by_model["subject"]
 
 
+@needs_classifier_files
 def test_classifier_pickles_as_a_path(model):
     classifier = SubjectClassifier(model)
     classifier.predict(["warm up"])
