@@ -313,8 +313,9 @@ def test_git_run_keeps_replayable_samples_and_rejects_the_rest(shop_run):
     assert_replays(edits)
 
 
-def test_no_shard_holds_the_local_path_of_a_clone(shop_run):
-    """Git-input records carry their clone's path between stages (for the SFT tree): never into a shard."""
+def test_no_shard_holds_the_local_path_of_a_clone(shop_run, capsys):
+    """Git-input records carry their clone's path between stages (for the SFT tree): never into a shard;
+    publish --dry-run (which checks every shard, the card and the manifest) goes through."""
     _, _, out, _ = shop_run
     for root in {str(out.parent), os.path.realpath(out.parent)}:
         assert rows_holding(out, root) == {}
@@ -323,6 +324,11 @@ def test_no_shard_holds_the_local_path_of_a_clone(shop_run):
     assert all("_repo_path" not in json.loads(r["record_json"]) for r in rejects)
     assert {json.loads(r["record_json"]).get("repo") for r in rejects if r["stage"] == "noise"} == {"acme/shop"}
     assert "_repo_path" not in json.loads(table(out / "duplicates")[0]["record_json"])
+    capsys.readouterr()
+    assert main(["publish", str(out), "--repo-id", "acme/shop-edits", "--dry-run"]) == 0
+    card = capsys.readouterr().out
+    assert str(out.parent) not in card and os.path.realpath(out.parent) not in card
+    assert '"<local>/shop-fork.git"' in card and '"output": "<local>/out"' in card
 
 
 def test_samples_match_the_git_objects_byte_for_byte(shop_run):

@@ -72,8 +72,9 @@ def _dr_sci_run(sources_root, out):
     return out
 
 
-def test_source_ids_and_audit_rows_name_files_relative_to_their_source(tmp_path):
-    """--source with absolute paths: no shard holds them; the same layout elsewhere gives the same rows."""
+def test_source_ids_and_audit_rows_name_files_relative_to_their_source(tmp_path, capsys):
+    """--source with absolute paths: no shard holds them, publish --dry-run goes through; the same
+    layout elsewhere gives the same rows."""
     first = _dr_sci_run(tmp_path / "alice" / "data", tmp_path / "out1")
     questions = {q["source_id"]: q for q in _rows(first, "questions")}
     assert {"wi-a", "part-0.jsonl#0", "part-0.jsonl#2", "college_physics_test:0", "college_physics_test:1"} == set(
@@ -87,6 +88,11 @@ def test_source_ids_and_audit_rows_name_files_relative_to_their_source(tmp_path)
     for root in {str(tmp_path), os.path.realpath(tmp_path)}:
         assert _rows_holding(first, root) == {}
     assert _rows_holding(first, "part-0.jsonl#")  # the check does see the relative names
+    capsys.readouterr()
+    assert main(["publish", str(first), "--repo-id", "org/sci", "--dry-run"]) == 0
+    card = capsys.readouterr().out
+    assert str(tmp_path) not in card and os.path.realpath(tmp_path) not in card
+    assert '"mmlu=<local>/mmlu"' in card and '"natural_reasoning=<local>/nr"' in card
 
     moved = _dr_sci_run(tmp_path / "elsewhere" / "bob" / "copy", tmp_path / "out2")
     for dataset in ("questions", "rejects"):
