@@ -91,12 +91,12 @@ def _scrub(text: str) -> str:
     for token in sorted(tokens, key=len, reverse=True):
         if len(token) >= 4:
             text = text.replace(token, "<redacted>")
-    return _BEARER.sub(r"\1<redacted>", _TOKEN_LIKE.sub("<redacted>", text))
+    return _TOKEN_LIKE.sub("<redacted>", text)
 
 
 def _one_line(text: str) -> str:
-    """The first non-empty line of ``text``, token scrubbed."""
-    lines = [line.strip() for line in _scrub(str(text)).splitlines() if line.strip()]
+    """The first non-empty line of ``text``, token (and any ``Bearer`` credential) scrubbed: for messages."""
+    lines = [line.strip() for line in _BEARER.sub(r"\1<redacted>", _scrub(str(text))).splitlines() if line.strip()]
     return lines[0] if lines else ""
 
 

@@ -293,8 +293,9 @@ def test_a_shard_vanishing_mid_upload_is_one_line(run_dir, tmp_path, capsys):
 
 def test_token_like_strings_are_scrubbed(monkeypatch):
     monkeypatch.setattr(publish, "_known_tokens", {"saved-login-secret"})
-    text = publish._scrub(f"a {TOKEN} b hf_abcdefghijklmnopqrstuvwxyz c Authorization: Bearer abc.def saved-login-secret")
-    assert text == "a <redacted> b <redacted> c Authorization: Bearer <redacted> <redacted>"
+    text = f"a {TOKEN} b hf_abcdefghijklmnopqrstuvwxyz c Authorization: Bearer abc.def saved-login-secret\nmore"
+    assert publish._scrub(text) == "a <redacted> b <redacted> c Authorization: Bearer abc.def <redacted>\nmore"
+    assert publish._one_line(text) == "a <redacted> b <redacted> c Authorization: Bearer <redacted> <redacted>"
 
 
 # --------------------------------------------------------------------------- local paths
