@@ -7,7 +7,8 @@
 Stages (``transforms/code/pr_sample.py`` holds the logic and the reject reasons):
 
     read           git clones: one worker per clone walks its PRs (``pr_records``); a clone that
-                   fails part-way becomes one reject ``unreadable_repo``. --prs: JSONL/Parquet.
+                   fails part-way becomes one reject ``unreadable_repo`` (named by the repo, not
+                   by its local path). --prs: JSONL/Parquet.
     prepare        RAW_PR_SCHEMA check, ``pr_id``                  missing_field, wrong_type
     noise          bots, unmerged, file rules                      bot_author, unmerged, docs_only,
                                                                    no_core_files, binary, vendored, ...
@@ -42,7 +43,7 @@ from pipelines.options import DedupOptions, RunOptions, start_run
 from schemas.common import with_quality_columns
 from schemas.pull_requests import EDIT_SAMPLE_SCHEMA, SFT_SAMPLE_SCHEMA
 from transforms.code.decontam import contamination_reason, load_benchmark_patches, shipped_index
-from transforms.code.git_history import GitError, branch_tip, git_dir_of, pr_records
+from transforms.code.git_history import GitError, branch_tip, git_dir_of, pr_records, repo_name_of
 from transforms.code.languages import LANGUAGE_BY_EXTENSION, LANGUAGES
 from transforms.code.pr_sample import (
     QUALITY_COLUMNS, CleanPrConfig, build_edit_sample, change_set_text,
@@ -58,7 +59,8 @@ from transforms.records import reject_row
 from transforms.stages import REJECTS, StageCounters, UniqueBy
 
 PIPELINE = "clean-pr"
-REPO_PATH_FIELD = "_repo_path"  # where a git-input record's clone lives (for the SFT tree); never written
+REPO_PATH_FIELD = "_repo_path"  # where a git-input record's clone lives (for the SFT tree); never written,
+# not even into rejects (transforms.records.PRIVATE_FIELDS): published rows name the repo, never the clone
 # Exact change-set dedup keeps case and punctuation (they matter in code) and only collapses whitespace.
 CHANGE_SET_NORMALIZATION = TextNormalization(lowercase=False, nfkc=False, strip_punctuation=False,
                                              collapse_whitespace=True)
@@ -127,11 +129,39 @@ def _flag_given(argv: list[str], flag: str) -> bool:
 
 # --------------------------------------------------------------------------- Beam pieces
 
+def repo_identity(repo_path: str) -> str:
+    """The repository's name (``repo_name_of``: GitHub ``owner/name`` or the directory name), never a path."""
+    try:
+        return repo_name_of(repo_path)
+    except Exception:  # noqa: BLE001 - a clone too broken for git config: its directory name
+        name = os.path.basename(os.path.abspath(repo_path).rstrip(os.sep))
+        return name[:-4] if name.endswith(".git") and len(name) > 4 else name or "repo"
+
+
+def without_clone_path(text: str, repo_path: str, name: str) -> str:
+    """``text`` (a git error) with the clone's local path replaced by ``name`` (so ``name/.git``),
+    and a git dir kept outside the clone (``gitdir:`` file) by ``<git dir of NAME>``."""
+    roots = {os.path.abspath(repo_path), os.path.realpath(repo_path)}
+    replacements = dict.fromkeys(roots, name)
+    try:
+        git_dir = git_dir_of(repo_path)
+    except Exception:  # noqa: BLE001 - nothing more to replace
+        git_dir = None
+    for path in ({git_dir, os.path.realpath(git_dir)} if git_dir else set()):
+        if not any(path == root or path.startswith(root + os.sep) for root in roots):
+            replacements[path] = f"<git dir of {name}>"
+    for path in sorted(replacements, key=len, reverse=True):  # longest first: a path inside another
+        if len(path) > 1:
+            text = text.replace(path, replacements[path])
+    return text
+
+
 class ReadGitRepos(beam.PTransform):
     """Repository paths -> raw PR records, counted as stage ``read`` like file inputs are.
 
     Returns ``(records, rejects)``. A clone that fails part-way (git error, vanished objects)
-    keeps the PRs already read and adds one reject ``unreadable_repo`` for the rest.
+    keeps the PRs already read and adds one reject ``unreadable_repo`` for the rest; it names the
+    repository (``repo_identity``), and its detail shows paths relative to the clone.
     """
 
     def __init__(self, repo_paths: list[str], max_file_bytes: int, branch: str | None, stage: str = READ_STAGE):
@@ -167,9 +197,10 @@ class _ReadRepoFn(beam.DoFn):
         except Exception as exc:  # noqa: BLE001 - a broken clone is a reject, not a failed run
             self.counters.records_in.inc()
             self.counters.rejected("unreadable_repo")
+            name = repo_identity(repo_path)
+            detail = without_clone_path(f"{type(exc).__name__}: {exc}", repo_path, name)
             yield beam.pvalue.TaggedOutput(REJECTS, reject_row(
-                self.stage, "unreadable_repo", f"{repo_path}: {type(exc).__name__}: {exc}",
-                {"repo_path": repo_path, "prs_read_before_failure": read}))
+                self.stage, "unreadable_repo", f"{name}: {detail}", {"repo": name, "prs_read_before_failure": read}))
 
 
 class BuildEditSample:

@@ -9,7 +9,9 @@
 Stages (logic in ``transforms/science``; reject reasons in brackets):
 
     read            JSONL/Parquet of every --source in one read, MMLU CSVs     invalid_json, unreadable_file, ...
-                    by a CSV reader counted as the same ``read`` stage
+                    by a CSV reader counted as the same ``read`` stage; each
+                    row's position is "<file>#<index>", the file named relative
+                    to its --source PATH (``display_names``), never absolutely
     adapt           per source layout (``ADAPTERS`` / generic column map)     missing_question, missing_choices,
                                                                                unknown_source
     clean           Unicode repair, markup -> LaTeX, answer checks             empty_answer, placeholder_answer,
@@ -56,6 +58,7 @@ from pipelines.options import DedupOptions, RunOptions, start_run
 from schemas.science import SCIENCE_QUESTION_SCHEMA
 from transforms.dedup.beam import REMOVED, ExactDedup, NearDedup, removed_row
 from transforms.dedup.minhash import MinHashConfig
+from transforms.io.local_paths import display_names
 from transforms.io.readers import READ_STAGE, InputError, expand_inputs, iter_records
 from transforms.io.run import ShardRun
 from transforms.llm import config_from_options, llm_counters, skipped_note
@@ -118,11 +121,18 @@ def _adapter_for(name: str, column_map: dict):
     return ADAPTERS[name]
 
 
-def parse_sources(specs: list[str], column_map_text: str | None) -> tuple[dict[str, str], list[str], list[str]]:
-    """(adapter name per file, JSONL/Parquet files, MMLU CSV files) of the --source flags."""
+def parse_sources(specs: list[str], column_map_text: str | None
+                  ) -> tuple[dict[str, str], list[str], list[str], dict[str, str]]:
+    """(adapter name per file, JSONL/Parquet files, MMLU CSV files, display name per file) of the --source flags.
+
+    A file's display name is its path relative to its --source PATH (a directory, a glob's
+    directory, a file's directory): ``--source mmlu=/data/mmlu`` names ``/data/mmlu/astronomy_test.csv``
+    ``astronomy_test.csv``. Positions, and so the ``source_id`` of rows without an id, use it.
+    """
     column_map = parse_column_map(column_map_text)
     by_file: dict[str, str] = {}
     records, csvs = [], []
+    groups: list[tuple[str, list[str]]] = []
     for spec in specs:
         name, sep, path = spec.partition("=")
         name = name.strip()
@@ -145,7 +155,8 @@ def parse_sources(specs: list[str], column_map_text: str | None) -> tuple[dict[s
                 raise InputError(f"{file}: named by two sources ({by_file[file]}, {name})")
             by_file[file] = name
         records.extend(others)
-    return by_file, sorted(dict.fromkeys(records)), sorted(dict.fromkeys(csvs))
+        groups.append((path, found + others if name == "mmlu" else others))
+    return by_file, sorted(dict.fromkeys(records)), sorted(dict.fromkeys(csvs)), display_names(groups)
 
 
 def mmlu_files(path: str) -> list[str]:
@@ -168,8 +179,20 @@ def _file_of(position: str | None) -> str | None:
     return position.rsplit("#", 1)[0] if isinstance(position, str) and "#" in position else None
 
 
+def relative_position(record: dict, names: dict[str, str]) -> dict:
+    """The record with its reader position "<path>#<index>" made "<display name>#<index>"."""
+    position = record.get(POSITION_FIELD)
+    file = _file_of(position)
+    if file is None or file not in names:
+        return record
+    return {**record, POSITION_FIELD: f"{names[file]}#{position.rsplit('#', 1)[1]}"}
+
+
 class Adapt:
-    """Raw record -> science question, by the adapter of the file it came from."""
+    """Raw record -> science question, by the adapter of the file it came from.
+
+    ``by_file`` maps the file part of the record's position (a display name) to an adapter name.
+    """
 
     def __init__(self, by_file: dict[str, str], column_map_text: str | None):
         self.by_file, self.column_map_text = dict(by_file), column_map_text
@@ -189,36 +212,47 @@ class Adapt:
 
 
 class _ReadMmluCsv(beam.DoFn):
-    """MMLU CSV rows, counted as stage ``read`` (the conservation check's input count)."""
+    """MMLU CSV rows, counted as stage ``read`` (the conservation check's input count); files are
+    named by their display name (``names``) in positions and rejects."""
+
+    def __init__(self, names: dict[str, str]):
+        self.names = dict(names)
 
     def setup(self):
         self.counters = StageCounters(READ_STAGE)
 
     def process(self, path: str):
+        name = self.names.get(path, os.path.basename(path))
         try:
             rows = list(iter_mmlu_csv(path))
         except Exception as exc:  # noqa: BLE001 - a corrupt file becomes one reject
             self.counters.records_in.inc()
             self.counters.rejected("unreadable_file")
+            message = str(exc).replace(os.path.abspath(path), name).replace(path, name)
             yield beam.pvalue.TaggedOutput(REJECTS, reject_row(READ_STAGE, "unreadable_file",
-                                                               f"{path}: {type(exc).__name__}: {exc}", {"source": path}))
+                                                               f"{name}: {type(exc).__name__}: {message}",
+                                                               {"source": name}))
             return
         for index, row in enumerate(rows):
             self.counters.records_in.inc()
             self.counters.records_out.inc()
-            row[POSITION_FIELD] = f"{path}#{index}"
+            row[POSITION_FIELD] = f"{name}#{index}"
             yield row
 
 
-def driver_records(by_file: dict[str, str], files: list[str], csvs: list[str], column_map_text: str | None):
+def driver_records(by_file: dict[str, str], files: list[str], csvs: list[str], column_map_text: str | None,
+                   names: dict[str, str]):
     """Adapted + cleaned questions of every input, read in the driver (for classifier training)."""
-    adapt = Adapt(by_file, column_map_text)
+    adapt = Adapt({names[f]: a for f, a in by_file.items()}, column_map_text)
     for path in files + csvs:
-        items = iter_mmlu_csv(path) if path in csvs else iter_records(path)
+        try:  # an MMLU CSV that cannot be read is the pipeline's unreadable_file reject; training skips it
+            items = list(iter_mmlu_csv(path)) if path in csvs else iter_records(path)
+        except Exception:  # noqa: BLE001
+            continue
         for index, item in enumerate(items):
             if not isinstance(item, dict):
                 continue
-            item[POSITION_FIELD] = f"{path}#{index}"
+            item[POSITION_FIELD] = f"{names[path]}#{index}"
             try:
                 question = adapt(item)
                 if isinstance(question, dict):
@@ -462,7 +496,7 @@ def run(argv: list[str]) -> dict:
         raise InputError("--llm-batch-size must be at least 1")
     if dedup.dedup_method in ("both", "near") and not 0 < dedup.threshold <= 1:
         raise InputError(f"--threshold must be in (0, 1], got {dedup.threshold}")
-    by_file, files, csvs = parse_sources(specs, opts.column_map)
+    by_file, files, csvs, names = parse_sources(specs, opts.column_map)
     benchmarks = list(opts.decontam_benchmark or ([SAMPLE_BENCHMARK] if sample else []))
     for path in benchmarks:
         if not (os.path.exists(path) or glob.glob(path)):
@@ -482,7 +516,7 @@ def run(argv: list[str]) -> dict:
                 raise InputError(f"--subject-classifier {model_path}: no such file")
             run_.notes.append(f"subject classifier: {model_path}")
         else:
-            labelled = [q for q in driver_records(by_file, files, csvs, opts.column_map)
+            labelled = [q for q in driver_records(by_file, files, csvs, opts.column_map, names)
                         if subject_from_metadata(q)[0]]
             if len(labelled) >= MIN_CLASSIFIER_ROWS and len({subject_from_metadata(q)[0] for q in labelled}) >= 2:
                 workdir = tempfile.mkdtemp(prefix="dr-sci-subjects-")
@@ -501,15 +535,17 @@ def run(argv: list[str]) -> dict:
 
         read = []
         if files:
-            read.append(run_.read(files, position_field=POSITION_FIELD))
+            read.append(run_.read(files, position_field=POSITION_FIELD, names=names)
+                        | "relative positions" >> beam.Map(relative_position, names))
         if csvs:
             parsed = (run_.pipeline | "mmlu files" >> beam.Create(csvs)
-                      | "read mmlu csv" >> beam.ParDo(_ReadMmluCsv()).with_outputs(REJECTS, main="records"))
+                      | "read mmlu csv" >> beam.ParDo(_ReadMmluCsv(names)).with_outputs(REJECTS, main="records"))
             run_.add_rejects(parsed[REJECTS], stage=None if files else READ_STAGE)
             read.append(parsed.records | "spread mmlu" >> beam.Reshuffle())
         raw = read[0] if len(read) == 1 else tuple(read) | "all sources" >> beam.Flatten()
 
-        questions = run_.stage("adapt", raw, Adapt(by_file, opts.column_map), id_field=POSITION_FIELD)
+        adapters = {names[file]: adapter for file, adapter in by_file.items()}
+        questions = run_.stage("adapt", raw, Adapt(adapters, opts.column_map), id_field=POSITION_FIELD)
         questions = run_.stage("clean", questions, clean_question)
         questions = run_.stage("subject", questions, AssignSubject(model_path))
         questions = run_.stage("split", questions, Split(not opts.no_drop_open_ended_math))

@@ -86,6 +86,7 @@ from schemas.verus import (
 from transforms.dedup.beam import ExactDedup, NearDedup
 from transforms.dedup.exact import TextNormalization
 from transforms.dedup.minhash import MinHashConfig
+from transforms.io.local_paths import display_names
 from transforms.io.readers import READ_STAGE, InputError, Unreadable, iter_jsonl
 from transforms.io.run import ShardRun
 from transforms.llm import LlmClient, config_from_options, llm_counters, skipped_note
@@ -134,7 +135,15 @@ class VerusOptions(PipelineOptions):
 
 def seed_files(patterns: list[str]) -> list[str]:
     """The .rs / .json / .jsonl files named by ``--seeds`` (files, directories, globs), sorted."""
+    return seed_inputs(patterns)[0]
+
+
+def seed_inputs(patterns: list[str]) -> tuple[list[str], dict[str, str]]:
+    """(``seed_files``, display name per file): a seed's ``source`` is its path relative to the
+    ``--seeds`` pattern that found it (``transforms.io.local_paths.display_names``), never its
+    absolute local path, so the same layout gives the same sources and ids on every machine."""
     found: list[str] = []
+    groups: list[tuple[str, list[str]]] = []
     for pattern in patterns:
         if os.path.isdir(pattern):
             matches = [p for p in glob.glob(os.path.join(pattern, "**", "*"), recursive=True)
@@ -153,54 +162,62 @@ def seed_files(patterns: list[str]) -> list[str]:
             if not path.lower().endswith(RS_SUFFIXES + JSON_SUFFIXES):
                 raise InputError(f"--seeds {path}: expected .rs, .json or .jsonl")
         found.extend(matches)
-    return sorted(dict.fromkeys(found))
+        groups.append((pattern, matches))
+    return sorted(dict.fromkeys(found)), display_names(groups)
 
 
-def iter_seed_file(path: str):
+def iter_seed_file(path: str, name: str | None = None):
     """Raw records of one seed file: ``{_source, _source_id, text}`` for .rs, ``{_source, _source_id, record}``
-    for JSON elements / lines; ``Unreadable`` for what cannot be read."""
+    for JSON elements / lines; ``Unreadable`` for what cannot be read. The file is called ``name``
+    (its display name, default ``path``) in the records and in the rejects' detail and source."""
+    name = name or path
     try:
         with fsspec.open(path, "rb") as handle:
             data = handle.read()
     except Exception as exc:  # noqa: BLE001 - a vanished file becomes a reject
-        yield Unreadable("unreadable_file", f"{path}: {type(exc).__name__}: {exc}", {"source": path})
+        yield Unreadable("unreadable_file", f"{name}: {type(exc).__name__}: {str(exc).replace(path, name)}",
+                         {"source": name})
         return
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        yield Unreadable("invalid_utf8", f"{path}: {exc}", {"source": path})
+        yield Unreadable("invalid_utf8", f"{name}: {exc}", {"source": name})
         return
     if path.lower().endswith(RS_SUFFIXES):
-        yield {"_source": path, "_source_id": path, "text": text}
+        yield {"_source": name, "_source_id": name, "text": text}
         return
     if text.lstrip().startswith("["):
         try:
             items = json.loads(text)
         except json.JSONDecodeError as exc:
-            yield Unreadable("invalid_json", f"{path}: {exc}", {"source": path})
+            yield Unreadable("invalid_json", f"{name}: {exc}", {"source": name})
             return
         for index, item in enumerate(items):
             if not isinstance(item, dict):
-                yield Unreadable("not_an_object", f"{path}[{index}]: a JSON {type(item).__name__}",
-                                 {"source": path, "index": index, "raw": item})
+                yield Unreadable("not_an_object", f"{name}[{index}]: a JSON {type(item).__name__}",
+                                 {"source": name, "index": index, "raw": item})
             else:
-                yield {"_source": path, "_source_id": f"{path}:{index}", "record": item}
+                yield {"_source": name, "_source_id": f"{name}:{index}", "record": item}
         return
     for index, item in enumerate(iter_jsonl(path)):
-        if isinstance(item, Unreadable):
-            yield item
+        if isinstance(item, Unreadable):  # the JSONL reader names the file by its path
+            raw = {**item.raw, "source": name} if item.raw.get("source") == path else item.raw
+            yield Unreadable(item.reason, item.detail.replace(path, name), raw)
         else:
-            yield {"_source": path, "_source_id": f"{path}:{index}", "record": item}
+            yield {"_source": name, "_source_id": f"{name}:{index}", "record": item}
 
 
 class _ReadSeedsFn(beam.DoFn):
     """Seed files -> raw records, counted as stage ``read`` (the conservation check's input)."""
 
+    def __init__(self, names: dict[str, str] | None = None):
+        self.names = dict(names or {})
+
     def setup(self):
         self.counters = StageCounters(READ_STAGE)
 
     def process(self, path: str):
-        for item in iter_seed_file(path):
+        for item in iter_seed_file(path, self.names.get(path)):
             self.counters.records_in.inc()
             if isinstance(item, Unreadable):
                 self.counters.rejected(item.reason)
@@ -211,15 +228,15 @@ class _ReadSeedsFn(beam.DoFn):
 
 
 class ReadSeeds(beam.PTransform):
-    """Returns ``(records, rejects)``."""
+    """Returns ``(records, rejects)``; files are named by ``names`` (display names), else by their path."""
 
-    def __init__(self, paths: list[str]):
+    def __init__(self, paths: list[str], names: dict[str, str] | None = None):
         super().__init__()
-        self.paths = list(paths)
+        self.paths, self.names = list(paths), dict(names or {})
 
     def expand(self, pbegin):
         read = (pbegin | "seed files" >> beam.Create(self.paths)
-                | "read seeds" >> beam.ParDo(_ReadSeedsFn()).with_outputs(REJECTS, main="records"))
+                | "read seeds" >> beam.ParDo(_ReadSeedsFn(self.names)).with_outputs(REJECTS, main="records"))
         return read.records | "spread" >> beam.Reshuffle(), read[REJECTS]
 
 
@@ -723,7 +740,7 @@ def run(argv: list[str]) -> dict:
     run_opts, dedup, opts = (options.view_as(c) for c in (RunOptions, DedupOptions, VerusOptions))
     patterns = list(opts.seeds or []) + list(run_opts.input or [])
     sample = not patterns
-    files = seed_files(patterns or [str(SAMPLE_DIR)])
+    files, names = seed_inputs(patterns or [str(SAMPLE_DIR)])
     if opts.verus_batch_size < 1 or opts.verus_workers < 1:
         raise InputError("--verus-batch-size and --verus-workers must be at least 1")
     if dedup.dedup_method in ("both", "near") and not 0 < dedup.threshold <= 1:
@@ -749,7 +766,7 @@ def run(argv: list[str]) -> dict:
             raise InputError(str(exc)) from None
 
     run_ = start_run(PIPELINE, options, "shardsmith-out/verus", inputs=files)
-    raw, rejects = run_.pipeline | "read seeds" >> ReadSeeds(files)
+    raw, rejects = run_.pipeline | "read seeds" >> ReadSeeds(files, names)
     run_.add_rejects(rejects, stage=READ_STAGE)
     programs = run_.stage("extract", raw, extract, id_field="_source_id")
     programs = run_.stage("parse", programs, parse_reason, kind="filter", id_field="source_id")

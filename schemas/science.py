@@ -61,7 +61,7 @@ SCIENCE_QUESTION_SCHEMA = pa.schema(
     [
         field("id", pa.string(), "stable id: content hash of the normalized question", False),
         field("source", pa.string(), "source dataset, e.g. 'webinstruct_verified', 'natural_reasoning', 'megascience', 'rar_science', 'mmlu'", False),
-        field("source_id", pa.string(), "the record's id in its source, or '<file>:<row>' when it has none", False),
+        field("source_id", pa.string(), "the record's id in its source, or '<file>#<row>' (file relative to its --source path) when it has none", False),
         field("question", pa.string(), "question text after cleaning (Unicode repaired, NFC, markup as LaTeX $…$)", False),
         field("choices", _list(pa.string()), "answer options of a multiple-choice question, in order (A, B, ...); null otherwise"),
         field("reference_answer", pa.string(), "reference answer as the source gives it, after cleaning"),

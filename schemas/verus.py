@@ -106,8 +106,8 @@ VERUS_PROGRAM_SCHEMA = pa.schema(
     [
         field("id", pa.string(), "stable id: content hash of the normalized program", False),
         field("origin", pa.string(), "'seed', 'self_synthesis', 'tutorial', 'repair' or 'trajectory'", False),
-        field("source", pa.string(), "input file or dataset the program (or its seed) came from"),
-        field("source_id", pa.string(), "position in the source: file path, '<file>:<index>' or task_id"),
+        field("source", pa.string(), "input file (relative to its --seeds path) or dataset the program (or its seed) came from"),
+        field("source_id", pa.string(), "position in the source: file, '<file>:<index>' (files relative to their --seeds path) or task_id"),
         field("parent_id", pa.string(), "id of the seed / program this one was synthesized from; null for seeds"),
         field("target_feature", pa.string(), "for tutorial variants: the feature (VERUS_FEATURES name) the variant must exercise"),
         field("model", pa.string(), "LLM that wrote the program; null for seeds"),

@@ -9,6 +9,11 @@ takes a record and answers one of:
 
 Anything a stage raises becomes the reject ``error:<ExceptionType>`` (see
 ``transforms/stages.py``), so one bad record never kills a run.
+
+Private fields (``PRIVATE_FIELDS``) carry state from one stage to the next, such as where a
+git-input record's clone lives or a reader position; they are never written to datasets, and
+``reject_row`` and ``transforms.dedup.beam.removed_row`` leave them out of ``record_json`` too
+(``public_record``), so audit rows never carry them (one is an absolute local path).
 """
 from __future__ import annotations
 
@@ -18,6 +23,17 @@ import math
 from typing import Any, NamedTuple
 
 MAX_DETAIL_CHARS = 2000
+# Every field a pipeline adds to records for its own stages only. Listed by name rather than by
+# a leading underscore, because input records may have underscore columns of their own (``_id``)
+# that the audit rows must keep. A new private field belongs here.
+PRIVATE_FIELDS = frozenset({
+    "_repo_path",  # pipelines.clean_pr.REPO_PATH_FIELD: local path of the clone a PR was read from
+    "_position",  # transforms.science.adapters.POSITION_FIELD: "<file>#<index>" of a Dr. SCI input row
+    "__position",  # pipelines.dedup.POSITION (also used by pipelines.rate)
+    "__record_id",  # pipelines.rate.RECORD_ID
+    "_source", "_source_id",  # pipelines.verus seed reader: the seed's file and position
+    "_task", "_repair",  # pipelines.verus extract: a task file's task, an imported repair pair
+})
 
 
 class Rejected(NamedTuple):
@@ -65,8 +81,18 @@ def record_to_json(record: Any) -> str:
     return json.dumps(clean(record), ensure_ascii=True, sort_keys=True, default=_json_default)
 
 
+def public_record(record: Any) -> Any:
+    """``record`` without its ``PRIVATE_FIELDS`` (top level of a dict); anything else as it is."""
+    if isinstance(record, dict) and not PRIVATE_FIELDS.isdisjoint(record):
+        return {k: v for k, v in record.items() if k not in PRIVATE_FIELDS}
+    return record
+
+
 def reject_row(stage: str, reason: str, detail: str, record: Any, record_id: str | None = None) -> dict:
-    """A row of the ``rejects/`` dataset (schema: ``schemas.common.REJECT_SCHEMA``)."""
+    """A row of the ``rejects/`` dataset (schema: ``schemas.common.REJECT_SCHEMA``).
+
+    ``record_json`` holds the record without its private fields (``public_record``).
+    """
     if record_id is None and isinstance(record, dict):
         rid = record.get("id")
         record_id = rid if isinstance(rid, str) else (None if rid is None else str(rid))
@@ -78,5 +104,5 @@ def reject_row(stage: str, reason: str, detail: str, record: Any, record_id: str
         "reason": reason,
         "detail": detail.encode("utf-8", "backslashreplace").decode("utf-8"),
         "record_id": record_id,
-        "record_json": record_to_json(record),
+        "record_json": record_to_json(public_record(record)),
     }

@@ -6,6 +6,7 @@ import os
 import subprocess
 from pathlib import Path
 
+import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -254,6 +255,17 @@ def reject_keys(out: Path) -> set[tuple]:
     return keys
 
 
+def rows_holding(out: Path, text: str) -> dict[str, int]:
+    """Dataset -> rows holding ``text`` in any column (each row cast to VARCHAR whole, nested columns too)."""
+    con, found = duckdb.connect(), {}
+    for folder in sorted(p for p in out.iterdir() if p.is_dir() and any(p.glob("*.parquet"))):
+        n = con.execute(f"SELECT count(*) FROM read_parquet('{folder}/*.parquet') AS t "
+                        "WHERE contains(CAST(t AS VARCHAR), ?)", [text]).fetchone()[0]
+        if n:
+            found[folder.name] = n
+    return found
+
+
 def assert_replays(edits: list[dict]) -> None:
     """Every sample's blocks, applied in order to its before-files, give its after-files byte for byte."""
     for row in edits:
@@ -296,13 +308,31 @@ def test_git_run_keeps_replayable_samples_and_rejects_the_rest(shop_run):
     assert reject_keys(out) == {
         ("acme/shop", 3, "noise", "bot_author"), ("acme/shop", 4, "noise", "docs_only"),
         ("acme/shop", 10, "edit_samples", "too_many_files"), ("acme/shop", 11, "noise", "unmerged"),
-        ("acme/shop", 12, "noise", "vendored"), (None, None, "read", "unreadable_repo"),
+        ("acme/shop", 12, "noise", "vendored"), ("broken", None, "read", "unreadable_repo"),
     }
     (unreadable,) = [r for r in table(out / "rejects") if r["reason"] == "unreadable_repo"]
-    assert unreadable["detail"].startswith(str(out.parent / "broken") + ": GitError")
+    assert unreadable["detail"].startswith("broken: GitError: git --git-dir=broken/.git ")
     assert manifest["conservation"] == {"read": 16, "written": 9, "rejected": 6, "deduplicated": 1, "holds": True}
     assert SHIPPED_INDEX_NOTE in manifest["notes"]  # the default: the index shipped in the package
     assert_replays(edits)
+
+
+def test_no_shard_holds_the_local_path_of_a_clone(shop_run, capsys):
+    """Git-input records carry their clone's path between stages (for the SFT tree): never into a shard;
+    publish --dry-run (which checks every shard, the card and the manifest) goes through."""
+    _, _, out, _ = shop_run
+    for root in {str(out.parent), os.path.realpath(out.parent)}:
+        assert rows_holding(out, root) == {}
+    assert rows_holding(out, "acme/shop") and rows_holding(out, "broken: GitError")  # the check does find text
+    rejects = table(out / "rejects")
+    assert all("_repo_path" not in json.loads(r["record_json"]) for r in rejects)
+    assert {json.loads(r["record_json"]).get("repo") for r in rejects if r["stage"] == "noise"} == {"acme/shop"}
+    assert "_repo_path" not in json.loads(table(out / "duplicates")[0]["record_json"])
+    capsys.readouterr()
+    assert main(["publish", str(out), "--repo-id", "acme/shop-edits", "--dry-run"]) == 0
+    card = capsys.readouterr().out
+    assert str(out.parent) not in card and os.path.realpath(out.parent) not in card
+    assert '"<local>/shop-fork.git"' in card and '"output": "<local>/out"' in card
 
 
 def test_samples_match_the_git_objects_byte_for_byte(shop_run):

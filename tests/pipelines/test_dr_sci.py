@@ -3,8 +3,10 @@ FakeOpenAIServer test double (a real local HTTP server), decontamination with a 
 answer conflicts / equivalent duplicates."""
 import hashlib
 import json
+import os
 import threading
 
+import duckdb
 import pyarrow.parquet as pq
 import pytest
 
@@ -27,6 +29,75 @@ def _rows(out, dataset):
 def _write_jsonl(path, rows):
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     return path
+
+
+def _rows_holding(out, text):
+    """Dataset -> rows holding ``text`` in any column (each row cast to VARCHAR whole, nested columns too)."""
+    con, found = duckdb.connect(), {}
+    for folder in sorted(p for p in out.iterdir() if p.is_dir() and any(p.glob("*.parquet"))):
+        n = con.execute(f"SELECT count(*) FROM read_parquet('{folder}/*.parquet') AS t "
+                        "WHERE contains(CAST(t AS VARCHAR), ?)", [text]).fetchone()[0]
+        if n:
+            found[folder.name] = n
+    return found
+
+
+def _write_sources(root):
+    """Sources of every reader path: JSONL with ids and a broken line, a folder of id-less JSONL,
+    an MMLU folder with a subfolder and an undecodable CSV."""
+    root.mkdir(parents=True)
+    wi = _write_jsonl(root / "wi.jsonl", [
+        {"id": "wi-a", "question": "A 2 kg mass accelerates at 3 m/s^2. What net force in newtons acts on it?",
+         "answer": "6 N", "category": "Physics"}])
+    with open(wi, "a") as handle:
+        handle.write('{"id": "wi-broken", "question": "truncated\n')
+    (root / "nr").mkdir()
+    _write_jsonl(root / "nr" / "part-0.jsonl", [
+        {"question": "How many grams of water are in 2 moles of water, to the nearest gram?", "reference_answer": "36"},
+        {"question": "   ", "reference_answer": "nothing asked"},
+        {"question": "Explain why ice floats on liquid water.", "reference_answer": "Ice is less dense than water."}])
+    (root / "mmlu" / "physics").mkdir(parents=True)
+    (root / "mmlu" / "physics" / "college_physics_test.csv").write_text(
+        '"What is the SI unit of electric charge?",ampere,coulomb,volt,ohm,B\n'
+        '"Which quantity is conserved in an elastic collision besides momentum?",'
+        'kinetic energy,force,acceleration,pressure,A\n')
+    (root / "mmlu" / "broken_test.csv").write_bytes(b'"caf\xe9 latin-1",a,b,c,d,A\n')
+    return [f"webinstruct_verified={wi}", f"natural_reasoning={root / 'nr'}", f"mmlu={root / 'mmlu'}"]
+
+
+def _dr_sci_run(sources_root, out):
+    argv = ["dr-sci", "--output", str(out), "--dedup-method", "none"]
+    for spec in _write_sources(sources_root):
+        argv += ["--source", spec]
+    assert main(argv) == 0
+    return out
+
+
+def test_source_ids_and_audit_rows_name_files_relative_to_their_source(tmp_path, capsys):
+    """--source with absolute paths: no shard holds them, publish --dry-run goes through; the same
+    layout elsewhere gives the same rows."""
+    first = _dr_sci_run(tmp_path / "alice" / "data", tmp_path / "out1")
+    questions = {q["source_id"]: q for q in _rows(first, "questions")}
+    assert {"wi-a", "part-0.jsonl#0", "part-0.jsonl#2", "college_physics_test:0", "college_physics_test:1"} == set(
+        questions)
+    rejects = {(r["stage"], r["reason"]): r for r in _rows(first, "rejects")}
+    assert rejects[("adapt", "missing_question")]["record_id"] == "part-0.jsonl#1"
+    assert rejects[("read", "invalid_json")]["detail"].startswith("wi.jsonl:2: ")
+    assert json.loads(rejects[("read", "invalid_json")]["record_json"])["source"] == "wi.jsonl"
+    assert rejects[("read", "unreadable_file")]["detail"].startswith("broken_test.csv: UnicodeDecodeError")
+    assert json.loads(rejects[("read", "unreadable_file")]["record_json"]) == {"source": "broken_test.csv"}
+    for root in {str(tmp_path), os.path.realpath(tmp_path)}:
+        assert _rows_holding(first, root) == {}
+    assert _rows_holding(first, "part-0.jsonl#")  # the check does see the relative names
+    capsys.readouterr()
+    assert main(["publish", str(first), "--repo-id", "org/sci", "--dry-run"]) == 0
+    card = capsys.readouterr().out
+    assert str(tmp_path) not in card and os.path.realpath(tmp_path) not in card
+    assert '"mmlu=<local>/mmlu"' in card and '"natural_reasoning=<local>/nr"' in card
+
+    moved = _dr_sci_run(tmp_path / "elsewhere" / "bob" / "copy", tmp_path / "out2")
+    for dataset in ("questions", "rejects"):
+        assert _rows(moved, dataset) == _rows(first, dataset)
 
 
 @pytest.fixture(scope="module")

@@ -97,6 +97,27 @@ def test_sample_run_without_verus(sample_run, capsys):
     assert "feature coverage programs" in capsys.readouterr().out
 
 
+def test_seed_sources_are_relative_to_the_seeds_path(sample_run, tmp_path):
+    """Seeds under an absolute tmp path: sources name files relative to --seeds, so a copy of the
+    sample elsewhere gives the very rows of the sample run, and no shard holds the tmp path."""
+    seeds = tmp_path / "home" / "alice" / "seeds"
+    shutil.copytree(SAMPLE_DIR, seeds)
+    with open(seeds / "programs" / "broken.jsonl", "w") as handle:
+        handle.write('{"program": "fn f() {}"\n')  # a JSONL reader reject
+    out = tmp_path / "out"
+    assert main(["verus", "--seeds", str(seeds), "--output", str(out), "--verus", str(tmp_path / "no-verus")]) == 0
+    for dataset in ("programs", "tasks", "repairs", "duplicates"):
+        assert _rows(out, dataset) == _rows(sample_run, dataset), dataset
+    assert {p["source"] for p in _rows(out, "programs")} >= {"programs/seq_max.rs", "safe_sample.json"}
+    (bad,) = [r for r in _rows(out, "rejects") if r["stage"] == "read"]
+    assert bad["detail"].startswith("programs/broken.jsonl:1: ")
+    assert json.loads(bad["record_json"])["source"] == "programs/broken.jsonl"
+    for path in out.glob("*/*.parquet"):
+        table = pq.read_table(path)
+        for name in table.column_names:
+            assert str(tmp_path) not in json.dumps(table.column(name).to_pylist(), default=str), (path, name)
+
+
 def test_extract_layouts():
     assert isinstance(extract({"_source": "a.json", "_source_id": "a.json:0",
                                "record": {"prompt": "p", "input": "i", "output": "no code"}}), Rejected)

@@ -21,7 +21,7 @@ from transforms.dedup.components import DEFAULT_MAX_LOCAL_NODES, DEFAULT_ROUNDS,
 from transforms.dedup.exact import DEFAULT_NORMALIZATION, TextNormalization, content_key, keep_key, numeric_score
 from transforms.dedup.minhash import (MinHashConfig, band_hashes, min_equal_sketch_values, signatures,
                                       verification_sketch)
-from transforms.records import record_to_json
+from transforms.records import public_record, record_to_json
 from transforms.stages import STAGE_NAMESPACE_PREFIX, StageCounters
 
 REMOVED = "removed"
@@ -35,9 +35,9 @@ class _Counters(StageCounters):
 
 
 def removed_row(record: dict, record_id: str, kept_id: str, method: str, stage: str) -> dict:
-    """A row of the dedup removal list (``DEDUP_REMOVED_SCHEMA``)."""
+    """A row of the dedup removal list (``DEDUP_REMOVED_SCHEMA``); private fields left out of ``record_json``."""
     return {"record_id": record_id, "kept_id": kept_id, "method": method, "stage": stage,
-            "record_json": record_to_json(record)}
+            "record_json": record_to_json(public_record(record))}
 
 
 def _as_text(value: Any) -> str:

@@ -42,9 +42,11 @@ from schemas.common import DEDUP_REMOVED_SCHEMA, REJECT_SCHEMA, fingerprint
 from schemas.validate import check_record
 from transforms.io import manifest as mf
 from transforms.io import outputs
+from transforms.io.local_paths import display_names
 from transforms.io.progress import Progress, worker_logs_to
 from transforms.io.readers import READ_STAGE, InputError, ReadRecords
 from transforms.io.shards import DEFAULT_ROWS_PER_SHARD, WriteShards
+from transforms.records import record_to_json
 from transforms.stages import apply_stage
 
 
@@ -198,10 +200,19 @@ class ShardRun:
         fs.makedirs(directory, exist_ok=True)
         return directory
 
-    def read(self, paths: list[str], stage: str = READ_STAGE, position_field: str | None = None):
-        """Records of the input files; unreadable lines and files become rejects."""
+    def read(self, paths: list[str], stage: str = READ_STAGE, position_field: str | None = None,
+             names: dict[str, str] | None = None):
+        """Records of the input files; unreadable lines and files become rejects.
+
+        The rejects name each file by ``names[path]`` (default ``display_names`` of the paths: the
+        base name, with directories added where two files share one), not by its local path:
+        ``read_rejects_named`` rewrites their ``source`` and ``detail``. Positions (``position_field``)
+        keep the path as given.
+        """
         records, rejects = self.pipeline | f"read:{stage}" >> ReadRecords(paths, stage, position_field)
         self._input_bytes += _total_size(paths)
+        names = dict(names) if names else display_names((path, [path]) for path in paths)
+        rejects = rejects | f"read:{stage}:names" >> beam.Map(read_reject_named, names)
         self._stage_order.append(stage)
         self._rejects.append(rejects)
         return records
@@ -378,6 +389,20 @@ class ShardRun:
         mf.write_json(posixpath.join(self.tmp, mf.MANIFEST_NAME), manifest)
         publish_output(self.tmp, self.output, self.overwrite)
         return manifest
+
+
+def read_reject_named(row: dict, names: dict[str, str]) -> dict:
+    """A reader's reject row with its file (``source`` of the raw record) shown by its display name."""
+    try:
+        raw = json.loads(row["record_json"])
+    except (TypeError, ValueError):
+        return row
+    source = raw.get("source") if isinstance(raw, dict) else None
+    if not isinstance(source, str) or source not in names:
+        return row
+    name = names[source]
+    return {**row, "detail": row["detail"].replace(source, name),
+            "record_json": record_to_json({**raw, "source": name})}
 
 
 def _encode(record) -> str:

@@ -9,8 +9,8 @@ Fields set here:
 
 * ``source``: the adapter's source name (``ADAPTERS`` key, or the generic adapter's name).
 * ``source_id``: the record's own id (first of ``NATIVE_ID_FIELDS`` present), else the reader's
-  position (``POSITION_FIELD``, "<path>#<index>", when ``ReadRecords(position_field=...)`` set
-  it), else the computed id.
+  position (``POSITION_FIELD``, "<file>#<index>"; the Dr. SCI pipeline names the file relative to
+  its ``--source`` path, never by an absolute local path), else the computed id.
 * ``id``: ``content_id(source, 'id', native id)`` when the record has an id of its own, else
   ``content_id(source, 'q', question)``: stable across runs, machines and file layouts. Two
   records of one source with no ids and the same question text share an id; they are exact

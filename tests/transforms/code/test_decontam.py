@@ -3,7 +3,6 @@
 the index shipped in the package; the rebuild check; and, without the shared data, the shipped
 index on a gold hunk written into the test."""
 import json
-import os
 import pickle
 import re
 import time

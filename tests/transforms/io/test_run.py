@@ -67,6 +67,11 @@ def test_every_record_lands_somewhere_and_manifest_adds_up(tmp_path):
     assert by_reason[("prepare", "error:RuntimeError")]["detail"] == "stage blew up on this one"
     assert json.loads(by_reason[("prepare", "error:RuntimeError")]["record_json"]) == {"id": "boom", "text": "raises"}
     assert "field id" in by_reason[("validate:docs", "wrong_type")]["detail"]
+    # read rejects name the input file, not its local path (it is in tmp_path)
+    read = [r for r in rejects if r["stage"] == "read"]
+    assert [json.loads(r["record_json"])["source"] for r in read] == ["in.jsonl"] * 3
+    assert all(r["detail"].startswith("in.jsonl:") and str(tmp_path) not in r["detail"] + r["record_json"]
+               for r in read)
     assert manifest["stages"]["prepare"]["rejected"] == {"error:RuntimeError": 1, "empty_text": 1}
     assert list(manifest["stages"]) == ["read", "prepare", "validate:docs"]
     assert manifest["schema_fingerprints"].keys() == {"docs", "rejects"}

@@ -1,4 +1,3 @@
-import pyarrow as pa
 import pyarrow.parquet as pq
 import apache_beam as beam
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner

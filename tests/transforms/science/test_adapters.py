@@ -2,7 +2,6 @@
 real MMLU CSVs in the shared data (``tests/shared_data.py``)."""
 import csv
 import json
-import os
 
 import pyarrow as pa
 import pyarrow.parquet as pq

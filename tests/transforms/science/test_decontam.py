@@ -2,7 +2,6 @@
 JSONL fixtures."""
 import csv
 import json
-import os
 import time
 
 import pytest
