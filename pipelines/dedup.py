@@ -77,7 +77,7 @@ def run(argv: list[str]) -> dict:
     if not 0 < dedup.threshold <= 1:
         raise InputError(f"--threshold must be in (0, 1], got {dedup.threshold}")
     inputs = expand_inputs(run_opts.input or [])
-    schema = infer_schema(inputs)
+    schema = infer_schema(inputs, force={cols.text_column: pa.string()})  # a non-string text is a reject
     if schema.get_field_index(cols.text_column) == -1:
         raise InputError(f"{inputs[0]}: no column {cols.text_column!r} (columns: {', '.join(schema.names)})")
     if ID_COLUMN not in schema.names:

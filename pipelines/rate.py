@@ -13,6 +13,7 @@ Gopher default thresholds apply when the Gopher rater runs, unless
 from __future__ import annotations
 
 
+import pyarrow as pa
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipelines.dedup import POSITION, Prepare
@@ -71,7 +72,7 @@ def run(argv: list[str]) -> dict:
     except ValueError as exc:
         raise InputError(f"--keep: {exc}") from None
     inputs = expand_inputs(run_opts.input or [])
-    schema = infer_schema(inputs)
+    schema = infer_schema(inputs, force={cols.text_column: pa.string()})  # a non-string text is a reject
     if schema.get_field_index(cols.text_column) == -1:
         raise InputError(f"{inputs[0]}: no column {cols.text_column!r} (columns: {', '.join(schema.names)})")
     schema = with_quality_columns(schema, all_columns(raters))
