@@ -46,6 +46,12 @@ class Columns:
     note: str | None                   # for the manifest: which profile, and why
 
     @property
+    def forced_types(self) -> dict[str, pa.DataType]:
+        """Column types the schema must have whatever the input holds: a text column is a string
+        (a row whose text is anything else is a ``wrong_type`` reject, not a different column type)."""
+        return {self.text_column: pa.string()} if self.text_column else {}
+
+    @property
     def text_field(self) -> str:
         """The record field the text is in after ``Prepare``."""
         return TEXT_FIELD if self.text_function else self.text_column
@@ -147,7 +153,7 @@ def run(argv: list[str]) -> dict:
         raise InputError("--output is required")
     columns = resolve_columns(argv, options)
     inputs = expand_inputs(run_opts.input or [])
-    schema = infer_schema(inputs)
+    schema = infer_schema(inputs, force=columns.forced_types)
     check_columns(schema, columns, inputs[0])
     if ID_COLUMN not in schema.names:
         schema = schema.append(field(ID_COLUMN, pa.string(), "id the dedup decision used", nullable=False))

@@ -67,7 +67,7 @@ def run(argv: list[str]) -> dict:
     defaults = uses_gopher and columns.default_thresholds and not quality.no_default_thresholds
     specs = (list(GOPHER_DEFAULTS) if defaults else []) + list(quality.keep or [])
     inputs = expand_inputs(run_opts.input or [])
-    schema = infer_schema(inputs)
+    schema = infer_schema(inputs, force=columns.forced_types)
     check_columns(schema, columns, inputs[0])
     schema = with_quality_columns(schema, all_columns(raters))
     try:

@@ -3,12 +3,15 @@
 ``check_record(record, schema)`` answers ``None`` when the record can be written, or
 ``Rejected(reason, detail)`` naming the field: reasons ``missing_field``,
 ``wrong_type``, ``invalid_utf8``, ``not_a_record``. Fields the schema does not name
-are ignored (the writer drops them). It is a filter stage function, so
-``apply_stage(pcoll, "validate:docs", partial(check_record, schema=s), kind="filter")``
+are ignored (the writer drops them). Whatever it passes, ``transforms.io.shards``
+writes: ints in float columns are widened there (ints too large for a double are
+``wrong_type`` here); NaN and infinities are stored as they are. It is a filter stage
+function, so ``apply_stage(pcoll, "validate:docs", partial(check_record, schema=s), kind="filter")``
 turns every non-conforming record into a reject instead of a failed write.
 """
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import pyarrow as pa
@@ -17,6 +20,16 @@ import pyarrow.types as pat
 from transforms.records import Rejected
 
 _INT_BOUNDS = {8: 2**7, 16: 2**15, 32: 2**31, 64: 2**63}
+_FLOAT_MAX = int(sys.float_info.max)
+
+
+def _short(value: int, limit: int = 40) -> str:
+    """A big int for a message: its first digits and its length."""
+    try:
+        text = str(value)
+    except ValueError:  # more digits than Python converts to text
+        return f"an int of {value.bit_length()} bits"
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} digits)"
 
 
 def _type_error(path: str, type_: pa.DataType, value: Any) -> Rejected:
@@ -40,12 +53,16 @@ def _check_value(value: Any, type_: pa.DataType, path: str) -> Rejected | None:
         bound = _INT_BOUNDS[type_.bit_width]
         low, high = (0, 2 * bound) if pat.is_unsigned_integer(type_) else (-bound, bound)
         if not low <= value < high:
-            return Rejected("wrong_type", f"field {path}: {value} out of range for {type_}")
+            return Rejected("wrong_type", f"field {path}: {_short(value)} out of range for {type_} "
+                                          f"(got {type(value).__name__})")
         return None
     if pat.is_floating(type_):
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             return _type_error(path, type_, value)
-        return None
+        if isinstance(value, int) and not -_FLOAT_MAX <= value <= _FLOAT_MAX:
+            return Rejected("wrong_type", f"field {path}: {_short(value)} out of range for {type_} "
+                                          f"(got {type(value).__name__})")
+        return None  # ints are widened when written; NaN and infinities are stored as they are
     if pat.is_binary(type_) or pat.is_large_binary(type_):
         return None if isinstance(value, (bytes, bytearray)) else _type_error(path, type_, value)
     if pat.is_list(type_) or pat.is_large_list(type_):

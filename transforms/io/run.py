@@ -44,7 +44,7 @@ from transforms.io import manifest as mf
 from transforms.io import outputs
 from transforms.io.local_paths import display_names
 from transforms.io.progress import Progress, worker_logs_to
-from transforms.io.readers import READ_STAGE, InputError, ReadRecords
+from transforms.io.readers import READ_STAGE, InputError, ReadRecords, file_size
 from transforms.io.shards import DEFAULT_ROWS_PER_SHARD, WriteShards
 from transforms.records import record_to_json
 from transforms.stages import apply_stage
@@ -210,7 +210,7 @@ class ShardRun:
         keep the path as given.
         """
         records, rejects = self.pipeline | f"read:{stage}" >> ReadRecords(paths, stage, position_field)
-        self._input_bytes += _total_size(paths)
+        self._input_bytes += sum(map(file_size, paths))
         names = dict(names) if names else display_names((path, [path]) for path in paths)
         rejects = rejects | f"read:{stage}:names" >> beam.Map(read_reject_named, names)
         self._stage_order.append(stage)
@@ -437,15 +437,3 @@ def _decode_file(path: str):
         for line in handle:
             if line.strip():
                 yield pickle.loads(base64.b64decode(line))
-
-
-def _total_size(paths: list[str]) -> int:
-    """Bytes of the input files (0 for any whose size cannot be asked cheaply)."""
-    total = 0
-    for path in paths:
-        try:
-            fs, local = fsspec.core.url_to_fs(path)
-            total += int(fs.size(local) or 0)
-        except Exception:  # noqa: BLE001 - the size only positions the progress bar
-            continue
-    return total

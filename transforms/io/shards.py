@@ -42,9 +42,40 @@ def sort_rows(rows: list[dict], sort_key: str) -> list[dict]:
     return rows
 
 
+def _widener(type_: pa.DataType):
+    """A function that turns the ints inside a value of ``type_`` into floats where ``type_`` has
+    float columns (pyarrow refuses ints beyond 2**53 there), or None when there are none."""
+    if pa.types.is_floating(type_):
+        return lambda v: float(v) if isinstance(v, int) and not isinstance(v, bool) else v
+    if pa.types.is_list(type_) or pa.types.is_large_list(type_) or pa.types.is_fixed_size_list(type_):
+        item = _widener(type_.value_type)
+        return None if item is None else (lambda v: v if v is None else [item(x) for x in v])
+    if pa.types.is_map(type_):
+        item = _widener(type_.item_type)
+        if item is None:
+            return None
+        return lambda v: v if v is None else (
+            {k: item(x) for k, x in v.items()} if isinstance(v, dict) else [(k, item(x)) for k, x in v])
+    if pa.types.is_struct(type_):
+        children = [(f.name, w) for f in type_ if (w := _widener(f.type)) is not None]
+        if not children:
+            return None
+        return lambda v: v if not isinstance(v, dict) else {**v, **{n: w(v.get(n)) for n, w in children}}
+    return None
+
+
+def widen_rows(rows: list[dict], schema: pa.Schema) -> list[dict]:
+    """Rows whose ints in float columns (at any depth) are floats; other rows returned as they are."""
+    widen = _widener(pa.struct(list(schema)))
+    return rows if widen is None else [widen(r) for r in rows]
+
+
 def write_shard(rows: list[dict], schema: pa.Schema, path: str) -> int:
-    """Write rows (already ordered) as one zstd Parquet file; returns the row count."""
-    table = pa.Table.from_pylist(rows, schema=schema)
+    """Write rows (already ordered) as one zstd Parquet file; returns the row count.
+
+    Rows must pass ``schemas.validate.check_record``; ints in float columns are widened here.
+    """
+    table = pa.Table.from_pylist(widen_rows(rows, schema), schema=schema)
     with fsspec.open(path, "wb") as handle:
         pq.write_table(table, handle, compression=COMPRESSION)
     return table.num_rows
