@@ -109,6 +109,8 @@ def build_parser() -> argparse.ArgumentParser:
     publish.add_parser(subparsers)
     report.add_parser(subparsers)
 
+    subparsers.add_parser("steps", help="the steps (stages) a pipeline run takes: shardsmith steps CMD [flags]",
+                          add_help=False)
     schemas = subparsers.add_parser("schemas", help="list the record schemas and their documented fields")
     schemas.add_argument("name", nargs="?", help="one schema to describe")
     return parser
@@ -125,6 +127,27 @@ def _run_pipeline(parser: argparse.ArgumentParser, spec, tokens: list[str]) -> i
     check_beam_args(leftover)
     manifest = run(tokens)
     return _report_run(manifest)
+
+
+def _list_steps(parser: argparse.ArgumentParser, pipelines: dict, tokens: list[str]) -> int:
+    """``shardsmith steps CMD [flags]``: the steps a run with those flags takes, as a table."""
+    from transforms.steps import stage_table
+
+    if not tokens or tokens[0] in ("-h", "--help"):
+        print("usage: shardsmith steps CMD [CMD's flags]: the steps (stages) a run of CMD with those flags "
+              f"takes; CMD is one of {', '.join(sorted(pipelines))}")
+        return EXIT_OK if tokens else EXIT_USAGE
+    spec = pipelines.get(tokens[0])
+    if spec is None:
+        raise InputError(f"steps: unknown command {tokens[0]!r}; one of {', '.join(sorted(pipelines))}")
+    sub = parser._subparsers._group_actions[0].choices[spec.name]  # noqa: SLF001
+    flags_ = _positional_inputs_to_flags(sub, tokens[1:]) if spec.positional_input else tokens[1:]
+    sub.parse_known_args(flags_)
+    steps_of = spec.steps_function()
+    if steps_of is None:
+        raise InputError(f"steps: {spec.name} does not declare its steps")
+    print(stage_table(steps_of(flags_)))
+    return EXIT_OK
 
 
 def _report_run(manifest: dict) -> int:
@@ -253,6 +276,8 @@ def main(argv: list[str] | None = None) -> int:
         if not argv:
             parser.print_help()
             return EXIT_USAGE
+        if argv[0] == "steps":
+            return _list_steps(parser, load_pipelines(), argv[1:])
         spec = load_pipelines().get(argv[0])
         if spec is not None:
             if any(t in ("-h", "--help") for t in argv[1:]):

@@ -4,6 +4,20 @@
         [--threshold 0.8] [--num-perm 256] [--ngram 5] [--shingles words|code] [--score-column quality]
         [--dedup-method both|exact|near]
 
+Steps (generated from ``steps()``; ``shardsmith steps dedup DATA --text-column text --output OUT`` prints them for other flags):
+
+    read        read    JSONL / JSON / Parquet files                    invalid_json, invalid_utf8,
+                                                                        not_an_object,
+                                                                        too_deeply_nested,
+                                                                        unreadable_file, broken_file
+    prepare     map     the id (--id-column, else file + position) and  missing_text, wrong_type,
+                        the text                                        missing_id
+    unique_ids  unique  one record per id                               duplicate_dedup_id
+    dedup       dedup   exact (normalized text hash), then MinHash      -> duplicates/
+                        near dedup
+    kept/       write   the surviving input records, their own columns
+                        + dedup_id
+
 Output: ``kept/`` holds the surviving input records with their own columns plus
 ``dedup_id`` (the id used for the decision); ``duplicates/`` lists each removed
 record with the id it was folded into; ``rejects/`` holds records without a usable
@@ -21,11 +35,10 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from pipelines.options import ColumnOptions, DedupOptions, ProfileOptions, RunOptions, start_run
 from pipelines.profiles import profile
 from schemas.common import field
-from transforms.dedup.beam import ExactDedup, MinHashConfig, NearDedup
-from transforms.io.readers import InputError, expand_inputs, infer_schema
-from transforms.io.run import ShardRun
+from transforms.dedup.spec import dedup_spec
+from transforms.io.readers import READ_REASONS, InputError, expand_inputs, infer_schema
 from transforms.records import Rejected, content_id
-from transforms.stages import UniqueBy
+from transforms.steps import Dedup, Map, Note, Read, Step, Unique, Write
 
 ID_COLUMN = "dedup_id"
 POSITION = "__position"
@@ -64,7 +77,7 @@ def resolve_columns(argv: list[str], options: PipelineOptions, raters: str = "go
     chosen = profile(options.view_as(ProfileOptions).profile)
     given = functools.partial(flag_given, argv)
     if chosen is None:
-        return Columns(cols.text_column, None, (), cols.id_column, dedup.shingles, raters, True, None)
+        return Columns(cols.text_column, None, (), cols.id_column, dedup.shingles or "words", raters, True, None)
     own_text = given("--text-column") or given("--text_column")
     text_column = cols.text_column if own_text or not chosen.text_function else None
     if not own_text and chosen.text_column:
@@ -74,7 +87,7 @@ def resolve_columns(argv: list[str], options: PipelineOptions, raters: str = "go
         text_function=None if own_text else chosen.text_of(),
         function_reads=() if own_text else chosen.text_reads,
         id_column=cols.id_column if given("--id-column") or given("--id_column") else chosen.id_column,
-        shingles=dedup.shingles if given("--shingles") else chosen.shingles,
+        shingles=dedup.shingles or chosen.shingles,
         raters=raters if given("--raters") else chosen.raters,
         default_thresholds=chosen.default_thresholds,
         note=f"profile {options.view_as(ProfileOptions).profile}: {chosen.why}",
@@ -129,25 +142,8 @@ class Prepare:
         return record
 
 
-def deduplicate(run_: ShardRun, records, opts: DedupOptions, *, text_field: str, id_field: str,
-                score_field: str | None, shingles: str | None = None):
-    """Exact then MinHash near dedup as ``opts`` asks (``shingles`` overrides ``--shingles``);
-    removals go to the run's ``duplicates/``."""
-    common = dict(text_field=text_field, id_field=id_field, score_field=score_field)
-    if opts.dedup_method in ("both", "exact"):
-        records, removed = records | "exact dedup" >> ExactDedup(stage="dedup:exact", **common)
-        run_.add_removed(removed, stage="dedup:exact")
-    if opts.dedup_method in ("both", "near"):
-        config = MinHashConfig(num_perm=opts.num_perm, ngram=opts.ngram, threshold=opts.threshold,
-                               tokenizer=shingles or opts.shingles)
-        records, removed = records | "near dedup" >> NearDedup(config=config, stage="dedup:near", **common)
-        run_.add_removed(removed, stage="dedup:near")
-    return records
-
-
-def run(argv: list[str]) -> dict:
-    """Run the dedup job; returns the manifest."""
-    options = PipelineOptions(argv)
+def steps(options: PipelineOptions, argv: list[str]) -> list[Step]:
+    """The dedup pipeline's steps (``argv``: which flags were given, over the ``--profile`` defaults)."""
     run_opts, cols, dedup = (options.view_as(c) for c in (RunOptions, ColumnOptions, DedupOptions))
     if not run_opts.output:
         raise InputError("--output is required")
@@ -157,16 +153,30 @@ def run(argv: list[str]) -> dict:
     check_columns(schema, columns, inputs[0])
     if ID_COLUMN not in schema.names:
         schema = schema.append(field(ID_COLUMN, pa.string(), "id the dedup decision used", nullable=False))
+    return [
+        *([Note("profile", note=columns.note)] if columns.note else []),
+        Read("read", files=tuple(inputs), position_field=POSITION, about="JSONL / JSON / Parquet files",
+             reasons=READ_REASONS),
+        Map("prepare", Prepare(columns.text_column, columns.id_column, text_function=columns.text_function),
+            id_field=ID_COLUMN, about="the id (--id-column, else file + position) and the text",
+            reasons="missing_text, wrong_type, missing_id"),
+        Unique("unique_ids", ID_COLUMN, about="one record per id", reasons="duplicate_dedup_id"),
+        Dedup("dedup", dedup_spec(dedup, id_field=ID_COLUMN, text_field=columns.text_field,
+                                  score_field=cols.score_column, shingles=columns.shingles),
+              about="exact (normalized text hash), then MinHash near dedup", reasons="-> duplicates/"),
+        Write("kept", schema=schema, primary=True, sort_key=ID_COLUMN, id_field=ID_COLUMN,
+              about="the surviving input records, their own columns + dedup_id"),
+    ]
 
-    run_ = start_run("dedup", options, inputs=run_opts.input or [])
-    if columns.note:
-        run_.notes.append(columns.note)
-    records = run_.read(inputs, position_field=POSITION)
-    records = run_.stage("prepare", records, Prepare(columns.text_column, columns.id_column,
-                                                     text_function=columns.text_function), id_field=ID_COLUMN)
-    records, rejects = records | "unique ids" >> UniqueBy("unique_ids", ID_COLUMN)
-    run_.add_rejects(rejects, stage="unique_ids")
-    records = deduplicate(run_, records, dedup, text_field=columns.text_field, id_field=ID_COLUMN,
-                          score_field=cols.score_column, shingles=columns.shingles)
-    run_.write("kept", records, schema, primary=True, sort_key=ID_COLUMN, id_field=ID_COLUMN)
-    return run_.execute()
+
+def steps_of(argv: list[str]) -> list[Step]:
+    """The steps a run with ``argv`` would take (``shardsmith steps``; the module docstring's table)."""
+    return steps(PipelineOptions(argv), argv)
+
+
+def run(argv: list[str]) -> dict:
+    """Run the dedup job; returns the manifest."""
+    options = PipelineOptions(argv)
+    listed = steps(options, argv)
+    run_ = start_run("dedup", options, inputs=options.view_as(RunOptions).input or [])
+    return run_.run_steps(listed)

@@ -6,29 +6,37 @@
         --decontam-benchmark path/to/benchmarks/mmlu \\
         --llm-base-url http://localhost:8000/v1 --llm-model Qwen/Qwen3-8B --output out/sci
 
-Stages (logic in ``transforms/science``; reject reasons in brackets):
+Steps (generated from ``steps()``; ``shardsmith steps dr-sci --llm-base-url URL --llm-model M`` prints them for other flags):
 
-    read            JSONL/Parquet of every --source in one read, MMLU CSVs     invalid_json, unreadable_file, ...
-                    by a CSV reader counted as the same ``read`` stage; each
-                    row's position is "<file>#<index>", the file named relative
-                    to its --source PATH (``display_names``), never absolutely
-    adapt           per source layout (``ADAPTERS`` / generic column map)     missing_question, missing_choices,
-                                                                               unknown_source
-    clean           Unicode repair, markup -> LaTeX, answer checks             empty_answer, placeholder_answer,
-                                                                               mojibake, unbalanced_latex
-    subject         metadata table, else fastText (given, or trained in the
-                    driver on this run's metadata-labelled rows)
-    split           verifiable / open-ended, canonical answer                  open_ended_math
-    unique_ids      one record per id                                          duplicate_id
-    dedup:exact     normalized question hash                                   -> duplicates/ (via resolve)
-    dedup:near      MinHash LSH on the question                                -> duplicates/ (via resolve)
-    dedup:conflicts each duplicate group regrouped with its survivor by
-                    kept_id, then ``resolve_duplicates``: equivalent answers
-                    collapse (duplicates/), conflicting ones are all rejected  answer_conflict
-    decontam        exact + word n-gram overlap with --decontam-benchmark     contaminated:<benchmark>
-    difficulty      k solver rollouts, rule / LLM-verifier grading (LLM)      solved_by_all, llm:<kind>, ...
-    rubrics         7-20 items for open-ended questions (LLM); RaR imported   bad_rubric, llm:<kind>
-    questions/      primary dataset (SCIENCE_QUESTION_SCHEMA)
+    read        read        JSONL / JSON / Parquet of every --source;       invalid_json,
+                            position <file>#<index>, the file named         invalid_utf8,
+                            relative to its --source PATH                   not_an_object,
+                                                                            too_deeply_nested,
+                                                                            unreadable_file,
+                                                                            broken_file
+    read        read        MMLU CSVs, counted as the same read stage       unreadable_file
+    adapt       map         per source layout (ADAPTERS / generic column    missing_question,
+                            map)                                            missing_choices,
+                                                                            unknown_source
+    clean       map         Unicode repair, markup -> LaTeX, answer checks  empty_answer,
+                                                                            placeholder_answer,
+                                                                            mojibake,
+                                                                            unbalanced_latex
+    subject     map         metadata table, else the fastText classifier
+    split       map         verifiable / open-ended, canonical answer       open_ended_math
+    unique_ids  unique      one record per id                               duplicate_id
+    dedup       dedup       exact + MinHash on the question; each           -> duplicates/,
+                            duplicate group resolved: equivalent answers    answer_conflict
+                            collapse, conflicting ones are rejected         (dedup:conflicts)
+    decontam    filter      exact + word n-gram overlap with --decontam-    contaminated:<benchmark>
+                            benchmark
+    prepared    checkpoint
+    difficulty  batch       k solver rollouts, rule / LLM-verifier grading  solved_by_all,
+                            (LLM)                                           llm:<kind>
+    difficulty  checkpoint
+    rubrics     batch       7-20 items for open-ended questions (LLM); RaR  bad_rubric, llm:<kind>
+                            imported
+    questions/  write       primary dataset (SCIENCE_QUESTION_SCHEMA)
 
 Without ``--llm-base-url`` the difficulty and rubric stages are skipped (columns null, a note in
 the manifest and on the console); imported RaR rubrics still get their final-answer item.
@@ -38,42 +46,33 @@ difficulty table) and the table is also printed among the notes, so ``shardsmith
 from __future__ import annotations
 
 import functools
-
 import glob
 import json
 import os
-import shutil
-import sys
 import tempfile
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 
-import apache_beam as beam
 import pyarrow.parquet as pq
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipelines import flags
-
 from pipelines.options import DedupOptions, RunOptions, start_run
 from schemas.science import SCIENCE_QUESTION_SCHEMA
-from transforms.dedup.beam import REMOVED, ExactDedup, NearDedup, removed_row
-from transforms.dedup.minhash import MinHashConfig
+from transforms.dedup.spec import dedup_spec
 from transforms.io.local_paths import display_names
-from transforms.io.readers import READ_STAGE, InputError, expand_inputs, iter_records
-from transforms.io.run import ShardRun
+from transforms.io.readers import READ_REASONS, InputError, expand_inputs, iter_records
 from transforms.llm import config_from_options, llm_counters, skipped_note
-from transforms.records import Rejected, reject_row
-from transforms.science.adapters import ADAPTERS, POSITION_FIELD, generic_adapter, iter_mmlu_csv
-from transforms.science.answers import assign_split
+from transforms.science.adapters import ADAPTERS, POSITION_FIELD, iter_mmlu_csv
 from transforms.science.clean import clean_question
 from transforms.science.conflicts import resolve_duplicates
-from transforms.science.decontam import Contamination
 from transforms.science.difficulty import DifficultyStage
-from transforms.science.rubrics import (FINAL_ANSWER_WEIGHT, RubricStage, final_answer_item,
-                                        has_final_answer_item)
-from transforms.science.subjects import SubjectClassifier, assign_subject, subject_from_metadata, \
-    train_subject_classifier
-from transforms.stages import REJECTS, StageCounters, UniqueBy
+from transforms.science.rubrics import RubricStage
+from transforms.science.stages import (Adapt, AssignSubject, Decontaminate, MmluCsvReader, Split, adapter_for,
+                                       complete_imported_rubric, parse_column_map, relative_position)
+from transforms.science.subjects import subject_from_metadata, train_subject_classifier
+from transforms.steps import Batch, Checkpoint, Dedup, Filter, Map, Note, Read, ReadFrom, Step, Unique, Write
 
 PIPELINE = "dr-sci"
 SAMPLE_DIR = Path(__file__).parent / "samples" / "science"
@@ -98,29 +97,6 @@ class DrSciOptions(PipelineOptions):
 
 # --------------------------------------------------------------------------- inputs
 
-def parse_column_map(text: str | None) -> dict:
-    """``question=q,reference_answer=a,choices=A|B|C|D`` -> mapping for ``generic_adapter``."""
-    mapping: dict = {}
-    for part in (text or "").split(","):
-        if not part.strip():
-            continue
-        if "=" not in part:
-            raise InputError(f"--column-map: {part!r} is not TARGET=COLUMN")
-        target, column = (s.strip() for s in part.split("=", 1))
-        mapping[target] = column.split("|") if "|" in column else column
-    return mapping
-
-
-def _adapter_for(name: str, column_map: dict):
-    if name == "generic" or name.startswith("generic:"):
-        source = name.split(":", 1)[1] if ":" in name else "generic"
-        try:
-            return generic_adapter(column_map, source=source)
-        except ValueError as exc:
-            raise InputError(f"--column-map: {exc}") from None
-    return ADAPTERS[name]
-
-
 def parse_sources(specs: list[str], column_map_text: str | None
                   ) -> tuple[dict[str, str], list[str], list[str], dict[str, str]]:
     """(adapter name per file, JSONL/Parquet files, MMLU CSV files, display name per file) of the --source flags.
@@ -140,7 +116,7 @@ def parse_sources(specs: list[str], column_map_text: str | None
             raise InputError(f"--source {spec!r}: expected NAME=PATH")
         if name not in ADAPTERS and not (name == "generic" or name.startswith("generic:")):
             raise InputError(f"--source {spec!r}: unknown source {name!r} (known: {', '.join(ADAPTERS)}, generic)")
-        _adapter_for(name, column_map)  # fail early on a bad column map
+        adapter_for(name, column_map)  # fail early on a bad column map
         if name == "mmlu":
             found = mmlu_files(path)
             csvs.extend(found)
@@ -175,71 +151,6 @@ def _record_files(path: str) -> list[str]:
         return []
 
 
-def _file_of(position: str | None) -> str | None:
-    return position.rsplit("#", 1)[0] if isinstance(position, str) and "#" in position else None
-
-
-def relative_position(record: dict, names: dict[str, str]) -> dict:
-    """The record with its reader position "<path>#<index>" made "<display name>#<index>"."""
-    position = record.get(POSITION_FIELD)
-    file = _file_of(position)
-    if file is None or file not in names:
-        return record
-    return {**record, POSITION_FIELD: f"{names[file]}#{position.rsplit('#', 1)[1]}"}
-
-
-class Adapt:
-    """Raw record -> science question, by the adapter of the file it came from.
-
-    ``by_file`` maps the file part of the record's position (a display name) to an adapter name.
-    """
-
-    def __init__(self, by_file: dict[str, str], column_map_text: str | None):
-        self.by_file, self.column_map_text = dict(by_file), column_map_text
-        self._adapters: dict = {}
-
-    def __call__(self, record: dict):
-        name = self.by_file.get(_file_of(record.get(POSITION_FIELD)))
-        if name is None:
-            return Rejected("unknown_source", f"no --source names the file of {record.get(POSITION_FIELD)!r}")
-        adapter = self._adapters.get(name)
-        if adapter is None:
-            adapter = self._adapters[name] = _adapter_for(name, parse_column_map(self.column_map_text))
-        return adapter(record)
-
-    def __getstate__(self):
-        return {**self.__dict__, "_adapters": {}}
-
-
-class _ReadMmluCsv(beam.DoFn):
-    """MMLU CSV rows, counted as stage ``read`` (the conservation check's input count); files are
-    named by their display name (``names``) in positions and rejects."""
-
-    def __init__(self, names: dict[str, str]):
-        self.names = dict(names)
-
-    def setup(self):
-        self.counters = StageCounters(READ_STAGE)
-
-    def process(self, path: str):
-        name = self.names.get(path, os.path.basename(path))
-        try:
-            rows = list(iter_mmlu_csv(path))
-        except Exception as exc:  # noqa: BLE001 - a corrupt file becomes one reject
-            self.counters.records_in.inc()
-            self.counters.rejected("unreadable_file")
-            message = str(exc).replace(os.path.abspath(path), name).replace(path, name)
-            yield beam.pvalue.TaggedOutput(REJECTS, reject_row(READ_STAGE, "unreadable_file",
-                                                               f"{name}: {type(exc).__name__}: {message}",
-                                                               {"source": name}))
-            return
-        for index, row in enumerate(rows):
-            self.counters.records_in.inc()
-            self.counters.records_out.inc()
-            row[POSITION_FIELD] = f"{name}#{index}"
-            yield row
-
-
 def driver_records(by_file: dict[str, str], files: list[str], csvs: list[str], column_map_text: str | None,
                    names: dict[str, str]):
     """Adapted + cleaned questions of every input, read in the driver (for classifier training)."""
@@ -265,181 +176,7 @@ def driver_records(by_file: dict[str, str], files: list[str], csvs: list[str], c
 
 # --------------------------------------------------------------------------- per-record stages
 
-class AssignSubject:
-    """Metadata table first, then the fastText classifier (loaded once per worker)."""
-
-    def __init__(self, model_path: str | None):
-        self.classifier = SubjectClassifier(model_path) if model_path else None
-
-    def setup(self):
-        if self.classifier is not None:
-            self.classifier.setup()
-
-    def __call__(self, question: dict) -> dict:
-        return assign_subject(question, self.classifier)
-
-
-class Split:
-    def __init__(self, drop_open_ended_math: bool):
-        self.drop_open_ended_math = drop_open_ended_math
-
-    def __call__(self, question: dict):
-        return assign_split(question, drop_open_ended_math=self.drop_open_ended_math)
-
-
-class Decontaminate:
-    """Filter stage; the index is built once per worker from the benchmark paths."""
-
-    def __init__(self, paths: list[str], ngram: int):
-        self.paths, self.ngram, self.index = list(paths), ngram, None
-
-    def setup(self):
-        if self.index is None:
-            self.index = Contamination.from_paths(self.paths, ngram=self.ngram, min_words=min(8, self.ngram))
-
-    def __call__(self, question: dict):
-        self.setup()
-        return self.index.contamination_reason(question)
-
-    def __getstate__(self):
-        return {**self.__dict__, "index": None}
-
-
-def complete_imported_rubric(question: dict, weight: float = FINAL_ANSWER_WEIGHT) -> dict:
-    """Without an endpoint: imported (RaR) rubrics of open-ended questions still get the final-answer item."""
-    rubrics = question.get("rubrics")
-    if question.get("split") != "open_ended" or not rubrics or has_final_answer_item(rubrics):
-        return question
-    out = dict(question)
-    out["rubrics"] = list(rubrics) + [final_answer_item(question.get("reference_answer"), weight)]
-    return out
-
-
-class _BatchStageFn(beam.DoFn):
-    """Runs ``getattr(worker, method)(batch)`` on batches; results in order, ``Rejected`` -> rejects."""
-
-    def __init__(self, stage: str, worker, method: str):
-        self.stage, self.worker, self.method = stage, worker, method
-
-    def setup(self):
-        self.counters = StageCounters(self.stage)
-        self.worker.setup()
-
-    def teardown(self):
-        self.worker.close()
-
-    def _reject(self, record, reason: str, detail: str):
-        self.counters.rejected(reason)
-        return beam.pvalue.TaggedOutput(REJECTS, reject_row(self.stage, reason, detail, record))
-
-    def process(self, batch: list):
-        self.counters.records_in.inc(len(batch))
-        try:
-            results = getattr(self.worker, self.method)(batch)
-        except Exception as exc:  # noqa: BLE001 - the batch becomes rejects, the run goes on
-            for record in batch:
-                yield self._reject(record, f"error:{type(exc).__name__}", str(exc))
-            return
-        for record, result in zip(batch, results):
-            if isinstance(result, Rejected):
-                yield self._reject(record, result.reason, result.detail)
-            else:
-                self.counters.records_out.inc()
-                yield result
-
-
-def batch_stage(run_: ShardRun, pcoll, stage: str, worker, method: str, batch_size: int):
-    results = (
-        pcoll
-        | f"{stage}:batch" >> beam.BatchElements(min_batch_size=1, max_batch_size=batch_size)
-        | f"stage:{stage}" >> beam.ParDo(_BatchStageFn(stage, worker, method)).with_outputs(REJECTS, main="kept")
-    )
-    run_.add_rejects(results[REJECTS], stage=stage)
-    return results.kept
-
-
 # --------------------------------------------------------------------------- dedup + conflicts
-
-CONFLICT_STAGE = "dedup:conflicts"
-
-
-def _root_exact_rows(item):
-    """(exact survivor id, {exact: removed rows, near: [its near survivor]}) -> (final survivor id, row)."""
-    exact_kept_id, groups = item
-    near = list(groups["near"])
-    root = near[0] if near else exact_kept_id
-    for row in groups["exact"]:
-        yield root, row
-
-
-class _ResolveFn(beam.DoFn):
-    """A survivor with every record folded into it -> ``resolve_duplicates``: keep, duplicates/ or rejects."""
-
-    def setup(self):
-        self.counters = StageCounters(CONFLICT_STAGE)
-
-    def process(self, item):
-        _, groups = item
-        kept, rows = list(groups["kept"]), sorted(groups["removed"], key=lambda r: r["record_id"])
-        if not rows:
-            yield from kept
-            return
-        if not kept:  # cannot happen (every removal names a survivor); never lose the rows
-            for row in rows:
-                yield beam.pvalue.TaggedOutput(REMOVED, row)
-            return
-        links = {row["record_id"]: row for row in rows}
-        members = kept + [json.loads(row["record_json"]) for row in rows]
-        self.counters.records_in.inc(len(members))
-        survivors, rejected = resolve_duplicates(members)
-        group_method = "minhash" if any(row["method"] == "minhash" for row in rows) else "exact"
-        for question in survivors:
-            self.counters.records_out.inc()
-            yield question
-        for question, verdict in rejected:
-            qid = str(question.get("id"))
-            if verdict.reason == "duplicate":
-                link = links.get(qid)
-                method, stage = (link["method"], link["stage"]) if link else (group_method, CONFLICT_STAGE)
-                yield beam.pvalue.TaggedOutput(REMOVED, removed_row(question, qid, survivors[0]["id"], method, stage))
-            else:
-                self.counters.rejected(verdict.reason)
-                yield beam.pvalue.TaggedOutput(REJECTS, reject_row(CONFLICT_STAGE, verdict.reason, verdict.detail,
-                                                                   question, qid))
-
-
-def dedup_questions(run_: ShardRun, questions, opts: DedupOptions):
-    """Exact + MinHash dedup of the questions, then answer-conflict resolution per duplicate group."""
-    common = dict(text_field="question", id_field="id", score_field=None)
-    empty = lambda label: run_.pipeline | label >> beam.Create([])  # noqa: E731
-    exact_removed = near_removed = None
-    if opts.dedup_method in ("both", "exact"):
-        questions, exact_removed = questions | "exact dedup" >> ExactDedup(stage="dedup:exact", **common)
-    if opts.dedup_method in ("both", "near"):
-        config = MinHashConfig(num_perm=opts.num_perm, ngram=opts.ngram, threshold=opts.threshold,
-                               tokenizer=opts.shingles)
-        questions, near_removed = questions | "near dedup" >> NearDedup(config=config, stage="dedup:near", **common)
-    if exact_removed is None and near_removed is None:
-        return questions
-    exact_removed = exact_removed if exact_removed is not None else empty("no exact removals")
-    near_removed = near_removed if near_removed is not None else empty("no near removals")
-    exact_rooted = (
-        {"exact": exact_removed | "exact by survivor" >> beam.Map(lambda r: (r["kept_id"], r)),
-         "near": near_removed | "near survivor of" >> beam.Map(lambda r: (r["record_id"], r["kept_id"]))}
-        | "join exact to near" >> beam.CoGroupByKey()
-        | "final survivor" >> beam.FlatMap(_root_exact_rows)
-    )
-    removed = ((exact_rooted, near_removed | "near by survivor" >> beam.Map(lambda r: (r["kept_id"], r)))
-               | "all removals" >> beam.Flatten())
-    resolved = (
-        {"kept": questions | "survivors by id" >> beam.Map(lambda q: (q["id"], q)), "removed": removed}
-        | "duplicate groups" >> beam.CoGroupByKey()
-        | f"stage:{CONFLICT_STAGE}" >> beam.ParDo(_ResolveFn()).with_outputs(REJECTS, REMOVED, main="kept")
-    )
-    run_.add_removed(resolved[REMOVED], stage=None)
-    run_.add_rejects(resolved[REJECTS], stage=CONFLICT_STAGE)
-    return resolved.kept
-
 
 # --------------------------------------------------------------------------- after the run
 
@@ -478,112 +215,140 @@ def _finish_manifest(manifest: dict, counters: dict, root: str, extra: dict) -> 
 
 # --------------------------------------------------------------------------- the run
 
-def run(argv: list[str]) -> dict:
-    """Run the Dr. SCI pipeline; returns the manifest."""
-    options = PipelineOptions(argv)
-    run_opts, dedup, opts = (options.view_as(c) for c in (RunOptions, DedupOptions, DrSciOptions))
+@dataclass(frozen=True)
+class Plan:
+    """Dr. SCI's checked options: the sources' files and adapters, benchmarks, LLM config."""
+
+    options: PipelineOptions
+    sample: bool
+    specs: list[str]
+    by_file: dict[str, str]
+    files: list[str]
+    csvs: list[str]
+    names: dict[str, str]
+    benchmarks: list[str]
+    llm: object | None
+
+
+def check(options: PipelineOptions) -> Plan:
+    """Dr. SCI's option checks (``InputError`` naming the flag) and its inputs."""
+    run_opts, opts = options.view_as(RunOptions), options.view_as(DrSciOptions)
     if run_opts.input:
         raise InputError("dr-sci reads --source NAME=PATH (the layout decides the adapter), not --input")
+    if opts.rubric_min_items > opts.rubric_max_items:
+        raise InputError("need --rubric-min-items <= --rubric-max-items")
     sample = not opts.source
     specs = list(opts.source or SAMPLE_SOURCES)
-    if opts.rollouts < 1:
-        raise InputError("--rollouts must be at least 1")
-    if not 1 <= opts.rubric_min_items <= opts.rubric_max_items:
-        raise InputError("need 1 <= --rubric-min-items <= --rubric-max-items")
-    if opts.decontam_ngram < 1:
-        raise InputError("--decontam-ngram must be at least 1")
-    if opts.llm_batch_size < 1:
-        raise InputError("--llm-batch-size must be at least 1")
-    if dedup.dedup_method in ("both", "near") and not 0 < dedup.threshold <= 1:
-        raise InputError(f"--threshold must be in (0, 1], got {dedup.threshold}")
     by_file, files, csvs, names = parse_sources(specs, opts.column_map)
     benchmarks = list(opts.decontam_benchmark or ([SAMPLE_BENCHMARK] if sample else []))
     for path in benchmarks:
         if not (os.path.exists(path) or glob.glob(path)):
             raise InputError(f"--decontam-benchmark {path}: no such file or directory")
+    if opts.subject_classifier and not os.path.exists(opts.subject_classifier):
+        raise InputError(f"--subject-classifier {opts.subject_classifier}: no such file")
     try:
         config = config_from_options(options)
     except ValueError as exc:
         raise InputError(str(exc)) from None
+    return Plan(options, sample, specs, by_file, files, csvs, names, benchmarks, config)
 
-    extra: dict = {"sources": sorted(set(by_file.values())), "sample": sample}
-    workdir = None
-    try:
-        run_ = start_run(PIPELINE, options, "shardsmith-out/dr-sci", inputs=[spec.partition("=")[2] for spec in specs] + benchmarks)
-        model_path = opts.subject_classifier
-        if model_path:
-            if not os.path.exists(model_path):
-                raise InputError(f"--subject-classifier {model_path}: no such file")
-            run_.notes.append(f"subject classifier: {model_path}")
-        else:
-            labelled = [q for q in driver_records(by_file, files, csvs, opts.column_map, names)
-                        if subject_from_metadata(q)[0]]
-            if len(labelled) >= MIN_CLASSIFIER_ROWS and len({subject_from_metadata(q)[0] for q in labelled}) >= 2:
-                workdir = tempfile.mkdtemp(prefix="dr-sci-subjects-")
-                model_path = os.path.join(workdir, "subjects.bin")
-                metrics = train_subject_classifier(labelled, model_path, bucket=200_000, dim=32,
-                                                   valid_fraction=0.1 if len(labelled) >= 100 else 0.0)
-                extra["subject_classifier"] = {k: metrics.get(k) for k in ("n_train", "n_valid", "label_counts",
-                                                                          "accuracy")}
-                run_.notes.append(f"subject classifier: fastText trained in the driver on {len(labelled)} "
-                                  "metadata-labelled rows of this run (local model file; pass "
-                                  "--subject-classifier for remote runners)")
-            else:
-                model_path = None
-                run_.notes.append(f"subject classifier: none ({len(labelled)} metadata-labelled rows, need "
-                                  f"{MIN_CLASSIFIER_ROWS} in 2+ subjects); rows without metadata keep subject null")
 
-        read = []
-        if files:
-            read.append(run_.read(files, position_field=POSITION_FIELD, names=names)
-                        | "relative positions" >> beam.Map(relative_position, names))
-        if csvs:
-            parsed = (run_.pipeline | "mmlu files" >> beam.Create(csvs)
-                      | "read mmlu csv" >> beam.ParDo(_ReadMmluCsv(names)).with_outputs(REJECTS, main="records"))
-            run_.add_rejects(parsed[REJECTS], stage=None if files else READ_STAGE)
-            read.append(parsed.records | "spread mmlu" >> beam.Reshuffle())
-        raw = read[0] if len(read) == 1 else tuple(read) | "all sources" >> beam.Flatten()
+def subject_model(plan: Plan, workdir: str, extra: dict) -> tuple[str | None, str]:
+    """The subject classifier to use and the manifest note saying which: ``--subject-classifier``, or
+    fastText trained in the driver on this run's metadata-labelled rows (into ``workdir``), or none."""
+    opts = plan.options.view_as(DrSciOptions)
+    if opts.subject_classifier:
+        return opts.subject_classifier, f"subject classifier: {opts.subject_classifier}"
+    labelled = [q for q in driver_records(plan.by_file, plan.files, plan.csvs, opts.column_map, plan.names)
+                if subject_from_metadata(q)[0]]
+    if len(labelled) < MIN_CLASSIFIER_ROWS or len({subject_from_metadata(q)[0] for q in labelled}) < 2:
+        return None, (f"subject classifier: none ({len(labelled)} metadata-labelled rows, need "
+                      f"{MIN_CLASSIFIER_ROWS} in 2+ subjects); rows without metadata keep subject null")
+    model_path = os.path.join(workdir, "subjects.bin")
+    metrics = train_subject_classifier(labelled, model_path, bucket=200_000, dim=32,
+                                       valid_fraction=0.1 if len(labelled) >= 100 else 0.0)
+    extra["subject_classifier"] = {k: metrics.get(k) for k in ("n_train", "n_valid", "label_counts", "accuracy")}
+    return model_path, (f"subject classifier: fastText trained in the driver on {len(labelled)} metadata-labelled "
+                        "rows of this run (local model file; pass --subject-classifier for remote runners)")
 
-        adapters = {names[file]: adapter for file, adapter in by_file.items()}
-        questions = run_.stage("adapt", raw, Adapt(adapters, opts.column_map), id_field=POSITION_FIELD)
-        questions = run_.stage("clean", questions, clean_question)
-        questions = run_.stage("subject", questions, AssignSubject(model_path))
-        questions = run_.stage("split", questions, Split(not opts.no_drop_open_ended_math))
-        questions, rejects = questions | "unique ids" >> UniqueBy("unique_ids", "id")
-        run_.add_rejects(rejects, stage="unique_ids")
-        questions = dedup_questions(run_, questions, dedup)
-        if dedup.dedup_method in ("both", "near"):
-            run_.notes.append(f"near dedup: MinHash over word {dedup.ngram}-grams of the normalized question, "
-                              f"threshold {dedup.threshold}")
-        if benchmarks:
-            questions = run_.stage("decontam", questions, Decontaminate(benchmarks, opts.decontam_ngram),
-                                   kind="filter")
-            run_.notes.append(f"decontaminated against {', '.join(benchmarks)} "
-                              f"(exact + word {opts.decontam_ngram}-grams)")
-        else:
-            run_.notes.append("decontamination skipped: no --decontam-benchmark")
 
-        if config is None:
-            note = skipped_note(LLM_STAGES)
-            run_.notes.append(note)
-            print(f"[shardsmith] {note}", file=sys.stderr)
-            questions = questions | "imported rubrics" >> beam.Map(complete_imported_rubric)
-        else:
-            difficulty = DifficultyStage(config, k=opts.rollouts, solver_model=opts.solver_model,
-                                         verifier_model=opts.verifier_model, drop_solved=not opts.keep_solved)
-            rubrics = RubricStage(config, model=opts.rubric_model, min_items=opts.rubric_min_items,
-                                  max_items=opts.rubric_max_items)
-            # checkpoints around the LLM stages: a killed run resumes (--resume) after the last finished one
-            questions = run_.checkpoint("prepared", questions)
-            questions = batch_stage(run_, questions, "difficulty", difficulty, "grade_batch", opts.llm_batch_size)
-            questions = run_.checkpoint("difficulty", questions)
-            questions = batch_stage(run_, questions, "rubrics", rubrics, "rubric_batch", opts.llm_batch_size)
-            extra["llm"] = {"client": config.describe(), "difficulty": difficulty.describe(),
+def steps(plan: Plan, model_path: str | None = None, extra: dict | None = None) -> list[Step]:
+    """Dr. SCI's steps (``model_path``: the subject classifier; ``extra``: gains the LLM config)."""
+    opts, dedup = plan.options.view_as(DrSciOptions), plan.options.view_as(DedupOptions)
+    listed: list[Step] = []
+    if plan.files:
+        listed.append(Read("read", files=tuple(plan.files), position_field=POSITION_FIELD, names=plan.names,
+                           adjust=functools.partial(relative_position, names=plan.names),
+                           about="JSONL / JSON / Parquet of every --source; position <file>#<index>, the file "
+                                 "named relative to its --source PATH", reasons=READ_REASONS))
+    if plan.csvs:
+        listed.append(ReadFrom("read", items=tuple(plan.csvs), reader=MmluCsvReader(plan.names),
+                               about="MMLU CSVs, counted as the same read stage", reasons="unreadable_file"))
+    spec = dedup_spec(dedup, id_field="id", text_field="question", resolve=resolve_duplicates)
+    listed += [
+        Map("adapt", Adapt({plan.names[file]: name for file, name in plan.by_file.items()}, opts.column_map),
+            id_field=POSITION_FIELD, about="per source layout (ADAPTERS / generic column map)",
+            reasons="missing_question, missing_choices, unknown_source"),
+        Map("clean", clean_question, about="Unicode repair, markup -> LaTeX, answer checks",
+            reasons="empty_answer, placeholder_answer, mojibake, unbalanced_latex"),
+        Map("subject", AssignSubject(model_path), about="metadata table, else the fastText classifier"),
+        Map("split", Split(not opts.no_drop_open_ended_math), about="verifiable / open-ended, canonical answer",
+            reasons="open_ended_math"),
+        Unique("unique_ids", "id", about="one record per id", reasons="duplicate_id"),
+        Dedup("dedup", spec, about="exact + MinHash on the question; each duplicate group resolved: equivalent "
+                                   "answers collapse, conflicting ones are rejected",
+              reasons="-> duplicates/, answer_conflict (dedup:conflicts)",
+              note=spec.near and (f"near dedup: MinHash over word {dedup.ngram}-grams of the normalized question, "
+                                  f"threshold {dedup.threshold}") or None),
+    ]
+    if plan.benchmarks:
+        listed.append(Filter("decontam", Decontaminate(plan.benchmarks, opts.decontam_ngram),
+                             about="exact + word n-gram overlap with --decontam-benchmark",
+                             reasons="contaminated:<benchmark>",
+                             note=f"decontaminated against {', '.join(plan.benchmarks)} "
+                                  f"(exact + word {opts.decontam_ngram}-grams)"))
+    else:
+        listed.append(Note("decontam", note="decontamination skipped: no --decontam-benchmark"))
+    if plan.llm is None:
+        listed += [Note("llm", note=skipped_note(LLM_STAGES), console=True),
+                   Map("imported_rubrics", complete_imported_rubric, counted=False,
+                       about="without an endpoint: imported RaR rubrics get their final-answer item")]
+    else:
+        difficulty = DifficultyStage(plan.llm, k=opts.rollouts, solver_model=opts.solver_model,
+                                     verifier_model=opts.verifier_model, drop_solved=not opts.keep_solved)
+        rubrics = RubricStage(plan.llm, model=opts.rubric_model, min_items=opts.rubric_min_items,
+                              max_items=opts.rubric_max_items)
+        if extra is not None:
+            extra["llm"] = {"client": plan.llm.describe(), "difficulty": difficulty.describe(),
                             "rubrics": rubrics.describe()}
-            run_.notes.append(f"LLM: {json.dumps(config.describe(), sort_keys=True, default=str)}")
-        run_.write("questions", questions, SCIENCE_QUESTION_SCHEMA, primary=True)
+        # checkpoints around the LLM stages: a killed run resumes (--resume) after the last finished one
+        listed += [
+            Checkpoint("prepared"),
+            Batch("difficulty", worker=difficulty, method="grade_batch", batch_size=opts.llm_batch_size,
+                  about="k solver rollouts, rule / LLM-verifier grading (LLM)", reasons="solved_by_all, llm:<kind>"),
+            Checkpoint("difficulty"),
+            Batch("rubrics", worker=rubrics, method="rubric_batch", batch_size=opts.llm_batch_size,
+                  about="7-20 items for open-ended questions (LLM); RaR imported", reasons="bad_rubric, llm:<kind>",
+                  note=f"LLM: {json.dumps(plan.llm.describe(), sort_keys=True, default=str)}"),
+        ]
+    listed.append(Write("questions", schema=SCIENCE_QUESTION_SCHEMA, primary=True,
+                        about="primary dataset (SCIENCE_QUESTION_SCHEMA)"))
+    return listed
 
-        return run_.execute(finalize=functools.partial(_finish_manifest, extra=extra))
-    finally:
-        if workdir:
-            shutil.rmtree(workdir, ignore_errors=True)
+
+def steps_of(argv: list[str]) -> list[Step]:
+    """The steps a run with ``argv`` would take (``shardsmith steps``; the module docstring's table)."""
+    return steps(check(PipelineOptions(argv)))
+
+
+def run(argv: list[str]) -> dict:
+    """Run the Dr. SCI pipeline; returns the manifest."""
+    options = PipelineOptions(argv)
+    plan = check(options)
+    extra: dict = {"sources": sorted(set(plan.by_file.values())), "sample": plan.sample}
+    run_ = start_run(PIPELINE, options, "shardsmith-out/dr-sci",
+                     inputs=[spec.partition("=")[2] for spec in plan.specs] + plan.benchmarks)
+    with tempfile.TemporaryDirectory(prefix="dr-sci-subjects-") as workdir:
+        model_path, note = subject_model(plan, workdir, extra)
+        run_.notes.append(note)
+        return run_.run_steps(steps(plan, model_path, extra), finalize=functools.partial(_finish_manifest, extra=extra))

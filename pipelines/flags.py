@@ -72,8 +72,9 @@ def dedup_flags(parser) -> None:
     parser.add_argument("--num-perm", "--num_perm", dest="num_perm", type=at_least(2), default=256,
                         help="MinHash permutations")
     parser.add_argument("--ngram", type=at_least(1), default=5, help="shingle size in words (or code tokens)")
-    parser.add_argument("--shingles", choices=("words", "code"), default="words",
-                        help="word n-grams of normalized text, or token n-grams for source code")
+    parser.add_argument("--shingles", choices=("words", "code"), default=None,
+                        help="word n-grams of normalized text, or token n-grams of source code (case kept); "
+                             "default: the pipeline's own (code for clean-pr and verus, else words)")
 
 
 def quality_flags(parser) -> None:

@@ -4,6 +4,19 @@
         [--raters gopher,code,fasttext] [--fasttext-model rater.bin] [--keep 'quality_fasttext>=0.5']
         [--no-default-thresholds] [--id-column id]
 
+Steps (generated from ``steps()``; ``shardsmith steps rate DATA --text-column text --output OUT`` prints them for other flags):
+
+    read        read    JSONL / JSON / Parquet files                    invalid_json, invalid_utf8,
+                                                                        not_an_object,
+                                                                        too_deeply_nested,
+                                                                        unreadable_file, broken_file
+    prepare     map     the text (and an id for rejects and shard       missing_text, wrong_type,
+                        order)                                          missing_id
+    quality     rate    quality_* columns of --raters                   error:<Type>
+    thresholds  filter  Gopher defaults and --keep thresholds           below_threshold:<column>
+    rated/      write   the input records, their own columns +
+                        quality_*
+
 Output: ``rated/`` holds the input records with their own columns plus one float
 ``quality_*`` column per measure; records failing a threshold go to ``rejects/``
 (``below_threshold:<column>`` ...), as do records without a usable text or id. The
@@ -20,13 +33,13 @@ from pipelines import flags
 from pipelines.dedup import POSITION, Prepare, check_columns, resolve_columns
 from pipelines.options import QualityOptions, RunOptions, start_run
 from schemas.common import with_quality_columns
-from transforms.io.readers import InputError, expand_inputs, infer_schema
+from transforms.io.readers import READ_REASONS, InputError, expand_inputs, infer_schema
 from transforms.quality.base import all_columns
-from transforms.quality.beam import RateRecords
 from transforms.quality.code import CodeRater
 from transforms.quality.fasttext_rater import FastTextRater
 from transforms.quality.text import GopherRater
 from transforms.quality.thresholds import GOPHER_DEFAULTS, threshold_filter
+from transforms.steps import Filter, Map, Note, Rate, Read, Step, Write
 
 RATERS = ("gopher", "code", "fasttext")
 RECORD_ID = "__record_id"  # used for rejects and shard order; not written
@@ -55,9 +68,8 @@ def make_raters(names: str, fasttext_model: str | None, fasttext_label: str) -> 
     return [makers[name]() for name in dict.fromkeys(wanted)]
 
 
-def run(argv: list[str]) -> dict:
-    """Run the rate job; returns the manifest."""
-    options = PipelineOptions(argv)
+def steps(options: PipelineOptions, argv: list[str]) -> list[Step]:
+    """The rate pipeline's steps (``argv``: which flags were given, over the ``--profile`` defaults)."""
     run_opts, quality = options.view_as(RunOptions), options.view_as(QualityOptions)
     if not run_opts.output:
         raise InputError("--output is required")
@@ -74,17 +86,30 @@ def run(argv: list[str]) -> dict:
         keep_filter = threshold_filter(specs, columns=schema.names)
     except ValueError as exc:
         raise InputError(f"--keep: {exc}") from None
+    return [
+        *([Note("profile", note=columns.note)] if columns.note else []),
+        Read("read", files=tuple(inputs), position_field=POSITION, about="JSONL / JSON / Parquet files",
+             reasons=READ_REASONS),
+        Map("prepare", Prepare(columns.text_column, columns.id_column, id_out=RECORD_ID,
+                               text_function=columns.text_function), id_field=RECORD_ID,
+            about="the text (and an id for rejects and shard order)", reasons="missing_text, wrong_type, missing_id"),
+        Rate("quality", raters=tuple(raters), text_field=columns.text_field, id_field=RECORD_ID,
+             about="quality_* columns of --raters", reasons="error:<Type>"),
+        *([Filter("thresholds", keep_filter, id_field=RECORD_ID, about="Gopher defaults and --keep thresholds",
+                  reasons="below_threshold:<column>")] if specs else []),
+        Write("rated", schema=schema, primary=True, sort_key=RECORD_ID, id_field=RECORD_ID,
+              about="the input records, their own columns + quality_*"),
+    ]
 
-    run_ = start_run("rate", options, inputs=run_opts.input or [])
-    if columns.note:
-        run_.notes.append(columns.note)
-    records = run_.read(inputs, position_field=POSITION)
-    records = run_.stage("prepare", records, Prepare(columns.text_column, columns.id_column, id_out=RECORD_ID,
-                                                     text_function=columns.text_function), id_field=RECORD_ID)
-    records, rejects = records | "quality" >> RateRecords(raters, text_field=columns.text_field, stage="quality",
-                                                          id_field=RECORD_ID)
-    run_.add_rejects(rejects, stage="quality")
-    if specs:
-        records = run_.stage("thresholds", records, keep_filter, kind="filter", id_field=RECORD_ID)
-    run_.write("rated", records, schema, primary=True, sort_key=RECORD_ID, id_field=RECORD_ID)
-    return run_.execute()
+
+def steps_of(argv: list[str]) -> list[Step]:
+    """The steps a run with ``argv`` would take (``shardsmith steps``; the module docstring's table)."""
+    return steps(PipelineOptions(argv), argv)
+
+
+def run(argv: list[str]) -> dict:
+    """Run the rate job; returns the manifest."""
+    options = PipelineOptions(argv)
+    listed = steps(options, argv)
+    run_ = start_run("rate", options, inputs=options.view_as(RunOptions).input or [])
+    return run_.run_steps(listed)

@@ -37,6 +37,11 @@ class PipelineSpec:
         module, _, function = self.run.partition(":")
         return getattr(importlib.import_module(module), function)
 
+    def steps_function(self) -> Callable[[list[str]], list] | None:
+        """The pipeline's ``steps_of(argv)`` (its declared step list), if its module has one."""
+        module = self.run.__module__ if callable(self.run) else self.run.partition(":")[0]
+        return getattr(importlib.import_module(module), "steps_of", None)
+
 
 BUILTIN = (
     PipelineSpec("dedup", "exact + MinHash near-duplicate removal for any Parquet/JSONL dataset",

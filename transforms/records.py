@@ -27,12 +27,12 @@ MAX_DETAIL_CHARS = 2000
 # a leading underscore, because input records may have underscore columns of their own (``_id``)
 # that the audit rows must keep. A new private field belongs here.
 PRIVATE_FIELDS = frozenset({
-    "_repo_path",  # pipelines.clean_pr.REPO_PATH_FIELD: local path of the clone a PR was read from
+    "_repo_path",  # transforms.code.stages.REPO_PATH_FIELD: local path of the clone a PR was read from
     "_position",  # transforms.science.adapters.POSITION_FIELD: "<file>#<index>" of a Dr. SCI input row
     "__position",  # pipelines.dedup.POSITION (also used by pipelines.rate)
     "__record_id",  # pipelines.rate.RECORD_ID
-    "_source", "_source_id",  # pipelines.verus seed reader: the seed's file and position
-    "_task", "_repair",  # pipelines.verus extract: a task file's task, an imported repair pair
+    "_source", "_source_id",  # transforms.verus.programs seed reader: the seed's file and position
+    "_task", "_repair",  # transforms.verus.programs extract: a task file's task, an imported repair pair
 })
 
 

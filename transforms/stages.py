@@ -15,6 +15,7 @@ from typing import Any, Callable, Iterable
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
+from transforms.io.readers import READ_STAGE, Unreadable, file_size, iter_records
 from transforms.records import Rejected, record_to_json, reject_row
 
 REJECTS = "rejects"
@@ -158,3 +159,215 @@ class UniqueBy(beam.PTransform):
             | f"{stage}:split" >> beam.FlatMap(split).with_outputs(REJECTS, main="kept")
         )
         return results.kept, results[REJECTS]
+
+
+class CapPerGroup(beam.PTransform):
+    """At most ``cap`` records per value of ``group_field``: ``keep(ids, cap, seed)`` picks the ids to
+    keep; the others become rejects (``reason``, detail from ``detail.format(group=, total=, cap=)``).
+
+    Only (group, id) pairs are grouped, so a large group never holds its records in one place; the
+    decisions are joined back by id. Returns ``(kept, rejects)``.
+    """
+
+    def __init__(self, stage: str, group_field: str, id_field: str, cap: int, seed: int, keep: Callable,
+                 detail: str = "{group}: {total} records > cap {cap}", reason: str | None = None):
+        super().__init__()
+        self.stage, self.group_field, self.id_field = stage, group_field, id_field
+        self.cap, self.seed, self.keep, self.detail = cap, seed, keep, detail
+        self.reason = reason or stage
+
+    def expand(self, records):
+        cap, seed, keep, group_field, id_field = self.cap, self.seed, self.keep, self.group_field, self.id_field
+
+        def decide(item):
+            _, ids = item
+            ids = list(ids)
+            kept = keep(ids, cap, seed)
+            return [(record_id, (record_id in kept, len(ids))) for record_id in ids]
+
+        decisions = (
+            records
+            | f"{self.stage}:ids" >> beam.Map(lambda r: (r[group_field], r[id_field]))
+            | f"{self.stage}:per group" >> beam.GroupByKey()
+            | f"{self.stage}:decide" >> beam.FlatMap(decide)
+        )
+        keyed = records | f"{self.stage}:key" >> beam.Map(lambda r: (r[id_field], r))
+        routed = (
+            {"record": keyed, "decision": decisions}
+            | f"{self.stage}:join" >> beam.CoGroupByKey()
+            | f"{self.stage}:route" >> beam.ParDo(_RouteCapFn(self)).with_outputs(REJECTS, main="kept")
+        )
+        return routed.kept, routed[REJECTS]
+
+
+class _RouteCapFn(beam.DoFn):
+    def __init__(self, cap: CapPerGroup):
+        self.stage, self.reason, self.cap, self.detail = cap.stage, cap.reason, cap.cap, cap.detail
+        self.group_field = cap.group_field
+
+    def setup(self):
+        self.counters = StageCounters(self.stage)
+
+    def process(self, item):
+        record_id, joined = item
+        decisions = list(joined["decision"])
+        for record in joined["record"]:
+            self.counters.records_in.inc()
+            keep, total = decisions[0] if decisions else (True, 1)
+            if keep:
+                self.counters.records_out.inc()
+                yield record
+            else:
+                self.counters.rejected(self.reason)
+                detail = self.detail.format(group=record[self.group_field], total=total, cap=self.cap)
+                yield beam.pvalue.TaggedOutput(REJECTS, reject_row(self.stage, self.reason, detail, record, record_id))
+
+
+class BatchStage(beam.PTransform):
+    """``getattr(worker, method)(batch)`` on batches of up to ``batch_size`` records (external calls:
+    LLM, verifier), results in input order; ``Rejected`` results and every record of a batch whose
+    call raised (``error:<Type>``) become rejects. Returns ``(kept, rejects)``."""
+
+    def __init__(self, stage: str, worker, method: str, batch_size: int):
+        super().__init__()
+        self.stage, self.worker, self.method, self.batch_size = stage, worker, method, batch_size
+
+    def expand(self, records):
+        results = (
+            records
+            | f"{self.stage}:batch" >> beam.BatchElements(min_batch_size=1, max_batch_size=self.batch_size)
+            | f"stage:{self.stage}" >> beam.ParDo(_BatchFn(self.stage, self.worker, self.method)).with_outputs(
+                REJECTS, main="kept")
+        )
+        return results.kept, results[REJECTS]
+
+
+class _BatchFn(beam.DoFn):
+    def __init__(self, stage: str, worker, method: str):
+        self.stage, self.worker, self.method = stage, worker, method
+
+    def setup(self):
+        self.counters = StageCounters(self.stage)
+        if hasattr(self.worker, "setup"):
+            self.worker.setup()
+
+    def teardown(self):
+        if hasattr(self.worker, "close"):
+            self.worker.close()
+
+    def _reject(self, record, reason: str, detail: str):
+        self.counters.rejected(reason)
+        return beam.pvalue.TaggedOutput(REJECTS, reject_row(self.stage, reason, detail, record))
+
+    def process(self, batch: list):
+        self.counters.records_in.inc(len(batch))
+        try:
+            results = getattr(self.worker, self.method)(batch)
+        except Exception as exc:  # noqa: BLE001 - the batch becomes rejects, the run goes on
+            for record in batch:
+                yield self._reject(record, f"error:{type(exc).__name__}", str(exc))
+            return
+        for record, result in zip(batch, results):
+            if isinstance(result, Rejected):
+                yield self._reject(record, result.reason, result.detail)
+            else:
+                self.counters.records_out.inc()
+                yield result
+
+
+class DeriveRows(beam.DoFn):
+    """Records -> derived rows by ``fn(record) -> row | [rows] | None | Rejected``.
+
+    Derived data never makes a reject (its source record is written elsewhere): a record without
+    rows is counted under ``stage:<stage>`` (``rejected:<reason>``, ``error:<Type>`` when ``fn``
+    raised); ``None`` means "not applicable" and is not counted. ``fn.setup()`` / ``fn.teardown()``
+    run once per worker when ``fn`` has them.
+    """
+
+    def __init__(self, stage: str, fn: Callable):
+        self.stage, self.fn = stage, fn
+
+    def setup(self):
+        self.counters = StageCounters(self.stage)
+        if hasattr(self.fn, "setup"):
+            self.fn.setup()
+
+    def teardown(self):
+        if hasattr(self.fn, "teardown"):
+            self.fn.teardown()
+
+    def process(self, record: dict):
+        try:
+            result = self.fn(record)
+        except Exception as exc:  # noqa: BLE001 - derived data; counted, never fatal
+            self.counters.records_in.inc()
+            self.counters.rejected(f"error:{type(exc).__name__}")
+            return
+        if result is None:
+            return
+        self.counters.records_in.inc()
+        if isinstance(result, Rejected):
+            self.counters.rejected(result.reason)
+            return
+        self.counters.records_out.inc()
+        if isinstance(result, dict):
+            yield result
+        else:
+            yield from result
+
+
+class _ReadItemsFn(beam.DoFn):
+    def __init__(self, stage: str, reader: Callable, position_field: str | None):
+        self.stage, self.reader, self.position_field = stage, reader, position_field
+
+    def setup(self):
+        self.counters = StageCounters(self.stage)
+
+    def process(self, item):
+        yield from self._records(item)
+        if isinstance(item, str):
+            BYTES_READ[0] += file_size(item)
+
+    def _records(self, item):
+        try:
+            for index, record in enumerate(self.reader(item)):
+                self.counters.records_in.inc()
+                if isinstance(record, Unreadable):
+                    self.counters.rejected(record.reason)
+                    yield beam.pvalue.TaggedOutput(REJECTS, reject_row(self.stage, record.reason, record.detail,
+                                                                       record.raw))
+                else:
+                    self.counters.records_out.inc()
+                    if self.position_field:
+                        record[self.position_field] = f"{item}#{index}"
+                    yield record
+        except Exception as exc:  # noqa: BLE001 - a reader that raises instead of yielding Unreadable
+            self.counters.records_in.inc()
+            self.counters.rejected("unreadable")
+            yield beam.pvalue.TaggedOutput(REJECTS, reject_row(self.stage, "unreadable", f"{item}: {type(exc).__name__}: {exc}",
+                                                               {"source": str(item)}))
+
+
+class ReadItems(beam.PTransform):
+    """The one counted reader: ``reader(item)`` yields records or ``Unreadable`` for each item (a file
+    path, a git clone, ...); returns ``(records, rejects)``, counted as stage ``stage``.
+
+    Each item is read by one worker; a ``Reshuffle`` then spreads the records so the stages after
+    it run in parallel even when the input is one big file. With ``position_field``, each record
+    gets ``"<item>#<index>"`` there: a stable, unique position for inputs without ids.
+    """
+
+    def __init__(self, items: list, reader: Callable = iter_records, stage: str = READ_STAGE,
+                 position_field: str | None = None):
+        super().__init__()
+        self.items, self.reader, self.stage, self.position_field = list(items), reader, stage, position_field
+
+    def expand(self, pbegin):
+        read = (
+            pbegin
+            | "items" >> beam.Create(self.items)
+            | "parse" >> beam.ParDo(_ReadItemsFn(self.stage, self.reader, self.position_field)).with_outputs(
+                REJECTS, main="records")
+        )
+        return read.records | "spread" >> beam.Reshuffle(), read[REJECTS]
+

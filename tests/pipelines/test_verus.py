@@ -14,7 +14,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipelines.cli import main
-from pipelines.verus import REPAIR_PROMPT, SAMPLE_DIR, TASK_PROMPT, extract, fenced_code, split_debugging_input
+from pipelines.verus import SAMPLE_DIR
+from transforms.verus.programs import REPAIR_PROMPT, TASK_PROMPT, extract, fenced_code, split_debugging_input
 from schemas.verus import FEATURE_COLUMNS
 from transforms.llm.testing import FakeOpenAIServer
 from transforms.records import Rejected

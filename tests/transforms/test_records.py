@@ -23,8 +23,9 @@ def test_public_record_leaves_non_dicts_and_nested_fields_alone():
 
 
 def test_every_pipeline_private_field_is_listed():
-    from pipelines import clean_pr, dedup, rate
+    from pipelines import dedup, rate
+    from transforms.code.stages import REPO_PATH_FIELD
     from transforms.science.adapters import POSITION_FIELD
 
-    assert {clean_pr.REPO_PATH_FIELD, POSITION_FIELD, dedup.POSITION, rate.RECORD_ID} <= PRIVATE_FIELDS
-    assert {"_source", "_source_id", "_task", "_repair"} <= PRIVATE_FIELDS  # pipelines.verus
+    assert {REPO_PATH_FIELD, POSITION_FIELD, dedup.POSITION, rate.RECORD_ID} <= PRIVATE_FIELDS
+    assert {"_source", "_source_id", "_task", "_repair"} <= PRIVATE_FIELDS  # transforms.verus.programs

@@ -9,6 +9,7 @@ id), so the output does not depend on bundling or element order.
 from __future__ import annotations
 
 import hashlib
+import json
 import pickle
 from typing import Any, Callable, Iterable
 
@@ -21,8 +22,8 @@ from transforms.dedup.components import DEFAULT_MAX_LOCAL_NODES, DEFAULT_ROUNDS,
 from transforms.dedup.exact import DEFAULT_NORMALIZATION, TextNormalization, content_key, keep_key, numeric_score
 from transforms.dedup.minhash import (MinHashConfig, band_hashes, min_equal_sketch_values, signatures,
                                       verification_sketch)
-from transforms.records import public_record, record_to_json
-from transforms.stages import STAGE_NAMESPACE_PREFIX, StageCounters
+from transforms.records import public_record, record_to_json, reject_row
+from transforms.stages import REJECTS, STAGE_NAMESPACE_PREFIX, StageCounters
 
 REMOVED = "removed"
 _SKETCHES, _RECORDS = "sketches", "records"
@@ -372,3 +373,79 @@ class NearDedup(beam.PTransform):
             | "Route" >> beam.ParDo(_RouteFn(self.id_field, self.stage)).with_outputs(REMOVED, main="kept")
         )
         return routed.kept, routed[REMOVED]
+
+
+# ------------------------------------------------------------------------------- group resolution
+
+def _root_exact_rows(item):
+    """(exact survivor id, {exact: removed rows, near: [its near survivor]}) -> (final survivor id, row)."""
+    exact_kept_id, groups = item
+    near = list(groups["near"])
+    root = near[0] if near else exact_kept_id
+    for row in groups["exact"]:
+        yield root, row
+
+
+class _ResolveFn(beam.DoFn):
+    """A survivor with every record folded into it -> ``resolve(members)``: kept, removed or rejects."""
+
+    def __init__(self, resolve: Callable, stage: str, id_field: str):
+        self.resolve, self.stage, self.id_field = resolve, stage, id_field
+
+    def setup(self):
+        self.counters = StageCounters(self.stage)
+
+    def process(self, item):
+        _, groups = item
+        kept, rows = list(groups["kept"]), sorted(groups["removed"], key=lambda r: r["record_id"])
+        if not rows:
+            yield from kept
+            return
+        if not kept:  # cannot happen (every removal names a survivor); never lose the rows
+            for row in rows:
+                yield beam.pvalue.TaggedOutput(REMOVED, row)
+            return
+        links = {row["record_id"]: row for row in rows}
+        members = kept + [json.loads(row["record_json"]) for row in rows]
+        self.counters.records_in.inc(len(members))
+        survivors, rejected = self.resolve(members)
+        group_method = "minhash" if any(row["method"] == "minhash" for row in rows) else "exact"
+        for record in survivors:
+            self.counters.records_out.inc()
+            yield record
+        for record, verdict in rejected:
+            rid = str(record.get(self.id_field))
+            if verdict.reason == "duplicate":
+                link = links.get(rid)
+                method, stage = (link["method"], link["stage"]) if link else (group_method, self.stage)
+                yield beam.pvalue.TaggedOutput(REMOVED, removed_row(record, rid, survivors[0][self.id_field],
+                                                                    method, stage))
+            else:
+                self.counters.rejected(verdict.reason)
+                yield beam.pvalue.TaggedOutput(REJECTS, reject_row(self.stage, verdict.reason, verdict.detail,
+                                                                   record, rid))
+
+
+def resolve_groups(survivors, exact_removed, near_removed, resolve: Callable, stage: str, id_field: str = "id"):
+    """Regroup every removed record with its final survivor (an exact removal whose survivor was
+    later removed as a near duplicate goes to the near survivor) and let ``resolve`` decide each
+    group: ``members -> (survivors, [(record, verdict)])`` where a verdict of reason ``duplicate``
+    is a removal and any other a reject. Returns ``(kept, removed, rejects)``."""
+    pipeline = survivors.pipeline
+    exact_removed = exact_removed if exact_removed is not None else pipeline | f"{stage}:no exact" >> beam.Create([])
+    near_removed = near_removed if near_removed is not None else pipeline | f"{stage}:no near" >> beam.Create([])
+    exact_rooted = (
+        {"exact": exact_removed | f"{stage}:exact by survivor" >> beam.Map(lambda r: (r["kept_id"], r)),
+         "near": near_removed | f"{stage}:near survivor of" >> beam.Map(lambda r: (r["record_id"], r["kept_id"]))}
+        | f"{stage}:join exact to near" >> beam.CoGroupByKey()
+        | f"{stage}:final survivor" >> beam.FlatMap(_root_exact_rows)
+    )
+    removed = ((exact_rooted, near_removed | f"{stage}:near by survivor" >> beam.Map(lambda r: (r["kept_id"], r)))
+               | f"{stage}:all removals" >> beam.Flatten())
+    resolved = (
+        {"kept": survivors | f"{stage}:survivors by id" >> beam.Map(lambda q: (q[id_field], q)), "removed": removed}
+        | f"{stage}:groups" >> beam.CoGroupByKey()
+        | f"stage:{stage}" >> beam.ParDo(_ResolveFn(resolve, stage, id_field)).with_outputs(
+            REJECTS, REMOVED, main="kept")
+    )
+    return resolved.kept, resolved[REMOVED], resolved[REJECTS]

@@ -18,20 +18,18 @@ import json
 import re
 from typing import Iterator, NamedTuple
 
-import apache_beam as beam
 import fsspec
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from transforms.errors import InputError  # noqa: F401 - re-exported for callers
 from transforms.io.infer import SchemaInference
-from transforms.records import reject_row
-from transforms.stages import BYTES_READ, REJECTS, StageCounters
 
 # JSON-family files: JSON lines, a JSON array or a JSON document, told apart by content
 JSONL_SUFFIXES = (".jsonl", ".json", ".ndjson", ".jsonl.gz", ".json.gz", ".ndjson.gz", ".jsonl.zst", ".json.zst")
 PARQUET_SUFFIXES = (".parquet", ".pq")
 READ_STAGE = "read"
+READ_REASONS = "invalid_json, invalid_utf8, not_an_object, too_deeply_nested, unreadable_file, broken_file"
 
 
 class Unreadable(NamedTuple):
@@ -93,7 +91,7 @@ def file_size(path: str) -> int:
     """Bytes of a local or fsspec file; 0 when its size cannot be asked (it only positions the progress bar)."""
     try:
         fs, local = fsspec.core.url_to_fs(path)
-        return int(fs.size(local) or 0)
+        return int(fs.size(local) or 0) if fs.isfile(local) else 0
     except Exception:  # noqa: BLE001
         return 0
 
@@ -645,49 +643,3 @@ def infer_schema(paths: list[str], force: dict[str, pa.DataType] | None = None) 
     if not inference.sources:
         raise InputError(f"{paths[0] if paths else 'input'}: no readable records to infer a schema from")
     return inference.schema(force)
-
-
-class _ReadFile(beam.DoFn):
-    def __init__(self, stage: str, position_field: str | None):
-        self.stage, self.position_field = stage, position_field
-
-    def setup(self):
-        self.counters = StageCounters(self.stage)
-
-    def process(self, path: str):
-        yield from self._records(path)
-        BYTES_READ[0] += file_size(path)
-
-    def _records(self, path: str):
-        for index, item in enumerate(iter_records(path)):
-            self.counters.records_in.inc()
-            if isinstance(item, Unreadable):
-                self.counters.rejected(item.reason)
-                yield beam.pvalue.TaggedOutput(REJECTS, reject_row(self.stage, item.reason, item.detail, item.raw))
-            else:
-                self.counters.records_out.inc()
-                if self.position_field:
-                    item[self.position_field] = f"{path}#{index}"
-                yield item
-
-
-class ReadRecords(beam.PTransform):
-    """Read files into records; returns ``(records, rejects)``.
-
-    Each file is read by one worker; a ``Reshuffle`` then spreads the records so the
-    stages after it run in parallel even when the input is one big file. With
-    ``position_field``, each record gets ``"<path>#<index>"`` there: a stable,
-    unique position for inputs that have no id of their own.
-    """
-
-    def __init__(self, paths: list[str], stage: str = READ_STAGE, position_field: str | None = None):
-        super().__init__()
-        self.paths, self.stage, self.position_field = list(paths), stage, position_field
-
-    def expand(self, pbegin):
-        read = (
-            pbegin
-            | "files" >> beam.Create(self.paths)
-            | "parse" >> beam.ParDo(_ReadFile(self.stage, self.position_field)).with_outputs(REJECTS, main="records")
-        )
-        return read.records | "spread" >> beam.Reshuffle(), read[REJECTS]

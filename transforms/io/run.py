@@ -44,10 +44,13 @@ from transforms.io import manifest as mf
 from transforms.io import outputs
 from transforms.io.local_paths import display_names
 from transforms.io.progress import Progress, worker_logs_to
-from transforms.io.readers import READ_STAGE, InputError, ReadRecords, file_size
+from transforms.io.readers import READ_STAGE, InputError, file_size
 from transforms.io.shards import DEFAULT_ROWS_PER_SHARD, WriteShards
+from transforms import steps as steps_
+from transforms.dedup.beam import ExactDedup, NearDedup, resolve_groups
+from transforms.quality.beam import RateRecords
 from transforms.records import record_to_json
-from transforms.stages import apply_stage
+from transforms.stages import BatchStage, CapPerGroup, DeriveRows, ReadItems, UniqueBy, apply_stage
 
 
 def make_runner(options: PipelineOptions):
@@ -209,20 +212,25 @@ class ShardRun:
         ``read_rejects_named`` rewrites their ``source`` and ``detail``. Positions (``position_field``)
         keep the path as given.
         """
-        records, rejects = self.pipeline | f"read:{stage}" >> ReadRecords(paths, stage, position_field)
+        records, rejects = self.pipeline | f"read:{stage}" >> ReadItems(paths, stage=stage, position_field=position_field)
         self._input_bytes += sum(map(file_size, paths))
         names = dict(names) if names else display_names((path, [path]) for path in paths)
         rejects = rejects | f"read:{stage}:names" >> beam.Map(read_reject_named, names)
-        self._stage_order.append(stage)
+        self._order(stage)
         self._rejects.append(rejects)
         return records
 
     def stage(self, name: str, pcoll, fn, kind: str = "map", id_field: str = "id"):
         """Apply a pure stage function (see ``transforms.stages``); its rejects are collected."""
         kept, rejects = apply_stage(pcoll, name, fn, kind, id_field)
-        self._stage_order.append(name)
+        self._order(name)
         self._rejects.append(rejects)
         return kept
+
+    def _order(self, stage: str) -> None:
+        """Place ``stage`` in the manifest's stage table (once, where it first appears)."""
+        if stage not in self._stage_order:
+            self._stage_order.append(stage)
 
     def add_rejects(self, rejects, stage: str | None = None, derived: bool = False) -> None:
         """Collect reject rows produced by a transform of your own (``schemas.common.REJECT_SCHEMA``).
@@ -232,7 +240,7 @@ class ShardRun:
         """
         self._rejects.append(rejects)
         if stage:
-            self._stage_order.append(stage)
+            self._order(stage)
             if derived:
                 self._derived_stages.add(stage)
 
@@ -240,7 +248,7 @@ class ShardRun:
         """Collect dedup removal rows (``schemas.common.DEDUP_REMOVED_SCHEMA``)."""
         self._removed.append(removed)
         if stage:
-            self._stage_order.append(stage)
+            self._order(stage)
 
     def write(self, dataset: str, pcoll, schema: pa.Schema, *, primary: bool = False,
               sort_key: str = "id", id_field: str = "id") -> None:
@@ -340,6 +348,110 @@ class ShardRun:
             return None
         directory = self.local_work_dir("logs")
         return posixpath.join(directory, WORKER_LOG) if directory else None
+
+    def run_steps(self, steps: list, finalize=None) -> dict:
+        """Apply a pipeline's declared steps (``transforms.steps``) in order, then ``execute``.
+
+        Consecutive reads at the start form one input; every step's rejects and removals are
+        registered here. Returns the manifest.
+        """
+        records, reads, derived = None, [], {}
+        for index, step in enumerate(steps):
+            label = f"{index:02d} {step.kind}:{step.name}"
+            if step.kind == "read":
+                reads.append(self._apply_read(step, label))
+                continue
+            if reads:
+                records = reads[0] if len(reads) == 1 else tuple(reads) | f"{label}:inputs" >> beam.Flatten()
+                reads = []
+            if step.note and step.kind != "note":
+                self.notes.append(step.note)
+            records = self._apply_step(step, records, label, derived)
+        return self.execute(finalize=finalize)
+
+    def _apply_read(self, step, label: str):
+        if isinstance(step, steps_.Read):
+            records = self.read(list(step.files), stage=step.name, position_field=step.position_field,
+                                names=step.names)
+        else:
+            records, rejects = self.pipeline | label >> ReadItems(list(step.items), step.reader, stage=step.name)
+            self._input_bytes += sum(file_size(item) for item in step.items if isinstance(item, str))
+            self.add_rejects(rejects, stage=step.name)
+        if step.note:
+            self.notes.append(step.note)
+        return records | f"{label}:adjust" >> beam.Map(step.adjust) if step.adjust else records
+
+    def _apply_step(self, step, records, label: str, derived: dict):
+        kind = step.kind
+        if kind == "map" and not step.counted:
+            return records | label >> beam.Map(step.fn)
+        if kind in ("map", "filter", "flatmap"):
+            return self.stage(step.name, records, step.fn, kind, step.id_field)
+        if kind == "unique":
+            records, rejects = records | label >> UniqueBy(step.name, step.key_field)
+            self.add_rejects(rejects, stage=step.name)
+            return records
+        if kind == "dedup":
+            return self._apply_dedup(step.spec, records, label)
+        if kind == "rate":
+            records, rejects = records | label >> RateRecords(list(step.raters), text_field=step.text_field,
+                                                              stage=step.name, id_field=step.id_field)
+            self.add_rejects(rejects, stage=step.name)
+            return records
+        if kind == "cap":
+            records, rejects = records | label >> CapPerGroup(step.name, step.group_field, step.id_field, step.cap,
+                                                             step.seed, step.keep, step.detail)
+            self.add_rejects(rejects, stage=step.name)
+            return records
+        if kind == "batch":
+            records, rejects = records | label >> BatchStage(step.name, step.worker, step.method, step.batch_size)
+            self.add_rejects(rejects, stage=step.name)
+            return records
+        if kind == "checkpoint":
+            return self.checkpoint(step.name, records)
+        if kind == "derive":
+            rows = records | label >> beam.ParDo(DeriveRows(step.name, step.fn))
+            if step.unique:
+                rows, rejects = rows | f"{label}:unique" >> UniqueBy(f"unique_{step.dataset}", "id")
+                self.add_rejects(rejects, stage=f"unique_{step.dataset}", derived=True)
+            self.write(step.dataset, rows, step.schema, sort_key=step.sort_key)
+            derived[step.dataset] = rows
+            return records
+        if kind == "write":
+            rows = records | f"{label}:public" >> beam.Map(step.public) if step.public else records
+            self.write(step.name, rows, step.schema, primary=step.primary, sort_key=step.sort_key,
+                       id_field=step.id_field)
+            return records
+        if kind == "custom":
+            return step.apply(self, records, derived)
+        if kind == "note":
+            self.notes.append(step.note)
+            if step.console:
+                print(f"[shardsmith] {step.note}", file=sys.stderr)
+            return records
+        raise ValueError(f"unknown step kind {kind!r} ({step.name})")
+
+    def _apply_dedup(self, spec, records, label: str):
+        common = dict(text_field=spec.text_field, text_fn=spec.text_fn, id_field=spec.id_field,
+                      score_field=spec.score_field)
+        exact_removed = near_removed = None
+        if spec.exact:
+            records, exact_removed = records | f"{label}:exact" >> ExactDedup(
+                stage="dedup:exact", normalization=spec.exact_normalization, **common)
+        if spec.near:
+            records, near_removed = records | f"{label}:near" >> NearDedup(config=spec.minhash, stage="dedup:near",
+                                                                           **common)
+        if spec.resolve is None or (exact_removed is None and near_removed is None):
+            if exact_removed is not None:
+                self.add_removed(exact_removed, stage="dedup:exact")
+            if near_removed is not None:
+                self.add_removed(near_removed, stage="dedup:near")
+            return records
+        records, removed, rejects = resolve_groups(records, exact_removed, near_removed, spec.resolve,
+                                                   spec.resolve_stage, spec.id_field)
+        self.add_removed(removed)  # the dedup stages count themselves; the resolver re-routes their rows
+        self.add_rejects(rejects, stage=spec.resolve_stage)
+        return records
 
     def execute(self, finalize=None) -> dict:
         """Run the pipeline, write the manifest, publish the output; returns the manifest.

@@ -43,6 +43,7 @@ from schemas.verus import ESCAPE_COLUMNS, FEATURE_COLUMNS, VERUS_FEATURES
 from transforms.dedup.minhash import MinHashConfig, band_hashes, estimated_jaccard, signatures
 from transforms.llm.client import ChatRequest, Completion, LlmClient, LlmError
 from transforms.records import Rejected, content_id
+from transforms.verus import programs
 from transforms.verus.features import extract_features, feature_columns, program_summary
 from transforms.verus.syntax import parse_verus
 from transforms.verus.tasks import cheating_reason, spec_code_fingerprint, strip_proof
@@ -64,16 +65,9 @@ TUTORIAL_PROMPT = ("Here is a Verus program that uses the Verus feature `{featur
 NO_CODE_FEEDBACK = "Your answer holds no ```rust fenced program. Respond with the full program in a ```rust fence."
 
 
-def _pipeline():
-    # pipelines.verus owns the fence parser, ids and prompts; imported late (it may import this module)
-    import pipelines.verus as verus_pipeline
-
-    return verus_pipeline
-
-
 def extract_rust_code(text: str | None) -> str | None:
-    """The longest ```rust (or ```verus / bare) fence of ``text`` (``pipelines.verus.fenced_code``)."""
-    return _pipeline().fenced_code(text)
+    """The longest ```rust (or ```verus / bare) fence of ``text`` (``transforms.verus.programs.fenced_code``)."""
+    return programs.fenced_code(text)
 
 
 def verifier_fn(config: VerusConfig, max_workers: int = 4) -> VerifyFn:
@@ -117,10 +111,9 @@ def as_start(task_or_prompt, loop: str | None = None, sample_index: int = 0) -> 
     else:
         return Start([{"role": "user", "content": task_or_prompt}], loop or "self_synthesis",
                      sample_index=sample_index)
-    pipeline = _pipeline()
-    content = pipeline.TASK_PROMPT + "\n\n" + pipeline.fenced(task)
+    content = programs.TASK_PROMPT + "\n\n" + programs.fenced(task)
     return Start([{"role": "user", "content": content}], loop or "proof_completion", task=task,
-                 task_id=task_id if task_id is not None else pipeline.program_id(task), sample_index=sample_index)
+                 task_id=task_id if task_id is not None else programs.program_id(task), sample_index=sample_index)
 
 
 def _error_text(result: VerificationResult) -> str:
@@ -223,8 +216,7 @@ def episodes(starts: Sequence, client: LlmClient, verify_fn: VerifyFn, *, max_re
             if program is None:
                 message = NO_CODE_FEEDBACK
             else:
-                pipeline = _pipeline()
-                message = (pipeline.REPAIR_PROMPT + "\n\n" + pipeline.fenced(program) + "\n\n" + ERRORS_HEADER
+                message = (programs.REPAIR_PROMPT + "\n\n" + programs.fenced(program) + "\n\n" + ERRORS_HEADER
                            + "\n" + feedback)
             ep.messages.append({"role": "user", "content": message})
             ep.turns.append(_turn("user", message))
@@ -244,16 +236,15 @@ def _record_repair(ep: _Episode, model: str | None) -> None:
     fixed, fixed_result, _ = ep.candidates[-1]
     if failing is None or failing_result is None or failing_result.verified:
         return
-    pipeline = _pipeline()
     errors = _error_text(failing_result)
     parsed = parse_verus(fixed)
     ep.repairs.append({
-        "id": content_id("verus-repair", pipeline.normalize_program(failing), errors,
-                         pipeline.normalize_program(fixed)),
+        "id": content_id("verus-repair", programs.normalize_program(failing), errors,
+                         programs.normalize_program(fixed)),
         "origin": "synthesis", "source": f"synthesis:{ep.start.loop}", "source_id": None,
         "task_id": ep.start.task_id, "model": ep.model or model, "failing_program": failing,
         "failing_status": failing_result.status, "errors": errors, "fixed_program": fixed,
-        "fixed_program_id": pipeline.program_id(fixed), "verus_version": fixed_result.verus_version,
+        "fixed_program_id": programs.program_id(fixed), "verus_version": fixed_result.verus_version,
         **feature_columns(parsed)})
 
 
@@ -294,12 +285,11 @@ def _trajectory(ep: _Episode, model: str | None) -> dict:
 def program_record(trajectory: Mapping[str, Any], origin: str, *, source: str | None = None,
                    parent_id: str | None = None, target_feature: str | None = None) -> dict:
     """The accepted final program of an episode as a ``VERUS_PROGRAM_SCHEMA`` row."""
-    pipeline = _pipeline()
     program = trajectory["final_program"]
     parsed = parse_verus(program)
     if isinstance(parsed, Rejected):
         raise ValueError(f"accepted program does not parse: {parsed.detail}")
-    return {"id": pipeline.program_id(program), "origin": origin, "source": source or f"synthesis:{origin}",
+    return {"id": programs.program_id(program), "origin": origin, "source": source or f"synthesis:{origin}",
             "source_id": trajectory["id"], "parent_id": parent_id, "target_feature": target_feature,
             "model": trajectory["model"], "program": program, "program_without_proof": strip_proof(parsed),
             "spec_fingerprint": spec_code_fingerprint(parsed), **program_summary(parsed), **feature_columns(parsed),
@@ -399,7 +389,7 @@ def self_synthesis(client: LlmClient, verify_fn: VerifyFn, *, batch_size: int = 
                 yield "rejected", Rejected("no_code", f"sample {s}: the program answer holds no ```rust fence")
                 continue
             messages = [first, {"role": "assistant", "content": answer.text},
-                        {"role": "user", "content": SELF_SPEC_PROOF_PROMPT.format(program=_pipeline().fenced(code))}]
+                        {"role": "user", "content": SELF_SPEC_PROOF_PROMPT.format(program=programs.fenced(code))}]
             starts.append(Start(messages, "self_synthesis", sample_index=s))
         trajectories = episodes(starts, client, verify_fn, max_repairs=max_repairs, temperature=temperature,
                                 max_tokens=max_tokens, seed=seed)
@@ -431,12 +421,11 @@ def tutorial_synthesis(seeds_by_feature: Mapping[str, str], client: LlmClient, v
     unknown = sorted(set(seeds_by_feature) - set(VERUS_FEATURES))
     if unknown:
         raise ValueError(f"unknown Verus features {unknown}; see schemas.verus.VERUS_FEATURES")
-    pipeline = _pipeline()
     starts = []
     for feature in sorted(seeds_by_feature):
         seed_program = seeds_by_feature[feature]
-        parent = pipeline.program_id(seed_program)
-        prompt = TUTORIAL_PROMPT.format(feature=feature, seed=pipeline.fenced(seed_program))
+        parent = programs.program_id(seed_program)
+        prompt = TUTORIAL_PROMPT.format(feature=feature, seed=programs.fenced(seed_program))
         for i in range(variants_per_seed):
             starts.append(Start([{"role": "user", "content": prompt}], "tutorial", task_id=parent, sample_index=i,
                                 meta={"feature": feature, "parent_id": parent}))
@@ -460,15 +449,14 @@ def repair_synthesis(failures: Sequence[Mapping[str, Any]], client: LlmClient, v
     The first request is the SAFE debugging layout; the fix must keep the failing program's spec
     fingerprint. Accepted fixes become programs (origin ``repair``) and repair pairs.
     """
-    pipeline = _pipeline()
     starts = []
     for failure in failures:
-        message = (pipeline.REPAIR_PROMPT + "\n\n" + pipeline.fenced(failure["program"]) + "\n\n" + ERRORS_HEADER
+        message = (programs.REPAIR_PROMPT + "\n\n" + programs.fenced(failure["program"]) + "\n\n" + ERRORS_HEADER
                    + "\n" + failure["errors"])
         starts.append(Start([{"role": "user", "content": message}], "repair", reference=failure["program"],
-                            task_id=failure.get("task_id") or pipeline.program_id(failure["program"]),
+                            task_id=failure.get("task_id") or programs.program_id(failure["program"]),
                             meta={"failing": failure["program"], "errors": failure["errors"],
-                                  "status": failure.get("status") or pipeline.failing_status(failure["errors"])}))
+                                  "status": failure.get("status") or programs.failing_status(failure["errors"])}))
     for t in episodes(starts, client, verify_fn, max_repairs=max_repairs, temperature=temperature,
                       max_tokens=max_tokens, seed=seed):
         meta = t["_start"].meta
@@ -476,11 +464,11 @@ def repair_synthesis(failures: Sequence[Mapping[str, Any]], client: LlmClient, v
             # fixed at the first answer: the pair is the given failure -> this fix
             fixed = t["final_program"]
             t["_repairs"].append({
-                "id": content_id("verus-repair", pipeline.normalize_program(meta["failing"]), meta["errors"],
-                                 pipeline.normalize_program(fixed)),
+                "id": content_id("verus-repair", programs.normalize_program(meta["failing"]), meta["errors"],
+                                 programs.normalize_program(fixed)),
                 "origin": "synthesis", "source": "synthesis:repair", "source_id": t["id"], "task_id": t["task_id"],
                 "model": t["model"], "failing_program": meta["failing"], "failing_status": meta["status"],
-                "errors": meta["errors"], "fixed_program": fixed, "fixed_program_id": pipeline.program_id(fixed),
+                "errors": meta["errors"], "fixed_program": fixed, "fixed_program_id": programs.program_id(fixed),
                 "verus_version": t["verus_version"], **feature_columns(parse_verus(fixed))})
         yield from _episode_rows(t)
         if t["_accepted"]:

@@ -1,0 +1,142 @@
+"""Clean-PR's stage functions: reading git clones, building edit samples, decontamination, SFT rows.
+
+Plain callables (``setup()`` loads what a worker needs once); the pipeline's step list in
+``pipelines/clean_pr.py`` wires them, ``transforms.stages`` runs them.
+"""
+from __future__ import annotations
+
+import os
+from typing import Iterator
+
+from transforms.code.decontam import contamination_reason, load_benchmark_patches, shipped_index
+from transforms.code.git_history import git_dir_of, pr_records, repo_name_of
+from transforms.code.pr_sample import CleanPrConfig, build_edit_sample, issues_index, sft_examples
+from transforms.code.repo_tree import RepoFiles
+from transforms.io.readers import Unreadable, iter_records
+
+REPO_PATH_FIELD = "_repo_path"  # where a git-input record's clone lives (for the SFT tree); never written,
+# not even into rejects (transforms.records.PRIVATE_FIELDS): published rows name the repo, never the clone
+
+
+def repo_identity(repo_path: str) -> str:
+    """The repository's name (``repo_name_of``: GitHub ``owner/name`` or the directory name), never a path."""
+    try:
+        return repo_name_of(repo_path)
+    except Exception:  # noqa: BLE001 - a clone too broken for git config: its directory name
+        name = os.path.basename(os.path.abspath(repo_path).rstrip(os.sep))
+        return name[:-4] if name.endswith(".git") and len(name) > 4 else name or "repo"
+
+
+def without_clone_path(text: str, repo_path: str, name: str) -> str:
+    """``text`` (a git error) with the clone's local path replaced by ``name`` (so ``name/.git``),
+    and a git dir kept outside the clone (``gitdir:`` file) by ``<git dir of NAME>``."""
+    roots = {os.path.abspath(repo_path), os.path.realpath(repo_path)}
+    replacements = dict.fromkeys(roots, name)
+    try:
+        git_dir = git_dir_of(repo_path)
+    except Exception:  # noqa: BLE001 - nothing more to replace
+        git_dir = None
+    for path in ({git_dir, os.path.realpath(git_dir)} if git_dir else set()):
+        if not any(path == root or path.startswith(root + os.sep) for root in roots):
+            replacements[path] = f"<git dir of {name}>"
+    for path in sorted(replacements, key=len, reverse=True):  # longest first: a path inside another
+        if len(path) > 1:
+            text = text.replace(path, replacements[path])
+    return text
+
+
+class BuildEditSample:
+    """Stage function: raw PR -> edit sample; loads the issues index once per worker (``setup``)."""
+
+    def __init__(self, issue_paths: list[str], config: CleanPrConfig):
+        self.issue_paths, self.config = list(issue_paths), config
+        self._index = None
+
+    def setup(self):
+        if self._index is None:
+            self._index = issues_index(item for path in self.issue_paths for item in iter_records(path)
+                                       if isinstance(item, dict))
+
+    def __call__(self, pr: dict):
+        self.setup()
+        return build_edit_sample(pr, self._index, self.config)
+
+
+class Decontaminate:
+    """Filter stage function: SWE-bench contamination against the given JSONL files, or the index
+    shipped in the package when none are given; loads the index once per worker."""
+
+    def __init__(self, paths: list[str] | None = None):
+        self.paths = list(paths or ())
+        self._index = None
+
+    def load(self):
+        return load_benchmark_patches(self.paths) if self.paths else shipped_index()
+
+    def describe(self) -> str:
+        """The run note's name for the index (and its instance count); never a local path."""
+        return (self._index or self.load()).describe()
+
+    def setup(self):
+        if self._index is None:
+            self._index = self.load()
+
+    def __call__(self, sample: dict):
+        self.setup()
+        return contamination_reason(sample, self._index)
+
+
+
+class RepoReader:
+    """``reader`` of the git inputs: a clone's PR records (each with ``REPO_PATH_FIELD``). A clone
+    that fails part-way (git error, vanished objects) keeps the PRs already read and ends in one
+    ``unreadable_repo`` naming the repository, its detail showing paths relative to the clone."""
+
+    def __init__(self, max_file_bytes: int, branch: str | None):
+        self.max_file_bytes, self.branch = max_file_bytes, branch
+
+    def __call__(self, repo_path: str) -> Iterator[dict | Unreadable]:
+        read = 0
+        try:
+            for record in pr_records(repo_path, max_file_bytes=self.max_file_bytes, branch=self.branch):
+                read += 1
+                record[REPO_PATH_FIELD] = repo_path
+                yield record
+        except Exception as exc:  # noqa: BLE001 - a broken clone is a reject, not a failed run
+            name = repo_identity(repo_path)
+            detail = without_clone_path(f"{type(exc).__name__}: {exc}", repo_path, name)
+            yield Unreadable("unreadable_repo", f"{name}: {detail}", {"repo": name, "prs_read_before_failure": read})
+
+
+def public_fields(record: dict) -> dict:
+    """An input record without private ``_`` fields (a ``_repo_path`` would point SFT at a local clone)."""
+    return {k: v for k, v in record.items() if not str(k).startswith("_")}
+
+
+class SftRows:
+    """Kept edit sample -> SFT examples (``sft_examples``). Git input reads the tree at the base
+    commit and a few distractor files; other input uses the sample's own files."""
+
+    def __init__(self, negatives: int, token_budget: int):
+        self.negatives, self.token_budget = negatives, token_budget
+        self.repo_files = None
+
+    def setup(self):
+        self.repo_files = RepoFiles()
+
+    def teardown(self):
+        if self.repo_files is not None:
+            self.repo_files.close()
+
+    def __call__(self, sample: dict) -> list[dict]:
+        repo_path = sample.get(REPO_PATH_FIELD)
+        paths = contents = None
+        if repo_path:
+            edited = [b["path"] for b in sample["blocks"]]
+            paths, contents = self.repo_files.sft_context(repo_path, sample.get("base_sha"), edited,
+                                                          sample.get("intent") or "")
+        return sft_examples(sample, paths, contents, negatives_per_step=self.negatives,
+                            token_budget=self.token_budget)
+
+    def __getstate__(self):
+        return {**self.__dict__, "repo_files": None}

@@ -1,0 +1,148 @@
+"""Dr. SCI's stage functions: reading MMLU CSVs, adapting source layouts, subjects, the split,
+decontamination, imported rubrics. Plain callables (``setup()`` loads what a worker needs once);
+the step list in ``pipelines/dr_sci.py`` wires them.
+"""
+from __future__ import annotations
+
+import os
+from typing import Iterator
+
+from transforms.errors import InputError
+from transforms.io.readers import Unreadable
+from transforms.records import Rejected
+from transforms.science.adapters import ADAPTERS, POSITION_FIELD, generic_adapter, iter_mmlu_csv
+from transforms.science.answers import assign_split
+from transforms.science.decontam import Contamination
+from transforms.science.rubrics import FINAL_ANSWER_WEIGHT, final_answer_item, has_final_answer_item
+from transforms.science.subjects import SubjectClassifier, assign_subject
+
+
+def parse_column_map(text: str | None) -> dict:
+    """``question=q,reference_answer=a,choices=A|B|C|D`` -> mapping for ``generic_adapter``."""
+    mapping: dict = {}
+    for part in (text or "").split(","):
+        if not part.strip():
+            continue
+        if "=" not in part:
+            raise InputError(f"--column-map: {part!r} is not TARGET=COLUMN")
+        target, column = (s.strip() for s in part.split("=", 1))
+        mapping[target] = column.split("|") if "|" in column else column
+    return mapping
+
+
+def adapter_for(name: str, column_map: dict):
+    if name == "generic" or name.startswith("generic:"):
+        source = name.split(":", 1)[1] if ":" in name else "generic"
+        try:
+            return generic_adapter(column_map, source=source)
+        except ValueError as exc:
+            raise InputError(f"--column-map: {exc}") from None
+    return ADAPTERS[name]
+
+
+def file_of(position: str | None) -> str | None:
+    return position.rsplit("#", 1)[0] if isinstance(position, str) and "#" in position else None
+
+
+def relative_position(record: dict, names: dict[str, str]) -> dict:
+    """The record with its reader position "<path>#<index>" made "<display name>#<index>"."""
+    position = record.get(POSITION_FIELD)
+    file = file_of(position)
+    if file is None or file not in names:
+        return record
+    return {**record, POSITION_FIELD: f"{names[file]}#{position.rsplit('#', 1)[1]}"}
+
+
+class Adapt:
+    """Raw record -> science question, by the adapter of the file it came from.
+
+    ``by_file`` maps the file part of the record's position (a display name) to an adapter name.
+    """
+
+    def __init__(self, by_file: dict[str, str], column_map_text: str | None):
+        self.by_file, self.column_map_text = dict(by_file), column_map_text
+        self._adapters: dict = {}
+
+    def __call__(self, record: dict):
+        name = self.by_file.get(file_of(record.get(POSITION_FIELD)))
+        if name is None:
+            return Rejected("unknown_source", f"no --source names the file of {record.get(POSITION_FIELD)!r}")
+        adapter = self._adapters.get(name)
+        if adapter is None:
+            adapter = self._adapters[name] = adapter_for(name, parse_column_map(self.column_map_text))
+        return adapter(record)
+
+    def __getstate__(self):
+        return {**self.__dict__, "_adapters": {}}
+
+
+class AssignSubject:
+    """Metadata table first, then the fastText classifier (loaded once per worker)."""
+
+    def __init__(self, model_path: str | None):
+        self.classifier = SubjectClassifier(model_path) if model_path else None
+
+    def setup(self):
+        if self.classifier is not None:
+            self.classifier.setup()
+
+    def __call__(self, question: dict) -> dict:
+        return assign_subject(question, self.classifier)
+
+
+class Split:
+    def __init__(self, drop_open_ended_math: bool):
+        self.drop_open_ended_math = drop_open_ended_math
+
+    def __call__(self, question: dict):
+        return assign_split(question, drop_open_ended_math=self.drop_open_ended_math)
+
+
+class Decontaminate:
+    """Filter stage; the index is built once per worker from the benchmark paths."""
+
+    def __init__(self, paths: list[str], ngram: int):
+        self.paths, self.ngram, self.index = list(paths), ngram, None
+
+    def setup(self):
+        if self.index is None:
+            self.index = Contamination.from_paths(self.paths, ngram=self.ngram, min_words=min(8, self.ngram))
+
+    def __call__(self, question: dict):
+        self.setup()
+        return self.index.contamination_reason(question)
+
+    def __getstate__(self):
+        return {**self.__dict__, "index": None}
+
+
+def complete_imported_rubric(question: dict, weight: float = FINAL_ANSWER_WEIGHT) -> dict:
+    """Without an endpoint: imported (RaR) rubrics of open-ended questions still get the final-answer item."""
+    rubrics = question.get("rubrics")
+    if question.get("split") != "open_ended" or not rubrics or has_final_answer_item(rubrics):
+        return question
+    out = dict(question)
+    out["rubrics"] = list(rubrics) + [final_answer_item(question.get("reference_answer"), weight)]
+    return out
+
+
+
+
+class MmluCsvReader:
+    """``reader`` of MMLU CSVs: each row with its position "<display name>#<index>" (``names``); a
+    file that cannot be read is one ``unreadable_file`` naming it by its display name."""
+
+    def __init__(self, names: dict[str, str]):
+        self.names = dict(names)
+
+    def __call__(self, path: str) -> Iterator[dict | Unreadable]:
+        name = self.names.get(path, os.path.basename(path))
+        try:
+            rows = list(iter_mmlu_csv(path))
+        except Exception as exc:  # noqa: BLE001 - a corrupt file becomes one reject
+            message = str(exc).replace(os.path.abspath(path), name).replace(path, name)
+            yield Unreadable("unreadable_file", f"{name}: {type(exc).__name__}: {message}", {"source": name})
+            return
+        for index, row in enumerate(rows):
+            row[POSITION_FIELD] = f"{name}#{index}"
+            yield row
