@@ -81,6 +81,7 @@ DONE_NAME = "_DONE"
 WORKER_LOG = "workers.log"
 LOGS_DIR = outputs.LOGS_DIR  # in a finished output: the worker log of a multi-processing run
 NOT_PART_OF_THE_KEY = ("resume", "overwrite", "progress")
+PHASE_MICROS = ("shardsmith:run", "phase_micros")  # a phase's wall time, stored with its checkpoint
 
 
 def run_key(pipeline: str, options: dict) -> str:
@@ -167,6 +168,8 @@ class ShardRun:
         self._reused_checkpoints: list[str] = []
         self._phase_datasets: list[str] = []  # written since the last checkpoint
         self._input_bytes = 0  # of the files read, for the progress bar
+        self._started = time.monotonic()
+        self._reused_micros = 0  # wall time of the checkpointed phases a resumed run reuses
         self.reused: dict | None = None  # the manifest of a finished run that --resume reuses
         previous = finished_manifest(self.output) if resume and not overwrite else None
         if previous is not None:
@@ -296,6 +299,7 @@ class ShardRun:
             with fs.open(posixpath.join(path, "counters.json"), "r") as handle:
                 counters = {(ns, n): v for ns, n, v in json.load(handle)}
             self._reused_checkpoints.append(name)
+            self._reused_micros += counters.get(PHASE_MICROS, 0)
             self._phase_datasets = []  # written by the finished phase; kept as they are
         else:
             if fs.exists(path):
@@ -336,9 +340,12 @@ class ShardRun:
                 stack.enter_context(Progress(self._input_bytes, stream=console,
                                              idle="counts of worker processes come with the manifest" if log
                                              else "starting"))
+            started = time.monotonic()
             result = self.pipeline.run()
             result.wait_until_finish()
-        return mf.counters_from_result(result)
+        counters = mf.counters_from_result(result)
+        counters[PHASE_MICROS] = int((time.monotonic() - started) * 1e6)
+        return counters
 
     def _worker_log(self) -> str | None:
         """Where worker processes' stderr goes: a local file in the work dir for multi-processing runs."""
@@ -469,13 +476,13 @@ class ShardRun:
         if self._removed:
             self._write(mf.DUPLICATES_DATASET, self._flatten("removed", self._removed),
                         DEDUP_REMOVED_SCHEMA, "record_id")
-        started = time.monotonic()
         counters: dict = defaultdict(int)
         for phase in [*self._phase_counters, self._run_pipeline()]:
             for key, value in phase.items():
                 counters[key] += value
         counters = dict(counters)
-        seconds = time.monotonic() - started
+        counters.pop(PHASE_MICROS, None)
+        seconds = time.monotonic() - self._started + self._reused_micros / 1e6  # with reused phases' own time
         if self._reused_checkpoints:
             self.notes.append(f"reused checkpoint(s) of the partial run: {', '.join(self._reused_checkpoints)}")
         fs, work = fsspec.core.url_to_fs(self.work_dir)
