@@ -20,6 +20,7 @@ DEFAULT_MAX_CORE_FILES = 5          # transforms.code.pr_sample
 DEFAULT_REPO_CAP = 2000             # transforms.code.pr_sample
 DEFAULT_TOKEN_BUDGET = 100_000      # transforms.code.crop
 MAX_FILE_BYTES = 1_000_000          # transforms.code.git_history
+RECORD_TIMEOUT = 300.0              # transforms.stages.DEFAULT_RECORD_TIMEOUT
 SCIENCE_ADAPTERS = ("webinstruct_verified", "natural_reasoning", "megascience", "rar_science", "mmlu")
 DECONTAM_NGRAM = 13                 # transforms.science.decontam.NGRAM
 DEFAULT_ROLLOUTS = 8                # transforms.science.difficulty.DEFAULT_K
@@ -43,6 +44,10 @@ def run_flags(parser) -> None:
                         default=100_000, help="target rows per shard when --num-shards is not set")
     parser.add_argument("--progress", dest="progress", action="store_true", default=None,
                         help="print progress while running (default: when stderr is a terminal)")
+    parser.add_argument("--record-timeout", "--record_timeout", dest="record_timeout", type=positive,
+                        default=RECORD_TIMEOUT,
+                        help="seconds one record may spend in one stage before it becomes a reject "
+                             "timeout:<stage> (default 300)")
 
 
 def column_flags(parser) -> None:

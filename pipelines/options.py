@@ -32,6 +32,7 @@ def start_run(pipeline: str, options: PipelineOptions, default_output: str | Non
     return ShardRun(pipeline, run_opts.output or default_output or f"shardsmith-out/{pipeline}", options,
                     overwrite=run_opts.overwrite, resume=run_opts.resume, num_shards=run_opts.num_shards,
                     rows_per_shard=run_opts.rows_per_shard, progress=run_opts.progress,
+                    record_timeout=run_opts.record_timeout,
                     inputs=inputs, read_in_place=read_in_place)
 
 

@@ -8,6 +8,8 @@ metrics under namespace ``stage:<name>`` as ``in``, ``out`` and ``rejected:<reas
 """
 from __future__ import annotations
 
+import ctypes
+import threading
 import time
 from collections import defaultdict
 from typing import Any, Callable, Iterable
@@ -70,21 +72,104 @@ def _outcomes(kind: str, record: Any, result: Any) -> list:
     return list(result)
 
 
+DEFAULT_RECORD_TIMEOUT = 300.0  # seconds one record may spend in one stage (``--record-timeout``)
+
+
+class _OverBudget(BaseException):
+    """Raised inside a worker thread whose record went over its stage's time budget (a
+    ``BaseException``, so a stage function's ``except Exception`` cannot swallow it)."""
+
+
+class RecordBudget:
+    """A per-record time budget for the stage functions one worker thread runs.
+
+    ``run(fn, record)`` calls ``fn(record)``; a watchdog thread checks the running record every
+    ``budget / 4`` seconds (at most 1 s) and, past ``budget``, raises ``_OverBudget`` in the worker
+    thread (``PyThreadState_SetAsyncExc``), which ``run`` turns into ``None`` plus ``expired``. This
+    stops Python-level work (loops, recursion, pure-Python libraries); a call blocked in C (a
+    sleep, a socket read, one huge integer operation) is interrupted only when it returns to Python,
+    so those need their own limits (the LLM client and the verifier have them).
+    """
+
+    def __init__(self, budget: float):
+        self.budget = budget
+        self._lock = threading.Lock()
+        self._running: tuple[int, int, float] | None = None  # (thread id, sequence, started)
+        self._sequence = 0
+        self._fired = -1
+        self._stop = threading.Event()
+        self._watchdog = threading.Thread(target=self._watch, name="record-budget", daemon=True)
+        self._watchdog.start()
+
+    def _watch(self) -> None:
+        interval = min(1.0, max(0.01, self.budget / 4))
+        while not self._stop.wait(interval):
+            with self._lock:
+                running = self._running
+                if running and time.monotonic() - running[2] > self.budget and self._fired != running[1]:
+                    self._fired = running[1]
+                    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(running[0]),
+                                                               ctypes.py_object(_OverBudget))
+
+    def run(self, fn: Callable, record: Any) -> tuple[Any, bool]:
+        """``(fn(record), False)``, or ``(None, True)`` when the record went over the budget."""
+        self._sequence += 1
+        sequence = self._sequence
+        try:
+            try:
+                self._running = (threading.get_ident(), sequence, time.monotonic())
+                result = fn(record)
+            finally:
+                with self._lock:
+                    self._running = None
+            _checkpoint()  # a budget exception that arrived while the lock was awaited is raised here
+            return result, False
+        except _OverBudget:
+            return None, True
+
+    def close(self) -> None:
+        self._stop.set()
+
+
+def _checkpoint() -> None:
+    """A Python-level call: pending asynchronous exceptions are raised at calls."""
+
+
 class StageDoFn(beam.DoFn):
-    """Runs ``fn`` on each record; an exception makes the record a reject ``error:<Type>``.
+    """Runs ``fn`` on each record; an exception makes the record a reject ``error:<Type>``, a record
+    over ``record_timeout`` seconds (``RecordBudget``) a reject ``timeout:<stage>``.
 
     If ``fn`` has a ``setup()`` method it is called once per worker (load models there).
     """
 
-    def __init__(self, stage: str, fn: Callable, kind: str = "map", id_field: str = "id"):
+    def __init__(self, stage: str, fn: Callable, kind: str = "map", id_field: str = "id",
+                 record_timeout: float | None = DEFAULT_RECORD_TIMEOUT):
         if kind not in KINDS:
             raise ValueError(f"kind must be one of {KINDS}, not {kind!r}")
         self.stage, self.fn, self.kind, self.id_field = stage, fn, kind, id_field
+        self.record_timeout = record_timeout
 
     def setup(self):
         self.counters = StageCounters(self.stage)
+        self.budgets: dict[int, RecordBudget] = {}  # one per worker thread calling process
         if hasattr(self.fn, "setup"):
             self.fn.setup()
+
+    def teardown(self):
+        for budget in getattr(self, "budgets", {}).values():
+            budget.close()
+
+    def _outcomes_of(self, record: Any) -> list:
+        return _outcomes(self.kind, record, self.fn(record))
+
+    def _call(self, record: Any) -> tuple[list | None, bool]:
+        """(the outcomes of ``fn(record)``, whether it went over the budget)."""
+        if not self.record_timeout:
+            return self._outcomes_of(record), False
+        budget = self.budgets.get(threading.get_ident())
+        if budget is None:
+            budget = self.budgets[threading.get_ident()] = RecordBudget(self.record_timeout)
+        return budget.run(self._outcomes_of, record)
 
     def _reject(self, record: Any, reason: str, detail: str):
         self.counters.rejected(reason)
@@ -97,7 +182,11 @@ class StageDoFn(beam.DoFn):
         self.counters.records_in.inc()
         started = time.perf_counter()
         try:
-            outcomes = _outcomes(self.kind, record, self.fn(record))
+            outcomes, expired = self._call(record)
+            if expired:
+                yield self._reject(record, f"timeout:{self.stage}", f"over the {self.record_timeout:g} s budget of "
+                                   "one record (--record-timeout)")
+                return
         except Exception as exc:  # noqa: BLE001 - isolation is the point
             yield self._reject(record, f"error:{type(exc).__name__}", str(exc))
             return
@@ -117,9 +206,10 @@ class StageDoFn(beam.DoFn):
                 yield out
 
 
-def apply_stage(pcoll, stage: str, fn: Callable, kind: str = "map", id_field: str = "id"):
+def apply_stage(pcoll, stage: str, fn: Callable, kind: str = "map", id_field: str = "id",
+                record_timeout: float | None = DEFAULT_RECORD_TIMEOUT):
     """Apply a pure stage function; returns ``(kept, rejects)`` PCollections."""
-    results = pcoll | f"stage:{stage}" >> beam.ParDo(StageDoFn(stage, fn, kind, id_field)).with_outputs(
+    results = pcoll | f"stage:{stage}" >> beam.ParDo(StageDoFn(stage, fn, kind, id_field, record_timeout)).with_outputs(
         REJECTS, main="kept"
     )
     return results.kept, results[REJECTS]

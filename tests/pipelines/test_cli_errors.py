@@ -97,9 +97,11 @@ def test_flag_defaults_equal_the_library_defaults():
     from transforms.science.decontam import NGRAM
     from transforms.science.difficulty import DEFAULT_K
     from transforms.science.rubrics import MAX_ITEMS, MIN_ITEMS
+    from transforms.stages import DEFAULT_RECORD_TIMEOUT
 
     assert (flags.DEFAULT_TOKEN_BUDGET, flags.MAX_FILE_BYTES, flags.DEFAULT_MAX_CORE_FILES, flags.DEFAULT_REPO_CAP) == (
         DEFAULT_TOKEN_BUDGET, MAX_FILE_BYTES, DEFAULT_MAX_CORE_FILES, DEFAULT_REPO_CAP)
     assert tuple(flags.SCIENCE_ADAPTERS) == tuple(ADAPTERS)
     assert (flags.DECONTAM_NGRAM, flags.DEFAULT_ROLLOUTS, flags.RUBRIC_MIN_ITEMS, flags.RUBRIC_MAX_ITEMS) == (
         NGRAM, DEFAULT_K, MIN_ITEMS, MAX_ITEMS)
+    assert flags.RECORD_TIMEOUT == DEFAULT_RECORD_TIMEOUT

@@ -50,7 +50,8 @@ from transforms import steps as steps_
 from transforms.dedup.beam import ExactDedup, NearDedup, resolve_groups
 from transforms.quality.beam import RateRecords
 from transforms.records import record_to_json
-from transforms.stages import BatchStage, CapPerGroup, DeriveRows, ReadItems, UniqueBy, apply_stage
+from transforms.stages import (DEFAULT_RECORD_TIMEOUT, BatchStage, CapPerGroup, DeriveRows, ReadItems, UniqueBy,
+                               apply_stage)
 
 
 def make_runner(options: PipelineOptions):
@@ -149,9 +150,10 @@ class ShardRun:
     def __init__(self, pipeline: str, output: str, options: PipelineOptions, *,
                  overwrite: bool = False, resume: bool = False, num_shards: int = 0,
                  rows_per_shard: int = DEFAULT_ROWS_PER_SHARD, progress: bool | None = None,
-                 inputs: list[str] = (), read_in_place: list[str] = ()):
+                 inputs: list[str] = (), read_in_place: list[str] = (),
+                 record_timeout: float | None = DEFAULT_RECORD_TIMEOUT):
         self.name, self.output, self.options = pipeline, output.rstrip("/"), options
-        self.overwrite = overwrite
+        self.overwrite, self.record_timeout = overwrite, record_timeout
         outputs.check_not_overlapping(self.output, list(inputs), read_in_place=list(read_in_place))
         runner = make_runner(options)  # an unknown runner fails before anything is written
         self.key = run_key(pipeline, options.get_all_options(drop_default=True))
@@ -225,7 +227,7 @@ class ShardRun:
 
     def stage(self, name: str, pcoll, fn, kind: str = "map", id_field: str = "id"):
         """Apply a pure stage function (see ``transforms.stages``); its rejects are collected."""
-        kept, rejects = apply_stage(pcoll, name, fn, kind, id_field)
+        kept, rejects = apply_stage(pcoll, name, fn, kind, id_field, self.record_timeout)
         self._order(name)
         self._rejects.append(rejects)
         return kept
