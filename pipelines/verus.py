@@ -97,6 +97,7 @@ from transforms.verus.syntax import parse_verus
 from transforms.verus.tasks import cheating_reason, spec_code_fingerprint, strip_proof
 from transforms.verus.verifier import (
     VerificationResult, VerusConfig, find_verus, skipped_record_fields, verify_many, verus_version,
+    sandbox_note,
 )
 
 PIPELINE = "verus"
@@ -787,6 +788,7 @@ def run(argv: list[str]) -> dict:
         run_.notes.append(f"verification: {binary} (Verus {version}), rlimit {config.rlimit}, "
                           f"timeout {config.timeout_seconds}s; accepted = verified and no assume/admit/new "
                           "external_body")
+        run_.notes.append(sandbox_note(log=config.sandbox))  # issue 15: how verus is contained
         if opts.verified_only:
             programs = run_.stage("acceptance", programs, acceptance_reason, kind="filter")
     else:
