@@ -3,7 +3,8 @@
     python benchmarks/hostile_inputs.py                  # all three cases, 120 s limit each
     python benchmarks/hostile_inputs.py --case repeated_lines --limit 900
 
-Cases (one PR record each, written to a temp dir as JSONL):
+Cases (one hostile PR record each, plus one ordinary PR so that exit 0 means "done" rather than
+3 "wrote nothing"; written to a temp dir as JSONL):
 
 * ``repeated_lines``: a file of 100,000 identical lines, one line inserted in the middle;
 * ``many_blocks``: a 50,000-line file with every other line edited (25,000 blocks), distinct lines;
@@ -72,13 +73,15 @@ def _outcome(out: Path) -> dict:
             key = f"{row['stage']}:{row['reason']}"
             reasons[key] = reasons.get(key, 0) + 1
     edits = sum(pq.read_metadata(p).num_rows for p in (out / "edits").glob("*.parquet"))
-    return {"edits": edits, "rejects": reasons, "conservation_ok": data.get("conservation", {}).get("ok")}
+    return {"edits": edits, "rejects": reasons, "conservation_holds": data.get("conservation", {}).get("holds")}
 
 
 def run_case(name: str, limit: float, work: Path) -> dict:
     """Write the case's record and run the CLI on it; answer the measurement."""
     source = work / f"{name}.jsonl"
-    source.write_text(json.dumps(CASES[name]()) + "\n")
+    ordinary = _record([{"path": "src/ok.py", "status": "modified", "before": "def f():\n    return 1\n",
+                         "after": "def f():\n    return 2\n"}], number=2)
+    source.write_text(json.dumps(CASES[name]()) + "\n" + json.dumps(ordinary) + "\n")  # so exit 0 means done
     out = work / f"out-{name}"
     argv = [sys.executable, "-c", "from pipelines.cli import entry; entry()", "clean-pr", "--input", str(source),
             "--output", str(out)]
