@@ -79,7 +79,7 @@ from transforms.verus.export import coverage_from_counters, coverage_note, cover
 from transforms.verus.programs import (CODE_NORMALIZATION, PRIVATE, Features, SeedReader, VerifyPrograms,
                                        acceptance_reason, extract, parse_reason, public, repair_of, seed_inputs,
                                        task_of)
-from transforms.verus.verifier import VerusConfig, find_verus, verus_version
+from transforms.verus.verifier import VerusConfig, find_verus, sandbox_note, verus_version
 
 PIPELINE = "verus"
 SAMPLE_DIR = Path(__file__).parent / "samples" / "verus"
@@ -342,6 +342,7 @@ def steps(plan: Plan) -> list[Step]:
                   note=f"verification: {plan.binary} (Verus {version}), rlimit {plan.config.rlimit}, timeout "
                        f"{plan.config.timeout_seconds}s; accepted = verified and no assume/admit/new external_body"),
             Checkpoint("verified"),
+            Note("sandbox", note=sandbox_note(log=plan.config.sandbox)),  # how verus is contained
         ]
         if opts.verified_only:
             listed.append(Filter("acceptance", acceptance_reason, about="--verified-only: not accepted -> reject",

@@ -131,7 +131,8 @@ def _verifications(verus) -> int:
     return sum(1 for c in calls if "argv" in c and "--version" not in c["argv"])
 
 
-def test_a_killed_verus_run_keeps_its_verdicts(tmp_path):
+def test_a_killed_verus_run_keeps_its_verdicts(tmp_path, monkeypatch):
+    monkeypatch.setenv("SHARDSMITH_VERUS_WRITABLE", str(tmp_path))  # the doubles' record files, under a sandbox
     seeds = tmp_path / "seeds"
     shutil.copytree(SAMPLE_VERUS / "programs", seeds)
     base = (seeds / "seq_max.rs").read_text()

@@ -129,8 +129,9 @@ def test_extract_layouts():
 
 
 @pytest.fixture()
-def fake_verus(tmp_path) -> Path:
+def fake_verus(tmp_path, monkeypatch) -> Path:
     """FAKE_VERUS installed as ``<tmp>/bin/verus`` (a wrapper script, as in test_verifier.py)."""
+    monkeypatch.setenv("SHARDSMITH_VERUS_WRITABLE", str(tmp_path))  # its record file, under a sandbox
     path = tmp_path / "bin" / "verus"
     path.parent.mkdir()
     path.write_text("#!/bin/sh\n"

@@ -41,7 +41,9 @@ them is reported as the regular file's deletion or addition.
 Git runs with a trimmed environment (no system/global config, ``LC_ALL=C``, no replace
 objects, no lazy locks) and plumbing commands only (``rev-parse``, ``rev-list``,
 ``for-each-ref``, ``diff-tree``, ``cat-file`` without ``--filters``/``--textconv``), so a
-hostile repository cannot run hooks, filters, textconv or external diff programs.
+hostile repository cannot run hooks, filters, textconv or external diff programs. Every git
+process runs in its own session, tagged (``transforms.contain.contained``): whatever it leaves
+behind is killed when the call ends.
 Partial clones (``--filter=blob:none``) are not supported: reading a missing blob would
 fetch it from the network.
 """
@@ -51,6 +53,8 @@ import os
 import re
 import subprocess
 from dataclasses import dataclass
+
+from transforms.contain import contained
 from datetime import datetime, timezone
 from typing import IO, Iterable, Iterator
 
@@ -160,7 +164,9 @@ def _git_argv(git_dir: str, *args: str) -> list[str]:
 def _run_git(git_dir: str, *args: str, input_bytes: bytes | None = None, check: bool = True) -> subprocess.CompletedProcess:
     argv = _git_argv(git_dir, *args)
     stdin = None if input_bytes is not None else subprocess.DEVNULL
-    proc = subprocess.run(argv, input=input_bytes, stdin=stdin, capture_output=True, env=git_env())
+    with contained(git_env()) as env:
+        proc = subprocess.run(argv, input=input_bytes, stdin=stdin, capture_output=True, env=env,
+                              start_new_session=True)
     if check and proc.returncode != 0:
         raise GitError(f"{' '.join(argv)} failed ({proc.returncode}): {proc.stderr.decode('utf-8', 'replace').strip()}")
     return proc
@@ -175,12 +181,11 @@ def git_dir_of(repo_path: str | os.PathLike) -> str:
     path = os.path.abspath(os.fspath(repo_path))
     if not os.path.isdir(path):
         raise ValueError(f"{repo_path}: not a git repository")
-    env = git_env()
-    env["GIT_CEILING_DIRECTORIES"] = os.path.dirname(path)
-    proc = subprocess.run(
-        ["git", "-C", path, *GIT_CONFIG_ARGS, "rev-parse", "--absolute-git-dir"],
-        capture_output=True, env=env, stdin=subprocess.DEVNULL,
-    )
+    with contained({**git_env(), "GIT_CEILING_DIRECTORIES": os.path.dirname(path)}) as env:
+        proc = subprocess.run(
+            ["git", "-C", path, *GIT_CONFIG_ARGS, "rev-parse", "--absolute-git-dir"],
+            capture_output=True, env=env, stdin=subprocess.DEVNULL, start_new_session=True,
+        )
     stderr = proc.stderr.decode("utf-8", "replace").strip()
     if proc.returncode != 0:
         if "dubious ownership" in stderr:
@@ -230,8 +235,13 @@ def _read_commits(git_dir: str, args: list[str], stdin_lines: list[str] | None =
     Git refuses NUL bytes in names and messages, so the split is exact.
     """
     argv = _git_argv(git_dir, "rev-list", "--format=" + COMMIT_FORMAT, *args)
+    with contained(git_env()) as env:
+        yield from _stream_commits(argv, env, stdin_lines)
+
+
+def _stream_commits(argv: list[str], env: dict[str, str], stdin_lines: list[str] | None) -> Iterator[_Commit]:
     proc = subprocess.Popen(argv, stdin=subprocess.PIPE if stdin_lines is not None else subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=git_env())
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, start_new_session=True)
     if stdin_lines is not None:
         assert proc.stdin is not None
         # rev-list reads all of stdin before printing anything, so writing first cannot block.
@@ -505,8 +515,11 @@ class BlobReader:
     """
 
     def __init__(self, git_dir: str):
+        self._contained = contained(git_env())
+        env = self._contained.__enter__()
         self._proc = subprocess.Popen(_git_argv(git_dir, "cat-file", "--batch"), stdin=subprocess.PIPE,
-                                      stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=git_env())
+                                      stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env,
+                                      start_new_session=True)
 
     def __enter__(self) -> "BlobReader":
         return self
@@ -525,6 +538,7 @@ class BlobReader:
         if self._proc.stdout is not None:
             self._proc.stdout.close()
         self._proc.wait()
+        self._contained.__exit__(None, None, None)
 
     def read(self, shas: Iterable[str], max_bytes: int | None = None) -> dict[str, bytes | Oversized | None]:
         """Contents of the given blobs; blobs over ``max_bytes`` come back as ``Oversized``."""

@@ -8,7 +8,8 @@ Stages and their reject reasons, in pipeline order:
 * ``prepare_pr``: the record must fit ``RAW_PR_SCHEMA`` (``missing_field``, ``wrong_type``);
   adds ``pr_id`` = content id of (lowercased repo, number), the key of the uniqueness stage.
 * ``noise_reason``: ``bot_author`` (login ending ``[bot]``, ``author_type`` Bot, or a name of
-  ``KNOWN_BOTS``), ``unmerged``, then the file rules (``file_reject_reason``). A PR is kept
+  ``KNOWN_BOTS``), ``unmerged``, ``too_many_files`` (more than ``max_pr_files`` changed files of
+  any kind, counted before any file is inspected), then the file rules (``file_reject_reason``). A PR is kept
   when at least one changed file is a core source file after the file rules; the other files
   stay in ``files`` with ``is_core`` false and get no blocks. When no core file is left the
   reason says why: ``docs_only`` (every file is documentation/configuration), the first file
@@ -18,6 +19,8 @@ Stages and their reject reasons, in pipeline order:
 * ``build_edit_sample``: ``missing_contents`` (a core file without the contents it needs:
   PR records that carry only a patch), ``no_core_changes`` (core files unchanged: pure renames,
   mode changes), ``too_many_files`` (more than ``max_core_files`` edited core files),
+  ``too_many_blocks`` (more than ``max_blocks`` changed regions of the line diffs over all edited
+  files, counted before any Search/Replace block is built; a block holds one region or more),
   ``roundtrip_mismatch`` (replaying the blocks on the before-files does not give the
   after-files byte for byte, or the rendered blocks do not parse back; the detail starts with
   the file), ``unrenderable_block`` (a line of the code reads as a SEARCH/REPLACE marker).
@@ -74,6 +77,9 @@ from transforms.quality.code import CodeRater
 from transforms.records import Rejected, content_id
 
 DEFAULT_MAX_CORE_FILES = 5
+# Hard limits checked before the heavy work, so one hostile record cannot run for minutes.
+DEFAULT_MAX_PR_FILES = 1000
+DEFAULT_MAX_BLOCKS = 1000
 DEFAULT_REPO_CAP = 2000
 
 # Logins (lowercased, '[bot]' suffix and surrounding space removed) of well-known automation accounts.
@@ -100,6 +106,8 @@ class CleanPrConfig:
 
     extensions: Mapping[str, str] = field(default_factory=lambda: dict(LANGUAGE_BY_EXTENSION))
     max_core_files: int = DEFAULT_MAX_CORE_FILES
+    max_pr_files: int = DEFAULT_MAX_PR_FILES
+    max_blocks: int = DEFAULT_MAX_BLOCKS
     token_budget: int = DEFAULT_TOKEN_BUDGET
     max_file_bytes: int = MAX_FILE_BYTES
     known_bots: frozenset = KNOWN_BOTS
@@ -187,6 +195,9 @@ def noise_reason(pr: Mapping, config: CleanPrConfig) -> str | Rejected | None:
         return Rejected("bot_author", pr.get("author_login") or pr.get("author_type") or "")
     if not is_merged(pr):
         return "unmerged"
+    n_files = len(pr.get("files") or ())
+    if n_files > config.max_pr_files:
+        return Rejected("too_many_files", f"{n_files} changed files > {config.max_pr_files} (max_pr_files)")
     verdicts = file_reject_reasons(pr, config)
     if any(reason is None for _, reason in verdicts):
         return None
@@ -244,14 +255,6 @@ def linked_issues_of(pr: Mapping, index: Mapping[tuple[str, int], Mapping]) -> l
 
 # --------------------------------------------------------------------------- edit samples
 
-def count_changed_lines(before: str, after: str) -> tuple[int, int]:
-    """(lines added, lines removed) of the line diff before -> after (common head/tail cut first)."""
-    if before == after:
-        return 0, 0
-    spans = changed_spans(split_lines(before), split_lines(after))
-    return sum(j2 - j1 for _, _, j1, j2 in spans), sum(i2 - i1 for i1, i2, _, _ in spans)
-
-
 def _core_contents(file: Mapping) -> tuple[str, str] | Rejected:
     """(before, after) of a core file, '' standing for the absent side of an addition/deletion."""
     status = file["status"]
@@ -294,10 +297,20 @@ def build_edit_sample(pr: Mapping, issues_index: Mapping[tuple[str, int], Mappin
     if len(edited) > config.max_core_files:
         return Rejected("too_many_files", f"{len(edited)} core files edited > {config.max_core_files}")
 
+    spans_by_path: dict[str, list[tuple[int, int, int, int]]] = {}
+    n_regions = 0
+    for file, before, after in edited:
+        spans = changed_spans(split_lines(before), split_lines(after))
+        spans_by_path[file["path"]] = spans
+        n_regions += len(spans)
+        if n_regions > config.max_blocks:
+            return Rejected("too_many_blocks", f"more than {config.max_blocks} changed regions "
+                                               f"(max_blocks; {len(spans)} in {file['path']})")
+
     blocks: list[Block] = []
     blocks_by_path: dict[str, list[Block]] = {}
     for file, before, after in edited:
-        file_blocks = make_blocks(before, after, file["path"])
+        file_blocks = make_blocks(before, after, file["path"], spans=spans_by_path[file["path"]])
         blocks_by_path[file["path"]] = file_blocks
         blocks.extend(file_blocks)
     befores = {file["path"]: before for file, before, _ in edited}
@@ -333,7 +346,8 @@ def build_edit_sample(pr: Mapping, issues_index: Mapping[tuple[str, int], Mappin
                 error_after = has_parse_errors(after_text, grammar)
                 if error_after is not None and error_before is not None:
                     introduces = bool(introduces) or (not error_before and error_after)
-            added, removed = count_changed_lines(before_text, after_text)
+            spans = spans_by_path[path]
+            added, removed = sum(j2 - j1 for _, _, j1, j2 in spans), sum(i2 - i1 for i1, i2, _, _ in spans)
             lines_added, lines_removed = lines_added + added, lines_removed + removed
             changed_by_language[language] = changed_by_language.get(language, 0) + added + removed
         entries.append(_file_entry(file, is_core=True, language=language, before=before_text, after=after_text,

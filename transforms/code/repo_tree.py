@@ -18,6 +18,7 @@ import posixpath
 import subprocess
 from typing import Iterable, Mapping
 
+from transforms.contain import contained
 from transforms.code.git_history import GIT_CONFIG_ARGS, BlobReader, GitError, decode_text, git_dir_of, git_env
 from transforms.code.languages import language_of
 from transforms.code.sft import identifier_tokens
@@ -29,9 +30,10 @@ _REGULAR_MODES = (b"100644", b"100755", b"100664")
 
 def tree_files(git_dir: str, commit: str) -> list[tuple[str, str]]:
     """(path, blob sha) of every regular file at ``commit``, sorted by path."""
-    proc = subprocess.run(["git", "--git-dir=" + git_dir, *GIT_CONFIG_ARGS, "ls-tree", "-r", "-z", "--full-tree",
-                           "--end-of-options", commit],
-                          capture_output=True, env=git_env(), stdin=subprocess.DEVNULL)
+    with contained(git_env()) as env:
+        proc = subprocess.run(["git", "--git-dir=" + git_dir, *GIT_CONFIG_ARGS, "ls-tree", "-r", "-z", "--full-tree",
+                               "--end-of-options", commit],
+                              capture_output=True, env=env, stdin=subprocess.DEVNULL, start_new_session=True)
     if proc.returncode != 0:
         raise GitError(f"git ls-tree {commit} failed: {proc.stderr.decode('utf-8', 'replace').strip()}")
     files = []

@@ -53,6 +53,7 @@ marker cannot round-trip and are refused by ``render_blocks`` (``unrenderable_re
 from __future__ import annotations
 
 import contextlib
+import bisect
 import difflib
 import errno
 import functools
@@ -148,23 +149,107 @@ class _Window(NamedTuple):
     below: int
 
 
-def changed_spans(before_lines: Sequence[str], after_lines: Sequence[str]) -> list[tuple[int, int, int, int]]:
-    """``(i1, i2, j1, j2)`` of every non-equal opcode of the line diff, as absolute line indices.
+# Line diff: below this many cells (before lines x after lines) the middle part goes straight to
+# SequenceMatcher(autojunk=False), as it always did; larger ones are split at lines that occur once
+# on each side first (patience diff), because the matcher is quadratic there (8,000 lines with every
+# other one edited: 8 s; 50,000: past 900 s).
+EXACT_DIFF_CELLS = 250_000
+# A range without such anchors still goes to the matcher when this many matcher steps (the before
+# lines' occurrences in the after range) suffice; otherwise it is one replaced region.
+DIFF_WORK_LIMIT = 1_000_000
 
-    The common head and tail are cut off first: SequenceMatcher is quadratic on repeated lines,
-    and most PRs touch a small middle part.
+
+def _longest_increasing(pairs: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The longest run of ``pairs`` (sorted by first item) whose second items increase."""
+    tails: list[int] = []  # tails[k]: second item ending the best run of length k + 1
+    tail_index: list[int] = []
+    previous = [-1] * len(pairs)
+    for index, (_, j) in enumerate(pairs):
+        k = bisect.bisect_left(tails, j)
+        if k == len(tails):
+            tails.append(j)
+            tail_index.append(index)
+        else:
+            tails[k], tail_index[k] = j, index
+        previous[index] = tail_index[k - 1] if k else -1
+    run, index = [], tail_index[-1] if tail_index else -1
+    while index != -1:
+        run.append(pairs[index])
+        index = previous[index]
+    return run[::-1]
+
+
+def _unique_anchors(a: Sequence[str], alo: int, ahi: int, b: Sequence[str], blo: int, bhi: int) -> list[tuple[int, int]]:
+    """(i, j) of lines that occur exactly once in a[alo:ahi] and once in b[blo:bhi], in order."""
+    in_a: dict[str, int] = {}
+    for i in range(alo, ahi):
+        in_a[a[i]] = -1 if a[i] in in_a else i
+    in_b: dict[str, int] = {}
+    for j in range(blo, bhi):
+        line = b[j]
+        if in_a.get(line, -1) >= 0:
+            in_b[line] = -1 if line in in_b else j
+    pairs = sorted((in_a[line], j) for line, j in in_b.items() if j >= 0)
+    return _longest_increasing(pairs)
+
+
+def _matcher_work(a: Sequence[str], b: Sequence[str]) -> int:
+    """Steps of one SequenceMatcher pass: how often each line of ``a`` occurs in ``b``."""
+    counts: dict[str, int] = {}
+    for line in b:
+        counts[line] = counts.get(line, 0) + 1
+    return sum(counts.get(line, 0) for line in a)
+
+
+def _matching_runs(a: Sequence[str], b: Sequence[str]) -> list[tuple[int, int, int]]:
+    """(i, j, size) runs of equal lines of ``a`` and ``b``, increasing in both (a valid diff)."""
+    runs: list[tuple[int, int, int]] = []
+    pending = [(0, len(a), 0, len(b))]
+    while pending:
+        alo, ahi, blo, bhi = pending.pop()
+        start = alo
+        while alo < ahi and blo < bhi and a[alo] == b[blo]:
+            alo, blo = alo + 1, blo + 1
+        if alo > start:
+            runs.append((start, blo - (alo - start), alo - start))
+        end = ahi
+        while ahi > alo and bhi > blo and a[ahi - 1] == b[bhi - 1]:
+            ahi, bhi = ahi - 1, bhi - 1
+        if end > ahi:
+            runs.append((ahi, bhi, end - ahi))
+        if alo == ahi or blo == bhi:
+            continue
+        if (ahi - alo) * (bhi - blo) > EXACT_DIFF_CELLS:
+            anchors = _unique_anchors(a, alo, ahi, b, blo, bhi)
+            if anchors:
+                bounds = [(alo - 1, blo - 1)] + anchors + [(ahi, bhi)]
+                for (i1, j1), (i2, j2) in zip(bounds, bounds[1:]):
+                    if i2 < ahi:
+                        runs.append((i2, j2, 1))
+                    pending.append((i1 + 1, i2, j1 + 1, j2))
+                continue
+            if _matcher_work(a[alo:ahi], b[blo:bhi]) > DIFF_WORK_LIMIT:
+                continue  # one replaced region
+        matcher = difflib.SequenceMatcher(None, a[alo:ahi], b[blo:bhi], autojunk=False)
+        runs.extend((alo + i, blo + j, size) for i, j, size in matcher.get_matching_blocks() if size)
+    runs.sort()
+    return runs
+
+
+def changed_spans(before_lines: Sequence[str], after_lines: Sequence[str]) -> list[tuple[int, int, int, int]]:
+    """``(i1, i2, j1, j2)`` of every changed region of the line diff, as absolute line indices.
+
+    The common head and tail are cut off first; a small middle part gets the non-equal opcodes of
+    ``difflib.SequenceMatcher(autojunk=False)``, a large one is split at unique common lines first
+    (``_matching_runs``), so the cost stays near-linear on large and repetitive files.
     """
-    limit = min(len(before_lines), len(after_lines))
-    head = 0
-    while head < limit and before_lines[head] == after_lines[head]:
-        head += 1
-    tail = 0
-    while tail < limit - head and before_lines[-1 - tail] == after_lines[-1 - tail]:
-        tail += 1
-    matcher = difflib.SequenceMatcher(None, before_lines[head:len(before_lines) - tail],
-                                      after_lines[head:len(after_lines) - tail], autojunk=False)
-    return [(head + i1, head + i2, head + j1, head + j2)
-            for tag, i1, i2, j1, j2 in matcher.get_opcodes() if tag != "equal"]
+    spans = []
+    i = j = 0
+    for i2, j2, size in _matching_runs(before_lines, after_lines) + [(len(before_lines), len(after_lines), 0)]:
+        if i2 > i or j2 > j:
+            spans.append((i, i2, j, j2))
+        i, j = i2 + size, j2 + size
+    return spans
 
 
 def _edit_spans(before_lines: list[str], after_lines: list[str]) -> list[_Span]:
@@ -191,19 +276,161 @@ def _smallest_true(is_unique: Callable[[int], bool], low: int, high: int) -> int
     return high
 
 
+# Context searched line by line for the fewest lines; past this many lines a side the window grows
+# evenly on both sides instead (a larger unique window, found in O(log n) checks).
+CONTEXT_CAP = 32
+# Candidate positions checked per window through the line index before counting in the text.
+_INDEX_BUDGET = 2000
+_HASH_MOD = (1 << 61) - 1
+_HASH_BASE = 1_000_003  # fixed, so block plans are deterministic
+
+
+class _CurrentFile:
+    """Occurrences of before-line windows in the file as it is when a block is applied,
+    ``after[:pa] + before[pb:]``, without rebuilding that text per block.
+
+    Lines are interned to ids with their positions indexed, and windows compared by polynomial
+    hashes of the ids, so a check costs the occurrences of the window's rarest line, not the file's
+    length. Counts are exact substring counts (overlapping ones included): a window of whole
+    lines ending with a newline can only match with its first line as the *end* of a line of the
+    file and the others as whole lines. Windows whose last line has no newline, and windows whose
+    rarest line is too common, are counted in the text itself (built once per state).
+    """
+
+    def __init__(self, before_lines: Sequence[str], after_lines: Sequence[str]):
+        self.before, self.after = before_lines, after_lines
+        ids: dict[str, int] = {}
+        self.b_ids = [ids.setdefault(line, len(ids)) for line in before_lines]
+        self.a_ids = [ids.setdefault(line, len(ids)) for line in after_lines]
+        self.lines = list(ids)
+        self.b_pos: list[list[int]] = [[] for _ in self.lines]
+        self.a_pos: list[list[int]] = [[] for _ in self.lines]
+        for i, x in enumerate(self.b_ids):
+            self.b_pos[x].append(i)
+        for j, x in enumerate(self.a_ids):
+            self.a_pos[x].append(j)
+        self.rarity = [len(self.b_pos[x]) + len(self.a_pos[x]) for x in self.b_ids]
+        self.powers = [1]
+        for _ in range(max(len(before_lines), len(after_lines)) + 1):
+            self.powers.append(self.powers[-1] * _HASH_BASE % _HASH_MOD)
+        self.b_hash, self.a_hash = self._prefix(self.b_ids), self._prefix(self.a_ids)
+        self.by_reversed = sorted(range(len(self.lines)), key=lambda x: self.lines[x][::-1])
+        self.reversed_keys = [self.lines[x][::-1] for x in self.by_reversed]
+        self.pa = self.pb = 0
+        self._text: str | None = None
+
+    @staticmethod
+    def _prefix(ids: Sequence[int]) -> list[int]:
+        prefix = [0]
+        for x in ids:
+            prefix.append((prefix[-1] * _HASH_BASE + x + 1) % _HASH_MOD)
+        return prefix
+
+    def at(self, pa: int, pb: int) -> None:
+        """Look at the file with the first ``pa`` after lines in place of the first ``pb`` before lines."""
+        if (pa, pb) != (self.pa, self.pb):
+            self.pa, self.pb, self._text = pa, pb, None
+
+    def _segment(self, prefix: list[int], lo: int, hi: int) -> int:
+        return (prefix[hi] - prefix[lo] * self.powers[hi - lo]) % _HASH_MOD
+
+    def _hash(self, lo: int, hi: int) -> int:
+        """Hash of current lines [lo, hi)."""
+        pa, pb = self.pa, self.pb
+        if hi <= pa:
+            return self._segment(self.a_hash, lo, hi)
+        if lo >= pa:
+            return self._segment(self.b_hash, pb + lo - pa, pb + hi - pa)
+        left = self._segment(self.a_hash, lo, pa)
+        return (left * self.powers[hi - pa] + self._segment(self.b_hash, pb, pb + hi - pa)) % _HASH_MOD
+
+    def _line(self, k: int) -> str:
+        return self.after[k] if k < self.pa else self.before[self.pb + k - self.pa]
+
+    def _positions(self, x: int) -> Iterable[int]:
+        """Current line numbers holding line id ``x``, in order."""
+        after_positions = self.a_pos[x]
+        yield from after_positions[:bisect.bisect_left(after_positions, self.pa)]
+        before_positions = self.b_pos[x]
+        shift = self.pa - self.pb
+        for i in before_positions[bisect.bisect_left(before_positions, self.pb):]:
+            yield i + shift
+
+    def _occurrences(self, x: int) -> int:
+        return (bisect.bisect_left(self.a_pos[x], self.pa)
+                + len(self.b_pos[x]) - bisect.bisect_left(self.b_pos[x], self.pb))
+
+    def _count_in_text(self, s: int, e: int) -> int:
+        if self._text is None:
+            self._text = "".join(self.after[:self.pa]) + "".join(self.before[self.pb:])
+        return count_occurrences(self._text, "".join(self.before[s:e]))
+
+    def count(self, s: int, e: int) -> int:
+        """Occurrences (capped at 2) of before lines [s, e) (with s >= pb) in the current file."""
+        first = self.before[s]
+        if not self.before[e - 1].endswith("\n"):
+            return self._count_in_text(s, e)
+        if e - s == 1:  # lines that end with this line
+            key = first[::-1]
+            k = bisect.bisect_left(self.reversed_keys, key)
+            found = 0
+            for examined, k in enumerate(range(k, len(self.reversed_keys))):
+                if not self.reversed_keys[k].startswith(key):
+                    return found
+                if examined > _INDEX_BUDGET:
+                    return self._count_in_text(s, e)
+                found += self._occurrences(self.by_reversed[k])
+                if found >= 2:
+                    return 2
+            return found
+        rarity = self.rarity[s + 1:e]
+        offset = rarity.index(min(rarity))
+        target, size = self._segment(self.b_hash, s + 1, e), e - s
+        length = self.pa + len(self.before) - self.pb
+        found = 0
+        for examined, position in enumerate(self._positions(self.b_ids[s + 1 + offset])):
+            if examined > _INDEX_BUDGET:
+                return self._count_in_text(s, e)
+            k = position - offset - 1  # where the window's first line would be
+            if k < 0 or k + size > length:
+                continue
+            if self._hash(k + 1, k + size) == target and self._line(k).endswith(first):
+                found += 1
+                if found == 2:
+                    return 2
+        return found
+
+
 def _shortest_unique_context(
-    before_lines: list[str], current: str, top: int, bottom: int, max_above: int, max_below: int,
+    current: _CurrentFile, top: int, bottom: int, max_above: int, max_below: int,
 ) -> tuple[int, int] | None:
     """(above, below) context sizes around before lines [top, bottom) with the fewest lines in total
-    whose text occurs exactly once in ``current``; None when no window within the limits does.
+    whose text occurs exactly once in the current file; None when no window within the limits does.
 
-    For a fixed ``above`` the smallest unique ``below`` is found by galloping/binary search, and it
-    can only shrink as ``above`` grows, so the search costs O(best total x log) substring counts.
+    Up to ``CONTEXT_CAP`` lines a side: for a fixed ``above`` the smallest unique ``below`` is found
+    by galloping/binary search, and it can only shrink as ``above`` grows, so the search costs
+    O(best total x log) checks. Beyond the cap the window grows by the same number of lines on
+    both sides (clipped at the limits) until it is unique.
     """
+    def is_unique(above: int, below: int) -> bool:
+        return current.count(top - above, bottom + below) == 1
+
+    found = _capped_context(is_unique, bottom > top, min(max_above, CONTEXT_CAP), min(max_below, CONTEXT_CAP))
+    if found is not None or (max_above <= CONTEXT_CAP and max_below <= CONTEXT_CAP):
+        return found
+    if not is_unique(max_above, max_below):
+        return None
+    even = _smallest_true(lambda t: is_unique(min(t, max_above), min(t, max_below)),
+                          CONTEXT_CAP + 1, max(max_above, max_below))
+    return min(even, max_above), min(even, max_below)
+
+
+def _capped_context(is_unique: Callable[[int, int], bool], has_core: bool, max_above: int,
+                    max_below: int) -> tuple[int, int] | None:
     candidates: list[tuple[int, int]] = []
     best_total: int | None = None
     below_limit = max_below
-    min_context = 0 if bottom > top else 1  # a pure insertion needs an anchor line
+    min_context = 0 if has_core else 1  # a pure insertion needs an anchor line
     for above in range(max_above + 1):
         if best_total is not None and above > best_total:
             break
@@ -211,13 +438,9 @@ def _shortest_unique_context(
         low = max(0, min_context - above)
         if low > high:
             continue
-
-        def is_unique(below: int, above: int = above) -> bool:
-            return count_occurrences(current, "".join(before_lines[top - above:bottom + below])) == 1
-
-        if not is_unique(high):
+        if not is_unique(above, high):
             continue
-        below = _smallest_true(is_unique, low, high)
+        below = _smallest_true(lambda below, above=above: is_unique(above, below), low, high)
         below_limit = below
         total = above + below
         if best_total is None or total < best_total:
@@ -236,6 +459,7 @@ def _window_ranges(window: _Window, spans: Sequence[_Span]) -> tuple[int, int, i
 
 def _plan_windows(before_lines: list[str], after_lines: list[str], spans: list[_Span]) -> list[_Window]:
     windows: list[_Window] = []
+    current = _CurrentFile(before_lines, after_lines)
     first = 0
     while first < len(spans):
         last = first
@@ -245,7 +469,7 @@ def _plan_windows(before_lines: list[str], after_lines: list[str], spans: list[_
             else:
                 prev_before_end = prev_after_end = 0
             # The file when this block is applied: earlier blocks done, the rest still 'before'.
-            current = "".join(after_lines[:prev_after_end]) + "".join(before_lines[prev_before_end:])
+            current.at(prev_after_end, prev_before_end)
             top, bottom = spans[first].i1, spans[last].i2
             gap_above = top - prev_before_end
             has_next = last + 1 < len(spans)
@@ -255,7 +479,7 @@ def _plan_windows(before_lines: list[str], after_lines: list[str], spans: list[_
             max_below = gap_below - 1 if has_next else gap_below
             context = None
             if max_above >= 0 and max_below >= 0:
-                context = _shortest_unique_context(before_lines, current, top, bottom, max_above, max_below)
+                context = _shortest_unique_context(current, top, bottom, max_above, max_below)
             if context is not None:
                 windows.append(_Window(first, last, *context))
                 break
@@ -272,14 +496,18 @@ def _plan_windows(before_lines: list[str], after_lines: list[str], spans: list[_
     return windows
 
 
-def make_blocks(before: str, after: str, path: str) -> list[Block]:
-    """Search/Replace blocks turning ``before`` into ``after`` (see the module notes for the rules)."""
+def make_blocks(before: str, after: str, path: str,
+                spans: Sequence[tuple[int, int, int, int]] | None = None) -> list[Block]:
+    """Search/Replace blocks turning ``before`` into ``after`` (see the module notes for the rules).
+
+    ``spans``: the ``changed_spans`` of the two files' lines when the caller has them already.
+    """
     if before == after:
         return []
     if not before:
         return [Block(path, "", after)]
     before_lines, after_lines = split_lines(before), split_lines(after)
-    spans = _edit_spans(before_lines, after_lines)
+    spans = [_Span(*span) for span in spans] if spans is not None else _edit_spans(before_lines, after_lines)
     blocks = []
     for window in _plan_windows(before_lines, after_lines, spans):
         i1, i2, j1, j2 = _window_ranges(window, spans)

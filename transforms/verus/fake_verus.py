@@ -27,7 +27,10 @@ The outcome comes from a marker comment in the program, ``// FAKE_VERUS: <mode> 
 ``old_format_compile_error`` (older Verus: no ``encountered-error``, ``success: true`` with 0/0
 after a rustc error), ``hang``, ``hang_ignore_term`` (ignores SIGTERM), ``spawn_child_and_hang``
 (starts a child that sleeps too, like z3), ``orphan_child`` (leaves a sleeping child holding
-stdout/stderr, then reports verified), ``crash`` (panic, exit 101), ``segfault`` (SIGSEGV),
+stdout/stderr, then reports verified), ``setsid_child`` (the same child in its own session, out of
+reach of the process group, touching ``$FAKE_VERUS_RECORD.heartbeat`` every 50 ms),
+``write_outside`` (writes ``$FAKE_VERUS_OUTSIDE``; reports verified when that worked, else
+panics), ``bad_report`` (a ``verification-results`` with ``verified: "lots"``, ``errors: -3``), ``crash`` (panic, exit 101), ``segfault`` (SIGSEGV),
 ``flood [MB]`` (MB of non-JSON stderr, then verified), ``allocate [MB]`` (allocates MB; when
 that fails, the Rust allocation-failure message and SIGABRT). No marker: ``verified 1``.
 
@@ -179,6 +182,17 @@ def spawn_sleeper() -> int:
     return child.pid
 
 
+HEARTBEAT = "import sys, time\nwhile True:\n    open(sys.argv[1], 'a').write('.')\n    time.sleep(0.05)\n"
+
+
+def spawn_detached_heartbeat() -> int:
+    """A child in a new session (``setsid``) that appends to the heartbeat file while it lives."""
+    target = (os.environ.get("FAKE_VERUS_RECORD") or os.devnull) + ".heartbeat"
+    child = subprocess.Popen([sys.executable, "-c", HEARTBEAT, target], start_new_session=True)
+    record({"event": "child", "pid": child.pid, "parent": os.getpid(), "session": "own"})
+    return child.pid
+
+
 def sleep_forever() -> None:
     while True:
         time.sleep(60)
@@ -262,6 +276,20 @@ def main(args: list) -> None:
     elif mode == "orphan_child":
         spawn_sleeper()
         emit(new_report(number(0, 1), 0, False), [], args, 0)
+    elif mode == "setsid_child":
+        spawn_detached_heartbeat()
+        emit(new_report(number(0, 1), 0, False), [], args, 0)
+    elif mode == "write_outside":
+        try:
+            with open(os.environ["FAKE_VERUS_OUTSIDE"], "w", encoding="utf-8") as handle:
+                handle.write("escaped the temp dir\n")
+        except OSError as exc:
+            sys.stderr.write(f"thread 'main' panicked: could not write outside: {exc}\n")
+            sys.exit(101)
+        emit(new_report(1, 0, False), [], args, 0)
+    elif mode == "bad_report":
+        emit({"encountered-error": False, "encountered-vir-error": False, "success": True,
+              "verified": "lots", "errors": -3, "is-verifying-entire-crate": True}, [], args, 1)
     elif mode == "crash":
         sys.stderr.write("thread 'rustc' panicked at rust_verify/src/verifier.rs:1234:5:\n"
                          "internal error: entered unreachable code\n"

@@ -21,10 +21,17 @@ z3 it spawns (and the ``rustup run`` / ``rust_verify`` chain of the release laun
 ``timeout_seconds`` the whole group gets SIGTERM, then SIGKILL after ``kill_grace_seconds``
 (default 2 s: enough for z3 and rustc to exit on TERM, short next to any timeout). After
 every run, timed out or not, the group gets one more SIGKILL so a z3 orphaned by a verus
-that crashed cannot outlive it. Output is read by two threads into bounded buffers
-(``max_output_bytes`` per stream: the first and the last halves are kept), so neither a
-flood of diagnostics nor a grandchild that keeps a pipe open can block or exhaust the
-caller.
+that crashed cannot outlive it. Descendants that left the group (``setsid``) are found by the
+tag every process of the run carries in its environment and killed too, with this process as
+their child subreaper (``transforms.contain``). Output is read by two threads into bounded
+buffers (``max_output_bytes`` per stream: the first and the last halves are kept), so neither a
+flood of diagnostics nor a grandchild that keeps a pipe open can block or exhaust the caller.
+
+Sandbox. With bubblewrap usable on the machine (``transforms.contain.sandbox_status``) and
+``sandbox`` on (the default), verus runs in ``bwrap``: its own PID namespace (everything left
+in it dies with it), no network, the filesystem read-only except the temp dir and
+``writable_paths`` (and ``$SHARDSMITH_VERUS_WRITABLE``). Without bubblewrap it runs unsandboxed with the same time and memory limits,
+and the run says so once (``sandbox_note``, logged and put in the manifest notes).
 
 Environment. Only what Verus needs: ``PATH``; ``HOME`` and ``TMPDIR`` = the temp dir
 (so whatever verus, rustup or z3 write there disappears with it); ``LANG=C``;
@@ -48,7 +55,8 @@ Outcomes (``schemas.verus.VERIFICATION_STATUSES``), decided by the pure
 ``parse_verus_output(stdout, stderr, returncode, timed_out)``:
 
 * ``timeout``: killed after ``timeout_seconds``.
-* ``crash``: killed by a signal (OOM killer, segfault, abort after a failed allocation),
+* ``crash``: a ``verification-results`` object of the wrong shape (``verified: "lots"``,
+  ``errors: -3``: ``report_problem`` names the field), killed by a signal (OOM killer, segfault, abort after a failed allocation),
   exit 101 (Rust panic / rustc ICE; also the release launcher when rust_verify died by a
   signal: it unwraps ``status.code()``), 128 (launcher: no verus-root / could not start
   rust_verify), 125/126/127 (memory-limit wrapper / exec failures), any other unexpected
@@ -101,6 +109,7 @@ import dataclasses
 import functools
 import hashlib
 import json
+import logging
 import math
 import os
 import re
@@ -116,7 +125,13 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 from schemas.verus import VERIFICATION_STATUSES
+from transforms.contain import TOKEN_VARIABLE, contained, kill_tagged, sandbox_argv, sandbox_status
 from transforms.io.sqlite_store import SqliteStore
+
+LOG = logging.getLogger(__name__)
+# Extra paths the sandboxed verus may write (os.pathsep-separated), read where verus runs: for
+# places that outlive the temp dir, such as a test double's record file.
+WRITABLE_ENV = "SHARDSMITH_VERUS_WRITABLE"
 
 PROGRAM_FILE_NAME = "program.rs"
 DEFAULT_RLIMIT = 10.0          # Verus's DEFAULT_RLIMIT_SECS
@@ -175,9 +190,12 @@ class VerusConfig:
     num_threads: int | None = None
     kill_grace_seconds: float = 2.0
     max_output_bytes: int = 8 * 2**20
+    sandbox: bool = True
+    writable_paths: tuple[str, ...] = ()
 
     def __post_init__(self):
         object.__setattr__(self, "extra_args", tuple(str(a) for a in self.extra_args))
+        object.__setattr__(self, "writable_paths", tuple(str(p) for p in self.writable_paths))
         if not (self.rlimit > 0):
             raise ValueError("rlimit must be > 0 (Verus rejects 0); use math.inf for no limit")
         if self.multiple_errors < 0:
@@ -198,7 +216,8 @@ class VerusConfig:
 
     def describe(self) -> dict:
         """JSON-able settings for a run manifest."""
-        return dataclasses.asdict(self) | {"extra_args": list(self.extra_args)}
+        return dataclasses.asdict(self) | {"extra_args": list(self.extra_args),
+                                           "writable_paths": list(self.writable_paths)}
 
 
 @dataclass(frozen=True)
@@ -471,6 +490,13 @@ def _stop_group(proc: subprocess.Popen, grace_seconds: float) -> None:
 def run_process_group(argv: Sequence[str], *, cwd: str, env: Mapping[str, str], timeout_seconds: float,
                       kill_grace_seconds: float, max_output_bytes: int) -> ProcessRun:
     """Run ``argv`` as the leader of a new process group with a wall-clock limit on the group."""
+    with contained(env) as tagged_env:  # on the way out: every descendant, in the group or not, is killed
+        return _run_group(argv, cwd=cwd, env=tagged_env, timeout_seconds=timeout_seconds,
+                          kill_grace_seconds=kill_grace_seconds, max_output_bytes=max_output_bytes)
+
+
+def _run_group(argv: Sequence[str], *, cwd: str, env: Mapping[str, str], timeout_seconds: float,
+               kill_grace_seconds: float, max_output_bytes: int) -> ProcessRun:
     start = time.monotonic()
     try:
         proc = subprocess.Popen(list(argv), cwd=cwd, env=dict(env), stdin=subprocess.DEVNULL,
@@ -492,9 +518,10 @@ def run_process_group(argv: Sequence[str], *, cwd: str, env: Mapping[str, str], 
         _stop_group(proc, 0.0)
         raise
     _signal_group(proc.pid, signal.SIGKILL)  # members that outlived the leader (an orphaned z3)
+    kill_tagged(env[TOKEN_VARIABLE])  # and those that left the group (setsid), before reading to EOF
     for reader in readers:
-        # A process outside the group (one that called setsid) may still hold a pipe: the
-        # output so far is kept and the daemon reader is left to finish on its own.
+        # Anything still holding a pipe now escaped the tag: the output so far is kept and the
+        # daemon reader is left to finish on its own.
         reader.join(timeout=kill_grace_seconds + 1.0)
     if not any(reader.is_alive() for reader in readers):
         proc.stdout.close()
@@ -597,7 +624,33 @@ def error_entry(diagnostic: Mapping[str, Any], work_dirs: Sequence[str] = ()) ->
 
 
 def _count(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+
+
+# The fields of ``verification-results`` and what each must be when present (Verus's main.rs).
+REPORT_FIELDS = {"encountered-error": "bool", "encountered-vir-error": "bool", "success": "bool",
+                 "verified": "count", "errors": "count", "is-verifying-entire-crate": "bool"}
+
+
+def report_problem(results: Mapping[str, Any]) -> str | None:
+    """Why a ``verification-results`` object does not fit Verus's schema (None: it does).
+
+    Known fields must have their type (a count is a non-negative int, not a bool); a report
+    that is not a VIR error must carry both counts.
+    """
+    for name, kind in REPORT_FIELDS.items():
+        if name not in results:
+            continue
+        value = results[name]
+        if kind == "bool" and not isinstance(value, bool):
+            return f"{name} is {json.dumps(value)[:40]}, not true/false"
+        if kind == "count" and _count(value) is None:
+            return f"{name} is {json.dumps(value)[:40]}, not a count"
+    if results.get("encountered-vir-error") is not True:
+        missing = [name for name in ("verified", "errors") if name not in results]
+        if missing:
+            return f"no {' or '.join(missing)} count"
+    return None
 
 
 def _signal_name(number: int) -> str:
@@ -626,6 +679,9 @@ def classify(results: Mapping[str, Any] | None, error_count: int, returncode: in
         if returncode == 1 and error_count:
             return "compile_error", "rustc errors and no verification-results on stdout"
         return "crash", f"exit {returncode} without verification-results on stdout"
+    problem = report_problem(results)
+    if problem is not None:
+        return "crash", f"malformed verification-results: {problem}"
     if results.get("encountered-vir-error") is True:
         return "compile_error", "encountered-vir-error"
     n_errors = _count(results.get("errors"))
@@ -751,15 +807,40 @@ def _run_verus(binary: str, program_source: str, config: VerusConfig, version: s
     """One real run in a fresh temp dir (removed afterwards, whatever happened)."""
     with tempfile.TemporaryDirectory(prefix="shardsmith-verus-") as work_dir:
         Path(work_dir, PROGRAM_FILE_NAME).write_text(program_source, encoding="utf-8")
-        run = run_process_group(verus_command(binary, config), cwd=work_dir, env=trimmed_environment(work_dir),
+        argv = verus_command(binary, config)
+        sandboxed = config.sandbox and sandbox_status()[0] is not None
+        if sandboxed:
+            extra = [path for path in os.environ.get(WRITABLE_ENV, "").split(os.pathsep) if path]
+            argv = sandbox_argv(argv, work_dir, [*config.writable_paths, *extra])
+        elif config.sandbox:
+            sandbox_note(log=True)
+        run = run_process_group(argv, cwd=work_dir, env=trimmed_environment(work_dir),
                                 timeout_seconds=config.timeout_seconds,
                                 kill_grace_seconds=config.kill_grace_seconds,
                                 max_output_bytes=config.max_output_bytes)
+        if sandboxed and run.returncode is not None and 128 < run.returncode < 128 + signal.NSIG:
+            # bwrap reports a child killed by signal N as exit 128 + N
+            run = dataclasses.replace(run, returncode=128 - run.returncode)
+        if sandboxed and run.returncode == 1 and run.stderr.startswith("bwrap: ") and not run.stdout:
+            run = dataclasses.replace(run, spawn_error=run.stderr.strip().splitlines()[0])  # exec failed in bwrap
         if run.spawn_error is not None:
             result = VerificationResult("crash", detail=f"could not start verus: {run.spawn_error}")
         else:
             result = parse_verus_output(run.stdout, run.stderr, run.returncode, run.timed_out, work_dir=work_dir)
     return dataclasses.replace(result, seconds=round(run.seconds, 3), verus_version=version)
+
+
+_SANDBOX_NOTE_LOGGED = threading.Event()
+
+
+def sandbox_note(log: bool = False) -> str:
+    """One line on how verus is contained here (for the manifest notes); with ``log``, the
+    missing-sandbox warning is logged once per process."""
+    path, note = sandbox_status()
+    if log and path is None and not _SANDBOX_NOTE_LOGGED.is_set():
+        _SANDBOX_NOTE_LOGGED.set()
+        LOG.warning("verus: %s", note)
+    return f"verification sandbox: {note}"
 
 
 def verify(program_source: str, config: VerusConfig | None = None) -> VerificationResult:

@@ -418,3 +418,30 @@ def test_merge_without_title_other_merges_and_repeated_numbers(tmp_path):
     [record] = pr_records(repo.path)  # "Merge branch" is no PR; the later "(#4)" loses to the oldest
     assert (record["number"], record["title"], record["body"], record["author_login"]) == (4, "Add one", None, "Erin")
     assert [f["path"] for f in record["files"]] == ["one.py"]
+
+
+def test_git_descendants_that_leave_the_session_are_killed(demo, tmp_path, monkeypatch):
+    """A `git` on PATH (a test double at the process boundary) that leaves a setsid child behind:
+    the child is gone when the call returns (issue 15)."""
+    import shutil
+    import sys
+    import time
+
+    real_git = shutil.which("git")
+    heartbeat = tmp_path / "heartbeat"
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    child = tmp_path / "child.py"
+    child.write_text("import sys, time\nwhile True:\n    open(sys.argv[1], 'a').write('.')\n    time.sleep(0.05)\n")
+    (bin_dir / "git").write_text(
+        "#!/bin/sh\n"
+        f"setsid {sys.executable} {child} {heartbeat} </dev/null >/dev/null 2>&1 &\n"
+        "sleep 0.3\n"  # the child is running (and has written) before git does anything
+        f"exec {real_git} \"$@\"\n")
+    (bin_dir / "git").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    assert git_dir_of(demo[0].path).endswith(".git")
+    assert heartbeat.exists(), "the double's child never ran"
+    size = heartbeat.stat().st_size
+    time.sleep(0.4)
+    assert (heartbeat.stat().st_size if heartbeat.exists() else 0) == size, "a git descendant is still running"

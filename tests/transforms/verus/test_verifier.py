@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from transforms.contain import sandbox_status
 from transforms.verus.verifier import (
     CACHE_FILE,
     MAX_ERRORS,
@@ -360,11 +361,14 @@ class FakeVerus:
         self.bin_dir = root / "bin"
         self.bin_dir.mkdir(parents=True)
         self.record_path = root / "record.jsonl"
+        self.outside_path = root.parent / "outside" / "escaped.txt"  # not among the writable paths
+        self.outside_path.parent.mkdir(parents=True)
         self.path = self.bin_dir / "verus"
         self.path.write_text(
             "#!/bin/sh\n"
             f"FAKE_VERUS_RECORD={shlex.quote(str(self.record_path))} "
             f"FAKE_VERUS_VERSION={shlex.quote(version)} "
+            f"FAKE_VERUS_OUTSIDE={shlex.quote(str(self.outside_path))} "
             f"exec {shlex.quote(sys.executable)} {shlex.quote(str(FAKE_VERUS))} \"$@\"\n")
         self.path.chmod(0o755)
 
@@ -375,7 +379,10 @@ class FakeVerus:
         return [e for e in events if kind is None or e["event"] == kind]
 
     def config(self, **overrides) -> VerusConfig:
-        settings = dict(binary=str(self.path), timeout_seconds=20.0, kill_grace_seconds=0.5)
+        # Unsandboxed by default: these tests follow the pids the double records, which a PID
+        # namespace would renumber; the sandbox tests turn it on.
+        settings = dict(binary=str(self.path), timeout_seconds=20.0, kill_grace_seconds=0.5, sandbox=False,
+                        writable_paths=(str(self.record_path.parent),))
         settings.update(overrides)
         return VerusConfig(**settings)
 
@@ -488,8 +495,10 @@ def test_environment_is_trimmed_and_temp_dir_removed(fake, tmp_path, monkeypatch
     result = verify(program("verified 1"), fake.config())
     assert result.status == "verified"
     # PWD comes from the wrapper's /bin/sh, LC_CTYPE from Python's locale coercion (PEP 538)
-    # inside FAKE_VERUS, FAKE_VERUS_* from the wrapper script: none of them from the test process.
-    added_by_the_double = {"PWD", "LC_CTYPE", "FAKE_VERUS_RECORD", "FAKE_VERUS_VERSION"}
+    # inside FAKE_VERUS, FAKE_VERUS_* from the wrapper script: none of them from the test process;
+    # SHARDSMITH_CONTAINED is the run's containment tag (transforms.contain), not a secret.
+    added_by_the_double = {"PWD", "LC_CTYPE", "FAKE_VERUS_RECORD", "FAKE_VERUS_VERSION", "FAKE_VERUS_OUTSIDE",
+                           "SHARDSMITH_CONTAINED"}
     events = fake.events()
     assert [e["event"] for e in events] == ["version", "run"]
     for event in events:
@@ -613,3 +622,65 @@ def test_binary_that_cannot_start_is_a_crash_and_not_cached(tmp_path):
     result = verify("fn main() {}", config)
     assert result.status == "crash" and result.detail.startswith("could not start verus")
     assert len(VerificationCache(tmp_path / "cache")) == 0
+
+
+# --------------------------------------------------------------------------- containment (issue 15)
+
+
+def _heartbeat_stopped(path: Path, seconds: float = 0.4) -> bool:
+    """True when nothing appends to ``path`` any more (its writer is gone)."""
+    size = path.stat().st_size if path.exists() else 0
+    time.sleep(seconds)
+    return (path.stat().st_size if path.exists() else 0) == size
+
+
+@pytest.mark.parametrize("sandbox", [False, True])
+def test_setsid_descendants_do_not_outlive_the_run(fake, sandbox):
+    if sandbox and sandbox_status()[0] is None:
+        pytest.skip("bubblewrap is not usable here")
+    heartbeat = Path(str(fake.record_path) + ".heartbeat")
+    start = time.monotonic()
+    result = verify(program("setsid_child"), fake.config(sandbox=sandbox))
+    assert result.status == "verified"
+    assert time.monotonic() - start < 10
+    deadline = time.monotonic() + 5
+    while not heartbeat.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _heartbeat_stopped(heartbeat), "a setsid child of verus is still running"
+    if not sandbox:
+        [child] = fake.events("child")
+        assert wait_gone(child["pid"])
+
+
+def test_sandboxed_verus_cannot_write_outside_its_temp_dir(fake):
+    if sandbox_status()[0] is None:
+        pytest.skip("bubblewrap is not usable here")
+    result = verify(program("write_outside"), fake.config(sandbox=True))
+    assert not fake.outside_path.exists()
+    assert result.status == "crash" and "could not write outside" in result.stderr_tail
+
+
+def test_without_the_sandbox_the_same_write_succeeds(fake):
+    """The control for the test above: the double does write when nothing stops it."""
+    assert verify(program("write_outside"), fake.config(sandbox=False)).status == "verified"
+    assert fake.outside_path.exists()
+
+
+def test_malformed_report_is_a_crash_not_a_failure(fake):
+    result = verify(program("bad_report"), fake.config())
+    assert result.status == "crash"
+    assert "malformed verification-results" in result.detail and "verified" in result.detail
+    assert (result.n_verified, result.n_errors) == (None, None)
+
+
+@pytest.mark.parametrize("results, field", [
+    ({"verified": "lots", "errors": 0}, "verified"),
+    ({"verified": 1, "errors": -3}, "errors"),
+    ({"verified": 1, "errors": True}, "errors"),
+    ({"encountered-vir-error": "no", "verified": 1, "errors": 0}, "encountered-vir-error"),
+    ({"success": True}, "no verified or errors count"),
+])
+def test_report_schema(results, field):
+    stdout = json.dumps({"verification-results": results})
+    result = parse_verus_output(stdout, "", 1, False)
+    assert result.status == "crash" and field in result.detail
