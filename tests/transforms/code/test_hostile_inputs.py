@@ -11,7 +11,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 
 from benchmarks.hostile_inputs import many_blocks, many_files, repeated_lines
 from transforms.code.pr_sample import CleanPrConfig, noise_reason, prepare_pr
@@ -59,7 +58,7 @@ def test_ten_thousand_files_are_rejected_before_any_file_is_inspected():
 def test_large_diffs_stay_near_linear_and_exact():
     """25,000 one-line edits: every changed line is its own region, and the blocks replay."""
     file = many_blocks()["files"][0]
-    got = _in_child(f"""
+    got = _in_child("""
 import json
 from benchmarks.hostile_inputs import many_blocks
 from transforms.code.search_replace import changed_spans, make_blocks, roundtrip_check, split_lines
@@ -70,8 +69,8 @@ lines = split_lines(before)
 cut = 2 * 2000  # replaying is linear per block; keep the replay check to the first 2,000 edits
 small_before, small_after = "".join(lines[:cut]), "".join(split_lines(after)[:cut])
 blocks = make_blocks(small_before, small_after, "x.py")
-print(json.dumps({{"spans": len(spans), "one_line": all(i2 - i1 == 1 and j2 - j1 == 1 for i1, i2, j1, j2 in spans),
-                  "blocks": len(blocks), "roundtrip": roundtrip_check(small_before, small_after, blocks) is None}}))
+print(json.dumps({"spans": len(spans), "one_line": all(i2 - i1 == 1 and j2 - j1 == 1 for i1, i2, j1, j2 in spans),
+                  "blocks": len(blocks), "roundtrip": roundtrip_check(small_before, small_after, blocks) is None}))
 """)
     assert got == {"spans": 25_000, "one_line": True, "blocks": 2000, "roundtrip": True}
     assert file["before"].count("\n") == 50_000
