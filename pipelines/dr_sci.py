@@ -70,7 +70,7 @@ from transforms.science.conflicts import resolve_duplicates
 from transforms.science.difficulty import DifficultyStage
 from transforms.science.rubrics import RubricStage
 from transforms.science.stages import (Adapt, AssignSubject, Decontaminate, MmluCsvReader, Split, adapter_for,
-                                       complete_imported_rubric, parse_column_map, relative_position)
+                                       complete_imported_rubric, parse_column_map)
 from transforms.science.subjects import subject_from_metadata, train_subject_classifier
 from transforms.steps import Batch, Checkpoint, Dedup, Filter, Map, Note, Read, ReadFrom, Step, Unique, Write
 
@@ -278,7 +278,6 @@ def steps(plan: Plan, model_path: str | None = None, extra: dict | None = None) 
     listed: list[Step] = []
     if plan.files:
         listed.append(Read("read", files=tuple(plan.files), position_field=POSITION_FIELD, names=plan.names,
-                           adjust=functools.partial(relative_position, names=plan.names),
                            about="JSONL / JSON / Parquet of every --source; position <file>#<index>, the file "
                                  "named relative to its --source PATH", reasons=READ_REASONS))
     if plan.csvs:

@@ -413,8 +413,9 @@ class DeriveRows(beam.DoFn):
 
 
 class _ReadItemsFn(beam.DoFn):
-    def __init__(self, stage: str, reader: Callable, position_field: str | None):
+    def __init__(self, stage: str, reader: Callable, position_field: str | None, names: dict | None):
         self.stage, self.reader, self.position_field = stage, reader, position_field
+        self.names = dict(names or {})
 
     def setup(self):
         self.counters = StageCounters(self.stage)
@@ -437,7 +438,7 @@ class _ReadItemsFn(beam.DoFn):
                 else:
                     self.counters.records_out.inc()
                     if self.position_field:
-                        record[self.position_field] = f"{item}#{index}"
+                        record[self.position_field] = f"{self.names.get(item, item)}#{index}"
                     yield record
         except Exception as exc:  # noqa: BLE001 - a reader that raises instead of yielding Unreadable
             self.counters.records_in.inc()
@@ -452,19 +453,22 @@ class ReadItems(beam.PTransform):
 
     Each item is read by one worker; a ``Reshuffle`` then spreads the records so the stages after
     it run in parallel even when the input is one big file. With ``position_field``, each record
-    gets ``"<item>#<index>"`` there: a stable, unique position for inputs without ids.
+    gets ``"<name>#<index>"`` there, ``name`` being ``names[item]`` (a display name: where the input
+    lives on this machine must not change ids) or the item itself: a stable, unique position for
+    inputs without ids.
     """
 
     def __init__(self, items: list, reader: Callable = iter_records, stage: str = READ_STAGE,
-                 position_field: str | None = None):
+                 position_field: str | None = None, names: dict | None = None):
         super().__init__()
         self.items, self.reader, self.stage, self.position_field = list(items), reader, stage, position_field
+        self.names = names
 
     def expand(self, pbegin):
         read = (
             pbegin
             | "items" >> beam.Create(self.items)
-            | "parse" >> beam.ParDo(_ReadItemsFn(self.stage, self.reader, self.position_field)).with_outputs(
+            | "parse" >> beam.ParDo(_ReadItemsFn(self.stage, self.reader, self.position_field, self.names)).with_outputs(
                 REJECTS, main="records")
         )
         return read.records | "spread" >> beam.Reshuffle(), read[REJECTS]

@@ -2,7 +2,8 @@
 
 The digests were taken before the pipelines became step lists (issue 11) and must not change
 with refactors of how a pipeline is wired; a change that means to alter the output updates them
-on purpose (run with SHARDSMITH_PRINT_PINS=1 to print the new values). Inputs: the embedded
+on purpose (run with SHARDSMITH_PRINT_PINS=1 to print the new values). Changed on purpose since:
+dedup and rate, whose position-based ids no longer depend on the input's absolute path. Inputs: the embedded
 samples, the deterministic git repository of the Clean-PR tests, the Dr. SCI sample through the
 FakeOpenAIServer test double with a stateless script, and the Verus sample through the fake
 ``verus`` test double.
@@ -69,7 +70,7 @@ def _run(argv: list[str]) -> None:
     assert main(argv) == 0, argv
 
 
-def run_case(name: str, tmp_path: Path) -> Path:
+def run_case(name: str, tmp_path: Path, monkeypatch) -> Path:
     out = tmp_path / "out"
     if name == "corpus":
         _run(["corpus", "--output", str(out)])
@@ -85,6 +86,7 @@ def run_case(name: str, tmp_path: Path) -> Path:
             _run(["dr-sci", "--llm-base-url", server.url, "--llm-model", "fake-model",
                   "--llm-cache-dir", str(tmp_path / "cache"), "--rollouts", "4", "--output", str(out)])
     elif name == "verus":
+        monkeypatch.setenv("SHARDSMITH_VERUS_WRITABLE", str(tmp_path))  # the double's record file, under a sandbox
         _run(["verus", "--verus", str(fake_verus_bin(tmp_path)), "--verus-cache-dir", str(tmp_path / "vcache"),
               "--output", str(out)])
     return out
@@ -94,8 +96,8 @@ PINS_FILE = Path(__file__).parent / "pinned_outputs.json"
 
 
 @pytest.mark.parametrize("name", ["corpus", "dedup", "rate", "clean-pr", "dr-sci", "verus"])
-def test_outputs_are_pinned(name, tmp_path):
-    out = run_case(name, tmp_path)
+def test_outputs_are_pinned(name, tmp_path, monkeypatch):
+    out = run_case(name, tmp_path, monkeypatch)
     got = {"files": digests(out), **counts(out)}
     if os.environ.get("SHARDSMITH_PRINT_PINS") == "1":
         print(f"PIN {name} {json.dumps(got, sort_keys=True)}")

@@ -212,14 +212,16 @@ class ShardRun:
              names: dict[str, str] | None = None):
         """Records of the input files; unreadable lines and files become rejects.
 
-        The rejects name each file by ``names[path]`` (default ``display_names`` of the paths: the
-        base name, with directories added where two files share one), not by its local path:
-        ``read_rejects_named`` rewrites their ``source`` and ``detail``. Positions (``position_field``)
-        keep the path as given.
+        Files are named by ``names[path]`` (default ``display_names`` of the paths: the base name,
+        with directories added where two files share one), never by their local path: in the
+        rejects (``read_reject_named`` rewrites their ``source`` and ``detail``) and in positions
+        (``position_field``: ``"<name>#<index>"``), so ids made from positions do not depend on
+        where the input lives.
         """
-        records, rejects = self.pipeline | f"read:{stage}" >> ReadItems(paths, stage=stage, position_field=position_field)
-        self._input_bytes += sum(map(file_size, paths))
         names = dict(names) if names else display_names((path, [path]) for path in paths)
+        records, rejects = self.pipeline | f"read:{stage}" >> ReadItems(paths, stage=stage, position_field=position_field,
+                                                                      names=names)
+        self._input_bytes += sum(map(file_size, paths))
         rejects = rejects | f"read:{stage}:names" >> beam.Map(read_reject_named, names)
         self._order(stage)
         self._rejects.append(rejects)

@@ -44,15 +44,6 @@ def file_of(position: str | None) -> str | None:
     return position.rsplit("#", 1)[0] if isinstance(position, str) and "#" in position else None
 
 
-def relative_position(record: dict, names: dict[str, str]) -> dict:
-    """The record with its reader position "<path>#<index>" made "<display name>#<index>"."""
-    position = record.get(POSITION_FIELD)
-    file = file_of(position)
-    if file is None or file not in names:
-        return record
-    return {**record, POSITION_FIELD: f"{names[file]}#{position.rsplit('#', 1)[1]}"}
-
-
 class Adapt:
     """Raw record -> science question, by the adapter of the file it came from.
 
