@@ -26,7 +26,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from transforms.llm import ChatRequest, LlmClient, LlmConfig, LlmError  # noqa: E402
-from transforms.llm.testing import FakeOpenAIServer  # noqa: E402
+from transforms.testing.openai_server import FakeOpenAIServer  # noqa: E402
 
 
 def requests_for(count: int) -> list[ChatRequest]:

@@ -12,7 +12,7 @@ import pytest
 
 from pipelines.cli import main
 from tests.shared_data import shared_path
-from transforms.llm.testing import FakeOpenAIServer, malformed_json, rate_limited
+from transforms.testing.openai_server import FakeOpenAIServer, malformed_json, rate_limited
 from transforms.science.adapters import iter_mmlu_csv
 
 MMLU_PHYSICS_FILE = "benchmarks/mmlu/college_physics_test.csv"

@@ -13,19 +13,17 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shlex
-import sys
 from pathlib import Path
 
 import pytest
 
 from pipelines.cli import main
 from tests.pipelines.test_clean_pr import build_shop
-from transforms.llm.testing import FakeOpenAIServer
+from transforms.testing.openai_server import FakeOpenAIServer
+from transforms.testing import install_fake_verus
 
 ROOT = Path(__file__).resolve().parents[2]
 CORPUS_SAMPLE = ROOT / "pipelines" / "samples" / "corpus.jsonl"
-FAKE_VERUS = ROOT / "transforms" / "verus" / "fake_verus.py"
 RUBRIC = json.dumps({"items": [{"title": f"Point {i}", "description": f"Mentions point {i}.", "weight": 2}
                                for i in range(7)]})
 
@@ -56,16 +54,6 @@ def counts(out: Path) -> dict:
             "datasets": {name: d["rows"] for name, d in manifest["datasets"].items()}}
 
 
-def fake_verus_bin(tmp_path: Path) -> Path:
-    path = tmp_path / "bin" / "verus"
-    path.parent.mkdir()
-    path.write_text("#!/bin/sh\n"
-                    f"FAKE_VERUS_RECORD={shlex.quote(str(tmp_path / 'record.jsonl'))} "
-                    f"exec {shlex.quote(sys.executable)} {shlex.quote(str(FAKE_VERUS))} \"$@\"\n")
-    path.chmod(0o755)
-    return path
-
-
 def _run(argv: list[str]) -> None:
     assert main(argv) == 0, argv
 
@@ -87,7 +75,8 @@ def run_case(name: str, tmp_path: Path, monkeypatch) -> Path:
                   "--llm-cache-dir", str(tmp_path / "cache"), "--rollouts", "4", "--output", str(out)])
     elif name == "verus":
         monkeypatch.setenv("SHARDSMITH_VERUS_WRITABLE", str(tmp_path))  # the double's record file, under a sandbox
-        _run(["verus", "--verus", str(fake_verus_bin(tmp_path)), "--verus-cache-dir", str(tmp_path / "vcache"),
+        _run(["verus", "--verus", str(install_fake_verus(tmp_path / "bin" / "verus",
+                                                             {"FAKE_VERUS_RECORD": tmp_path / "record.jsonl"})), "--verus-cache-dir", str(tmp_path / "vcache"),
               "--output", str(out)])
     return out
 

@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 
 from pipelines.cli import main
-from transforms.llm.testing import FakeOpenAIServer
+from transforms.testing.openai_server import FakeOpenAIServer
+from transforms.testing import FAKE_VERUS
 
 RUBRIC = json.dumps({"items": [{"title": f"Point {i}", "description": f"Mentions point {i}.",
                                 "category": "Essential" if i < 2 else "Important"} for i in range(7)]})
@@ -109,7 +110,6 @@ def test_a_killed_run_resumes_without_redoing_work(tmp_path):
 # ---- Verus: the verifier's verdicts survive a kill (default cache in the run's work dir)
 
 SAMPLE_VERUS = Path(__file__).resolve().parents[2] / "pipelines" / "samples" / "verus"
-FAKE_VERUS = Path(__file__).resolve().parents[2] / "transforms" / "verus" / "fake_verus.py"
 
 
 def _slow_fake_verus(tmp_path, name):

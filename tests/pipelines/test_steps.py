@@ -3,9 +3,7 @@ that list, and the shared flags mean the same thing in every pipeline."""
 from __future__ import annotations
 
 import importlib
-import shlex
 import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
@@ -15,10 +13,10 @@ from pipelines import flags
 from pipelines.cli import main
 from pipelines.registry import BUILTIN
 from transforms.steps import Dedup, stage_table
+from transforms.testing import install_fake_verus
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = str(ROOT / "pipelines" / "samples" / "corpus.jsonl")
-FAKE_VERUS = ROOT / "transforms" / "verus" / "fake_verus.py"
 BUILD_PIPELINES = ("corpus", "dedup", "rate", "clean-pr", "dr-sci", "verus")
 DEDUP_PIPELINES = [spec.name for spec in BUILTIN if flags.dedup_flags in spec.flags]  # every one taking the flags
 
@@ -33,9 +31,7 @@ def doc_argv(tmp_path_factory):
            "GIT_COMMITTER_EMAIL": "a@x", "PATH": "/usr/bin:/bin", "HOME": str(root)}
     for args in (["init", "-q", "-b", "main"], ["commit", "-q", "--allow-empty", "-m", "start"]):
         subprocess.run(["git", *args], cwd=repo, env=env, check=True)
-    verus = root / "verus"
-    verus.write_text(f"#!/bin/sh\nexec {shlex.quote(sys.executable)} {shlex.quote(str(FAKE_VERUS))} \"$@\"\n")
-    verus.chmod(0o755)
+    verus = install_fake_verus(root / "verus")
     return {
         "corpus": [],
         "dedup": ["--input", SAMPLE, "--text-column", "text", "--output", str(root / "out")],

@@ -7,7 +7,7 @@ import time
 
 from pipelines.cli import main
 from tests.pipelines.test_pinned_outputs import stateless_script
-from transforms.llm.testing import FakeOpenAIServer
+from transforms.testing.openai_server import FakeOpenAIServer
 
 LATENCY = 0.3
 

@@ -1,5 +1,5 @@
 """Verus pipeline end to end: the embedded sample without Verus, a run through FAKE_VERUS (the test double
-at the process boundary, transforms/verus/fake_verus.py, installed as a `verus` wrapper script), and the
+at the process boundary, transforms/testing/fake_verus.py, installed as a `verus` wrapper script), and the
 fail-fast of --require-verification."""
 from __future__ import annotations
 
@@ -17,12 +17,12 @@ from pipelines.cli import main
 from pipelines.verus import SAMPLE_DIR
 from transforms.verus.programs import REPAIR_PROMPT, TASK_PROMPT, extract, fenced_code, split_debugging_input
 from schemas.verus import FEATURE_COLUMNS
-from transforms.llm.testing import FakeOpenAIServer
+from transforms.testing.openai_server import FakeOpenAIServer
 from transforms.records import Rejected
 from transforms.verus.tasks import spec_code_fingerprint
+from transforms.testing import FAKE_VERUS
 
 ROOT = Path(__file__).resolve().parents[2]
-FAKE_VERUS = ROOT / "transforms" / "verus" / "fake_verus.py"
 
 
 def _manifest(out: Path) -> dict:

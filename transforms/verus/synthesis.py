@@ -1,6 +1,6 @@
 """Synthesis loops of the Verus pipeline (issue 5, stage 5): generate -> verify -> repair episodes.
 
-Everything is driven by an injected ``LlmClient`` (tests: ``transforms.llm.testing.FakeOpenAIServer``)
+Everything is driven by an injected ``LlmClient`` (tests: ``transforms.testing.openai_server.FakeOpenAIServer``)
 and an injected ``verify_fn(programs) -> [VerificationResult]`` (``verifier_fn(config)`` wraps
 ``verify_many``; tests point its ``VerusConfig`` at ``fake_verus.py``). Requests go out in batches
 through ``chat_many``; every request carries a ``sample_index`` (and, when ``seed`` is set,

@@ -30,7 +30,7 @@ from transforms.llm import (
     request_body,
 )
 from transforms.llm.client import API_KEY_ENV_VARS, CACHE_FILE, retry_after_seconds
-from transforms.llm.testing import (
+from transforms.testing.openai_server import (
     Answer,
     FakeOpenAIServer,
     Reply,

@@ -17,7 +17,7 @@ from transforms.llm import (
     with_retries_many,
 )
 from transforms.llm.client import API_KEY_ENV_VARS
-from transforms.llm.testing import FakeOpenAIServer, bad_request
+from transforms.testing.openai_server import FakeOpenAIServer, bad_request
 from transforms.records import Rejected
 
 

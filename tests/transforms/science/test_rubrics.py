@@ -10,7 +10,7 @@ from schemas.science import SCIENCE_QUESTION_SCHEMA
 from schemas.validate import check_record
 from transforms.llm import LlmConfig
 from transforms.llm.client import API_KEY_ENV_VARS
-from transforms.llm.testing import FakeOpenAIServer, rate_limited, server_error, slow
+from transforms.testing.openai_server import FakeOpenAIServer, rate_limited, server_error, slow
 from transforms.records import Rejected
 from transforms.science.adapters import adapt_rar_science, new_question
 from transforms.science.answers import assign_split

@@ -1,5 +1,5 @@
 """Synthesis loops against the local OpenAI-compatible test server (FakeOpenAIServer) and the fake
-verus (transforms/verus/fake_verus.py): episodes, repairs, cheating, spec changes, the stop rule,
+verus (transforms/testing/fake_verus.py): episodes, repairs, cheating, spec changes, the stop rule,
 tutorial variants and cache replay."""
 import shlex
 import sys
@@ -10,16 +10,16 @@ import pytest
 from schemas.verus import REPAIR_PAIR_SCHEMA, TRAJECTORY_SCHEMA, VERUS_PROGRAM_SCHEMA
 from transforms.dedup.minhash import MinHashConfig
 from transforms.llm.client import LlmClient, LlmConfig
-from transforms.llm.testing import FakeOpenAIServer
+from transforms.testing.openai_server import FakeOpenAIServer
 from transforms.verus.synthesis import (
     ERRORS_HEADER, NearDupIndex, episode, extract_rust_code, proof_completion, public, repair_synthesis,
     self_synthesis, tutorial_synthesis, verifier_fn,
 )
 from transforms.verus.tasks import strip_proof
 from transforms.verus.verifier import VerusConfig
+from transforms.testing import FAKE_VERUS
 
 ROOT = Path(__file__).resolve().parents[3]
-FAKE_VERUS = ROOT / "transforms" / "verus" / "fake_verus.py"
 
 
 def sum_program(marker: str, ensures: str = "r == n", proof: str = "invariant i <= n,", name: str = "sum_to") -> str:

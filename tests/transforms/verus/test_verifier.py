@@ -1,5 +1,5 @@
 """The Verus wrapper: pure parsing of recorded output shapes, and every outcome end to end
-through FAKE_VERUS (transforms/verus/fake_verus.py, a test double at the process boundary)."""
+through FAKE_VERUS (transforms/testing/fake_verus.py, a test double at the process boundary)."""
 import json
 import math
 import os
@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from transforms.contain import sandbox_status
+from transforms.testing import FAKE_VERUS
 from transforms.verus.verifier import (
     CACHE_FILE,
     MAX_ERRORS,
@@ -39,7 +40,6 @@ from transforms.verus.verifier import (
 )
 
 ROOT = Path(__file__).resolve().parents[3]
-FAKE_VERUS = ROOT / "transforms" / "verus" / "fake_verus.py"
 SECRET = "sk-test-verus-DO-NOT-LEAK"
 
 PROGRAM = """use vstd::prelude::*;
