@@ -10,7 +10,7 @@ Steps (generated from ``steps()``; ``shardsmith steps clean-pr --git-repo REPO``
                           (pr_records)                                    the repo, not its local
                                                                           path)
     prepare       map     RAW_PR_SCHEMA check, pr_id                      missing_field, wrong_type
-    noise         filter  bots, unmerged, file rules                      bot_author, unmerged,
+    noise         map     bots, unmerged, file rules                      bot_author, unmerged,
                                                                           docs_only, no_core_files,
                                                                           binary, vendored, ...
     unique_prs    unique  one record per (repo, number)                   duplicate_pr_id
@@ -46,8 +46,8 @@ from schemas.common import with_quality_columns
 from schemas.pull_requests import EDIT_SAMPLE_SCHEMA, SFT_SAMPLE_SCHEMA
 from transforms.code.git_history import GitError, branch_tip, git_dir_of
 from transforms.code.languages import LANGUAGE_BY_EXTENSION, LANGUAGES
-from transforms.code.pr_sample import (QUALITY_COLUMNS, CleanPrConfig, change_set_text, noise_reason,
-                                       parse_error_reason, prepare_pr, repo_cap_keep)
+from transforms.code.pr_sample import (QUALITY_COLUMNS, CleanPrConfig, change_set_text, parse_error_reason,
+                                       prepare_pr, repo_cap_keep, screen_pr)
 from transforms.code.stages import BuildEditSample, Decontaminate, RepoReader, SftRows, public_fields
 from transforms.dedup.exact import TextNormalization
 from transforms.dedup.spec import dedup_spec
@@ -145,7 +145,7 @@ def steps(options: PipelineOptions) -> list[Step]:
                            reasons=READ_REASONS))
     listed += [
         Map("prepare", prepare_pr, about="RAW_PR_SCHEMA check, pr_id", reasons="missing_field, wrong_type"),
-        Filter("noise", functools.partial(noise_reason, config=config), id_field="pr_id",
+        Map("noise", functools.partial(screen_pr, config=config), id_field="pr_id",
                about="bots, unmerged, file rules",
                reasons="bot_author, unmerged, docs_only, no_core_files, binary, vendored, ..."),
         Unique("unique_prs", "pr_id", about="one record per (repo, number)", reasons="duplicate_pr_id"),

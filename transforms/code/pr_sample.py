@@ -189,26 +189,43 @@ def file_reject_reasons(pr: Mapping, config: CleanPrConfig) -> list[tuple[dict, 
     return [(f, file_reject_reason(f, config)) for f in files]
 
 
-def noise_reason(pr: Mapping, config: CleanPrConfig) -> str | Rejected | None:
-    """Filter: None to keep a PR with at least one core file, else the reason (see module notes)."""
+FILE_REASONS = "_file_reasons"  # screen_pr -> build_edit_sample: each file's verdict, so they are computed once
+
+
+def _noise(pr: Mapping, config: CleanPrConfig) -> tuple[str | Rejected | None, list | None]:
+    """(the noise reason or None, the file verdicts when they were computed)."""
     if is_bot(pr, config.known_bots):
-        return Rejected("bot_author", pr.get("author_login") or pr.get("author_type") or "")
+        return Rejected("bot_author", pr.get("author_login") or pr.get("author_type") or ""), None
     if not is_merged(pr):
-        return "unmerged"
+        return "unmerged", None
     n_files = len(pr.get("files") or ())
     if n_files > config.max_pr_files:
-        return Rejected("too_many_files", f"{n_files} changed files > {config.max_pr_files} (max_pr_files)")
+        return Rejected("too_many_files", f"{n_files} changed files > {config.max_pr_files} (max_pr_files)"), None
     verdicts = file_reject_reasons(pr, config)
     if any(reason is None for _, reason in verdicts):
-        return None
+        return None, verdicts
     if not verdicts:
-        return Rejected("no_core_files", "the PR changes no files")
+        return Rejected("no_core_files", "the PR changes no files"), verdicts
     if all(is_docs_or_config(f["path"]) for f, _ in verdicts):
-        return Rejected("docs_only", ", ".join(f["path"] for f, _ in verdicts[:20]))
+        return Rejected("docs_only", ", ".join(f["path"] for f, _ in verdicts[:20])), verdicts
     for file, reason in verdicts:
         if reason not in ("not_code", "docs_or_config"):
-            return Rejected(reason, file["path"])
-    return Rejected("no_core_files", ", ".join(f["path"] for f, _ in verdicts[:20]))
+            return Rejected(reason, file["path"]), verdicts
+    return Rejected("no_core_files", ", ".join(f["path"] for f, _ in verdicts[:20])), verdicts
+
+
+def noise_reason(pr: Mapping, config: CleanPrConfig) -> str | Rejected | None:
+    """Filter: None to keep a PR with at least one core file, else the reason (see module notes)."""
+    return _noise(pr, config)[0]
+
+
+def screen_pr(pr: Mapping, config: CleanPrConfig) -> dict | Rejected:
+    """Map stage: the noise rules of ``noise_reason``; a kept PR carries its files' verdicts
+    (``FILE_REASONS``, private) so ``build_edit_sample`` does not compute them again."""
+    reason, verdicts = _noise(pr, config)
+    if reason is None:
+        return {**pr, FILE_REASONS: [r for _, r in verdicts]}
+    return reason if isinstance(reason, Rejected) else Rejected(reason)
 
 
 # --------------------------------------------------------------------------- intent
@@ -280,7 +297,10 @@ def _main_language(changed: dict[str, int]) -> str:
 def build_edit_sample(pr: Mapping, issues_index: Mapping[tuple[str, int], Mapping],
                       config: CleanPrConfig) -> dict | Rejected:
     """The ``EDIT_SAMPLE_SCHEMA`` record of a PR that passed the noise filter, or ``Rejected``."""
-    verdicts = file_reject_reasons(pr, config)
+    files = sorted(pr.get("files") or (), key=lambda f: (f["path"], f.get("previous_path") or ""))
+    known = pr.get(FILE_REASONS)
+    verdicts = (list(zip(files, known)) if isinstance(known, list) and len(known) == len(files)
+                else file_reject_reasons(pr, config))
     edited: list[tuple[dict, str, str]] = []  # (file, before, after) of core files whose contents change
     core_paths: set[str] = set()
     for file, reason in verdicts:
@@ -390,7 +410,7 @@ def build_edit_sample(pr: Mapping, issues_index: Mapping[tuple[str, int], Mappin
         **quality,
     }
     for key, value in pr.items():  # private pass-through fields (e.g. where the clone lives)
-        if key.startswith("_"):
+        if key.startswith("_") and key != FILE_REASONS:
             sample[key] = value
     return sample
 
