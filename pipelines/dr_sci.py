@@ -54,7 +54,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipelines import flags
 
-from pipelines.options import DedupOptions, RunOptions, start_run
+from pipelines.options import AnswerOptions, DedupOptions, RunOptions, start_run
 from schemas.science import SCIENCE_QUESTION_SCHEMA
 from transforms.dedup.beam import REMOVED, ExactDedup, NearDedup, removed_row
 from transforms.dedup.minhash import MinHashConfig
@@ -570,7 +570,8 @@ def run(argv: list[str]) -> dict:
             questions = questions | "imported rubrics" >> beam.Map(complete_imported_rubric)
         else:
             difficulty = DifficultyStage(config, k=opts.rollouts, solver_model=opts.solver_model,
-                                         verifier_model=opts.verifier_model, drop_solved=not opts.keep_solved)
+                                         verifier_model=opts.verifier_model, drop_solved=not opts.keep_solved,
+                                         rel_tol=options.view_as(AnswerOptions).answer_rel_tol)
             rubrics = RubricStage(config, model=opts.rubric_model, min_items=opts.rubric_min_items,
                                   max_items=opts.rubric_max_items)
             # checkpoints around the LLM stages: a killed run resumes (--resume) after the last finished one

@@ -17,6 +17,9 @@ from tokenize import TokenError
 
 MAX_ANSWER_CHARS = 200
 MAX_INTEGER_POWER = 1000
+MAX_DIGITS = 1000  # no constant part of an expression may exceed 10**MAX_DIGITS (or be below its inverse)
+MAX_NODES = 400  # sympy tree nodes of one answer
+_SYMBOL_SIZE = math.log10(4)  # variables are evaluated in [0.25, 2.25]
 
 
 # --------------------------------------------------------------------------- expressions
@@ -92,6 +95,10 @@ def looks_like_expression(text: str, max_chars: int = MAX_ANSWER_CHARS) -> bool:
 
 class SymbolicTimeout(BaseException):
     """Symbolic work ran out of time (a BaseException so library ``except Exception`` cannot swallow it)."""
+
+
+class SymbolicLimit(SymbolicTimeout):
+    """An expression is over a size limit (``check_limits``): evaluating it could run away."""
 
 
 @contextlib.contextmanager
@@ -354,9 +361,16 @@ def latex_to_python(text: str) -> str:
     return _LatexConverter(text).convert()
 
 
-@lru_cache(maxsize=8192)
 def _parse_expression(text: str):
-    """sympy object of a gated expression text (LaTeX or Python style); raises on failure.
+    """sympy object of a gated expression text, within ``check_limits``; raises on failure."""
+    expr = _parse_cached(text)
+    check_limits(expr)
+    return expr
+
+
+@lru_cache(maxsize=8192)
+def _parse_cached(text: str):
+    """sympy object of a gated expression text (LaTeX or Python style), unevaluated; raises on failure.
 
     Python-style text goes to ``parse_expr``; LaTeX first through ``latex_to_python`` (about a
     millisecond) and, for what that does not cover, through latex2sympy's ANTLR parser (tens
@@ -370,6 +384,84 @@ def _parse_expression(text: str):
         except (_Unsupported, SyntaxError, TypeError, ValueError, TokenError):
             pass
     return _latex_parser()(text)
+
+
+def _size(node) -> float:
+    """An upper bound of ``|log10 |value||`` of ``node`` with its variables in [0.25, 2.25], from the
+    unevaluated tree alone (no arithmetic on the values themselves); ``inf`` when unbounded."""
+    sympy = _sympy()
+    if isinstance(node, sympy.Integer) or isinstance(node, sympy.Rational):
+        return max(_digits(node.p), _digits(node.q))
+    if isinstance(node, sympy.Float):
+        return abs(math.log10(abs(float(node)))) if node and math.isfinite(float(node)) else 0.0
+    if isinstance(node, (sympy.Symbol, sympy.NumberSymbol)) or node.is_Atom:
+        return _SYMBOL_SIZE
+    if isinstance(node, sympy.Mul):
+        return sum(_size(arg) for arg in node.args)
+    if isinstance(node, sympy.Pow):
+        return _size(node.base) * _at_most(_size(node.exp))
+    if isinstance(node, (sympy.factorial, sympy.gamma)):
+        n = _at_most(_size(node.args[0]))
+        return n * math.log10(max(n, 2.0))
+    if isinstance(node, sympy.binomial):
+        n, k = (_at_most(_size(arg)) for arg in node.args)
+        return min(n * math.log10(2), k * math.log10(max(n, 2.0))) + 1
+    if isinstance(node, sympy.exp):
+        return _at_most(_size(node.args[0])) * math.log10(math.e)
+    return max((_size(arg) for arg in node.args), default=0.0) + 1  # Add, functions, relations
+
+
+def _digits(n) -> float:
+    n = abs(int(n))
+    return float(len(str(n))) if n >= 10 ** 15 else math.log10(max(n, 1))
+
+
+def _at_most(size: float) -> float:
+    """An upper bound of the value of a node of ``size`` (``inf`` beyond float range)."""
+    return 10.0 ** size if size < 300 else math.inf
+
+
+def check_limits(expr) -> None:
+    """Raise ``SymbolicLimit`` when an expression could be too expensive to evaluate: more than
+    ``MAX_NODES`` nodes, or a part whose value may exceed ``10**MAX_DIGITS`` (big powers, power
+    towers, factorials and binomials of big numbers)."""
+    sympy = _sympy()
+    parts = list(expr) if isinstance(expr, sympy.MatrixBase) else [expr]
+    nodes = 0
+    for part in parts:
+        if not isinstance(part, sympy.Basic):
+            continue
+        for _ in sympy.preorder_traversal(part):
+            nodes += 1
+            if nodes > MAX_NODES:
+                raise SymbolicLimit(f"more than {MAX_NODES} nodes")
+        size = _size(part)
+        if not size <= MAX_DIGITS:
+            raise SymbolicLimit(f"a value may have more than {MAX_DIGITS} digits")
+
+
+SYMBOLIC_GRACE = 1.0  # seconds past the in-worker SIGALRM limit before the worker is killed
+
+
+def run_symbolic(target: str, args: tuple, timeout: float | None):
+    """``target(*args)`` (a "module:function" doing sympy work) in a worker subprocess, killed after
+    ``timeout`` (+ ``SYMBOLIC_GRACE``) seconds in any thread; a deadline or a dead worker raises
+    ``SymbolicTimeout``. Without a ``timeout`` the function runs here, unbounded."""
+    from transforms.science import symbolic_pool
+
+    if not timeout:
+        return symbolic_pool._resolve(target)(*args)
+    pool = symbolic_pool.shared_pool(("transforms.science.answer_latex:warm",))
+    try:
+        return pool.call(target, args, timeout + SYMBOLIC_GRACE)
+    except (symbolic_pool.DeadlineExceeded, symbolic_pool.WorkerFailed) as exc:
+        raise SymbolicTimeout(str(exc)) from None
+
+
+def warm() -> None:
+    """Import sympy and the LaTeX parser (a worker process calls this when it starts)."""
+    _sympy()
+    _latex_parser()
 
 
 def _sympy_kind(expr) -> str | None:

@@ -16,14 +16,16 @@ MAX_UNIT_CHARS = 40
 class Number(NamedTuple):
     """A read number: exact value, canonical unit (None without), significant digits as written.
 
-    ``sig_figs`` is None for exact numbers (integers, fractions), which compare by ``rel_tol`` only;
-    ``fraction`` says the canonical form is "p/q" (written as a fraction, or a rational expression).
+    ``sig_figs`` is None for exact numbers (integers, fractions); ``fraction`` says the canonical
+    form is "p/q" (written as a fraction, or a rational expression); ``evaluated`` that ``value`` is
+    the floating-point value of an exact constant such as ``\\sqrt{2}/2``.
     """
 
     value: Fraction
     unit: str | None
     sig_figs: int | None
     fraction: bool = False
+    evaluated: bool = False
 
 
 # --------------------------------------------------------------------------- units

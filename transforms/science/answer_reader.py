@@ -5,13 +5,14 @@ Part of ``transforms.science.answers`` (see its module doc).
 """
 from __future__ import annotations
 
+import math
 import re
 import unicodedata
 from typing import Any, NamedTuple, Sequence
 
 from transforms.science.answer_latex import (
     MAX_ANSWER_CHARS, SymbolicTimeout, _ASSIGNMENT_RE, _constant_rational, _expression_canonical,
-    _parse_expression, _strip_assignment, _sympy_kind, looks_like_expression, time_limit,
+    _parse_expression, _strip_assignment, _sympy_kind, looks_like_expression, run_symbolic, time_limit,
 )
 from transforms.science.answer_numbers import MAX_UNIT_CHARS, Number, _number_canonical, read_number
 
@@ -89,6 +90,11 @@ def _remove_math_delimiters(text: str) -> str:
 
 def normalize_answer(answer: str) -> str:
     """The answer text the reader parses (see the module doc); idempotent."""
+    return _normalize(answer)[0]
+
+
+def _normalize(answer: str) -> tuple[str, bool]:
+    """(normalized text, whether an "approximately" / ``\\approx`` / ``~`` prefix was removed)."""
     text = _SUPERSCRIPT_RE.sub(lambda m: "^{" + "".join(_SUPERSCRIPTS[c] for c in m.group(0)) + "}", answer)
     text = unicodedata.normalize("NFKC", text).translate(_CHAR_REPLACEMENTS)
     boxed = _last_boxed(text)
@@ -106,15 +112,16 @@ def normalize_answer(answer: str) -> str:
     text = _DEGREE_SCALE_RE.sub(r"°\1", text)
     text = text.replace("\\%", "%")
     text = _WHITESPACE_RE.sub(" ", text).strip()
-    previous = None
+    previous, approximate = None, False
     while previous != text:
         previous = text
         text = _ANSWER_PREFIX_RE.sub("", text)
-        text = _APPROX_PREFIX_RE.sub("", text)
+        text, approximations = _APPROX_PREFIX_RE.subn("", text)
+        approximate = approximate or approximations > 0
         text = text.strip().rstrip(".;,").strip()
         if len(text) >= 2 and text[0] == text[-1] and text[0] in "\"'":
             text = text[1:-1].strip()
-    return text
+    return text, approximate
 
 
 # --------------------------------------------------------------------------- options and booleans
@@ -194,7 +201,11 @@ class ReadingRules(NamedTuple):
 DEFAULT_RULES = ReadingRules()
 
 
-def _read_scalar(text: str, rules: ReadingRules) -> Reading | None:
+class NeedsSymbolic(Exception):
+    """Reading this answer needs sympy, which runs only under the deadline (``read_symbolic``)."""
+
+
+def _read_scalar(text: str, rules: ReadingRules, symbolic: bool) -> Reading | None:
     """A non-tuple reading of normalized text."""
     if not text:
         return None
@@ -214,30 +225,32 @@ def _read_scalar(text: str, rules: ReadingRules) -> Reading | None:
             number = read_number(rest.rsplit("=", 1)[1].strip(), rules.max_unit_chars)
             if number:
                 return Reading("numeric", _number_canonical(number), number)
-        return _read_scalar(rest, rules)
-    return _read_expression(text, rules)
+        return _read_scalar(rest, rules, symbolic)
+    return _read_expression(text, rules, symbolic)
 
 
-def _read_expression(text: str, rules: ReadingRules) -> Reading | None:
+def _read_expression(text: str, rules: ReadingRules, symbolic: bool) -> Reading | None:
+    """An expression reading; ``NeedsSymbolic`` when not ``symbolic``; ``SymbolicLimit`` /
+    ``SymbolicTimeout`` propagate (the caller decides what "too big" means)."""
     if not looks_like_expression(text, rules.max_chars):
         return None
-    try:
-        with time_limit(rules.timeout):
+    if not symbolic:
+        raise NeedsSymbolic(text)
+    with time_limit(rules.timeout):
+        try:
             expr = _parse_expression(text)
-            if _sympy_kind(expr) is None:
-                return None
-            rational = _constant_rational(expr)
-            if rational is not None:
-                number = Number(rational, None, None, True)
-                return Reading("numeric", _number_canonical(number), number)
-            return Reading("expression", _expression_canonical(expr, text), expr)
-    except SymbolicTimeout:
-        return None
-    except Exception:  # noqa: BLE001 - the parsers raise many types; unparsable means open-ended
-        return None
+        except Exception:  # noqa: BLE001 - the parsers raise many types; unparsable means open-ended
+            return None
+        if _sympy_kind(expr) is None:
+            return None
+        rational = _constant_rational(expr)
+        if rational is not None:
+            number = Number(rational, None, None, True)
+            return Reading("numeric", _number_canonical(number), number)
+        return Reading("expression", _expression_canonical(expr, text), expr)
 
 
-def _read_tuple(text: str, rules: ReadingRules) -> Reading | None:
+def _read_tuple(text: str, rules: ReadingRules, symbolic: bool) -> Reading | None:
     bracket = _outer_bracket(text)
     inner, ordered = bracket if bracket else (text, True)
     parts = _split_top_level(inner)
@@ -247,7 +260,7 @@ def _read_tuple(text: str, rules: ReadingRules) -> Reading | None:
         return None
     items = []
     for part in parts:
-        item = _read_scalar(part.strip(), rules)
+        item = _read_scalar(part.strip(), rules, symbolic)
         if item is None:
             return None
         items.append(item)
@@ -272,20 +285,66 @@ def read_answer(answer: Any, answer_type: str | None = None, rules: ReadingRules
 
     ``answer_type`` is a hint for answers known to be of that type (e.g. a solver's reply to a
     multiple-choice question): ``multiple_choice`` also finds "the answer is (C)" or "(C)" inside
-    text, ``boolean`` a leading "Yes, ..." / "False because ...".
+    text, ``boolean`` a leading "Yes, ..." / "False because ...". Answers that need sympy are read
+    in a worker process under ``rules.timeout`` (``answer_latex.run_symbolic``); one over a size
+    limit or the deadline reads as None.
     """
-    if not isinstance(answer, str):
+    try:
+        return read_reading(answer, answer_type, rules, symbolic=False)
+    except NeedsSymbolic:
+        pass
+    try:
+        return run_symbolic("transforms.science.answer_reader:read_symbolic", (answer, answer_type, rules),
+                            rules.timeout)
+    except SymbolicTimeout:
         return None
-    text = normalize_answer(answer)
+
+
+def read_symbolic(answer: Any, answer_type: str | None, rules: ReadingRules) -> Reading | None:
+    """``read_answer`` with sympy in this process (a worker's side of ``run_symbolic``)."""
+    try:
+        return read_reading(answer, answer_type, rules, symbolic=True)
+    except SymbolicTimeout:
+        return None
+
+
+def answer_text(value: Any) -> str | None:
+    """The text of a typed answer (JSON/Parquet values): strings as they are, booleans as
+    ``true``/``false``, finite numbers, and lists or tuples of those as ``(a, b)``; None otherwise."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return repr(value) if math.isfinite(value) else None
+    if isinstance(value, (list, tuple)) and value:
+        items = [answer_text(item) for item in value]
+        if any(item is None or isinstance(item, (list, tuple)) for item in value) or None in items:
+            return None
+        return items[0] if len(items) == 1 else "(" + ", ".join(items) + ")"
+    return None
+
+
+def read_reading(answer: Any, answer_type: str | None, rules: ReadingRules, symbolic: bool) -> Reading | None:
+    """The reader itself: without ``symbolic`` it raises ``NeedsSymbolic`` where sympy would be needed;
+    with it, ``SymbolicLimit`` / ``SymbolicTimeout`` propagate. Typed answers read as their ``answer_text``."""
+    answer = answer_text(answer)
+    if answer is None:
+        return None
+    text, approximate = _normalize(answer)
     reading = None
     if text and len(text) <= rules.max_chars:
         number = read_number(text, rules.max_unit_chars)  # "1,500" is a number before it is a pair
         if number:
             reading = Reading("numeric", _number_canonical(number), number)
         elif _has_separator(text):
-            reading = _read_tuple(text, rules)
+            reading = _read_tuple(text, rules, symbolic)
         if reading is None:
-            reading = _read_scalar(text, rules)
+            reading = _read_scalar(text, rules, symbolic)
+    if approximate and reading is not None and reading.answer_type == "numeric":
+        reading = reading._replace(value=_rounded(reading.value))
     if answer_type == "multiple_choice" and (reading is None or reading.answer_type != "multiple_choice"):
         match = _LENIENT_OPTION_RE.search(text)
         if match:
@@ -297,6 +356,14 @@ def read_answer(answer: Any, answer_type: str | None = None, rules: ReadingRules
             value = _BOOLEANS[match.group(1).lower()]
             return Reading("boolean", "true" if value else "false", value)
     return reading
+
+
+def _rounded(number: Number) -> Number:
+    """An integer marked approximate ("about 10,000") is rounded: its digits up to the trailing zeros count."""
+    if number.sig_figs is not None or number.fraction or number.value.denominator != 1:
+        return number
+    digits = str(abs(number.value.numerator)).rstrip("0")
+    return number._replace(sig_figs=max(len(digits), 1))
 
 
 def classify_answer(answer: Any, rules: ReadingRules = DEFAULT_RULES) -> tuple[str, str] | None:

@@ -73,10 +73,12 @@ from __future__ import annotations
 from transforms.dedup.exact import normalize_text
 from transforms.records import Rejected
 from transforms.science.answer_compare import (  # noqa: F401 - re-exported
-    DEFAULT_REL_TOL, MIN_SIG_FIGS, SAMPLE_POINTS, SYMBOLIC_TOL, answers_equivalent,
+    DEFAULT_REL_TOL, DIFFERENT, EQUIVALENT, MIN_SIG_FIGS, SAMPLE_POINTS, SYMBOLIC_TOL, UNKNOWN, VERDICTS,
+    answer_verdict, answers_equivalent, numbers_equal,
 )
 from transforms.science.answer_latex import (  # noqa: F401 - re-exported
-    MAX_ANSWER_CHARS, MAX_INTEGER_POWER, SymbolicTimeout, latex_to_python, looks_like_expression, time_limit,
+    MAX_ANSWER_CHARS, MAX_DIGITS, MAX_INTEGER_POWER, MAX_NODES, SymbolicLimit, SymbolicTimeout, check_limits,
+    latex_to_python, looks_like_expression, run_symbolic, time_limit,
 )
 from transforms.science.answer_numbers import (  # noqa: F401 - re-exported
     COUNT_NOUNS, MAX_UNIT_CHARS, SI_PREFIXES, UNIT_WORDS, UNITS, Number, UnitInfo, format_number, parse_unit,
