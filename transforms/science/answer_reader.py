@@ -18,6 +18,7 @@ from transforms.science.answer_numbers import MAX_UNIT_CHARS, Number, _number_ca
 
 MAX_TUPLE_ITEMS = 6
 SYMBOLIC_TIMEOUT = 2.0
+APPROXIMATE_SIG_FIGS = 2
 
 
 class Reading(NamedTuple):
@@ -359,11 +360,12 @@ def read_reading(answer: Any, answer_type: str | None, rules: ReadingRules, symb
 
 
 def _rounded(number: Number) -> Number:
-    """An integer marked approximate ("about 10,000") is rounded: its digits up to the trailing zeros count."""
+    """An integer marked approximate ("about 10,000") is rounded: its digits up to the trailing
+    zeros count, at least ``APPROXIMATE_SIG_FIGS``."""
     if number.sig_figs is not None or number.fraction or number.value.denominator != 1:
         return number
     digits = str(abs(number.value.numerator)).rstrip("0")
-    return number._replace(sig_figs=max(len(digits), 1))
+    return number._replace(sig_figs=max(len(digits), APPROXIMATE_SIG_FIGS))
 
 
 def classify_answer(answer: Any, rules: ReadingRules = DEFAULT_RULES) -> tuple[str, str] | None:

@@ -41,24 +41,34 @@ superscripts become ``^{}``. A single-letter (or ``f(x)``) left-hand side is dro
 (``x = 5`` is numeric 5); with several ``=``, a numeric last part wins (``F = ma = 10 N``).
 Answers longer than ``max_chars`` (200) are open-ended without further reading.
 
-``answers_equivalent(a, b)`` compares two answers (raw or canonical):
+``answer_verdict(a, b)`` compares two answers (raw or canonical, or typed JSON values: bools,
+numbers, lists) and answers ``"equivalent"``, ``"different"`` or ``"unknown"``;
+``answers_equivalent(a, b)`` is True for ``"equivalent"``:
 
 * option keys and booleans by equality;
-* numbers: equal within ``rel_tol`` (relative, 1e-4), or, precision-aware, when the side written
-  with fewer significant digits (a decimal with at least ``min_sig_figs`` = 2 of them) equals the
-  other rounded to that many digits (``9.8`` matches ``9.81``; ``3`` vs ``3.4`` is still false:
-  integers and fractions are exact). Units: equal units compare directly; units of one
-  dimension are converted (``1.5 km`` = ``1500 m``, ``250 mL`` = ``0.25 L``); a number without
-  a unit matches the same number with one (solvers drop units), and ``45 %`` also matches
-  ``0.45``; different dimensions never match;
+* numbers, in exact arithmetic (no absolute floor: ``1e-15`` is not ``0``, ``-1e-15`` or
+  ``1e-14``): two exact numbers (plain integers, fractions) only when equal (``10000`` is not
+  ``10001``); otherwise within ``rel_tol`` (default 5%, the tolerance of common science
+  graders) of the smaller magnitude, where a plain integer is exact to its last digit (tolerance
+  at most half a unit: ``3`` matches ``2.98``, not ``3.4``); or within half a unit in the last
+  digit of the less precise decimal with at least ``min_sig_figs`` = 2 significant digits
+  (``1.0e4`` and "approximately 10,000" are visibly rounded and match ``10001``). Units: equal
+  units compare directly; units of one dimension are converted (``1.5 km`` = ``1500 m``,
+  ``250 mL`` = ``0.25 L``); a number without a unit matches the same number with one (solvers
+  drop units), and ``45 %`` also matches ``0.45``; different dimensions never match;
 * expressions (and numbers against expressions) symbolically: structural equality, else the
   difference is evaluated at ``sample_points`` seeded points of the free symbols (a
   probabilistic identity test that never calls ``simplify``); equations match when their
   ``lhs - rhs`` differ by a non-zero constant factor, inequalities when the factor is positive;
+  too few points that evaluate is ``unknown``;
 * tuples item by item (sets in any order).
 
-Symbolic work runs under a ``timeout`` (seconds, SIGALRM, so only in the main thread; in
-other threads, such as Beam's in-process workers, the size limits alone bound the work).
+Symbolic work cannot run away: after parsing (unevaluated), ``check_limits`` refuses trees over
+``MAX_NODES`` nodes or with a part whose value may pass ``10**MAX_DIGITS`` (power towers,
+``(10**999)**999``, factorials and binomials of big numbers), and every sympy step runs in a
+worker subprocess (``symbolic_pool``) that is killed after ``rules.timeout`` (2 s) plus a grace
+of 1 s, from any thread. Over a limit or the deadline, a comparison is ``unknown`` and a reading
+None (open-ended). Numbers, options, booleans and their tuples never leave the calling process.
 
 ``assign_split(question)`` is the split stage: it sets ``answer_type``, ``answer_canonical`` and
 ``split`` and drops open-ended mathematics as ``Rejected('open_ended_math')``.
