@@ -58,7 +58,7 @@ import pyarrow.parquet as pq
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipelines import flags
-from pipelines.options import DedupOptions, RunOptions, start_run
+from pipelines.options import AnswerOptions, DedupOptions, RunOptions, start_run
 from schemas.science import SCIENCE_QUESTION_SCHEMA
 from transforms.dedup.spec import dedup_spec
 from transforms.io.local_paths import display_names
@@ -314,7 +314,8 @@ def steps(plan: Plan, model_path: str | None = None, extra: dict | None = None) 
                        about="without an endpoint: imported RaR rubrics get their final-answer item")]
     else:
         difficulty = DifficultyStage(plan.llm, k=opts.rollouts, solver_model=opts.solver_model,
-                                     verifier_model=opts.verifier_model, drop_solved=not opts.keep_solved)
+                                     verifier_model=opts.verifier_model, drop_solved=not opts.keep_solved,
+                                     rel_tol=plan.options.view_as(AnswerOptions).answer_rel_tol)
         rubrics = RubricStage(plan.llm, model=opts.rubric_model, min_items=opts.rubric_min_items,
                               max_items=opts.rubric_max_items)
         if extra is not None:

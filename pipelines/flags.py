@@ -25,6 +25,7 @@ SCIENCE_ADAPTERS = ("webinstruct_verified", "natural_reasoning", "megascience", 
 DECONTAM_NGRAM = 13                 # transforms.science.decontam.NGRAM
 DEFAULT_ROLLOUTS = 8                # transforms.science.difficulty.DEFAULT_K
 RUBRIC_MIN_ITEMS, RUBRIC_MAX_ITEMS = 7, 20  # transforms.science.rubrics
+DEFAULT_ANSWER_REL_TOL = 0.05       # transforms.science.answers.DEFAULT_REL_TOL
 
 
 def run_flags(parser) -> None:
@@ -168,6 +169,27 @@ def dr_sci_flags(parser) -> None:
                                              "this run's metadata-labelled rows")
     parser.add_argument("--no-drop-open-ended-math", "--no_drop_open_ended_math", dest="no_drop_open_ended_math",
                         action="store_true", default=False, help="keep open-ended mathematics questions")
+
+
+def answer_flags(parser) -> None:
+    """The answer checker's settings (Dr. SCI's rule grading, ``check-answers``)."""
+    parser.add_argument("--answer-rel-tol", "--answer_rel_tol", dest="answer_rel_tol", type=fraction,
+                        default=DEFAULT_ANSWER_REL_TOL,
+                        help="relative tolerance of numeric answers (default 0.05, as common science graders); "
+                             "integers written plainly stay exact to their last digit")
+
+
+def check_answers_flags(parser) -> None:
+    """Flags of the check-answers command only."""
+    parser.add_argument("--reference-column", "--reference_column", dest="reference_column", default=None,
+                        help="input column holding the reference answers (required)")
+    parser.add_argument("--candidate-column", "--candidate_column", dest="candidate_column", default=None,
+                        help="input column holding the answers to check (required)")
+    parser.add_argument("--answer-type-column", "--answer_type_column", dest="answer_type_column", default=None,
+                        help="input column with each reference's type (multiple_choice, boolean, numeric, ...): "
+                             "lets the checker find '(C)' or 'Yes, ...' inside a longer candidate")
+    parser.add_argument("--verdict-column", "--verdict_column", dest="verdict_column", default="verdict",
+                        help="output column of the verdict: equivalent, different or unknown")
 
 
 def verus_flags(parser) -> None:

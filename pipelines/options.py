@@ -66,3 +66,11 @@ class QualityOptions(PipelineOptions):
     @classmethod
     def _add_argparse_args(cls, parser):
         flags.quality_flags(parser)
+
+
+class AnswerOptions(PipelineOptions):
+    """The answer checker's settings (``--answer-rel-tol``), shared by dr-sci and check-answers."""
+
+    @classmethod
+    def _add_argparse_args(cls, parser):
+        flags.answer_flags(parser)

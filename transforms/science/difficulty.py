@@ -43,7 +43,7 @@ from apache_beam.metrics import Metrics
 from transforms.llm import ChatRequest, Completion, LlmClient, LlmConfig, LlmError, extract_boxed, parse_yes_no
 from transforms.llm.parsing import required, with_retries_many
 from transforms.records import Rejected
-from transforms.science.answers import answers_equivalent
+from transforms.science.answers import DEFAULT_REL_TOL, UNKNOWN, answer_verdict
 
 METRICS_NAMESPACE = "difficulty"
 DEFAULT_K = 8
@@ -103,9 +103,9 @@ def input_problem(question: Any) -> Rejected | None:
     return None
 
 
-def rule_verdict(question: dict, final_answer: str) -> bool:
-    """The rule checker's verdict on a verifiable question's final answer."""
-    return answers_equivalent(final_answer, reference_of(question), question.get("answer_type"))
+def rule_verdict(question: dict, final_answer: str, rel_tol: float = DEFAULT_REL_TOL) -> str:
+    """The rule checker's verdict (equivalent / different / unknown) on a verifiable question's final answer."""
+    return answer_verdict(final_answer, reference_of(question), question.get("answer_type"), rel_tol)
 
 
 def summarize(question: dict, rollouts: list[dict], k: int) -> dict:
@@ -127,7 +127,8 @@ class DifficultyStage:
                  top_p: float | None = None, seed: int | None = 0, prompt: str = SOLVER_PROMPT,
                  verifier_prompt: str = VERIFIER_PROMPT, verifier_temperature: float = 0.0,
                  verifier_retry_temperature: float = 0.7, verifier_max_tokens: int | None = DEFAULT_VERIFIER_MAX_TOKENS,
-                 verifier_attempts: int = DEFAULT_VERIFIER_ATTEMPTS, drop_solved: bool = True):
+                 verifier_attempts: int = DEFAULT_VERIFIER_ATTEMPTS, drop_solved: bool = True,
+                 rel_tol: float = DEFAULT_REL_TOL):
         if k < 1:
             raise ValueError("k must be >= 1")
         if verifier_attempts < 1:
@@ -143,7 +144,7 @@ class DifficultyStage:
         self.prompt, self.verifier_prompt = prompt, verifier_prompt
         self.verifier_temperature, self.verifier_retry_temperature = verifier_temperature, verifier_retry_temperature
         self.verifier_max_tokens, self.verifier_attempts = verifier_max_tokens, verifier_attempts
-        self.drop_solved = drop_solved
+        self.drop_solved, self.rel_tol = drop_solved, rel_tol
         self.counts: Counter = Counter()
         self._solver: LlmClient | None = None
         self._verifier: LlmClient | None = None
@@ -233,7 +234,10 @@ class DifficultyStage:
                 self._count("no_box")
                 graded.append({"index": index, "final_answer": None, "correct": False, "grader": "rule"})
             elif question["split"] == "verifiable":
-                graded.append({"index": index, "final_answer": final, "correct": rule_verdict(question, final),
+                verdict = rule_verdict(question, final, self.rel_tol)
+                if verdict == UNKNOWN:  # over the checker's limits: counted, graded not correct
+                    self._count("rule_unknown")
+                graded.append({"index": index, "final_answer": final, "correct": verdict == "equivalent",
                                "grader": "rule"})
             else:
                 graded.append({"index": index, "final_answer": final, "correct": None, "grader": "llm"})

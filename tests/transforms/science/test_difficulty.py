@@ -48,7 +48,7 @@ LEAVES = question("leaves", "QLEAVES: Why do leaves of deciduous trees turn yell
 FLAKY = question("flaky", "QFLAKY: What is 2 + 2?", "4", "mathematics")
 DOWN = question("down", "QDOWN: How many protons does helium have?", "2", "chemistry")
 
-GRAVITY_ROLLOUTS = ["So g = \\boxed{9.81 m/s^2}.", "\\boxed{9.8}", "roughly \\boxed{10 m/s^2}",
+GRAVITY_ROLLOUTS = ["So g = \\boxed{9.81 m/s^2}.", "\\boxed{9.8}", "roughly \\boxed{11 m/s^2}",
                     "I think it is 9.8 m/s^2.", "\\boxed{980 cm/s^2}", "\\boxed{4.9 m/s^2}",
                     "$\\boxed{9.8 \\text{ m/s}^2}$", "\\boxed{}"]
 GRAVITY_VERDICTS = [True, True, False, False, True, False, True, False]
