@@ -514,7 +514,7 @@ def _error_excerpt(raw: bytes) -> str:
     text = raw.decode("utf-8", "replace")
     try:
         parsed = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         return text.strip()[:300]
     if isinstance(parsed, dict):
         error = parsed.get("error")
@@ -531,8 +531,9 @@ def parse_chat_response(raw: bytes, n: int) -> dict | _Failure:
     """The stored form of a chat-completion body with ``n`` choices, or a ``bad_response``."""
     try:
         body = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:
-        return _Failure("bad_response", f"body is not JSON ({exc}): {raw[:120]!r}", retryable=True)
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        return _Failure("bad_response", f"body is not JSON ({type(exc).__name__}: {exc}): {raw[:120]!r}",
+                        retryable=True)
     if not isinstance(body, dict) or not isinstance(body.get("choices"), list) or not body["choices"]:
         what = _error_excerpt(raw) if isinstance(body, dict) and "error" in body else "no choices"
         return _Failure("bad_response", f"not a chat completion: {what}", retryable=True)
