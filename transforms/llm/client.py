@@ -150,6 +150,7 @@ class LlmConfig:
     retry_after_max: float = 60.0
     run_max_retries: int = 1000
     log_path: str | None = None
+    max_tokens_cap: int | None = None
 
     def __post_init__(self):
         if isinstance(self.api_key, str):
@@ -166,6 +167,8 @@ class LlmConfig:
             raise ValueError("max_concurrency must be >= 1 and max_retries >= 0")
         if self.timeout <= 0 or self.backoff_base < 0 or self.backoff_max < 0:
             raise ValueError("timeout must be > 0 and backoff times >= 0")
+        if self.max_tokens_cap is not None and self.max_tokens_cap < 1:
+            raise ValueError("max_tokens_cap must be >= 1")
         if self.request_budget <= 0 or self.retry_after_max < 0 or self.run_max_retries < 0:
             raise ValueError("request_budget must be > 0, retry_after_max and run_max_retries >= 0")
         for name in ("cache_dir", "log_path"):
@@ -184,7 +187,7 @@ class LlmConfig:
             "backoff_base": self.backoff_base, "backoff_max": self.backoff_max, "jitter_seed": self.jitter_seed,
             "timeout": self.timeout, "request_budget": self.request_budget,
             "retry_after_max": self.retry_after_max, "run_max_retries": self.run_max_retries,
-            "cache_dir": self.cache_dir, "log_path": self.log_path,
+            "cache_dir": self.cache_dir, "log_path": self.log_path, "max_tokens_cap": self.max_tokens_cap,
         }
 
 
@@ -268,8 +271,13 @@ def canonical_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
 
 
-def request_body(model: str, request: ChatRequest) -> dict:
-    """The JSON body sent for ``request`` (also what the cache key is computed from)."""
+def request_body(model: str, request: ChatRequest, max_tokens_cap: int | None = None) -> dict:
+    """The JSON body sent for ``request`` (also what the cache key is computed from).
+
+    ``max_tokens_cap`` lowers ``max_tokens`` (and sets it when the request has none) for a
+    server whose context window is smaller than what a stage asks for: vLLM and llama.cpp
+    refuse a request whose prompt plus ``max_tokens`` exceed it.
+    """
     extra = dict(request.extra or {})
     clash = RESERVED_BODY_FIELDS.intersection(extra)
     if clash:
@@ -283,8 +291,11 @@ def request_body(model: str, request: ChatRequest) -> dict:
         body["temperature"] = float(request.temperature)  # 1 and 1.0 must share a key
     if request.top_p is not None:
         body["top_p"] = float(request.top_p)
-    if request.max_tokens is not None:
-        body["max_tokens"] = int(request.max_tokens)
+    max_tokens = request.max_tokens
+    if max_tokens_cap is not None and (max_tokens is None or max_tokens > max_tokens_cap):
+        max_tokens = max_tokens_cap
+    if max_tokens is not None:
+        body["max_tokens"] = int(max_tokens)
     if request.seed is not None:
         body["seed"] = int(request.seed) + int(request.sample_index)
     if request.n != 1:
@@ -621,7 +632,7 @@ class LlmClient:
              sample_index: int = 0, extra: Mapping[str, Any] | None = None) -> Completion:
         """One completion; raises ``LlmError`` once the retries are spent."""
         request = ChatRequest(messages, temperature, max_tokens, top_p, seed, n, sample_index, extra)
-        body = request_body(self.config.model, request)
+        body = request_body(self.config.model, request, self.config.max_tokens_cap)
         key = cache_key(body, request.sample_index)
         counts: Counter = Counter(requests=1)
         result = self._cached(key, counts, body, request.sample_index)
@@ -637,7 +648,7 @@ class LlmClient:
         prepared = []
         for value in requests:
             request = as_request(value)
-            body = request_body(self.config.model, request)
+            body = request_body(self.config.model, request, self.config.max_tokens_cap)
             prepared.append((body, cache_key(body, request.sample_index), request.n, request.sample_index))
         counts: Counter = Counter(requests=len(prepared))
         results: list[Completion | LlmError | None] = [

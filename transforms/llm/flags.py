@@ -29,6 +29,9 @@ def llm_flags(parser) -> None:
     parser.add_argument("--llm-run-max-retries", "--llm_run_max_retries", dest="llm_run_max_retries",
                         type=at_least(0), default=1000,
                         help="retries one stage may spend per worker in all; once spent, failures are final")
+    parser.add_argument("--llm-max-tokens", "--llm_max_tokens", dest="llm_max_tokens", type=at_least(1), default=None,
+                        help="upper bound of max_tokens in every request (a server with a small context window "
+                             "refuses more than it holds)")
     parser.add_argument("--llm-log", "--llm_log", dest="llm_log", default=None,
                         help="append every prompt sent and answer received to this JSONL file "
                              "(local path, outside --output; no API key)")

@@ -17,7 +17,8 @@ model share it. ``--llm-cache-dir=none`` turns it off.
 ``--llm-log FILE`` appends each prompt and answer (cache hits included) to a JSONL file, so a
 user can read what the model saw; ``--llm-timeout``, ``--llm-request-budget``,
 ``--llm-retry-after-max`` and ``--llm-run-max-retries`` bound the time spent on a request
-(``transforms.llm.client`` explains each).
+(``transforms.llm.client`` explains each); ``--llm-max-tokens`` caps ``max_tokens`` for a server
+with a small context window.
 """
 from __future__ import annotations
 
@@ -71,7 +72,7 @@ def config_from_options(options: PipelineOptions, *, model: str | None = None) -
                      max_concurrency=opts.llm_max_concurrency, max_retries=opts.llm_max_retries,
                      timeout=opts.llm_timeout, cache_dir=cache_dir, request_budget=opts.llm_request_budget,
                      retry_after_max=opts.llm_retry_after_max, run_max_retries=opts.llm_run_max_retries,
-                     log_path=log_path)
+                     log_path=log_path, max_tokens_cap=opts.llm_max_tokens)
 
 
 def skipped_note(stages: Iterable[str]) -> str:

@@ -359,3 +359,16 @@ def test_request_log_shows_what_the_model_saw_without_the_key(tmp_path):
                             "--llm-request-budget=30", "--llm-retry-after-max=5", "--llm-run-max-retries=7"])
     cfg = config_from_options(opts)
     assert (cfg.log_path, cfg.request_budget, cfg.retry_after_max, cfg.run_max_retries) == (str(log_path), 30, 5, 7)
+
+
+def test_max_tokens_cap_fits_requests_to_a_small_context_window():
+    with FakeOpenAIServer() as server:
+        client = LlmClient(config(server, max_tokens_cap=256))
+        client.chat_many([{"messages": ask("a"), "max_tokens": 8192}, {"messages": ask("b"), "max_tokens": 64},
+                          {"messages": ask("c")}])
+    assert [r.body.get("max_tokens") for r in sorted(server.requests, key=lambda r: r.body["messages"][0]["content"])
+            ] == [256, 64, 256]
+    assert request_body("m", ChatRequest(ask("a"), max_tokens=8192), 256) != request_body(
+        "m", ChatRequest(ask("a"), max_tokens=8192))  # a capped request has its own cache key
+    cfg = config_from_options(PipelineOptions(["--llm-base-url=http://h/v1", "--llm-model=m", "--llm-max-tokens=99"]))
+    assert cfg.max_tokens_cap == 99
