@@ -10,10 +10,23 @@ answers that are not a well-formed chat completion are retried up to ``max_retri
 times; other 4xx are final at once. The wait before retry ``r`` (0-based) is
 ``min(backoff_max, backoff_base * 2**r)`` scaled by a jitter factor in [0.5, 1) drawn from
 ``random.Random(jitter_seed)``; when the server sends ``retry-after-ms`` or
-``Retry-After`` (seconds or an HTTP date) that value is used instead, also capped at
-``backoff_max``. ``timeout`` bounds each attempt as a whole: connecting, waiting for the
-headers and reading the body. Redirects are not followed (a redirected POST would lose its
-body, and the ``Authorization`` header must not travel to another host).
+``Retry-After`` (seconds or an HTTP date) that value is used instead. Redirects are not
+followed (a redirected POST would lose its body, and the ``Authorization`` header must not
+travel to another host).
+
+Deadlines: ``timeout`` bounds each attempt as a whole -- connecting, waiting for the
+headers and reading the body -- by a watchdog that shuts the socket down when it passes, so
+a server dripping its answer one byte at a time cannot stretch an attempt (a socket timeout
+alone bounds only each read). ``request_budget`` bounds one request in all: its attempts and
+the waits between them. A server asking to wait longer than ``retry_after_max`` is not waited
+for. ``run_max_retries`` is the retry budget of the client (one per stage and worker): once
+spent, a failure is final at once. A request stopped by any of these is an ``LlmError`` of
+kind ``timeout`` (reject ``llm:timeout``) whose detail names the budget and the last failure.
+
+Log: with ``log_path`` every answered request (cache hits too, marked ``cached``) and every
+final failure is appended to that JSONL file as one line: the request body as sent, the
+answer texts or the error, token counts, attempts and seconds. The key is not in a request
+body; any echo of it in an answer is masked.
 
 Cache: the key is the sha256 of the canonical JSON (sorted keys, ASCII) of the request
 body exactly as sent (model, messages, sampling parameters, ``extra``) plus the sample
@@ -45,6 +58,7 @@ import json
 import logging
 import os
 import random
+import socket
 import threading
 import time
 import urllib.error
@@ -132,6 +146,11 @@ class LlmConfig:
     jitter_seed: int = 0
     timeout: float = 120.0
     cache_dir: str | None = None
+    request_budget: float = 600.0
+    retry_after_max: float = 60.0
+    run_max_retries: int = 1000
+    log_path: str | None = None
+    max_tokens_cap: int | None = None
 
     def __post_init__(self):
         if isinstance(self.api_key, str):
@@ -148,8 +167,13 @@ class LlmConfig:
             raise ValueError("max_concurrency must be >= 1 and max_retries >= 0")
         if self.timeout <= 0 or self.backoff_base < 0 or self.backoff_max < 0:
             raise ValueError("timeout must be > 0 and backoff times >= 0")
-        if self.cache_dir is not None:
-            object.__setattr__(self, "cache_dir", os.fspath(self.cache_dir))
+        if self.max_tokens_cap is not None and self.max_tokens_cap < 1:
+            raise ValueError("max_tokens_cap must be >= 1")
+        if self.request_budget <= 0 or self.retry_after_max < 0 or self.run_max_retries < 0:
+            raise ValueError("request_budget must be > 0, retry_after_max and run_max_retries >= 0")
+        for name in ("cache_dir", "log_path"):
+            if getattr(self, name) is not None:
+                object.__setattr__(self, name, os.fspath(getattr(self, name)))
 
     def resolved_api_key(self) -> Secret | None:
         """The configured key, else the one from the environment (see ``API_KEY_ENV_VARS``)."""
@@ -161,7 +185,9 @@ class LlmConfig:
             "base_url": self.base_url, "model": self.model, "api_key_set": self.resolved_api_key() is not None,
             "max_concurrency": self.max_concurrency, "max_retries": self.max_retries,
             "backoff_base": self.backoff_base, "backoff_max": self.backoff_max, "jitter_seed": self.jitter_seed,
-            "timeout": self.timeout, "cache_dir": self.cache_dir,
+            "timeout": self.timeout, "request_budget": self.request_budget,
+            "retry_after_max": self.retry_after_max, "run_max_retries": self.run_max_retries,
+            "cache_dir": self.cache_dir, "log_path": self.log_path, "max_tokens_cap": self.max_tokens_cap,
         }
 
 
@@ -245,8 +271,13 @@ def canonical_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
 
 
-def request_body(model: str, request: ChatRequest) -> dict:
-    """The JSON body sent for ``request`` (also what the cache key is computed from)."""
+def request_body(model: str, request: ChatRequest, max_tokens_cap: int | None = None) -> dict:
+    """The JSON body sent for ``request`` (also what the cache key is computed from).
+
+    ``max_tokens_cap`` lowers ``max_tokens`` (and sets it when the request has none) for a
+    server whose context window is smaller than what a stage asks for: vLLM and llama.cpp
+    refuse a request whose prompt plus ``max_tokens`` exceed it.
+    """
     extra = dict(request.extra or {})
     clash = RESERVED_BODY_FIELDS.intersection(extra)
     if clash:
@@ -260,8 +291,11 @@ def request_body(model: str, request: ChatRequest) -> dict:
         body["temperature"] = float(request.temperature)  # 1 and 1.0 must share a key
     if request.top_p is not None:
         body["top_p"] = float(request.top_p)
-    if request.max_tokens is not None:
-        body["max_tokens"] = int(request.max_tokens)
+    max_tokens = request.max_tokens
+    if max_tokens_cap is not None and (max_tokens is None or max_tokens > max_tokens_cap):
+        max_tokens = max_tokens_cap
+    if max_tokens is not None:
+        body["max_tokens"] = int(max_tokens)
     if request.seed is not None:
         body["seed"] = int(request.seed) + int(request.sample_index)
     if request.n != 1:
@@ -307,16 +341,139 @@ class ResponseCache(SqliteStore):
 
 
 
+class RequestLog:
+    """``--llm-log``: one JSONL line per request a client answered or gave up on.
+
+    Lines are appended with one ``write`` each to a file opened in append mode, so the
+    worker processes of one machine can share a local file. ``scrub`` masks the key in
+    whatever a server answered.
+    """
+
+    def __init__(self, path: str, scrub=lambda text: text):
+        self.path, self._scrub = path, scrub
+        parent = os.path.dirname(os.path.abspath(path))
+        os.makedirs(parent, exist_ok=True)
+        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        self._lock = threading.Lock()
+
+    def answered(self, key: str, body: Mapping[str, Any], sample_index: int, stored: Mapping[str, Any], *,
+                 cached: bool, attempts: int, seconds: float) -> None:
+        self._write({"key": key, "sample_index": sample_index, "request": body, "cached": cached,
+                     "attempts": attempts, "seconds": round(seconds, 4),
+                     "answers": [{"text": self._scrub(c["text"]), "finish_reason": c["finish_reason"],
+                                  **({"reasoning": self._scrub(c["reasoning"])} if c.get("reasoning") else {})}
+                                 for c in stored["choices"]],
+                     "prompt_tokens": stored["prompt_tokens"], "completion_tokens": stored["completion_tokens"],
+                     "model": stored["model"]})
+
+    def failed(self, key: str, body: Mapping[str, Any], sample_index: int, error: "LlmError", *,
+               seconds: float) -> None:
+        self._write({"key": key, "sample_index": sample_index, "request": body, "cached": False,
+                     "attempts": error.attempts, "seconds": round(seconds, 4),
+                     "error": {"reason": error.reason, "detail": error.detail, "status": error.status}})
+
+    def _write(self, entry: dict) -> None:
+        line = (json.dumps({"time": round(time.time(), 3), **entry}, ensure_ascii=False, sort_keys=True)
+                + "\n").encode("utf-8", "backslashreplace")  # a lone surrogate becomes its JSON escape
+        with self._lock:
+            view = memoryview(line)
+            while self._fd is not None and view:
+                view = view[os.write(self._fd, view):]
+
+    def close(self) -> None:
+        with self._lock:
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None
+
+
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
     def redirect_request(self, req, fp, code, msg, headers, newurl):
         return None  # the 3xx surfaces as an HTTPError: a final http_<status> failure
+
+
+class _AttemptWatch:
+    """Shuts an attempt's socket down when its deadline passes, whatever phase it is in.
+
+    A blocked ``recv``/``send`` then returns at once; ``connect`` is bounded by the socket
+    timeout, and a socket connected after the deadline is shut at once. ``expired`` tells the
+    caller that the error it sees is the deadline's doing. The socket is kept here because
+    urllib drops the connection's reference once the headers are in.
+    """
+
+    def __init__(self, seconds: float):
+        self.expired = False
+        self._sock: socket.socket | None = None
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(seconds, self.expire)
+        self._timer.daemon = True
+
+    def __enter__(self) -> "_AttemptWatch":
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._timer.cancel()
+
+    def attach(self, conn: http.client.HTTPConnection) -> None:
+        """Watch the socket ``conn`` is about to connect."""
+        connect = conn.connect
+
+        def watched_connect():
+            connect()
+            with self._lock:
+                self._sock = conn.sock
+                expired = self.expired
+            if expired:
+                self._shut(conn.sock)
+
+        conn.connect = watched_connect
+
+    def expire(self) -> None:
+        with self._lock:
+            self.expired = True
+            sock = self._sock
+        if sock is not None:
+            self._shut(sock)
+
+    @staticmethod
+    def _shut(sock: socket.socket | None) -> None:
+        try:
+            if sock is not None:
+                sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass  # already closed
+
+
+class _Watched:
+    """Hands each connection a handler opens to the request's ``_AttemptWatch``."""
+
+    def do_open(self, http_class, req, **kwargs):
+        watch = getattr(req, "attempt_watch", None)
+        if watch is None:
+            return super().do_open(http_class, req, **kwargs)
+
+        def connection(host, **conn_kwargs):
+            conn = http_class(host, **conn_kwargs)
+            watch.attach(conn)
+            return conn
+
+        return super().do_open(connection, req, **kwargs)
+
+
+class _WatchedHTTPHandler(_Watched, urllib.request.HTTPHandler):
+    pass
+
+
+class _WatchedHTTPSHandler(_Watched, urllib.request.HTTPSHandler):
+    pass
 
 
 def _opener(base_url: str) -> urllib.request.OpenerDirector:
     host = urllib.parse.urlsplit(base_url).hostname
     # a server on this machine is never reached through the environment's proxy
     proxies = urllib.request.ProxyHandler({} if host in LOOPBACK_HOSTS else None)
-    return urllib.request.build_opener(proxies, _NoRedirect())
+    return urllib.request.build_opener(proxies, _NoRedirect(), _WatchedHTTPHandler(), _WatchedHTTPSHandler())
 
 
 @dataclass
@@ -368,7 +525,7 @@ def _error_excerpt(raw: bytes) -> str:
     text = raw.decode("utf-8", "replace")
     try:
         parsed = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         return text.strip()[:300]
     if isinstance(parsed, dict):
         error = parsed.get("error")
@@ -385,8 +542,9 @@ def parse_chat_response(raw: bytes, n: int) -> dict | _Failure:
     """The stored form of a chat-completion body with ``n`` choices, or a ``bad_response``."""
     try:
         body = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:
-        return _Failure("bad_response", f"body is not JSON ({exc}): {raw[:120]!r}", retryable=True)
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        return _Failure("bad_response", f"body is not JSON ({type(exc).__name__}: {exc}): {raw[:120]!r}",
+                        retryable=True)
     if not isinstance(body, dict) or not isinstance(body.get("choices"), list) or not body["choices"]:
         what = _error_excerpt(raw) if isinstance(body, dict) and "error" in body else "no choices"
         return _Failure("bad_response", f"not a chat completion: {what}", retryable=True)
@@ -444,6 +602,8 @@ class LlmClient:
         self._totals: Counter = Counter({name: 0 for name in BASE_COUNTERS})
         self._totals_lock = threading.Lock()
         self._beam_counters: dict[str, Any] = {}
+        self._run_retries_left, self._run_retries_lock = config.run_max_retries, threading.Lock()
+        self._log = RequestLog(config.log_path, self._scrub_all) if config.log_path else None
 
     def __reduce__(self):
         return (LlmClient, (self.config, self.metrics_namespace))
@@ -462,6 +622,8 @@ class LlmClient:
     def close(self) -> None:
         if self._cache is not None:
             self._cache.close()
+        if self._log is not None:
+            self._log.close()
 
     # ---- public API -------------------------------------------------------------------
 
@@ -470,12 +632,12 @@ class LlmClient:
              sample_index: int = 0, extra: Mapping[str, Any] | None = None) -> Completion:
         """One completion; raises ``LlmError`` once the retries are spent."""
         request = ChatRequest(messages, temperature, max_tokens, top_p, seed, n, sample_index, extra)
-        body = request_body(self.config.model, request)
+        body = request_body(self.config.model, request, self.config.max_tokens_cap)
         key = cache_key(body, request.sample_index)
         counts: Counter = Counter(requests=1)
-        result = self._cached(key, counts)
+        result = self._cached(key, counts, body, request.sample_index)
         if result is None:
-            result = self._fetch(body, key, request.n, counts)
+            result = self._fetch(body, key, request.n, request.sample_index, counts)
         self._publish(counts)
         if isinstance(result, LlmError):
             raise result
@@ -486,16 +648,16 @@ class LlmClient:
         prepared = []
         for value in requests:
             request = as_request(value)
-            body = request_body(self.config.model, request)
-            prepared.append((body, cache_key(body, request.sample_index), request.n))
+            body = request_body(self.config.model, request, self.config.max_tokens_cap)
+            prepared.append((body, cache_key(body, request.sample_index), request.n, request.sample_index))
         counts: Counter = Counter(requests=len(prepared))
-        results: list[Completion | LlmError | None] = [self._cached(key, counts) for _, key, _ in prepared]
+        results: list[Completion | LlmError | None] = [
+            self._cached(key, counts, body, sample_index) for body, key, _, sample_index in prepared]
         pending = [i for i, result in enumerate(results) if result is None]
         if pending:
             def fetch(i: int):
                 tally: Counter = Counter()
-                body, key, n = prepared[i]
-                return self._fetch(body, key, n, tally), tally
+                return self._fetch(*prepared[i], tally), tally
 
             workers = min(self.config.max_concurrency, len(pending))
             with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="llm") as pool:
@@ -512,74 +674,114 @@ class LlmClient:
 
     # ---- internals --------------------------------------------------------------------
 
-    def _cached(self, key: str, counts: Counter) -> Completion | None:
+    def _cached(self, key: str, counts: Counter, body: Mapping[str, Any], sample_index: int) -> Completion | None:
         if self._cache is None:
             return None
         stored = self._cache.get(key)
         if stored is None:
             return None
         counts["cache_hits"] += 1
+        if self._log is not None:
+            self._log.answered(key, body, sample_index, stored, cached=True, attempts=0, seconds=0.0)
         return _completion(stored, key, cached=True)
 
-    def _fetch(self, body: dict, key: str, n: int, counts: Counter) -> Completion | LlmError:
+    def _fetch(self, body: dict, key: str, n: int, sample_index: int, counts: Counter) -> Completion | LlmError:
         payload = canonical_json(body).encode("ascii")
+        started = time.monotonic()
+        deadline = started + self.config.request_budget
         attempt = 0
         while True:
             counts["calls"] += 1
             if attempt:
                 counts["retries"] += 1
-            outcome = self._post(payload, n)
+            outcome = self._post(payload, n, deadline)
             if not isinstance(outcome, _Failure):
                 counts["prompt_tokens"] += outcome["prompt_tokens"]
                 counts["completion_tokens"] += outcome["completion_tokens"]
                 if self._cache is not None:
                     outcome = self._cache.put(key, body, outcome)
+                if self._log is not None:
+                    self._log.answered(key, body, sample_index, outcome, cached=False,
+                                       attempts=attempt + 1, seconds=time.monotonic() - started)
                 return _completion(outcome, key, cached=False)
-            if not outcome.retryable or attempt >= self.config.max_retries:
-                counts[f"errors:{outcome.kind}"] += 1
-                log.info("LLM request %s failed for good: %s (%s)", key[:12], outcome.kind, outcome.detail)
-                return LlmError(outcome.kind, outcome.detail, outcome.status, attempt + 1)
-            delay = self._backoff(attempt, outcome.retry_after)
+            delay, final = self._next_wait(outcome, attempt, deadline)
+            if final is not None:
+                counts[f"errors:{final.kind}"] += 1
+                log.info("LLM request %s failed for good: %s (%s)", key[:12], final.kind, final.detail)
+                error = LlmError(final.kind, final.detail, outcome.status, attempt + 1)
+                if self._log is not None:
+                    self._log.failed(key, body, sample_index, error, seconds=time.monotonic() - started)
+                return error
             log.info("LLM request %s: %s, retry %d in %.2fs", key[:12], outcome.kind, attempt + 1, delay)
             time.sleep(delay)
             attempt += 1
 
+    def _next_wait(self, outcome: _Failure, attempt: int, deadline: float) -> tuple[float, _Failure | None]:
+        """The wait before the next attempt, or the final failure when none may follow."""
+        if not outcome.retryable or attempt >= self.config.max_retries:
+            return 0.0, outcome
+        last = f"after {attempt + 1} attempt(s), last {outcome.detail}"
+        if outcome.retry_after is not None and outcome.retry_after > self.config.retry_after_max:
+            return 0.0, _Failure("timeout", f"the server asked to wait {outcome.retry_after:g}s, more than the "
+                                            f"{self.config.retry_after_max:g}s honoured ({last})", False)
+        delay = self._backoff(attempt, outcome.retry_after)
+        if time.monotonic() + delay >= deadline:
+            return 0.0, _Failure("timeout", f"request budget of {self.config.request_budget:g}s spent ({last})",
+                                 False)
+        with self._run_retries_lock:
+            spent = self._run_retries_left <= 0
+            if not spent:
+                self._run_retries_left -= 1
+        if spent:
+            return 0.0, _Failure("timeout", f"retry budget of {self.config.run_max_retries} retries per run spent "
+                                            f"({last})", False)
+        return delay, None
+
     def _backoff(self, attempt: int, retry_after: float | None) -> float:
         if retry_after is not None:
-            return min(self.config.backoff_max, retry_after)
+            return min(self.config.retry_after_max, retry_after)
         with self._rng_lock:
             jitter = 0.5 + 0.5 * self._rng.random()
         return min(self.config.backoff_max, self.config.backoff_base * 2 ** attempt) * jitter
 
-    def _post(self, payload: bytes, n: int) -> dict | _Failure:
+    def _post(self, payload: bytes, n: int, request_deadline: float) -> dict | _Failure:
+        """One attempt, over by ``timeout`` or at ``request_deadline``, whichever comes first."""
         headers = {"Content-Type": "application/json", "Accept": "application/json",
                    "User-Agent": f"shardsmith/{__version__}"}
         if self._api_key is not None:
             headers["Authorization"] = "Bearer " + self._api_key.reveal()
         request = urllib.request.Request(self._url, data=payload, headers=headers, method="POST")
-        timeout = self.config.timeout
-        with self._in_flight:
+        if not self._in_flight.acquire(timeout=max(0.0, request_deadline - time.monotonic())):
+            return _Failure("timeout", "no free request slot before the request budget was spent", retryable=True)
+        try:
+            timeout = min(self.config.timeout, request_deadline - time.monotonic())
+            if timeout <= 0:
+                return _Failure("timeout", "request budget spent", retryable=True)
             deadline = time.monotonic() + timeout
-            try:
-                with self._opener.open(request, timeout=timeout) as response:
-                    raw = _read_body(response, deadline)
-            except urllib.error.HTTPError as exc:
+            request.attempt_watch = watch = _AttemptWatch(timeout)
+            with watch:
                 try:
-                    raw = _read_body(exc, deadline)
-                except (OSError, http.client.HTTPException):
-                    raw = b""
-                finally:
-                    exc.close()
-                return self._http_failure(exc.code, exc.headers, raw)
-            except TimeoutError:
+                    with self._opener.open(request, timeout=timeout) as response:
+                        raw = _read_body(response, deadline)
+                except urllib.error.HTTPError as exc:
+                    try:
+                        raw = _read_body(exc, deadline)
+                    except (OSError, http.client.HTTPException):
+                        raw = b""
+                    finally:
+                        exc.close()
+                    if watch.expired:
+                        return _Failure("timeout", f"no complete answer within {timeout:g}s", retryable=True)
+                    return self._http_failure(exc.code, exc.headers, raw)
+                except (OSError, http.client.HTTPException) as exc:  # URLError and TimeoutError are OSErrors
+                    reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
+                    if watch.expired or isinstance(reason, TimeoutError):
+                        return _Failure("timeout", f"no complete answer within {timeout:g}s", retryable=True)
+                    return _Failure("connection", self._scrub(f"{type(reason).__name__}: {reason}"), retryable=True)
+            if watch.expired:  # the body ended at the deadline's shutdown, cut short
                 return _Failure("timeout", f"no complete answer within {timeout:g}s", retryable=True)
-            except urllib.error.URLError as exc:
-                if isinstance(exc.reason, TimeoutError):
-                    return _Failure("timeout", f"no connection within {timeout:g}s", retryable=True)
-                return _Failure("connection", self._scrub(f"{type(exc.reason).__name__}: {exc.reason}"),
-                                retryable=True)
-            except (OSError, http.client.HTTPException) as exc:
-                return _Failure("connection", self._scrub(f"{type(exc).__name__}: {exc}"), retryable=True)
+        finally:
+            self._in_flight.release()
         outcome = parse_chat_response(raw, n)
         if isinstance(outcome, _Failure):
             outcome.detail = self._scrub(outcome.detail)
@@ -592,9 +794,11 @@ class LlmClient:
 
     def _scrub(self, text: str) -> str:
         """Mask the key wherever a server echoed it, and keep details short."""
-        if self._api_key is not None:
-            text = text.replace(self._api_key.reveal(), "<redacted>")
+        text = self._scrub_all(text)
         return text if len(text) <= MAX_DETAIL_CHARS else text[:MAX_DETAIL_CHARS] + "…"
+
+    def _scrub_all(self, text: str) -> str:
+        return text.replace(self._api_key.reveal(), "<redacted>") if self._api_key is not None else text
 
     def _publish(self, counts: Counter) -> None:
         """Add a call's tallies to the totals and to Beam metrics (on the calling thread)."""

@@ -13,6 +13,12 @@ outside the output directory: outputs are replaced by ``--overwrite`` and writte
 temporary directory, while the cache should outlive runs so a rerun into a new output
 costs no calls. The key leaves out the base URL, so runs against any replica of the same
 model share it. ``--llm-cache-dir=none`` turns it off.
+
+``--llm-log FILE`` appends each prompt and answer (cache hits included) to a JSONL file, so a
+user can read what the model saw; ``--llm-timeout``, ``--llm-request-budget``,
+``--llm-retry-after-max`` and ``--llm-run-max-retries`` bound the time spent on a request
+(``transforms.llm.client`` explains each); ``--llm-max-tokens`` caps ``max_tokens`` for a server
+with a small context window.
 """
 from __future__ import annotations
 
@@ -61,9 +67,12 @@ def config_from_options(options: PipelineOptions, *, model: str | None = None) -
         cache_dir = None
     else:
         cache_dir = str(Path(cache_dir).expanduser())
+    log_path = str(Path(opts.llm_log).expanduser().absolute()) if opts.llm_log else None
     return LlmConfig(base_url=opts.llm_base_url, model=model, api_key=opts.llm_api_key or None,
                      max_concurrency=opts.llm_max_concurrency, max_retries=opts.llm_max_retries,
-                     timeout=opts.llm_timeout, cache_dir=cache_dir)
+                     timeout=opts.llm_timeout, cache_dir=cache_dir, request_budget=opts.llm_request_budget,
+                     retry_after_max=opts.llm_retry_after_max, run_max_retries=opts.llm_run_max_retries,
+                     log_path=log_path, max_tokens_cap=opts.llm_max_tokens)
 
 
 def skipped_note(stages: Iterable[str]) -> str:

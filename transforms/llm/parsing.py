@@ -7,6 +7,7 @@ before the stage rejects (``bad_rubric`` and the like).
 """
 from __future__ import annotations
 
+import collections
 import json
 import re
 import string
@@ -75,11 +76,12 @@ def parse_yes_no(text: str | None) -> bool | None:
 
 
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict:
-    keys = [k for k, _ in pairs]
-    if len(set(keys)) != len(keys):
-        duplicated = sorted({k for k in keys if keys.count(k) > 1})
-        raise ValueError(f"duplicate keys {duplicated}")
-    return dict(pairs)
+    value = dict(pairs)
+    if len(value) != len(pairs):
+        counts = collections.Counter(k for k, _ in pairs)
+        duplicated = sorted(k for k, n in counts.items() if n > 1)
+        raise ValueError(f"duplicate keys {duplicated[:10]}")
+    return value
 
 
 def _no_constants(name: str):
@@ -104,6 +106,8 @@ def parse_json_object(text: str | None, schema_check: Callable[[dict], str | Non
         value = json.loads(content, object_pairs_hook=_unique_keys, parse_constant=_no_constants)
     except ValueError as exc:
         return None, f"not JSON: {exc}"
+    except RecursionError:  # nesting deeper than the interpreter's stack
+        return None, "not JSON: nested too deeply"
     if not isinstance(value, dict):
         return None, f"not a JSON object but {type(value).__name__}"
     if schema_check is not None:

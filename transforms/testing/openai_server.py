@@ -7,7 +7,9 @@ function ``(request_json, call_index) -> reply``, or an echo of the last message
 is a text (one answer), an ``Answer`` (texts, finish reason, usage, delay), a ``Reply``
 (any status, headers and body: 429 with Retry-After, 500, malformed JSON, …) or a dict
 (sent as a 200 JSON body). ``latency`` delays every call; delays end early when the server
-stops. It records each request (headers, JSON body, arrival time) and the peak number of
+stops. A ``Reply`` with ``drip`` sends its body one byte per ``drip`` seconds after the
+headers (``dripping()``; with ``drip_headers`` the status line and headers drip too), the
+server that kept a request alive for minutes against a per-read timeout. It records each request (headers, JSON body, arrival time) and the peak number of
 requests in flight.
 
     with FakeOpenAIServer(replies=[rate_limited(0.05), "42"]) as server:
@@ -48,6 +50,8 @@ class Reply:
     body: Any = b""
     headers: Mapping[str, str] = field(default_factory=dict)
     delay: float = 0.0
+    drip: float = 0.0
+    drip_headers: bool = False
 
 
 def rate_limited(retry_after: float | str | None = 0.05) -> Reply:
@@ -62,6 +66,12 @@ def server_error(status: int = 500) -> Reply:
 
 def bad_request(message: str = "invalid request") -> Reply:
     return Reply(400, {"error": {"message": message, "type": "invalid_request_error"}})
+
+
+def dripping(interval: float = 1.0, text: str = "a dripped answer", *, headers_too: bool = False) -> Reply:
+    """A well-formed 200 completion sent one byte per ``interval`` seconds (headers first, or also dripped)."""
+    body = completion_body({"model": FAKE_MODEL, "messages": []}, Answer(text), 0)
+    return Reply(200, body, drip=interval, drip_headers=headers_too)
 
 
 def malformed_json() -> Reply:
@@ -260,6 +270,9 @@ def _handler_class(server: FakeOpenAIServer) -> type:
 
         def _send(self, reply: Reply) -> None:
             payload, content_type = _encode(reply.body)
+            if reply.drip or reply.drip_headers:
+                self._drip(reply, payload, content_type)
+                return
             try:
                 self.send_response(reply.status)
                 self.send_header("Content-Type", content_type)
@@ -270,6 +283,22 @@ def _handler_class(server: FakeOpenAIServer) -> type:
                 self.wfile.write(payload)
             except (BrokenPipeError, ConnectionResetError):
                 pass  # the client gave up (its timeout), as it should
+
+        def _drip(self, reply: Reply, payload: bytes, content_type: str) -> None:
+            lines = [f"{self.protocol_version} {reply.status} {self.responses.get(reply.status, ('',))[0]}",
+                     f"Content-Type: {content_type}", f"Content-Length: {len(payload)}",
+                     *(f"{name}: {value}" for name, value in reply.headers.items())]
+            head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+            chunks = [head[i:i + 1] for i in range(len(head))] if reply.drip_headers else [head]
+            chunks += [payload[i:i + 1] for i in range(len(payload))]
+            try:
+                for i, chunk in enumerate(chunks):
+                    if i and server._stopping.wait(reply.drip):
+                        return
+                    self.wfile.write(chunk)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the client gave up (its deadline), as it should
+            self.close_connection = True
 
         def do_GET(self):
             if self.path.rstrip("/").endswith("/models"):

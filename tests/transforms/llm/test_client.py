@@ -330,3 +330,45 @@ def test_retry_after_header_forms():
     assert 55 < retry_after_seconds(headers(Retry_After=time.strftime(
         "%a, %d %b %Y %H:%M:%S GMT", time.gmtime(time.time() + 60)))) <= 60
     assert retry_after_seconds(headers(Retry_After="soon")) is None and retry_after_seconds(headers()) is None
+
+
+def test_request_log_shows_what_the_model_saw_without_the_key(tmp_path):
+    log_path = tmp_path / "logs" / "llm.jsonl"
+
+    def script(request, call_index):
+        text = request["messages"][-1]["content"]
+        return bad_request("no") if text == "refused" else Answer(f"you said {text}; key {KEY}", reasoning="hm")
+
+    with FakeOpenAIServer(script) as server:
+        settings = dict(api_key=KEY, cache_dir=tmp_path / "cache", log_path=log_path)
+        with LlmClient(config(server, **settings)) as client:
+            client.chat_many([{"messages": ask("first"), "sample_index": 2}, {"messages": ask("refused")}])
+        with LlmClient(config(server, **settings)) as again:  # a rerun: answered from the cache
+            again.chat(ask("first"), sample_index=2)
+    raw = log_path.read_text()
+    assert KEY not in raw
+    lines = [json.loads(line) for line in raw.splitlines()]
+    answered, refused, cached = sorted(lines, key=lambda line: (line["cached"], "error" in line))
+    assert answered["request"]["messages"] == ask("first") and answered["sample_index"] == 2
+    assert answered["answers"] == [{"text": "you said first; key <redacted>", "finish_reason": "stop",
+                                    "reasoning": "hm"}]
+    assert (answered["cached"], answered["attempts"], answered["prompt_tokens"]) == (False, 1, 1)
+    assert refused["error"]["reason"] == "llm:http_400" and refused["request"]["messages"] == ask("refused")
+    assert cached["cached"] and cached["answers"] == answered["answers"] and cached["key"] == answered["key"]
+    opts = PipelineOptions(["--llm-base-url=http://h/v1", "--llm-model=m", f"--llm-log={log_path}",
+                            "--llm-request-budget=30", "--llm-retry-after-max=5", "--llm-run-max-retries=7"])
+    cfg = config_from_options(opts)
+    assert (cfg.log_path, cfg.request_budget, cfg.retry_after_max, cfg.run_max_retries) == (str(log_path), 30, 5, 7)
+
+
+def test_max_tokens_cap_fits_requests_to_a_small_context_window():
+    with FakeOpenAIServer() as server:
+        client = LlmClient(config(server, max_tokens_cap=256))
+        client.chat_many([{"messages": ask("a"), "max_tokens": 8192}, {"messages": ask("b"), "max_tokens": 64},
+                          {"messages": ask("c")}])
+    assert [r.body.get("max_tokens") for r in sorted(server.requests, key=lambda r: r.body["messages"][0]["content"])
+            ] == [256, 64, 256]
+    assert request_body("m", ChatRequest(ask("a"), max_tokens=8192), 256) != request_body(
+        "m", ChatRequest(ask("a"), max_tokens=8192))  # a capped request has its own cache key
+    cfg = config_from_options(PipelineOptions(["--llm-base-url=http://h/v1", "--llm-model=m", "--llm-max-tokens=99"]))
+    assert cfg.max_tokens_cap == 99
