@@ -15,7 +15,7 @@ import pytest
 from pipelines.cli import main
 from transforms.llm import LlmClient, LlmConfig, LlmError
 from transforms.llm.client import API_KEY_ENV_VARS
-from transforms.llm.testing import FakeOpenAIServer, dripping, rate_limited, server_error
+from transforms.testing.openai_server import FakeOpenAIServer, dripping, rate_limited, server_error
 
 SLACK = 2.0  # seconds beyond a deadline a test allows
 
