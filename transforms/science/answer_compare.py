@@ -5,7 +5,7 @@ expressions by a seeded numeric identity test.
 Numbers (``numbers_equal``), in exact arithmetic (no float overflow, no absolute floor):
 
 * two exact numbers (integers and fractions as written) are equal only when equal: ``10000`` is
-  not ``10001``, ``1/3`` is not ``0.333``'s exact peer ``333/1000``;
+  not ``10001``, ``22/7`` is not ``\\pi``;
 * otherwise within ``rel_tol`` of the smaller magnitude (default ``DEFAULT_REL_TOL`` = 5%), except
   that an integer written plainly is exact to its last digit: against it the tolerance is at most
   half a unit (``3`` matches ``2.98``, ``1500`` does not match ``1498.3``);
