@@ -7,11 +7,13 @@ PyPI: ``llama-cpp-python[server]`` (built from source with portable CPU flags, s
 ``SmolLM2-135M-Instruct.Q4_1.gguf``.
 
 ``LlamaServer`` starts ``python -m llama_cpp.server`` on 127.0.0.1 in its own session,
-waits until ``/v1/models`` answers, and kills the whole process group on exit. The
-defaults are the fastest settings measured on the 2-core CI machine (the benchmark
-prints the comparison): 2 threads, OpenMP threads that sleep instead of spinning while
-they wait (``OMP_WAIT_POLICY=passive``; spinning threads lose their core on a loaded
-machine and a completion then takes 2-5 times longer). The server evaluates one request at
+waits until ``/v1/models`` answers, and kills the whole process group on exit. Defaults, from
+a few measurements on the shared 2-core machine (``benchmarks/llm_real_benchmark.py``, 64
+completion tokens per request): 2 threads whose OpenMP workers sleep while they wait
+(``OMP_WAIT_POLICY=passive``) held 1.8-2.1 s per request under a load of 3.5, where spinning
+workers took 3.5-8.5 s and 1 thread 1.9-3.7 s; on a quiet machine 1 thread (1.2 s) and
+spinning workers (0.7-1.6 s) were faster than passive ones (1.9 s). ``threads`` and
+``omp_wait_policy`` are arguments for that reason. The server evaluates one request at
 a time (``slots`` is 1): llama-cpp-python holds one context behind a lock.
 """
 from __future__ import annotations
