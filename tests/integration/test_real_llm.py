@@ -14,7 +14,6 @@ Skips with the reason where llama_cpp, its server extras or the model are not in
 import hashlib
 import json
 import os
-import shlex
 import shutil
 import sys
 from collections import Counter
@@ -24,10 +23,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipelines.cli import main
+from transforms.testing import install_fake_verus
 from transforms.llm.llama_server import INSTALL_HINT, MODEL_ALIAS, LlamaServer, missing_pieces
 
 ROOT = Path(__file__).resolve().parents[2]
-FAKE_VERUS = ROOT / "transforms" / "verus" / "fake_verus.py"
 SAMPLE_PROGRAMS = ROOT / "pipelines" / "samples" / "verus" / "programs"
 KEY = "sk-real-llm-test-7c1e-DO-NOT-LEAK"  # llama_cpp.server without --api_key ignores it
 REQUIRED = os.environ.get("SHARDSMITH_REQUIRE_REAL_LLM") == "1"
@@ -153,12 +152,8 @@ def test_dr_sci_difficulty_and_rubrics_with_a_real_model(server, tmp_path):
 
 @pytest.fixture()
 def fake_verus(tmp_path) -> Path:
-    """transforms/verus/fake_verus.py installed as a ``verus`` wrapper script (as in test_verus.py)."""
-    path = tmp_path / "bin" / "verus"
-    path.parent.mkdir()
-    path.write_text(f"#!/bin/sh\nexec {shlex.quote(sys.executable)} {shlex.quote(str(FAKE_VERUS))} \"$@\"\n")
-    path.chmod(0o755)
-    return path
+    """The fake ``verus`` double (transforms/testing/fake_verus.py) installed as an executable."""
+    return install_fake_verus(tmp_path / "bin" / "verus")
 
 
 def test_verus_proof_loop_with_a_real_model(server, tmp_path, fake_verus):
