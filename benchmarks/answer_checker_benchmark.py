@@ -88,9 +88,8 @@ def pairs_for(ref: dict, rng: random.Random) -> list[tuple[str, str, bool]]:
     if unit in PREFIXED:
         prefixed, factor = PREFIXED[unit]
         same.append(f"{float(v) * factor:.6g} {prefixed}")
-    different += [f"{_num(v * Fraction(11, 10))}{u}", f"{_num(v * 10)}{u}"]
-    if v != 0:
-        different.append(f"{_num(-v)}{u}")
+    if v != 0:  # off by 10%, x10 and a sign flip of 0 are 0
+        different += [f"{_num(v * Fraction(11, 10))}{u}", f"{_num(v * 10)}{u}", f"{_num(-v)}{u}"]
     different += ref["others"]
     if ref.get("letter"):
         same.append(f"({ref['letter']})")
