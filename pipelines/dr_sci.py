@@ -25,9 +25,11 @@ Steps (generated from ``steps()``; ``shardsmith steps dr-sci --llm-base-url URL 
     subject     map         metadata table, else the fastText classifier
     split       map         verifiable / open-ended, canonical answer       open_ended_math
     unique_ids  unique      one record per id                               duplicate_id
-    dedup       dedup       exact + MinHash on the question; each           -> duplicates/,
-                            duplicate group resolved: equivalent answers    answer_conflict
-                            collapse, conflicting ones are rejected         (dedup:conflicts)
+    dedup       dedup       exact + MinHash on the stem + the set of        -> duplicates/,
+                            options; equivalent answers collapse, near-     minority_answer,
+                            duplicates with other answers stay              answer_conflict
+                            (near_duplicate_ids), exact copies disagreeing  (dedup:conflicts)
+                            go by majority
     decontam    filter      exact + word n-gram overlap with --decontam-    contaminated:<benchmark>
                             benchmark
     prepared    checkpoint
@@ -66,7 +68,7 @@ from transforms.io.readers import READ_REASONS, InputError, expand_inputs, iter_
 from transforms.llm import config_from_options, llm_counters, skipped_note
 from transforms.science.adapters import ADAPTERS, POSITION_FIELD, iter_mmlu_csv
 from transforms.science.clean import clean_question
-from transforms.science.conflicts import resolve_duplicates
+from transforms.science.conflicts import dedup_text, resolve_duplicates
 from transforms.science.difficulty import DifficultyStage
 from transforms.science.rubrics import RubricStage
 from transforms.science.stages import (Adapt, AssignSubject, Decontaminate, MmluCsvReader, Split, adapter_for,
@@ -283,7 +285,9 @@ def steps(plan: Plan, model_path: str | None = None, extra: dict | None = None) 
     if plan.csvs:
         listed.append(ReadFrom("read", items=tuple(plan.csvs), reader=MmluCsvReader(plan.names),
                                about="MMLU CSVs, counted as the same read stage", reasons="unreadable_file"))
-    spec = dedup_spec(dedup, id_field="id", text_field="question", resolve=resolve_duplicates)
+    rel_tol = plan.options.view_as(AnswerOptions).answer_rel_tol
+    spec = dedup_spec(dedup, id_field="id", text_field=None, text_fn=dedup_text,
+                      resolve=functools.partial(resolve_duplicates, rel_tol=rel_tol))
     listed += [
         Map("adapt", Adapt({plan.names[file]: name for file, name in plan.by_file.items()}, opts.column_map),
             id_field=POSITION_FIELD, about="per source layout (ADAPTERS / generic column map)",
@@ -294,10 +298,11 @@ def steps(plan: Plan, model_path: str | None = None, extra: dict | None = None) 
         Map("split", Split(not opts.no_drop_open_ended_math), about="verifiable / open-ended, canonical answer",
             reasons="open_ended_math"),
         Unique("unique_ids", "id", about="one record per id", reasons="duplicate_id"),
-        Dedup("dedup", spec, about="exact + MinHash on the question; each duplicate group resolved: equivalent "
-                                   "answers collapse, conflicting ones are rejected",
-              reasons="-> duplicates/, answer_conflict (dedup:conflicts)",
-              note=spec.near and (f"near dedup: MinHash over word {dedup.ngram}-grams of the normalized question, "
+        Dedup("dedup", spec, about="exact + MinHash on the stem + the set of options; equivalent answers "
+                                   "collapse, near-duplicates with other answers stay (near_duplicate_ids), "
+                                   "exact copies disagreeing go by majority",
+              reasons="-> duplicates/, minority_answer, answer_conflict (dedup:conflicts)",
+              note=spec.near and (f"near dedup: MinHash over word {dedup.ngram}-grams of the normalized stem + options, "
                                   f"threshold {dedup.threshold}") or None),
     ]
     if plan.benchmarks:

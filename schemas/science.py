@@ -68,6 +68,7 @@ SCIENCE_QUESTION_SCHEMA = pa.schema(
         field("answer_canonical", pa.string(), "minimal checkable form of a verifiable answer (number, expression, option letter, ...); null for open-ended"),
         field("answer_type", pa.string(), "for verifiable questions: 'numeric', 'expression', 'multiple_choice', 'boolean' or 'tuple'; null for open-ended"),
         field("split", pa.string(), "'verifiable' or 'open_ended'", False),
+        field("near_duplicate_ids", _list(pa.string()), "ids of kept questions that are near-duplicates of this one with a different answer (templated variants, questions sharing a passage); null when none"),
         field("source_category", pa.string(), "the source's own subject/category label, before mapping"),
         field("subject", pa.string(), "one of SUBJECTS: mathematics, physics, chemistry, biology, medicine, computer_science, economics, general_science"),
         field("subject_method", pa.string(), "what decided the subject: 'metadata' (mapping table), 'classifier' (fastText) or 'llm'"),

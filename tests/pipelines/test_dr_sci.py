@@ -163,6 +163,48 @@ def test_conflicts_and_equivalent_duplicates(tmp_path):
     assert _manifest(out)["conservation"]["holds"]
 
 
+def test_dedup_keeps_distinct_questions_and_merges_real_copies(tmp_path):
+    """Templated variants with their own answers stay (linked by near_duplicate_ids); an MMLU question
+    copied with its options reordered, and asked free-form, is one question; exact copies disagreeing
+    go by the majority."""
+    stem = "Which organelle is the site of aerobic respiration in eukaryotic cells?"
+    passage = ("A delivery company plans routes for its vans across a flat region with straight roads, no traffic "
+               "lights and no stops for fuel, loading or rest along the way, so that every van keeps a constant "
+               "speed from the depot to the customer. A car travels at {speed} km/h for 3 hours under these "
+               "conditions. How far does it travel in kilometres?")
+    mmlu = _write_jsonl(tmp_path / "mmlu.jsonl", [
+        {"question": stem, "choices": ["Ribosome", "Mitochondrion", "Golgi apparatus", "Lysosome"], "answer": 1,
+         "subject": "college_biology"},
+    ])
+    copies = _write_jsonl(tmp_path / "copies.jsonl", [
+        {"q": stem, "opts": ["Mitochondrion", "Lysosome", "Ribosome", "Golgi apparatus"], "a": "A"},
+        {"q": passage.format(speed=60), "a": "180 km"},
+        {"q": passage.format(speed=80), "a": "240 km"},
+    ])
+    wi = _write_jsonl(tmp_path / "wi.jsonl", [
+        {"id": f"spring{i}", "question": "A spring with constant 200 N/m is stretched by 0.1 m. What force in "
+                                         "newtons does it exert?", "answer": answer, "category": "Physics"}
+        for i, answer in enumerate(["20 N", "20.0 N", "40 N"])
+    ])
+    out = tmp_path / "out"
+    assert main(["dr-sci", "--source", f"mmlu={mmlu}", "--source", f"generic:copies={copies}",
+                 "--column-map", "question=q,reference_answer=a,choices=opts",
+                 "--source", f"webinstruct_verified={wi}", "--output", str(out)]) == 0
+    cars = [q for q in _rows(out, "questions") if q["question"].startswith("A delivery company")]
+    assert sorted(q["reference_answer"] for q in cars) == ["180 km", "240 km"]
+    assert cars[0]["near_duplicate_ids"] == [cars[1]["id"]] and cars[1]["near_duplicate_ids"] == [cars[0]["id"]]
+    organelle = [q for q in _rows(out, "questions") if q["question"].startswith(stem)]
+    springs = [q for q in _rows(out, "questions") if q["question"].startswith("A spring")]
+    assert len(organelle) == 1 and organelle[0]["near_duplicate_ids"] is None
+    assert len(springs) == 1 and springs[0]["answer_canonical"] == "20 N"
+    rejects = {r["reason"]: r for r in _rows(out, "rejects")}
+    assert set(rejects) == {"minority_answer"} and json.loads(rejects["minority_answer"]["detail"])["majority"] == "20 N"
+    removed = {(r["record_id"], r["kept_id"]) for r in _rows(out, "duplicates")}
+    assert len(removed) == 2 and organelle[0]["id"] in {kept for _, kept in removed}
+    manifest = _manifest(out)
+    assert manifest["conservation"]["holds"] and manifest["conservation"]["written"] == 4
+
+
 @pytest.mark.shared_data(MMLU_PHYSICS_FILE)
 def test_decontamination_with_a_real_mmlu_row(tmp_path):
     mmlu_dir = str(shared_path("benchmarks/mmlu"))

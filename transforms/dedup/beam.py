@@ -418,8 +418,9 @@ class _ResolveFn(beam.DoFn):
             if verdict.reason == "duplicate":
                 link = links.get(rid)
                 method, stage = (link["method"], link["stage"]) if link else (group_method, self.stage)
-                yield beam.pvalue.TaggedOutput(REMOVED, removed_row(record, rid, survivors[0][self.id_field],
-                                                                    method, stage))
+                kept_id = verdict.detail[len("kept "):] if verdict.detail.startswith("kept ") else \
+                    survivors[0][self.id_field]  # a group may keep several records ("kept <id>" names which)
+                yield beam.pvalue.TaggedOutput(REMOVED, removed_row(record, rid, kept_id, method, stage))
             else:
                 self.counters.rejected(verdict.reason)
                 yield beam.pvalue.TaggedOutput(REJECTS, reject_row(self.stage, verdict.reason, verdict.detail,
