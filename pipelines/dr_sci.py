@@ -68,7 +68,7 @@ from transforms.io.readers import READ_REASONS, InputError, expand_inputs, iter_
 from transforms.llm import config_from_options, llm_counters, skipped_note
 from transforms.science.adapters import ADAPTERS, POSITION_FIELD, iter_mmlu_csv
 from transforms.science.clean import clean_question
-from transforms.science.conflicts import dedup_text, resolve_duplicates
+from transforms.science.conflicts import EXACT_NORMALIZATION, dedup_text, resolve_duplicates
 from transforms.science.difficulty import DifficultyStage
 from transforms.science.rubrics import RubricStage
 from transforms.science.stages import (Adapt, AssignSubject, Decontaminate, MmluCsvReader, Split, adapter_for,
@@ -287,6 +287,7 @@ def steps(plan: Plan, model_path: str | None = None, extra: dict | None = None) 
                                about="MMLU CSVs, counted as the same read stage", reasons="unreadable_file"))
     rel_tol = plan.options.view_as(AnswerOptions).answer_rel_tol
     spec = dedup_spec(dedup, id_field="id", text_field=None, text_fn=dedup_text,
+                      exact_normalization=EXACT_NORMALIZATION,
                       resolve=functools.partial(resolve_duplicates, rel_tol=rel_tol))
     listed += [
         Map("adapt", Adapt({plan.names[file]: name for file, name in plan.by_file.items()}, opts.column_map),

@@ -114,7 +114,8 @@ def test_sample_run_without_endpoint(sample_run, capsys):
         "adapt/missing_question": 1, "clean/empty_answer": 2, "clean/placeholder_answer": 1,
         "decontam/contaminated:mini_bench": 1, "dedup:conflicts/answer_conflict": 2, "read/invalid_json": 1,
         "split/open_ended_math": 1}
-    assert manifest["deduplicated_by_stage_method"] == {"dedup:exact/exact": 2, "dedup:near/minhash": 1}
+    # "across it, in volts" vs "across it in volts": a comma counts in the exact key, near dedup folds them
+    assert manifest["deduplicated_by_stage_method"] == {"dedup:exact/exact": 1, "dedup:near/minhash": 2}
     questions = _rows(sample_run, "questions")
     assert {q["source"] for q in questions} == {"webinstruct_verified", "natural_reasoning", "rar_science", "mmlu"}
     splits = {q["split"] for q in questions}

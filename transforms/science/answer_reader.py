@@ -95,7 +95,24 @@ def normalize_answer(answer: str) -> str:
 
 
 def _normalize(answer: str) -> tuple[str, bool]:
-    """(normalized text, whether an "approximately" / ``\\approx`` / ``~`` prefix was removed)."""
+    """(normalized text, whether an "approximately" / ``\\approx`` / ``~`` prefix was removed).
+
+    Passes repeat to a fixed point: removing one construct can reveal another (``\\\\\\left(`` loses
+    ``\\left`` and becomes the delimiter ``\\(``), and the result must be idempotent."""
+    approximate = False
+    for _ in range(_MAX_PASSES):
+        text, approximated = _normalize_once(answer)
+        approximate = approximate or approximated
+        if text == answer:
+            break
+        answer = text
+    return answer, approximate
+
+
+_MAX_PASSES = 8  # real answers settle in one or two passes; the bound keeps a pathological text finite
+
+
+def _normalize_once(answer: str) -> tuple[str, bool]:
     text = _SUPERSCRIPT_RE.sub(lambda m: "^{" + "".join(_SUPERSCRIPTS[c] for c in m.group(0)) + "}", answer)
     text = unicodedata.normalize("NFKC", text).translate(_CHAR_REPLACEMENTS)
     boxed = _last_boxed(text)

@@ -3,8 +3,9 @@
 ``transforms.dedup`` finds a group (exact copies of a question and its MinHash near-duplicates, all
 keyed on ``dedup_text``); ``resolve_duplicates`` decides it in two levels:
 
-* **exact copies** (equal ``dedup_text`` after the dedup normalization: the same stem and the same
-  *set* of options, in any order) are one question. Their answers are compared (below); when
+* **exact copies** (equal ``dedup_text`` under ``EXACT_NORMALIZATION``: the same stem and the same
+  *set* of options, in any order, up to case, whitespace and typographic quotes; symbols count)
+  are one question. Their answers are compared (below); when
   they agree, one copy is kept. When they do not, the answer given by a strict majority of the
   copies wins and the others leave as ``minority_answer`` rejects; without a majority every
   copy is rejected ``answer_conflict`` with all the answers (and the ids giving each) in the
@@ -34,7 +35,7 @@ import unicodedata
 from collections import Counter
 from typing import Callable, Sequence
 
-from transforms.dedup.exact import DEFAULT_NORMALIZATION, content_key
+from transforms.dedup.exact import TextNormalization, content_key
 from transforms.records import Rejected
 from transforms.science.adapters import OPTION_LETTERS
 from transforms.science.answers import DEFAULT_REL_TOL, answers_equivalent, read_answer
@@ -43,6 +44,13 @@ Equivalence = Callable[[str, str, str | None], bool]
 Answer = tuple[str, str]  # (answer type, canonical form); type "option_text" for an option read as text
 
 OPTION_TEXT = "option_text"
+# Exact copies keep their symbols: "J << a" and "J >> a", "Q(sqrt(2)*sqrt(3))" and "Q(sqrt(2), sqrt(3))"
+# are different questions (MMLU holds both pairs), which the default punctuation-free key merges.
+EXACT_NORMALIZATION = TextNormalization(strip_punctuation=False)
+# typographic quotes and dashes are the same character for comparison
+_TYPOGRAPHIC = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201b": "'", "\u2032": "'", "\u201c": '"',
+                              "\u201d": '"', "\u201f": '"', "\u2033": '"', "\u2013": "-", "\u2014": "-",
+                              "\u2212": "-"})
 
 
 def _default_equivalence(rel_tol: float) -> Equivalence:
@@ -62,14 +70,16 @@ def question_stem(question: dict) -> str:
 
 def dedup_text(question: dict) -> str:
     """What dedup compares: the stem, then the options sorted (so a reordered copy is an exact copy)."""
-    choices = [c for c in question.get("choices") or [] if isinstance(c, str)]
-    stem = question_stem(question)
+    choices = [c.translate(_TYPOGRAPHIC) for c in question.get("choices") or [] if isinstance(c, str)]
+    stem = question_stem(question).translate(_TYPOGRAPHIC)
     return stem + ("\n\n" + "\n".join(sorted(choices, key=_plain)) if choices else "")
 
 
 def _plain(text: str) -> str:
-    """Text compared as text: NFKC, casefolded, whitespace collapsed, final period dropped."""
-    return re.sub(r"\s+", " ", unicodedata.normalize("NFKC", text)).strip().rstrip(".").strip().casefold()
+    """Text compared as text: NFKC, typographic quotes and dashes as ASCII, casefolded, whitespace
+    collapsed, final period dropped."""
+    text = unicodedata.normalize("NFKC", text).translate(_TYPOGRAPHIC)
+    return re.sub(r"\s+", " ", text).strip().rstrip(".").strip().casefold()
 
 
 def _correct_option(question: dict, letter: str) -> str | None:
@@ -171,7 +181,7 @@ def resolve_duplicates(group: Sequence[dict], *, rel_tol: float = DEFAULT_REL_TO
     answers = {id(question): answer_of(question) for question in group}
     exact_classes: dict[str, list[dict]] = {}
     for question in group:
-        exact_classes.setdefault(content_key(dedup_text(question), DEFAULT_NORMALIZATION), []).append(question)
+        exact_classes.setdefault(content_key(dedup_text(question), EXACT_NORMALIZATION), []).append(question)
     rejected: list[tuple[dict, Rejected]] = []
     standing: list[dict] = []
     for copies in exact_classes.values():

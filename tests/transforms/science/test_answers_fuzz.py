@@ -48,3 +48,10 @@ def test_reader_and_checker_never_raise_or_hang(a, b, answer_type):
     assert answer_verdict(a, b, answer_type) in VERDICTS
     assert answer_verdict(a, a, answer_type) in VERDICTS
     assert time.monotonic() - started < BOUND
+
+
+def test_normalizing_is_idempotent_where_one_removal_reveals_another():
+    # found by the fuzz test above: removing \left revealed the math delimiter \( (normalized to "" next time)
+    for text in ["\\\\\\left(", "\\boxed{\\boxed{5}}", "$\\text{\\mathrm{$3$}}$"]:
+        once = normalize_answer(text)
+        assert normalize_answer(once) == once

@@ -160,3 +160,20 @@ def test_the_rendered_options_are_not_part_of_the_stem():
     assert question_stem(q) == STEM
     assert question_stem({"question": "What is 2+2?\n\nShow your work.", "choices": None}) == \
         "What is 2+2?\n\nShow your work."
+
+
+def test_symbols_make_different_questions_and_typographic_quotes_do_not():
+    # two MMLU college_chemistry questions that differ only in "<<" / ">>", with different answers
+    stem = ("Nitronyl nitroxides are stable radicals in which the unpaired electron is coupled to two equivalent "
+            "nitrogen nuclei. How many lines will appear in the EPR spectrum of a solution of a rigid nitronyl "
+            "nitroxide diradical with J {} a?")
+    lines = ["3 lines", "9 lines", "5 lines", "7 lines"]
+    weak, strong = mcq("w", stem.format("<<"), lines, "B"), mcq("s", stem.format(">>"), lines, "D")
+    assert dedup_text(weak) != dedup_text(strong)
+    kept, rejected = resolve_duplicates([weak, strong])
+    assert [q["id"] for q in kept] == ["s", "w"] and rejected == []
+    curly = mcq("c", "Which answer is the school\u2019s?", ["the school\u2019s concerns", "none"], "A")
+    straight = mcq("t", "Which answer is the school's?", ["the school's concerns", "none"], "A")
+    assert dedup_text(curly) == dedup_text(straight)
+    kept, rejected = resolve_duplicates([curly, straight])
+    assert [q["id"] for q in kept] == ["c"] and [(q["id"], r.reason) for q, r in rejected] == [("t", "duplicate")]
