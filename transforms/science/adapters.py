@@ -33,6 +33,7 @@ then kept in ``meta_json`` under ``rubric`` so nothing is lost.
 from __future__ import annotations
 
 import csv
+import math
 import numbers
 import os
 from typing import Any, Callable, Iterator, Mapping, Sequence
@@ -65,6 +66,20 @@ def _text_or_none(value: Any) -> str | None:
     if isinstance(value, numbers.Number) and not isinstance(value, bool):
         return str(value)
     return None
+
+
+def answer_text(value: Any) -> str | None:
+    """A reference answer as text, whatever JSON type the source gave it: a string as is, a boolean
+    as ``true``/``false``, a finite number as ``str()`` gives it, a list (TheoremQA-style ``[1, 2]``) as
+    ``[a, b]`` of its items; None for nothing usable (null, blank, an object, an empty list)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, tuple)):
+        items = [answer_text(item) for item in value]
+        return "[" + ", ".join(items) + "]" if items and all(i is not None for i in items) else None
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return _text_or_none(value)
 
 
 def _native_id(record: Mapping, fields: Sequence[str] = NATIVE_ID_FIELDS) -> str | None:
@@ -102,7 +117,7 @@ def _question(source: str, record: Mapping, question: Any, used: Sequence[str], 
     return new_question(
         id=record_id, source=source, source_id=source_id, question=text,
         choices=list(choices) if choices else None,
-        reference_answer=_text_or_none(reference_answer),
+        reference_answer=answer_text(reference_answer),
         source_category=_text_or_none(source_category),
         meta_json=_meta_json(record, used), **extra,
     )

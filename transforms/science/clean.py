@@ -183,13 +183,17 @@ def _placeholder_key(answer: str) -> str:
     return key.rstrip(".").strip() if key not in ("...", "n.a.") else key
 
 
+_CURRENCY_RE = re.compile(r"\$ ?\d")
+
+
 def latex_imbalance(text: str) -> str | None:
     """What is unbalanced in ``text`` ('braces', 'dollars', 'left_right', 'environments'), or None.
 
-    Escaped ``\\{``, ``\\}`` and ``\\$`` are literal characters and are not counted.
+    Escaped ``\\{``, ``\\}`` and ``\\$`` are literal characters and are not counted; an odd number
+    of ``$`` is balanced when the odd one out is a currency sign (``$`` before a digit).
     """
     depth = 0
-    dollars = 0
+    dollars = currency = 0
     index = 0
     while index < len(text):
         char = text[index]
@@ -204,10 +208,11 @@ def latex_imbalance(text: str) -> str | None:
                 return "braces"
         elif char == "$":
             dollars += 1
+            currency += bool(_CURRENCY_RE.match(text, index))
         index += 1
     if depth:
         return "braces"
-    if dollars % 2:
+    if dollars % 2 and (dollars - currency) % 2:  # "$1,500" is money, not an open formula
         return "dollars"
     if len(_LEFT_RE.findall(text)) != len(_RIGHT_RE.findall(text)):
         return "left_right"

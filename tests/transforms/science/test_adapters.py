@@ -203,3 +203,21 @@ def test_generic_adapter_rejects_bad_mappings():
 def test_adapters_are_deterministic():
     record = {"question": "What is g?", "answer": "9.8 m/s^2", "category": "Physics", "difficulty": "University"}
     assert adapt_webinstruct_verified(dict(record)) == adapt_webinstruct_verified(dict(record))
+
+
+def test_typed_json_answers_are_read_as_their_type():
+    """TheoremQA-style JSON: answers are booleans, integers, floats and lists, not strings."""
+    from transforms.science.answers import assign_split
+    from transforms.science.clean import clean_question
+    adapt = generic_adapter({"question": "Problem", "reference_answer": "Answer"}, source="theoremqa")
+    rows = [("Is the set of rational numbers countable?", True, "boolean", "true"),
+            ("Is every bounded sequence of reals convergent?", False, "boolean", "false"),
+            ("How many edges does the complete graph on 5 vertices have?", 10, "numeric", "10"),
+            ("What is the period in seconds of a 2 m pendulum on Earth?", 2.84, "numeric", "2.84"),
+            ("Find the eigenvalues of [[2, 0], [0, 3]].", [2, 3], "tuple", "(2, 3)")]
+    for text, answer, answer_type, canonical in rows:
+        question = assign_split(clean_question(adapt({"Problem": text, "Answer": answer})))
+        assert (question["split"], question["answer_type"], question["answer_canonical"]) == (
+            "verifiable", answer_type, canonical), text
+    for nothing in (None, [], {"value": 3}, float("nan")):
+        assert clean_question(adapt({"Problem": "What is it?", "Answer": nothing})).reason == "empty_answer"

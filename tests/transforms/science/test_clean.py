@@ -101,6 +101,10 @@ def test_clean_text_runs_all_steps():
     ("$x^2$ and $$y$$", None),
     ("\\{1, 2\\}", None),
     ("costs \\$5", None),
+    ("$1,500", None),  # money: an unescaped $ before a digit opens no formula
+    ("$ 20 per month", None),
+    ("$x$ costs $5", None),
+    ("$\\frac{1}{2}", "unbalanced_latex"),
     ("\\left[ 0, 1 \\right)", None),
     ("x \\rightarrow \\infty", None),
     ("Na", None),
