@@ -4,6 +4,7 @@ Part of ``transforms.science.answers`` (see its module doc for the forms read); 
 """
 from __future__ import annotations
 
+import functools
 import math
 import re
 from decimal import Decimal, localcontext
@@ -145,6 +146,57 @@ def _unit_symbol(token: str) -> tuple[str, float, tuple] | None:
         if token.startswith(prefix) and rest in UNITS and UNITS[rest][2]:
             scale, dims, _ = UNITS[rest]
             return token, scale * SI_PREFIXES[prefix], dims
+    if len(token) >= 2 and token[0] == "K" and token[1:] in UNITS and UNITS[token[1:]][2]:
+        return _unit_symbol("k" + token[1:])  # "KJ", "KW": kilo written in capitals
+    return _pint_unit(token)
+
+
+_PINT_DIMS = {"[length]": "m", "[mass]": "kg", "[time]": "s", "[current]": "A", "[temperature]": "K",
+              "[substance]": "mol", "[luminosity]": "cd"}
+
+
+@functools.lru_cache(maxsize=1)
+def _pint_registries():
+    """pint's unit registries (case-sensitive, case-insensitive), loaded once per process on first use."""
+    import logging
+
+    import pint
+    quiet = logging.getLogger("pint")
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)  # the case-insensitive registry reports each ambiguous name (kg: gram or gauss)
+    try:
+        return pint.UnitRegistry(), pint.UnitRegistry(case_sensitive=False)
+    finally:
+        quiet.setLevel(level)
+
+
+@functools.lru_cache(maxsize=4096)
+def _pint_unit(token: str) -> tuple[str, float, tuple] | None:
+    """A token the table does not know, looked up in pint's maintained unit definitions ("months",
+    "kPA", "MeV", "fortnight"): (pint's symbol, scale to SI, dims), or None. Only multiplicative units
+    with whole-number, non-empty dimensions (pint's constants and single letters, "pi" or "a" for a year,
+    are not taken); a case-insensitive match only when it differs from the token in case."""
+    if len(token) < 2:
+        return None
+    for registry in _pint_registries():
+        try:
+            units = registry.parse_units(token)
+            one, two = (registry.Quantity(value, units).to_base_units() for value in (1.0, 2.0))
+        except Exception:  # noqa: BLE001 - pint raises many kinds for what is not a unit
+            continue
+        symbol = f"{units:~}".replace(" ", "")
+        if not symbol or not math.isclose(two.magnitude, 2 * one.magnitude) or one.magnitude <= 0:
+            continue  # offset units (degC) convert only to themselves, handled by the table
+        if registry is not _pint_registries()[0] and symbol.lower() != token.lower():
+            continue
+        dims = {}
+        for name, power in one.dimensionality.items():
+            if name not in _PINT_DIMS or power != int(power):
+                break
+            dims[_PINT_DIMS[name]] = int(power)
+        else:
+            if dims:
+                return symbol, float(one.magnitude), _dims(**dims)
     return None
 
 

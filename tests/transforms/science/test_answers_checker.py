@@ -122,9 +122,24 @@ def test_tolerance_is_an_argument_with_a_documented_default():
     ("1 km", "1000 m", EQUIVALENT),  # exact integers through a unit scale
     ("1 km", "1001 m", DIFFERENT),
     ("45%", "0.45", EQUIVALENT),
+    # spellings the hand table lacks, read through pint's unit definitions
+    ("5 KJ", "5000 J", EQUIVALENT),
+    ("3 kPA", "3 kPa", EQUIVALENT),
+    ("3 kPA", "3 Pa", DIFFERENT),
+    ("6 months", "0.5 yr", EQUIVALENT),
+    ("6 months", "6 weeks", DIFFERENT),
+    ("2 kWh", "7.2 MJ", EQUIVALENT),
+    ("1.5 MEV", "1.5 MeV", EQUIVALENT),
 ])
 def test_units(reference, candidate, verdict):
     assert verdicts_both_ways(reference, candidate) == (verdict, verdict)
+
+
+def test_unit_lookups_in_pint_never_take_constants_or_letters():
+    from transforms.science.answers import read_answer
+    assert read_answer("6 months").answer_type == "numeric" and read_answer("4 apples") is None
+    assert read_answer("2 pi").answer_type == "expression"  # pint's pi constant is not a unit
+    assert read_answer("3 dozen") is None  # dimensionless pint units are not taken
 
 
 # --------------------------------------------------------------------------- lists and booleans (typed answers)
