@@ -84,14 +84,49 @@ def _redecode(match: re.Match) -> str:
         return text
 
 
+# "â€˜" (UTF-8 E2 80 98 read as cp1252) with its "â" lost leaves two continuation bytes; the MMLU
+# professional_law questions hold 71 such quotes and dashes. E2 + the two bytes restores them when
+# the result is General Punctuation (U+2000-U+206F: quotes, dashes, ellipsis), and only then.
+_CONT_CHARS = _char_class(range(0x80, 0xC0))
+_LOST_LEAD_RE = re.compile(f"{_CONT_CHARS}{{2}}")
+
+
+def _restore_lost_lead(match: re.Match) -> str:
+    try:
+        char = bytes([0xE2, *(_TO_BYTE[c] for c in match.group(0))]).decode("utf-8")
+    except (KeyError, UnicodeDecodeError):
+        return match.group(0)
+    return char if "\u2000" <= char <= "\u206f" else match.group(0)
+
+
 def fix_mojibake(text: str, max_passes: int = 3) -> str:
-    """Re-decode UTF-8 sequences that were mis-decoded as cp1252/Latin-1 ("Ã©" -> "é")."""
+    """Re-decode UTF-8 sequences that were mis-decoded as cp1252/Latin-1 ("Ã©" -> "é"),
+    punctuation whose first byte was lost ("\\x80\\x98" -> "‘") and lone cp1252 bytes ("\\x85" -> "…")."""
     for _ in range(max_passes):
         fixed = _MOJIBAKE_RE.sub(_redecode, text)
         if fixed == text:
             break
         text = fixed
+    if _C1_CONTROLS_RE.search(text):  # a lost lead byte always leaves a C1 control (0x80-0x9F)
+        text = _LOST_LEAD_RE.sub(_restore_lost_lead, text)
+        text = _C1_CONTROLS_RE.sub(_cp1252_byte, text)
     return text
+
+
+def _cp1252_byte(match: re.Match) -> str:
+    """A lone C1 control that is a cp1252 punctuation byte read as Latin-1 becomes it ("\\x85" -> "…");
+    0x9D, undefined in cp1252, is what is left of a closing quote ('"\\x9d'): dropped right after a
+    quote. Anything else stays (and is judged damage)."""
+    char = match.group(0)
+    if char in _CP1252_PUNCTUATION:
+        return bytes([ord(char)]).decode("cp1252")
+    before = match.string[match.start() - 1:match.start()]
+    return "" if char == "\x9d" and before in ('"', "\u201d") else char
+
+
+# the bytes whose cp1252 reading is punctuation (… ‘ ’ “ ” • – —); others (0x89 "‰" in Mac-Roman
+# damage) stay and the text is judged damaged
+_CP1252_PUNCTUATION = frozenset("\x85\x91\x92\x93\x94\x95\x96\x97")
 
 
 def has_mojibake(text: str) -> bool:

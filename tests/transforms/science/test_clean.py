@@ -156,3 +156,19 @@ def test_missing_answer_allowed_when_not_required():
     assert out["reference_answer"] is None
     broken = clean_question(question(reference_answer="None"), require_reference_answer=False)
     assert broken.reason == "placeholder_answer"
+
+
+@pytest.mark.parametrize("damaged, repaired", [
+    # shapes from the MMLU professional_law test questions (79 of them were rejected as mojibake)
+    ("the department forgot to  \x80\x98include the message\x80\x99s date", "the department forgot to ‘include the message’s date"),
+    ("Neither the rancher \x80\x94farmer deed nor the other", "Neither the rancher —farmer deed nor the other"),
+    ('a purchase order for $1,000 CIF."\x9d Costco then sent', 'a purchase order for $1,000 CIF." Costco then sent'),
+    ("help to create\x85", "help to create…"),
+])
+def test_lost_lead_bytes_and_lone_cp1252_punctuation_are_repaired(damaged, repaired):
+    assert clean_text(damaged) == repaired and not has_mojibake(clean_text(damaged))
+
+
+def test_damage_without_a_sure_repair_stays_damage():
+    for text in ["Wendy is a \x89ÛÏmerchant\x89", "a \x9d b", "caf\ufffd"]:
+        assert has_mojibake(clean_text(text))
