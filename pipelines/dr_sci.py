@@ -16,7 +16,8 @@ Steps (generated from ``steps()``; ``shardsmith steps dr-sci --llm-base-url URL 
                                                                             broken_file
     read        read        MMLU CSVs, counted as the same read stage       unreadable_file
     adapt       map         per source layout (ADAPTERS / generic column    missing_question,
-                            map)                                            missing_choices,
+                            map)                                            needs_image,
+                                                                            missing_choices,
                                                                             unknown_source
     clean       map         Unicode repair, markup -> LaTeX, answer checks  empty_answer,
                                                                             placeholder_answer,
@@ -292,7 +293,7 @@ def steps(plan: Plan, model_path: str | None = None, extra: dict | None = None) 
     listed += [
         Map("adapt", Adapt({plan.names[file]: name for file, name in plan.by_file.items()}, opts.column_map),
             id_field=POSITION_FIELD, about="per source layout (ADAPTERS / generic column map)",
-            reasons="missing_question, missing_choices, unknown_source"),
+            reasons="missing_question, needs_image, missing_choices, unknown_source"),
         Map("clean", clean_question, about="Unicode repair, markup -> LaTeX, answer checks",
             reasons="empty_answer, placeholder_answer, mojibake, unbalanced_latex"),
         Map("subject", AssignSubject(model_path), about="metadata table, else the fastText classifier"),

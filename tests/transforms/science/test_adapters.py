@@ -221,3 +221,30 @@ def test_typed_json_answers_are_read_as_their_type():
             "verifiable", answer_type, canonical), text
     for nothing in (None, [], {"value": 3}, float("nan")):
         assert clean_question(adapt({"Problem": "What is it?", "Answer": nothing})).reason == "empty_answer"
+
+
+@pytest.mark.parametrize("text, needs", [
+    # MMLU test questions that point at a picture the text does not hold
+    ("Which one of the following statements is best supported by the map above?", True),
+    ("With what religion is the architecture shown in the picture on this page associated?", True),
+    ("Physical examination shows the findings in the photograph. The infectious agent is most likely", True),
+    ("The paths of two particles are shown above. Assume they are far enough apart.", True),
+    ("Use Figure 2 to find the current through the resistor.", True),
+    ("<image 1> What is the tension in the rope?", True),
+    # and ones that only mention images or figures
+    ("A file stores the red, green, and blue values of each individual pixel in the image.", False),
+    ("One can get some idea of the effectiveness of their methods from the figures alone.", False),
+    ("Which of the following figures is a contemporary installation artist?", False),
+    ("Sketch the graph of y = x^2 and find its vertex.", False),
+])
+def test_questions_that_need_an_image_are_rejected(text, needs):
+    adapt = generic_adapter({"question": "q", "reference_answer": "a"}, source="s")
+    result = adapt({"q": text, "a": "1"})
+    assert isinstance(result, Rejected) == needs and (not needs or result.reason == "needs_image")
+
+
+def test_an_image_field_means_the_question_needs_it():
+    adapt = generic_adapter({"question": "q", "reference_answer": "a"}, source="s")
+    result = adapt({"q": "What is the tension in the rope?", "a": "5 N", "image": "rope.png"})
+    assert result == Rejected("needs_image", "s: image field 'image'")
+    assert not isinstance(adapt({"q": "What is the tension in the rope?", "a": "5 N", "image": None}), Rejected)
