@@ -2,7 +2,7 @@
 
     shardsmith dr-sci --output out/sci                       # the embedded sample, no endpoint
     shardsmith dr-sci --source webinstruct_verified=data/wi.parquet --source mmlu=mmlu/ \\
-        --source generic:sciq=sciq.jsonl --column-map question=q,reference_answer=a \\
+        --source generic:sciq=sciq.jsonl --column-map sciq:question=q,reference_answer=a \\
         --decontam-benchmark path/to/benchmarks/mmlu \\
         --llm-base-url http://localhost:8000/v1 --llm-model Qwen/Qwen3-8B --output out/sci
 
@@ -73,7 +73,7 @@ from transforms.science.conflicts import EXACT_NORMALIZATION, dedup_text, resolv
 from transforms.science.difficulty import DifficultyStage
 from transforms.science.rubrics import RubricStage
 from transforms.science.stages import (Adapt, AssignSubject, Decontaminate, MmluCsvReader, Split, adapter_for,
-                                       complete_imported_rubric, parse_column_map)
+                                       complete_imported_rubric, parse_column_maps)
 from transforms.science.subjects import subject_from_metadata, train_subject_classifier
 from transforms.steps import Batch, Checkpoint, Dedup, Filter, Map, Note, Read, ReadFrom, Step, Unique, Write
 
@@ -100,7 +100,7 @@ class DrSciOptions(PipelineOptions):
 
 # --------------------------------------------------------------------------- inputs
 
-def parse_sources(specs: list[str], column_map_text: str | None
+def parse_sources(specs: list[str], column_map_text: str | list[str] | None
                   ) -> tuple[dict[str, str], list[str], list[str], dict[str, str]]:
     """(adapter name per file, JSONL/Parquet files, MMLU CSV files, display name per file) of the --source flags.
 
@@ -108,7 +108,10 @@ def parse_sources(specs: list[str], column_map_text: str | None
     directory, a file's directory): ``--source mmlu=/data/mmlu`` names ``/data/mmlu/astronomy_test.csv``
     ``astronomy_test.csv``. Positions, and so the ``source_id`` of rows without an id, use it.
     """
-    column_map = parse_column_map(column_map_text)
+    column_maps = parse_column_maps(column_map_text)
+    generic = {spec.partition("=")[0].strip().partition(":")[2] for spec in specs if spec.startswith("generic:")}
+    for name in column_maps.keys() - generic - {""}:
+        raise InputError(f"--column-map {name}:...: no --source generic:{name}=PATH")
     by_file: dict[str, str] = {}
     records, csvs = [], []
     groups: list[tuple[str, list[str]]] = []
@@ -119,7 +122,7 @@ def parse_sources(specs: list[str], column_map_text: str | None
             raise InputError(f"--source {spec!r}: expected NAME=PATH")
         if name not in ADAPTERS and not (name == "generic" or name.startswith("generic:")):
             raise InputError(f"--source {spec!r}: unknown source {name!r} (known: {', '.join(ADAPTERS)}, generic)")
-        adapter_for(name, column_map)  # fail early on a bad column map
+        adapter_for(name, column_maps)  # fail early on a bad column map
         if name == "mmlu":
             found = mmlu_files(path)
             csvs.extend(found)
@@ -154,8 +157,8 @@ def _record_files(path: str) -> list[str]:
         return []
 
 
-def driver_records(by_file: dict[str, str], files: list[str], csvs: list[str], column_map_text: str | None,
-                   names: dict[str, str]):
+def driver_records(by_file: dict[str, str], files: list[str], csvs: list[str],
+                   column_map_text: str | list[str] | None, names: dict[str, str]):
     """Adapted + cleaned questions of every input, read in the driver (for classifier training)."""
     adapt = Adapt({names[f]: a for f, a in by_file.items()}, column_map_text)
     for path in files + csvs:

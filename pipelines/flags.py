@@ -141,9 +141,10 @@ def dr_sci_flags(parser) -> None:
                         help="a source: NAME one of " + ", ".join(SCIENCE_ADAPTERS) + " ('mmlu' reads MMLU CSV "
                              "files/dirs), or 'generic' / 'generic:SOURCE_NAME' with --column-map; PATH a file, "
                              "directory or glob; repeatable (default: the embedded sample)")
-    parser.add_argument("--column-map", "--column_map", dest="column_map", default=None,
-                        metavar="TARGET=COLUMN,...",
-                        help="generic adapter mapping, e.g. question=q,reference_answer=a,choices=A|B|C|D")
+    parser.add_argument("--column-map", "--column_map", dest="column_map", action="append", default=None,
+                        metavar="[NAME:]TARGET=COLUMN,...",
+                        help="generic adapter mapping, e.g. question=q,reference_answer=a,choices=A|B|C|D; "
+                             "NAME:... maps --source generic:NAME only (repeat the flag per source)")
     parser.add_argument("--decontam-benchmark", "--decontam_benchmark", dest="decontam_benchmark",
                         action="append", default=None, metavar="PATH",
                         help="benchmark to decontaminate against: MMLU CSV dir/glob, GPQA CSV or JSONL; repeatable")

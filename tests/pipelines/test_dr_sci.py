@@ -308,3 +308,35 @@ def test_llm_stages_against_the_fake_server(tmp_path):
     assert second_manifest["dr_sci"]["llm_usage"]["llm:difficulty"].get("calls", 0) == 0
     assert _shard_digests(first) == _shard_digests(second)
     assert "physics/verifiable/2/4" in " ".join(manifest["notes"])
+
+
+def test_each_generic_source_has_its_own_column_map(tmp_path):
+    sciq = _write_jsonl(tmp_path / "sciq.jsonl", [
+        {"question": "What gas do plants absorb from the air for photosynthesis?", "correct_answer": "carbon dioxide",
+         "distractor1": "oxygen", "distractor2": "nitrogen"}])
+    theorem = _write_jsonl(tmp_path / "theoremqa.jsonl", [
+        {"Question": "How many edges does the complete graph on 6 vertices have?", "Answer": 15},
+        {"Question": "Is every finite integral domain a field?", "Answer": True}])
+    out = tmp_path / "out"
+    assert main(["dr-sci", "--source", f"generic:sciq={sciq}", "--source", f"generic:theoremqa={theorem}",
+                 "--column-map", "sciq:question=question,reference_answer=correct_answer",
+                 "--column-map", "theoremqa:question=Question,reference_answer=Answer",
+                 "--output", str(out)]) == 0
+    questions = {q["source"]: q for q in _rows(out, "questions") if q["source"] == "sciq"}
+    assert questions["sciq"]["reference_answer"] == "carbon dioxide"
+    typed = {q["answer_canonical"] for q in _rows(out, "questions") if q["source"] == "theoremqa"}
+    assert typed == {"15", "true"}
+    assert _manifest(out)["conservation"]["holds"]
+
+
+@pytest.mark.parametrize("maps, message", [
+    (["nope:question=q"], "--column-map nope:...: no --source generic:nope=PATH"),
+    (["sciq:question=q", "sciq:question=r"], "a second mapping for generic:sciq"),
+])
+def test_column_map_mistakes_are_one_line_errors(tmp_path, capsys, maps, message):
+    sciq = _write_jsonl(tmp_path / "sciq.jsonl", [{"q": "Why is the sky blue?", "a": "Rayleigh scattering"}])
+    argv = ["dr-sci", "--source", f"generic:sciq={sciq}", "--output", str(tmp_path / "out")]
+    for value in maps:
+        argv += ["--column-map", value]
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err

@@ -30,13 +30,33 @@ def parse_column_map(text: str | None) -> dict:
     return mapping
 
 
-def adapter_for(name: str, column_map: dict):
+def parse_column_maps(values: str | list[str] | None) -> dict[str, dict]:
+    """The ``--column-map`` values -> mapping per generic source name ("" for the default).
+
+    ``NAME:question=q,...`` maps the columns of ``--source generic:NAME=...`` only; a value without
+    ``NAME:`` is the mapping of every generic source that has none of its own. Each source once.
+    """
+    maps: dict[str, dict] = {}
+    for value in [values] if isinstance(values, str) else values or []:
+        head, eq, _ = value.partition("=")
+        name, colon, target = head.partition(":")
+        name, text = (name.strip(), value.split(":", 1)[1]) if colon else ("", value)
+        if name in maps:
+            shown = f"generic:{name}" if name else "the generic sources"
+            raise InputError(f"--column-map {value!r}: a second mapping for {shown}")
+        maps[name] = parse_column_map(text)
+    return maps
+
+
+def adapter_for(name: str, column_maps: dict[str, dict]):
+    """The adapter of ``--source NAME=``: a built-in one, or the generic adapter with its column map."""
     if name == "generic" or name.startswith("generic:"):
         source = name.split(":", 1)[1] if ":" in name else "generic"
+        mapping = column_maps.get(source if ":" in name else "", column_maps.get("", {}))
         try:
-            return generic_adapter(column_map, source=source)
+            return generic_adapter(mapping, source=source)
         except ValueError as exc:
-            raise InputError(f"--column-map: {exc}") from None
+            raise InputError(f"--column-map for --source {name}: {exc}") from None
     return ADAPTERS[name]
 
 
@@ -50,7 +70,7 @@ class Adapt:
     ``by_file`` maps the file part of the record's position (a display name) to an adapter name.
     """
 
-    def __init__(self, by_file: dict[str, str], column_map_text: str | None):
+    def __init__(self, by_file: dict[str, str], column_map_text: str | list[str] | None):
         self.by_file, self.column_map_text = dict(by_file), column_map_text
         self._adapters: dict = {}
 
@@ -60,7 +80,7 @@ class Adapt:
             return Rejected("unknown_source", f"no --source names the file of {record.get(POSITION_FIELD)!r}")
         adapter = self._adapters.get(name)
         if adapter is None:
-            adapter = self._adapters[name] = adapter_for(name, parse_column_map(self.column_map_text))
+            adapter = self._adapters[name] = adapter_for(name, parse_column_maps(self.column_map_text))
         return adapter(record)
 
     def __getstate__(self):
