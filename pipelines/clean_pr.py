@@ -51,6 +51,7 @@ from transforms.code.pr_sample import (QUALITY_COLUMNS, CleanPrConfig, change_se
 from transforms.code.stages import BuildEditSample, Decontaminate, RepoReader, SftRows, public_fields
 from transforms.dedup.exact import TextNormalization
 from transforms.dedup.spec import dedup_spec
+from transforms.io.local_paths import worker_path
 from transforms.io.readers import READ_REASONS, InputError, expand_inputs
 from transforms.steps import Cap, Dedup, Derive, Filter, Map, Note, Read, ReadFrom, Step, Unique, Write
 
@@ -129,7 +130,8 @@ def steps(options: PipelineOptions) -> list[Step]:
     repos = check_git_repos(opts.git_repo or [], opts.branch)
     pr_files = expand_inputs(pr_patterns) if pr_patterns else []
     issue_files = expand_inputs(opts.issues) if opts.issues else []
-    decontam = None if opts.no_decontam else Decontaminate(benchmark_paths(opts.benchmarks))
+    # files the workers read by path: absolute, since the workers of a portable runner have their own cwd
+    decontam = None if opts.no_decontam else Decontaminate([worker_path(p) for p in benchmark_paths(opts.benchmarks)])
     config = CleanPrConfig(extensions=parse_extensions(opts.extensions), max_core_files=opts.max_core_files,
                            token_budget=opts.token_budget, max_file_bytes=opts.max_file_bytes)
     spec = dedup_spec(dedup, id_field="sample_id", text_field=None, text_fn=change_set_text, shingles="code",
@@ -149,7 +151,7 @@ def steps(options: PipelineOptions) -> list[Step]:
                about="bots, unmerged, file rules",
                reasons="bot_author, unmerged, docs_only, no_core_files, binary, vendored, ..."),
         Unique("unique_prs", "pr_id", about="one record per (repo, number)", reasons="duplicate_pr_id"),
-        Map("edit_samples", BuildEditSample(issue_files, config), id_field="pr_id",
+        Map("edit_samples", BuildEditSample([worker_path(f) for f in issue_files], config), id_field="pr_id",
             about="blocks, replay, parse, intent, crop, text",
             reasons="missing_contents, no_core_changes, too_many_files, roundtrip_mismatch, unrenderable_block"),
     ]

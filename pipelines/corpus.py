@@ -31,6 +31,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipelines.options import ColumnOptions, DedupOptions, QualityOptions, RunOptions, start_run
 from schemas.common import DOCUMENT_SCHEMA, with_quality_columns
+from transforms.io.local_paths import worker_path
 from transforms.io.readers import READ_REASONS, InputError, expand_inputs
 from transforms.dedup.spec import dedup_spec
 from transforms.quality.base import all_columns
@@ -71,7 +72,7 @@ def steps(options: PipelineOptions) -> list[Step]:
     opts = options.view_as(QualityOptions)
     raters = [GopherRater()]
     if opts.fasttext_model:
-        raters.append(FastTextRater(opts.fasttext_model, label=opts.fasttext_label))
+        raters.append(FastTextRater(worker_path(opts.fasttext_model), label=opts.fasttext_label))
     specs = ([] if opts.no_default_thresholds else list(GOPHER_DEFAULTS)) + list(opts.keep or [])
     schema = with_quality_columns(DOCUMENT_SCHEMA, all_columns(raters))
     try:

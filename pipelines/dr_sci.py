@@ -52,11 +52,14 @@ import functools
 import glob
 import json
 import os
+import posixpath
+import shutil
 import tempfile
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+import fsspec
 import pyarrow.parquet as pq
 from apache_beam.options.pipeline_options import PipelineOptions
 
@@ -64,7 +67,7 @@ from pipelines import flags
 from pipelines.options import AnswerOptions, DedupOptions, RunOptions, start_run
 from schemas.science import SCIENCE_QUESTION_SCHEMA
 from transforms.dedup.spec import dedup_spec
-from transforms.io.local_paths import display_names
+from transforms.io.local_paths import display_names, worker_path
 from transforms.io.readers import READ_REASONS, InputError, expand_inputs, iter_records
 from transforms.llm import config_from_options, llm_counters, skipped_note
 from transforms.science.adapters import ADAPTERS, POSITION_FIELD, iter_mmlu_csv
@@ -123,6 +126,7 @@ def parse_sources(specs: list[str], column_map_text: str | list[str] | None
         if name not in ADAPTERS and not (name == "generic" or name.startswith("generic:")):
             raise InputError(f"--source {spec!r}: unknown source {name!r} (known: {', '.join(ADAPTERS)}, generic)")
         adapter_for(name, column_maps)  # fail early on a bad column map
+        path = worker_path(path)  # the files are read by workers, whose cwd is their own
         if name == "mmlu":
             found = mmlu_files(path)
             csvs.extend(found)
@@ -259,9 +263,10 @@ def check(options: PipelineOptions) -> Plan:
     return Plan(options, sample, specs, by_file, files, csvs, names, benchmarks, config)
 
 
-def subject_model(plan: Plan, workdir: str, extra: dict) -> tuple[str | None, str]:
+def subject_model(plan: Plan, workdir: str, extra: dict, staged_dir: str | None = None) -> tuple[str | None, str]:
     """The subject classifier to use and the manifest note saying which: ``--subject-classifier``, or
-    fastText trained in the driver on this run's metadata-labelled rows (into ``workdir``), or none."""
+    fastText trained in the driver on this run's metadata-labelled rows (into ``workdir``, then copied
+    to ``staged_dir``, the run's work dir, when given), or none."""
     opts = plan.options.view_as(DrSciOptions)
     if opts.subject_classifier:
         return opts.subject_classifier, f"subject classifier: {opts.subject_classifier}"
@@ -274,8 +279,13 @@ def subject_model(plan: Plan, workdir: str, extra: dict) -> tuple[str | None, st
     metrics = train_subject_classifier(labelled, model_path, bucket=200_000, dim=32,
                                        valid_fraction=0.1 if len(labelled) >= 100 else 0.0)
     extra["subject_classifier"] = {k: metrics.get(k) for k in ("n_train", "n_valid", "label_counts", "accuracy")}
+    if staged_dir is not None:  # where the workers can read it (a portable runner's workers lack the driver's files)
+        staged = posixpath.join(staged_dir, "subjects.bin")
+        with open(model_path, "rb") as source, fsspec.open(staged, "wb") as target:
+            shutil.copyfileobj(source, target, 1 << 24)
+        model_path = staged
     return model_path, (f"subject classifier: fastText trained in the driver on {len(labelled)} metadata-labelled "
-                        "rows of this run (local model file; pass --subject-classifier for remote runners)")
+                        "rows of this run (staged in the run's work dir for the workers)")
 
 
 def steps(plan: Plan, model_path: str | None = None, extra: dict | None = None) -> list[Step]:
@@ -299,7 +309,8 @@ def steps(plan: Plan, model_path: str | None = None, extra: dict | None = None) 
             reasons="missing_question, needs_image, missing_choices, unknown_source"),
         Map("clean", clean_question, about="Unicode repair, markup -> LaTeX, answer checks",
             reasons="empty_answer, placeholder_answer, mojibake, unbalanced_latex"),
-        Map("subject", AssignSubject(model_path), about="metadata table, else the fastText classifier"),
+        Map("subject", AssignSubject(model_path and worker_path(model_path)),
+            about="metadata table, else the fastText classifier"),
         Map("split", Split(not opts.no_drop_open_ended_math), about="verifiable / open-ended, canonical answer",
             reasons="open_ended_math"),
         Unique("unique_ids", "id", about="one record per id", reasons="duplicate_id"),
@@ -311,7 +322,7 @@ def steps(plan: Plan, model_path: str | None = None, extra: dict | None = None) 
                                   f"threshold {dedup.threshold}") or None),
     ]
     if plan.benchmarks:
-        listed.append(Filter("decontam", Decontaminate(plan.benchmarks, opts.decontam_ngram),
+        listed.append(Filter("decontam", Decontaminate([worker_path(p) for p in plan.benchmarks], opts.decontam_ngram),
                              about="exact + word n-gram overlap with --decontam-benchmark",
                              reasons="contaminated:<benchmark>",
                              note=f"decontaminated against {', '.join(plan.benchmarks)} "
@@ -359,6 +370,6 @@ def run(argv: list[str]) -> dict:
     run_ = start_run(PIPELINE, options, "shardsmith-out/dr-sci",
                      inputs=[spec.partition("=")[2] for spec in plan.specs] + plan.benchmarks)
     with tempfile.TemporaryDirectory(prefix="dr-sci-subjects-") as workdir:
-        model_path, note = subject_model(plan, workdir, extra)
+        model_path, note = subject_model(plan, workdir, extra, run_.work_dir)
         run_.notes.append(note)
         return run_.run_steps(steps(plan, model_path, extra), finalize=functools.partial(_finish_manifest, extra=extra))

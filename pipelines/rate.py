@@ -33,6 +33,7 @@ from pipelines import flags
 from pipelines.dedup import POSITION, Prepare, check_columns, resolve_columns
 from pipelines.options import QualityOptions, RunOptions, start_run
 from schemas.common import with_quality_columns
+from transforms.io.local_paths import worker_path
 from transforms.io.readers import READ_REASONS, InputError, expand_inputs, infer_schema
 from transforms.quality.base import all_columns
 from transforms.quality.code import CodeRater
@@ -64,7 +65,7 @@ def make_raters(names: str, fasttext_model: str | None, fasttext_label: str) -> 
     if fasttext_model and "fasttext" not in wanted:
         wanted.append("fasttext")
     makers = {"gopher": GopherRater, "code": CodeRater,
-              "fasttext": lambda: FastTextRater(fasttext_model, label=fasttext_label)}
+              "fasttext": lambda: FastTextRater(worker_path(fasttext_model), label=fasttext_label)}
     return [makers[name]() for name in dict.fromkeys(wanted)]
 
 

@@ -272,9 +272,16 @@ def _finish_manifest(manifest: dict, counters: dict, root: str, extra: dict) -> 
 # --------------------------------------------------------------------------- the run
 
 def verus_config(opts: VerusOptions) -> VerusConfig:
+    """The verifier's config; relative paths made absolute here, since the workers of a portable
+    runner have their own current directory."""
+    binary, cache_dir = opts.verus, opts.verus_cache_dir
+    if binary and os.sep in os.path.expanduser(binary):
+        binary = os.path.abspath(os.path.expanduser(binary))  # a bare name stays a PATH lookup
+    if cache_dir:
+        cache_dir = os.path.abspath(os.path.expanduser(cache_dir))
     try:
-        return VerusConfig(binary=opts.verus, rlimit=opts.verus_rlimit, timeout_seconds=opts.verus_timeout,
-                           memory_limit_mb=opts.verus_memory_mb, cache_dir=opts.verus_cache_dir)
+        return VerusConfig(binary=binary, rlimit=opts.verus_rlimit, timeout_seconds=opts.verus_timeout,
+                           memory_limit_mb=opts.verus_memory_mb, cache_dir=cache_dir)
     except ValueError as exc:
         raise InputError(f"verus options: {exc}") from None
 

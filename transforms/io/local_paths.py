@@ -28,6 +28,12 @@ def _local(path: str) -> str:
     return os.path.abspath(path[len("file://"):] if path.startswith("file://") else path)
 
 
+def worker_path(path: str) -> str:
+    """``path`` as a worker process sees it: a local path made absolute (a worker of a portable
+    runner has its own current directory), a URL unchanged."""
+    return path if _is_url(path) else _local(path)
+
+
 def pattern_root(pattern: str) -> str:
     """The directory a pattern's files are named relative to (absolute for local patterns)."""
     if _is_url(pattern):

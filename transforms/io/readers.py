@@ -15,6 +15,7 @@ from __future__ import annotations
 import codecs
 import contextlib
 import json
+import os
 import re
 from typing import Iterator, NamedTuple
 
@@ -83,7 +84,7 @@ def expand_inputs(patterns: list[str]) -> list[str]:
         for path in found:
             path = unstrip(path) if path != pattern else path
             input_format(path)
-            files.append(path)
+            files.append(path if protocol not in ("file", "local") else os.path.abspath(path))  # workers have their own cwd
     return sorted(dict.fromkeys(files))
 
 

@@ -42,7 +42,8 @@ from schemas.common import DEDUP_REMOVED_SCHEMA, REJECT_SCHEMA, fingerprint
 from schemas.validate import check_record
 from transforms.io import manifest as mf
 from transforms.io import outputs
-from transforms.io.local_paths import display_names
+from transforms.io.local_paths import display_names, worker_path
+from transforms.io.portable import check_portable_workers
 from transforms.io.progress import Progress, worker_logs_to
 from transforms.io.readers import READ_STAGE, InputError, file_size
 from transforms.io.shards import DEFAULT_ROWS_PER_SHARD, WriteShards
@@ -156,6 +157,7 @@ class ShardRun:
         self.overwrite, self.record_timeout = overwrite, record_timeout
         outputs.check_not_overlapping(self.output, list(inputs), read_in_place=list(read_in_place))
         runner = make_runner(options)  # an unknown runner fails before anything is written
+        check_portable_workers(options)  # so do workers that cannot start (Beam would wait forever)
         self.key = run_key(pipeline, options.get_all_options(drop_default=True))
         self.num_shards, self.rows_per_shard = num_shards, rows_per_shard
         self.progress = sys.stderr.isatty() if progress is None else progress
@@ -181,13 +183,14 @@ class ShardRun:
             self.reused, self.tmp = previous, None
             self.pipeline = beam.Pipeline(runner=runner, options=options)  # built, never run
             return
-        partial = partial_runs(self.output, self.key) if resume else []
+        # The work happens under an absolute location: workers of a portable runner have their own cwd.
+        partial = partial_runs(worker_path(self.output), self.key) if resume else []
         if partial:
             outputs.check_output_dir(self.output, overwrite)  # before the work, not when publishing
             self.tmp = partial[0]
             self.notes.append(f"resumed the partial run {posixpath.basename(self.tmp)}")
         else:
-            self.tmp = prepare_output(output, overwrite)
+            self.tmp = prepare_output(worker_path(self.output), overwrite)
             mf.write_json(posixpath.join(self.work_dir, RUN_FILE),
                           {"key": self.key, "pipeline": pipeline, "started": time.time()})
         self.pipeline = beam.Pipeline(runner=runner, options=options)
@@ -219,6 +222,8 @@ class ShardRun:
         where the input lives.
         """
         names = dict(names) if names else display_names((path, [path]) for path in paths)
+        names = {worker_path(path): name for path, name in names.items()}
+        paths = [worker_path(path) for path in paths]
         records, rejects = self.pipeline | f"read:{stage}" >> ReadItems(paths, stage=stage, position_field=position_field,
                                                                       names=names)
         self._input_bytes += sum(map(file_size, paths))

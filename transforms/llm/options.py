@@ -66,7 +66,7 @@ def config_from_options(options: PipelineOptions, *, model: str | None = None) -
     elif cache_dir.strip().lower() in CACHE_OFF or not cache_dir.strip():
         cache_dir = None
     else:
-        cache_dir = str(Path(cache_dir).expanduser())
+        cache_dir = str(Path(cache_dir).expanduser().absolute())  # workers of a portable runner have their own cwd
     log_path = str(Path(opts.llm_log).expanduser().absolute()) if opts.llm_log else None
     return LlmConfig(base_url=opts.llm_base_url, model=model, api_key=opts.llm_api_key or None,
                      max_concurrency=opts.llm_max_concurrency, max_retries=opts.llm_max_retries,

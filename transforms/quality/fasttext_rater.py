@@ -38,10 +38,24 @@ def normalize_label(label: Any) -> str:
 
 
 def load_model(path: str | os.PathLike):
-    """Load a ``.bin`` model (without the deprecation notice ``fasttext.load_model`` prints)."""
+    """Load a ``.bin`` model (without the deprecation notice ``fasttext.load_model`` prints).
+
+    ``path`` may be an fsspec URL (``gs://...``, a run's work dir on shared storage): the model is
+    copied to a local temporary file first, since fastText reads local files only.
+    """
     from fasttext.FastText import _FastText
 
-    return _FastText(model_path=str(path))
+    path = str(path)
+    if "://" not in path or path.startswith("file://"):
+        return _FastText(model_path=path.removeprefix("file://"))
+    import fsspec
+
+    with tempfile.TemporaryDirectory(prefix="shardsmith-model-") as local:
+        copy = os.path.join(local, "model.bin")
+        with fsspec.open(path, "rb") as source, open(copy, "wb") as target:
+            while chunk := source.read(1 << 24):
+                target.write(chunk)
+        return _FastText(model_path=copy)  # loaded into memory: the file may go
 
 
 def _predict_line(model, text: str, k: int) -> list[tuple[float, str]]:

@@ -49,20 +49,21 @@ def seed_inputs(patterns: list[str]) -> tuple[list[str], dict[str, str]]:
     absolute local path, so the same layout gives the same sources and ids on every machine."""
     found: list[str] = []
     groups: list[tuple[str, list[str]]] = []
-    for pattern in patterns:
+    for given in patterns:
+        pattern = os.path.abspath(given)  # read by workers, whose cwd is their own
         if os.path.isdir(pattern):
             matches = [p for p in glob.glob(os.path.join(pattern, "**", "*"), recursive=True)
                        if os.path.isfile(p) and p.lower().endswith(RS_SUFFIXES + JSON_SUFFIXES)]
             if not matches:
-                raise InputError(f"--seeds {pattern}: directory holds no .rs, .json or .jsonl files")
+                raise InputError(f"--seeds {given}: directory holds no .rs, .json or .jsonl files")
         elif glob.has_magic(pattern):
             matches = [p for p in glob.glob(pattern) if os.path.isfile(p)]
             if not matches:
-                raise InputError(f"--seeds {pattern}: no file matches")
+                raise InputError(f"--seeds {given}: no file matches")
         elif os.path.isfile(pattern):
             matches = [pattern]
         else:
-            raise InputError(f"--seeds {pattern}: no such file or directory")
+            raise InputError(f"--seeds {given}: no such file or directory")
         for path in matches:
             if not path.lower().endswith(RS_SUFFIXES + JSON_SUFFIXES):
                 raise InputError(f"--seeds {path}: expected .rs, .json or .jsonl")

@@ -139,3 +139,16 @@ def test_predict_labels(trained):
 
 def test_fasttext_line_removes_newlines():
     assert fasttext_line(" a\nb\r\n\tc\x00d ") == "a b c d"
+
+
+def test_a_model_at_an_fsspec_url_loads_like_the_local_file(trained):
+    """Workers of a portable runner read staged models from shared storage (here fsspec's memory://)."""
+    import fsspec
+
+    model_path, _ = trained
+    with fsspec.open("memory://staged/quality.bin", "wb") as target:
+        target.write(model_path.read_bytes())
+    texts = ["The survey examines rainfall in the valley over several decades.", "BUY NOW cheap pills!!!"]
+    local, staged = load_model(model_path), load_model("memory://staged/quality.bin")
+    assert staged.labels == local.labels
+    assert predict_labels(staged, texts) == predict_labels(local, texts)
