@@ -22,7 +22,7 @@ Steps (generated from ``steps()``; ``shardsmith steps verus --verus VERUS`` prin
                                                                            invalid_utf8,
                                                                            unreadable_file
     extract    map         program (and repair parts) out of the layout    no_code, unknown_layout
-    parse      filter      parse_verus                                     parse_error
+    parse      filter      parse_verus                                     parse_error, no_function
     features   map         feat_* / escape_* columns, line counts,
                            stripped task, spec fingerprint, id
     verify     batch       verify_many in batches; accepted = verified     error:<Type>
@@ -329,7 +329,8 @@ def steps(plan: Plan) -> list[Step]:
                  reasons="invalid_json, not_an_object, invalid_utf8, unreadable_file"),
         Map("extract", extract, id_field="_source_id", about="program (and repair parts) out of the layout",
             reasons="no_code, unknown_layout"),
-        Filter("parse", parse_reason, id_field="source_id", about="parse_verus", reasons="parse_error"),
+        Filter("parse", parse_reason, id_field="source_id", about="parse_verus",
+               reasons="parse_error, no_function"),
         Map("features", Features(), id_field="source_id",
             about="feat_* / escape_* columns, line counts, stripped task, spec fingerprint, id"),
     ]

@@ -178,7 +178,8 @@ def extract(raw: dict):
 
 
 def parse_reason(candidate: dict):
-    """Filter stage: ``parse_error`` when ``parse_verus`` cannot structure the program."""
+    """Filter stage: ``parse_error`` when ``parse_verus`` cannot structure the program, ``no_function``
+    when it holds no fn."""
     result = parse_verus(candidate["program"])
     return result if isinstance(result, Rejected) else None
 
