@@ -341,7 +341,7 @@ def steps(plan: Plan) -> list[Step]:
                   batch_size=opts.verus_batch_size, about="verify_many in batches; accepted = verified and no "
                   "cheating", reasons="error:<Type>",
                   note=f"verification: {plan.binary} (Verus {version}), rlimit {plan.config.rlimit}, timeout "
-                       f"{plan.config.timeout_seconds}s; accepted = verified and no assume/admit/new external_body"),
+                       f"{plan.config.timeout_seconds}s; accepted = verified and nothing --no-cheating refuses"),
             Checkpoint("verified"),
             Note("sandbox", note=sandbox_note(log=plan.config.sandbox)),  # how verus is contained
         ]

@@ -235,9 +235,10 @@ def keep_score(record: dict) -> int | None:
 
 
 def apply_verdict(record: dict, result: VerificationResult) -> dict:
-    """The verification columns and ``accepted`` (a seed may keep its own external_body items)."""
+    """The verification columns and ``accepted``: verified, and no escape hatch Verus's
+    ``--no-cheating`` refuses (``tasks.cheating_reason`` without a seed)."""
     out = {**record, **result.record_fields()}
-    out["accepted"] = bool(result.verified and cheating_reason(record["program"], record["program"]) is None)
+    out["accepted"] = bool(result.verified and cheating_reason(record["program"]) is None)
     return out
 
 
@@ -248,7 +249,7 @@ def acceptance_reason(record: dict):
     if record.get("verification_status") != "verified":
         return Rejected(f"not_verified:{record.get('verification_status')}",
                         "\n".join((record.get("verification_errors") or [])[:3]))
-    return Rejected(f"cheating:{cheating_reason(record['program'], record['program'])}", "")
+    return Rejected(f"cheating:{cheating_reason(record['program'])}", "")
 
 
 def _features_of(record: dict) -> dict:
@@ -261,7 +262,7 @@ def task_of(record: dict, verification_ran: bool):
         return Rejected("not_accepted")
     if not record.get("has_proof"):
         return Rejected("no_proof")
-    cheat = cheating_reason(record["program"], record["program"])
+    cheat = cheating_reason(record["program"])
     if cheat:
         return Rejected(f"cheating:{cheat}")
     task = record["program_without_proof"]

@@ -222,6 +222,9 @@ EXPRESSION_KEYWORDS = frozenset(FN_CLAUSES + LOOP_CLAUSES + (
     "else", "return", "in", "move", "forall", "exists", "choose", "by", "implies"))
 
 
+_VERIFIER_ATTRIBUTE = re.compile(r"(?:\bverifier::|\bverifier\(|\binternal\()(\w+)")
+
+
 @dataclass(frozen=True)
 class Attribute:
     """``#[...]`` / ``#![...]``: name normalized (``verifier(x)`` -> ``verifier::x``)."""
@@ -231,6 +234,11 @@ class Attribute:
     start: int  # index of '#'
     end: int  # one past ']'
     inner: bool
+
+    def names(self) -> frozenset[str]:
+        """Its name and every verifier attribute it applies, also as ``verus::internal(x)`` or
+        inside ``cfg_attr(pred, verifier::x, ..)`` (Verus builds with ``verus_keep_ghost`` set)."""
+        return frozenset({self.name} | {"verifier::" + w for w in _VERIFIER_ATTRIBUTE.findall(self.text)})
 
 
 @dataclass(frozen=True)
@@ -288,7 +296,7 @@ class Function:
     calls: frozenset[str]  # names called in the body (``f(``, ``x.f(``, ``T::f(``)
 
     def has_attribute(self, name: str) -> bool:
-        return any(a.name == name for a in self.attributes)
+        return any(name in a.names() for a in self.attributes)
 
     def clauses_of(self, kind: str) -> tuple[Clause, ...]:
         return tuple(c for c in self.clauses if c.kind == kind)

@@ -243,8 +243,12 @@ def spec_code_fingerprint(source: str | VerusProgram) -> str:
 # --------------------------------------------------------------------------------- cheating
 
 
+_TRUSTED = ("verifier::external_body", "verifier::external")
+
+
 def _escape_profile(source: str | VerusProgram | None) -> tuple[dict[str, int], list[str] | None]:
-    """Escape-hatch counts and the external_body item names (None when the items are unknown)."""
+    """Escape-hatch counts and the trusted items, ``"<attribute> <kind> <name>"`` for every
+    external_body / external item and axiom fn (None when the items are unknown)."""
     if source is None:
         return escape_hatches_in_text(""), []
     program = source if isinstance(source, VerusProgram) else parse_verus(source)
@@ -253,17 +257,25 @@ def _escape_profile(source: str | VerusProgram | None) -> tuple[dict[str, int], 
             return escape_hatches_in_tokens(tokenize(source)[0]), None
         except VerusSyntaxError:
             return escape_hatches_in_text(source), None
-    names = sorted(f"{it.kind} {it.name}" for it in program.items
-                   if any(a.name == "verifier::external_body" for a in it.attributes))
-    return count_escape_hatches(program), names
+    names = []
+    for it in program.items:
+        applied = frozenset().union(*(a.names() for a in it.attributes))
+        names += [f"{attribute} {it.kind} {it.name}" for attribute in _TRUSTED if attribute in applied]
+    names += [f"verifier::external_body fn {f.name}" for f in program.functions if "axiom" in f.qualifiers]
+    return count_escape_hatches(program), sorted(names)
 
 
 def cheating_reason(candidate: str | VerusProgram, seed: str | VerusProgram | None = None) -> str | None:
-    """Why a candidate solution cannot be accepted even if it verifies, else None.
+    """Why a candidate cannot be accepted even if it verifies, else None: Verus's ``--no-cheating``
+    rules (``features.escape_hatches_in_tokens``), less what the seed itself had.
 
-    ``assume`` / ``admit``: present at all; ``external_body``: an external_body item the seed
-    did not have (by kind and name; by count when either side does not parse);
-    ``assume_specification``: more of them than the seed had.
+    Without a seed (a seed program judged on its own) this is ``--no-cheating`` itself: any
+    ``assume`` / ``admit`` / ``external_body`` (``axiom fn`` included) / ``assume_specification`` /
+    ``assume_termination`` is cheating; ``#[verifier::external]`` is not (Verus then ignores the
+    item, and verified code cannot use it). With a seed (an answer to a task made from it):
+    ``assume`` / ``admit``: present at all; ``external_body`` / ``external``: a trusted item the
+    seed did not have (by attribute, kind and name; external_body by count when either side does
+    not parse); ``assume_specification`` / ``assume_termination``: more of them than the seed had.
     """
     found, found_external = _escape_profile(candidate)
     allowed, allowed_external = _escape_profile(seed)
@@ -275,10 +287,16 @@ def cheating_reason(candidate: str | VerusProgram, seed: str | VerusProgram | No
         remaining = list(allowed_external)
         for name in found_external:
             if name not in remaining:
-                return "external_body"
+                if name.startswith("verifier::external_body"):
+                    return "external_body"
+                if seed is not None:
+                    return "external"
+                continue
             remaining.remove(name)
     elif found["external_body"] > allowed["external_body"]:
         return "external_body"
+    if found["assume_termination"] > allowed["assume_termination"]:
+        return "assume_termination"
     if found["assume_specification"] > allowed["assume_specification"]:
         return "assume_specification"
     return None

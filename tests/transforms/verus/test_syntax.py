@@ -401,9 +401,9 @@ axiom fn a(i: int)
 ;
 }
 """)
-    l, a = _fn(program, "l"), _fn(program, "a")
-    assert [(c.kind, len(c.exprs)) for c in l.clauses] == [("ensures", 2)]
-    assert program.text(l.body[0], l.body[1] + 1) == "{\n}"
+    lemma, a = _fn(program, "l"), _fn(program, "a")
+    assert [(c.kind, len(c.exprs)) for c in lemma.clauses] == [("ensures", 2)]
+    assert program.text(lemma.body[0], lemma.body[1] + 1) == "{\n}"
     assert [(c.kind, len(c.exprs)) for c in a.clauses] == [("ensures", 1)] and a.body is None
 
 

@@ -427,3 +427,78 @@ def test_damaged_programs_never_crash_and_tasks_stay_consistent(source):
             assert "no functions" in task.detail, (k, task.detail)
         else:
             assert spec_code_fingerprint(task) == spec_code_fingerprint(program), k
+
+
+# Verus's --no-cheating (verus-lang/verus source/vir/src/well_formed.rs, rust_verify's verus_items.rs):
+# one snippet per form, written for the test.
+_LEMMA_TASK = """\
+use vstd::prelude::*;
+verus! {
+spec fn f(x: int) -> int { x + 1 }
+proof fn target(x: int) ensures f(x) > x {
+}
+fn main() {}
+}
+"""
+
+
+def _answer(body: str, before: str = "") -> str:
+    return _LEMMA_TASK.replace("proof fn target(x: int) ensures f(x) > x {\n}",
+                               before + "proof fn target(x: int) ensures f(x) > x {\n    " + body + "\n}")
+
+
+@pytest.mark.parametrize("body, before, reason", [
+    ("assume(false);", "", "assume"),
+    ("assume_(false);", "", "assume"),  # the builtin the verus! macro calls
+    ("verus_builtin::assume_(false);", "", "assume"),
+    ("builtin::assume_(false);", "", "assume"),
+    ("::verus_builtin::assume_(false);", "", "assume"),
+    ("vstd::prelude::admit();", "", "admit"),
+    ("verus_builtin::admit();", "", "admit"),
+    ("skip();", "use vstd::prelude::admit as skip;\n", "admit"),
+    ("trust(false);", "use verus_builtin::{assume_ as trust};\n", "assume"),
+    ("lemma(x);", "#[verifier::external_body]\nproof fn lemma(x: int) ensures f(x) > x {}\n", "external_body"),
+    ("lemma(x);", "#[verifier(external_body)]\nproof fn lemma(x: int) ensures f(x) > x {}\n", "external_body"),
+    ("lemma(x);", "#[cfg_attr(verus_keep_ghost, verifier::external_body)]\nproof fn lemma(x: int) ensures f(x) > x "
+                  "{}\n", "external_body"),
+    ("lemma(x);", "#[verus::internal(external_body)]\nproof fn lemma(x: int) ensures f(x) > x {}\n", "external_body"),
+    ("lemma(x);", "axiom fn lemma(x: int) ensures f(x) > x;\n", "external_body"),
+    ("", "pub assume_specification[ core::cmp::min::<u64> ](a: u64, b: u64) -> (r: u64) ensures r <= a;\n",
+     "assume_specification"),
+    ("", "#[verifier::external_fn_specification]\npub fn ex_min(a: u64, b: u64) -> u64 { core::cmp::min(a, b) }\n",
+     "assume_specification"),
+    ("", "#[verifier::assume(externals_available_without_declaration)]\nfn g() {}\n", "assume_specification"),
+    ("", "#[verifier::assume_termination]\nfn spin() { loop {} }\n", "assume_termination"),
+    ("", "#[verifier::external]\nfn helper() {}\n", "external"),
+])
+def test_every_no_cheating_form_is_caught(body, before, reason):
+    answer = _answer(body, before)
+    assert not isinstance(parse_verus(answer), Rejected)
+    assert cheating_reason(answer, _LEMMA_TASK) == reason
+
+
+@pytest.mark.parametrize("body", [
+    "my_mod::assume(x);",  # a user's fn named assume, by its own path
+    "v.assume(x);",  # a method
+    "let admit_count = 1;",
+])
+def test_user_code_named_like_an_escape_hatch_is_not_cheating(body):
+    assert cheating_reason(_answer(body), _LEMMA_TASK) is None
+
+
+def test_a_seed_is_judged_like_verus_no_cheating():
+    """Seed mode (no task to compare with): what --no-cheating refuses is refused, even when the
+    seed wrote it itself; #[verifier::external] is not (Verus ignores the item)."""
+    trusted = _answer("lemma(x);", "#[verifier::external_body]\nproof fn lemma(x: int) ensures f(x) > x {}\n")
+    assert cheating_reason(trusted) == "external_body"
+    assert cheating_reason(trusted, trusted) is None  # an answer may keep its task's trusted items
+    assert cheating_reason(_answer("", "axiom fn a(x: int) ensures f(x) > x;\n")) == "external_body"
+    assert cheating_reason(_answer("", "#[verifier::external]\nfn helper() {}\n")) is None
+    assert cheating_reason(_LEMMA_TASK) is None
+
+
+def test_a_cfg_attr_external_body_lemma_is_trusted_and_kept_by_the_task():
+    program = _parse(_answer("lemma(x);", "#[cfg_attr(verus_keep_ghost, verifier::external_body)]\n"
+                                          "proof fn lemma(x: int) ensures f(x) > x {}\n"))
+    task = strip_proof(program)
+    assert "proof fn lemma(x: int) ensures f(x) > x {}" in task and "lemma(x);" not in task
