@@ -60,6 +60,7 @@ import functools
 import json
 import os
 import posixpath
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -273,8 +274,13 @@ def _finish_manifest(manifest: dict, counters: dict, root: str, extra: dict) -> 
 
 def verus_config(opts: VerusOptions) -> VerusConfig:
     try:
+        extra = [arg for line in (opts.verus_extra_args or []) for arg in shlex.split(line)]
+    except ValueError as exc:
+        raise InputError(f"--verus-extra-args: {exc}") from None
+    try:
         return VerusConfig(binary=opts.verus, rlimit=opts.verus_rlimit, timeout_seconds=opts.verus_timeout,
-                           memory_limit_mb=opts.verus_memory_mb, cache_dir=opts.verus_cache_dir)
+                           memory_limit_mb=opts.verus_memory_mb, cache_dir=opts.verus_cache_dir,
+                           num_threads=opts.verus_threads, extra_args=tuple(extra))
     except ValueError as exc:
         raise InputError(f"verus options: {exc}") from None
 
