@@ -400,7 +400,8 @@ def has_main(program_source: str) -> bool:
             depth += 1
         elif tok.text in ("}", ")", "]"):
             depth -= 1
-        elif tok.text == "fn" and i + 2 < len(tokens) and tokens[i + 1].text == "main" and tokens[i + 2].text in ("(", "<"):
+        elif (tok.text == "fn" and i + 2 < len(tokens) and tokens[i + 1].text == "main"
+              and tokens[i + 2].text in ("(", "<")):
             open_groups = [j for j in top if j < i < matching[j]]
             if depth == 0 or (depth == 1 and open_groups):
                 return True
