@@ -19,7 +19,7 @@ from transforms.io.readers import Unreadable, iter_jsonl
 from transforms.records import Rejected, content_id
 from transforms.verus.features import feature_columns, program_summary
 from transforms.verus.syntax import parse_verus
-from transforms.verus.tasks import cheating_reason, spec_code_fingerprint, strip_proof
+from transforms.verus.tasks import cheating_reason, goal_reason, spec_code_fingerprint, strip_proof
 from transforms.verus.verifier import VerificationResult, VerusConfig, skipped_record_fields, verify_many
 
 RS_SUFFIXES = (".rs",)
@@ -257,7 +257,8 @@ def _features_of(record: dict) -> dict:
 
 
 def task_of(record: dict, verification_ran: bool):
-    """Program -> proof-completion task, or the reason there is none."""
+    """Program -> proof-completion task, or the reason there is none (``no_goal``: the task would
+    state nothing to prove, ``tasks.goal_reason``)."""
     if verification_ran and not record.get("accepted"):
         return Rejected("not_accepted")
     if not record.get("has_proof"):
@@ -271,6 +272,11 @@ def task_of(record: dict, verification_ran: bool):
         task = imported
     if normalize_program(task) == normalize_program(record["program"]):
         return Rejected("no_proof")
+    parsed = parse_verus(task)
+    if isinstance(parsed, Rejected) and parsed.reason == "parse_error":
+        return Rejected("task_parse_error", parsed.detail)
+    if isinstance(parsed, Rejected) or goal_reason(parsed):
+        return Rejected("no_goal", "the task states nothing to prove (no ensures, no call with requires)")
     return {"id": content_id("verus-task", normalize_program(task)), "program_id": record["id"],
             "source": record.get("source"), "source_id": record.get("source_id"), "task": task,
             "ground_truth": record["program"], "spec_fingerprint": record["spec_fingerprint"],

@@ -240,6 +240,35 @@ def spec_code_fingerprint(source: str | VerusProgram) -> str:
     return content_id(_FINGERPRINT_SALT, *(tok.text for tok in spec_code_tokens(program)), length=40)
 
 
+# ------------------------------------------------------------------------------------ goals
+
+
+def _trusted(fn) -> bool:
+    return (fn.body is None or "axiom" in fn.qualifiers or fn.has_attribute("verifier::external_body")
+            or fn.has_attribute("verifier::external"))
+
+
+def goal_reason(source: str | VerusProgram) -> str | None:
+    """None when the program states something to prove, else ``no_goal``.
+
+    A goal is a non-empty ``ensures`` of a function Verus verifies (with a body, not
+    external_body / external / axiom), or a call, from such a body, of a local function or
+    assume_specification with a non-empty ``requires`` (its precondition is proven at the call).
+    Implicit obligations (arithmetic overflow, index bounds) are not counted: a task whose only
+    goal is one of those is ``no_goal``.
+    """
+    program = _program(source)
+    verified = [fn for fn in program.functions if not _trusted(fn)]
+    if any(c.exprs for fn in verified for c in fn.clauses_of("ensures")):
+        return None
+    guarded = {fn.name for fn in program.functions if any(c.exprs for c in fn.clauses_of("requires"))}
+    guarded |= {it.name for it in program.items if it.kind == "assume_specification"
+                and any(c.kind == "requires" and c.exprs for c in it.clauses)}
+    if any(fn.calls & guarded for fn in verified if fn.mode != "spec"):
+        return None
+    return "no_goal"
+
+
 # --------------------------------------------------------------------------------- cheating
 
 

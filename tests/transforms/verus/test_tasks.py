@@ -5,7 +5,9 @@ from tests.transforms.verus.programs import BINARY_SEARCH
 from transforms.records import Rejected
 from transforms.verus.features import count_escape_hatches, extract_features
 from transforms.verus.syntax import parse_verus, token_roles
-from transforms.verus.tasks import cheating_reason, spec_code_fingerprint, spec_code_text, strip_proof
+from transforms.verus.tasks import (
+    cheating_reason, goal_reason, spec_code_fingerprint, spec_code_text, strip_proof,
+)
 
 
 BINARY_SEARCH_TASK = """\
@@ -502,3 +504,35 @@ def test_a_cfg_attr_external_body_lemma_is_trusted_and_kept_by_the_task():
                                           "proof fn lemma(x: int) ensures f(x) > x {}\n"))
     task = strip_proof(program)
     assert "proof fn lemma(x: int) ensures f(x) > x {}" in task and "lemma(x);" not in task
+
+
+@pytest.mark.parametrize("source, reason", [
+    ("verus! {\nfn f(x: u64) -> (r: u64) ensures r == x { x }\n}", None),
+    ("verus! {\nproof fn t(x: int) ensures x + 0 == x {}\n}", None),
+    # a call's precondition is proven at the call
+    ("verus! {\nfn g(x: u64) requires x < 10 {}\nfn main() { g(3); }\n}", None),
+    ("verus! {\nfn f(x: u64) -> u64 { x }\nfn main() { f(3); }\n}", "no_goal"),
+    # asserts were the only goal and the task removed them (examples/guide: fn test() { assert(..) })
+    ("verus! {\nfn main() { }\n}", "no_goal"),
+    # a trusted fn's ensures is an assumption, not a goal
+    ("verus! {\n#[verifier::external_body]\nfn f() -> (r: u64) ensures r == 1 { 1 }\nfn main() { f(); }\n}",
+     "no_goal"),
+    ("verus! {\naxiom fn a(x: int) ensures x == x;\nfn main() {}\n}", "no_goal"),
+    ("verus! {\nspec fn s(x: int) -> int recommends x > 0 { x }\nfn main() {}\n}", "no_goal"),
+])
+def test_goal_reason(source, reason):
+    assert goal_reason(source) == reason
+
+
+def test_a_program_whose_task_has_no_goal_is_rejected_no_goal():
+    from transforms.verus.programs import Features, task_of
+
+    source = ("verus! {\nspec fn double(x: int) -> int { 2 * x }\nfn main() {\n"
+              "    assert(double(2) == 4);\n}\n}\n")
+    record = Features()({"program": source, "origin": "seed", "source": "t.rs", "source_id": "t.rs"})
+    result = task_of(record, verification_ran=False)
+    assert isinstance(result, Rejected) and result.reason == "no_goal"
+    with_goal = source.replace("fn main() {", "fn four() -> (r: u64)\n    ensures r == 4,\n{").replace(
+        "== 4);\n}", "== 4);\n    4\n}")
+    assert not isinstance(task_of(Features()({"program": with_goal, "origin": "seed", "source": "t.rs",
+                                                 "source_id": "t.rs"}), verification_ran=False), Rejected)
