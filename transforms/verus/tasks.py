@@ -252,7 +252,7 @@ def goal_reason(source: str | VerusProgram) -> str | None:
     """None when the program states something to prove, else ``no_goal``.
 
     A goal is a non-empty ``ensures`` of a function Verus verifies (with a body, not
-    external_body / external / axiom), or a call, from such a body, of a local function or
+    external_body / external / axiom), an ``#[inductive]`` lemma of a state machine, or a call, from such a body, of a local function or
     assume_specification with a non-empty ``requires`` (its precondition is proven at the call).
     Implicit obligations (arithmetic overflow, index bounds) are not counted: a task whose only
     goal is one of those is ``no_goal``.
@@ -261,6 +261,8 @@ def goal_reason(source: str | VerusProgram) -> str | None:
     verified = [fn for fn in program.functions if not _trusted(fn)]
     if any(c.exprs for fn in verified for c in fn.clauses_of("ensures")):
         return None
+    if any(fn.container == "state_machine" and fn.mode == "proof" for fn in verified):
+        return None  # an #[inductive(..)] lemma: the machine's invariant must be preserved
     guarded = {fn.name for fn in program.functions if any(c.exprs for c in fn.clauses_of("requires"))}
     guarded |= {it.name for it in program.items if it.kind == "assume_specification"
                 and any(c.kind == "requires" and c.exprs for c in it.clauses)}

@@ -519,6 +519,9 @@ def test_a_cfg_attr_external_body_lemma_is_trusted_and_kept_by_the_task():
      "no_goal"),
     ("verus! {\naxiom fn a(x: int) ensures x == x;\nfn main() {}\n}", "no_goal"),
     ("verus! {\nspec fn s(x: int) -> int recommends x > 0 { x }\nfn main() {}\n}", "no_goal"),
+    # a state machine's inductive lemma must show its invariant is preserved
+    ("verus! {\nstate_machine!{ M { fields { pub x: int } #[invariant] pub fn inv(&self) -> bool { self.x >= 0 }\n"
+     "#[inductive(tr)] fn tr_inductive(pre: Self, post: Self) { } } }\nfn main() {}\n}", None),
 ])
 def test_goal_reason(source, reason):
     assert goal_reason(source) == reason
