@@ -1076,6 +1076,21 @@ def merge_spans(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
     return merged
 
 
+def goal_asserts(program: VerusProgram) -> list[tuple[Function, Statement]]:
+    """Plain ``assert(..)`` statements that are the only stated goal of an exec fn: one Verus
+    verifies (a body, not external / external_body) with no ``ensures``, the assert not inside
+    another proof statement (proof block, assert-by). A task keeps them (``proof_pieces``)."""
+    out = []
+    for fn in program.functions:
+        if (fn.mode != "exec" or fn.body is None or any(c.exprs for c in fn.clauses_of("ensures"))
+                or fn.has_attribute("verifier::external_body") or fn.has_attribute("verifier::external")):
+            continue
+        wrappers = [s for s in fn.statements if s.kind in PROOF_STATEMENTS and s.kind != "assert"]
+        out += [(fn, s) for s in fn.statements if s.kind == "assert"
+                and not any(w.start < s.start and s.end <= w.end for w in wrappers)]
+    return out
+
+
 @dataclass(frozen=True)
 class ProofPiece:
     """A character range of proof content and how ``strip_proof`` takes it out."""
@@ -1098,7 +1113,8 @@ def proof_pieces(program: VerusProgram) -> list[ProofPiece]:
     * ``broadcast use`` / ``broadcast group`` items and prover-tuning attributes (rlimit, ...).
 
     Kept: spec fns, requires / ensures / recommends, exec code, datatypes, trusted proof fns,
-    ghost / tracked lets (exec code may pass them on as ``Ghost(x)`` arguments).
+    ghost / tracked lets (exec code may pass them on as ``Ghost(x)`` arguments), and the asserts
+    that are an exec fn's only goal (``goal_asserts``).
     """
     t = program.tokens
     pieces: list[ProofPiece] = []
@@ -1111,6 +1127,7 @@ def proof_pieces(program: VerusProgram) -> list[ProofPiece]:
         if item.kind in ("broadcast_use", "broadcast_group"):
             add(item.start, item.end)
     roles = proof_fn_roles(program)
+    goals = {s.start for _, s in goal_asserts(program)}
     for fn in program.functions:
         role = roles.get(fn.start)
         if role == "trusted":
@@ -1143,7 +1160,7 @@ def proof_pieces(program: VerusProgram) -> list[ProofPiece]:
             if loop.clauses:
                 add(loop.clauses[0].start, loop.clauses[-1].end)
         for statement in fn.statements:
-            if statement.kind in PROOF_STATEMENTS:
+            if statement.kind in PROOF_STATEMENTS and statement.start not in goals:
                 if statement.start > 0 and t[statement.start - 1].text == "=>":
                     end = statement.end - (t[statement.end - 1].text == ";")
                     add(statement.start, end, whole=False, replacement="{}")

@@ -27,7 +27,8 @@ from transforms.verus.features import (
     count_escape_hatches, escape_hatches_in_text, escape_hatches_in_tokens,
 )
 from transforms.verus.syntax import (
-    FN_CLAUSES, LOOP_CLAUSES, ProofPiece, Token, VerusProgram, VerusSyntaxError, in_spans, merge_spans,
+    FN_CLAUSES, LOOP_CLAUSES, ProofPiece, Token, VerusProgram, VerusSyntaxError, goal_asserts, in_spans,
+    merge_spans,
     outermost_pieces, parse_verus, proof_pieces, proof_spans, tokenize,
 )
 
@@ -162,6 +163,9 @@ def spec_code_tokens(program: VerusProgram) -> list[Token]:
                  if s.kind in ("ghost_let", "tracked_let")]
     excluded += [program.char_span(it.start, it.end) for it in program.items if it.kind in ("use", "extern")]
     excluded += _trigger_spans(program) + _outside_use_spans(program)
+    # goal asserts stay in a task, but an answer may add asserts next to them (cheating_reason
+    # checks that it keeps the task's)
+    excluded += [program.char_span(s.start, s.end) for _, s in goal_asserts(program)]
     excluded = merge_spans(excluded)
     kept = [i for i, tok in enumerate(t) if not in_spans(excluded, tok.start)]
 
@@ -252,14 +256,15 @@ def goal_reason(source: str | VerusProgram) -> str | None:
     """None when the program states something to prove, else ``no_goal``.
 
     A goal is a non-empty ``ensures`` of a function Verus verifies (with a body, not
-    external_body / external / axiom), an ``#[inductive]`` lemma of a state machine, or a call, from such a body, of a local function or
+    external_body / external / axiom), an assert that is an exec fn's only goal
+    (``syntax.goal_asserts``), an ``#[inductive]`` lemma of a state machine, or a call, from such a body, of a local function or
     assume_specification with a non-empty ``requires`` (its precondition is proven at the call).
     Implicit obligations (arithmetic overflow, index bounds) are not counted: a task whose only
     goal is one of those is ``no_goal``.
     """
     program = _program(source)
     verified = [fn for fn in program.functions if not _trusted(fn)]
-    if any(c.exprs for fn in verified for c in fn.clauses_of("ensures")):
+    if any(c.exprs for fn in verified for c in fn.clauses_of("ensures")) or goal_asserts(program):
         return None
     if any(fn.container == "state_machine" and fn.mode == "proof" for fn in verified):
         return None  # an #[inductive(..)] lemma: the machine's invariant must be preserved
@@ -296,6 +301,28 @@ def _escape_profile(source: str | VerusProgram | None) -> tuple[dict[str, int], 
     return count_escape_hatches(program), sorted(names)
 
 
+def _goal_texts(source: str | VerusProgram) -> list[str] | None:
+    program = source if isinstance(source, VerusProgram) else parse_verus(source)
+    if isinstance(program, Rejected):
+        return None
+    t = program.tokens
+    return sorted(fn.name + ":" + " ".join(t[k].text for k in range(s.start, s.end) if t[k].text != ";")
+                  for fn, s in goal_asserts(program))
+
+
+def _dropped_goal(candidate: str | VerusProgram, seed: str | VerusProgram) -> bool:
+    """Whether the candidate lacks an assert that is a goal of the seed (same fn, same tokens)."""
+    wanted, found = _goal_texts(seed), _goal_texts(candidate)
+    if not wanted or found is None:
+        return False
+    remaining = list(found)
+    for goal in wanted:
+        if goal not in remaining:
+            return True
+        remaining.remove(goal)
+    return False
+
+
 def cheating_reason(candidate: str | VerusProgram, seed: str | VerusProgram | None = None) -> str | None:
     """Why a candidate cannot be accepted even if it verifies, else None: Verus's ``--no-cheating``
     rules (``features.escape_hatches_in_tokens``), less what the seed itself had.
@@ -306,10 +333,13 @@ def cheating_reason(candidate: str | VerusProgram, seed: str | VerusProgram | No
     item, and verified code cannot use it). With a seed (an answer to a task made from it):
     ``assume`` / ``admit``: present at all; ``external_body`` / ``external``: a trusted item the
     seed did not have (by attribute, kind and name; external_body by count when either side does
-    not parse); ``assume_specification`` / ``assume_termination``: more of them than the seed had.
+    not parse); ``assume_specification`` / ``assume_termination``: more of them than the seed had;
+    ``dropped_goal``: an assert that is the seed's goal (``syntax.goal_asserts``) is missing.
     """
     found, found_external = _escape_profile(candidate)
     allowed, allowed_external = _escape_profile(seed)
+    if seed is not None and _dropped_goal(candidate, seed):
+        return "dropped_goal"
     if found["assume"]:
         return "assume"
     if found["admit"]:

@@ -531,11 +531,46 @@ def test_a_program_whose_task_has_no_goal_is_rejected_no_goal():
     from transforms.verus.programs import Features, task_of
 
     source = ("verus! {\nspec fn double(x: int) -> int { 2 * x }\nfn main() {\n"
-              "    assert(double(2) == 4);\n}\n}\n")
+              "    proof { assert(double(2) == 4); }\n}\n}\n")
     record = Features()({"program": source, "origin": "seed", "source": "t.rs", "source_id": "t.rs"})
     result = task_of(record, verification_ran=False)
     assert isinstance(result, Rejected) and result.reason == "no_goal"
     with_goal = source.replace("fn main() {", "fn four() -> (r: u64)\n    ensures r == 4,\n{").replace(
-        "== 4);\n}", "== 4);\n    4\n}")
+        "== 4); }\n}", "== 4); }\n    4\n}")
     assert not isinstance(task_of(Features()({"program": with_goal, "origin": "seed", "source": "t.rs",
                                                  "source_id": "t.rs"}), verification_ran=False), Rejected)
+
+
+GOAL_ASSERTS = """\
+use vstd::prelude::*;
+verus! {
+spec fn double(x: int) -> int { 2 * x }
+fn test(v: Vec<u64>) {
+    let n = v.len();
+    assert(double(2) == 4) by {
+        reveal(double);
+    };
+    proof { assert(double(1) == 2); }
+    assert(n == v@.len());
+}
+fn main() {}
+}
+"""
+
+
+def test_asserts_that_are_an_exec_fns_only_goal_stay_in_the_task():
+    # examples/guide: exec test fns whose asserts are the only thing to prove
+    task = strip_proof(GOAL_ASSERTS)
+    assert "assert(n == v@.len());" in task
+    assert "reveal" not in task and "proof {" not in task and "double(2)" not in task
+    assert spec_code_fingerprint(task) == spec_code_fingerprint(GOAL_ASSERTS)
+    assert goal_reason(task) is None
+    # an answer may add asserts next to the goal, but not drop or change it
+    hinted = task.replace("    assert(n == v@.len());", "    assert(v@.len() == n);\n    assert(n == v@.len());")
+    assert spec_code_fingerprint(hinted) == spec_code_fingerprint(task)
+    assert cheating_reason(hinted, task) is None
+    assert cheating_reason(task.replace("    assert(n == v@.len());\n", ""), task) == "dropped_goal"
+    assert cheating_reason(task.replace("assert(n == v@.len())", "assert(n >= 0)"), task) == "dropped_goal"
+    # with an ensures the fn's asserts are proof again
+    with_ensures = GOAL_ASSERTS.replace("fn test(v: Vec<u64>) {", "fn test(v: Vec<u64>)\n    ensures true,\n{")
+    assert "assert(n == v@.len());" not in strip_proof(with_ensures)
