@@ -257,8 +257,9 @@ def goal_reason(source: str | VerusProgram) -> str | None:
 
     A goal is a non-empty ``ensures`` of a function Verus verifies (with a body, not
     external_body / external / axiom), an assert that is an exec fn's only goal
-    (``syntax.goal_asserts``), an ``#[inductive]`` lemma of a state machine, or a call, from such a body, of a local function or
-    assume_specification with a non-empty ``requires`` (its precondition is proven at the call).
+    (``syntax.goal_asserts``), an ``#[inductive]`` lemma of a state machine, or a call, from
+    such a body, of a local function or assume_specification with a non-empty ``requires`` (its
+    precondition is proven at the call).
     Implicit obligations (arithmetic overflow, index bounds) are not counted: a task whose only
     goal is one of those is ``no_goal``.
     """
