@@ -209,6 +209,13 @@ def verus_flags(parser) -> None:
                         help="wall-clock seconds per program; the whole process group is killed after it")
     parser.add_argument("--verus-memory-mb", "--verus_memory_mb", dest="verus_memory_mb", type=at_least(1), default=None,
                         help="address-space limit of verus and its children in MB (give several GB)")
+    parser.add_argument("--verus-threads", "--verus_threads", dest="verus_threads", type=at_least(1), default=None,
+                        help="verus --num-threads per program (default: Verus's, all cores but one; keep "
+                             "threads x --verus-workers within the cores)")
+    parser.add_argument("--verus-extra-args", "--verus_extra_args", dest="verus_extra_args", action="append",
+                        default=None, metavar="ARGS",
+                        help="more verus arguments, split like a shell line (e.g. '--no-lifetime --expand-errors'); "
+                             "repeatable; part of the cache key")
     parser.add_argument("--verus-cache-dir", "--verus_cache_dir", dest="verus_cache_dir", default=None,
                         help="directory of the verification cache (keyed by program, Verus version, options)")
     parser.add_argument("--verus-workers", "--verus_workers", dest="verus_workers", type=at_least(1), default=4,

@@ -22,7 +22,7 @@ Steps (generated from ``steps()``; ``shardsmith steps verus --verus VERUS`` prin
                                                                            invalid_utf8,
                                                                            unreadable_file
     extract    map         program (and repair parts) out of the layout    no_code, unknown_layout
-    parse      filter      parse_verus                                     parse_error
+    parse      filter      parse_verus                                     parse_error, no_function
     features   map         feat_* / escape_* columns, line counts,
                            stripped task, spec fingerprint, id
     verify     batch       verify_many in batches; accepted = verified     error:<Type>
@@ -60,6 +60,7 @@ import functools
 import json
 import os
 import posixpath
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -280,8 +281,13 @@ def verus_config(opts: VerusOptions) -> VerusConfig:
     if cache_dir:
         cache_dir = os.path.abspath(os.path.expanduser(cache_dir))
     try:
+        extra = [arg for line in (opts.verus_extra_args or []) for arg in shlex.split(line)]
+    except ValueError as exc:
+        raise InputError(f"--verus-extra-args: {exc}") from None
+    try:
         return VerusConfig(binary=binary, rlimit=opts.verus_rlimit, timeout_seconds=opts.verus_timeout,
-                           memory_limit_mb=opts.verus_memory_mb, cache_dir=cache_dir)
+                           memory_limit_mb=opts.verus_memory_mb, cache_dir=cache_dir,
+                           num_threads=opts.verus_threads, extra_args=tuple(extra))
     except ValueError as exc:
         raise InputError(f"verus options: {exc}") from None
 
@@ -336,7 +342,8 @@ def steps(plan: Plan) -> list[Step]:
                  reasons="invalid_json, not_an_object, invalid_utf8, unreadable_file"),
         Map("extract", extract, id_field="_source_id", about="program (and repair parts) out of the layout",
             reasons="no_code, unknown_layout"),
-        Filter("parse", parse_reason, id_field="source_id", about="parse_verus", reasons="parse_error"),
+        Filter("parse", parse_reason, id_field="source_id", about="parse_verus",
+               reasons="parse_error, no_function"),
         Map("features", Features(), id_field="source_id",
             about="feat_* / escape_* columns, line counts, stripped task, spec fingerprint, id"),
     ]
@@ -347,7 +354,7 @@ def steps(plan: Plan) -> list[Step]:
                   batch_size=opts.verus_batch_size, about="verify_many in batches; accepted = verified and no "
                   "cheating", reasons="error:<Type>",
                   note=f"verification: {plan.binary} (Verus {version}), rlimit {plan.config.rlimit}, timeout "
-                       f"{plan.config.timeout_seconds}s; accepted = verified and no assume/admit/new external_body"),
+                       f"{plan.config.timeout_seconds}s; accepted = verified and nothing --no-cheating refuses"),
             Checkpoint("verified"),
             Note("sandbox", note=sandbox_note(log=plan.config.sandbox)),  # how verus is contained
         ]

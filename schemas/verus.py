@@ -80,6 +80,7 @@ _ESCAPE_DOCS = (
     ("admit", "`admit()` calls (unsound escape hatch)"),
     ("external_body", "`#[verifier::external_body]` functions (body not verified)"),
     ("assume_specification", "`assume_specification[...]` declarations (trusted specs)"),
+    ("assume_termination", "`#[verifier::assume_termination]` fns (termination not proven)"),
 )
 
 VERUS_FEATURES = tuple(name for name, _ in _FEATURE_DOCS)

@@ -188,6 +188,52 @@ def test_run_through_fake_verus(tmp_path, fake_verus):
     assert all(p["accepted"] for p in _rows(strict, "programs"))
 
 
+def test_threads_extra_args_and_library_crates_reach_verus(tmp_path, fake_verus):
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    binary_search = (SAMPLE_DIR / "programs" / "binary_search.rs").read_text()
+    assert "fn main()" in binary_search
+    (seeds / "lib.rs").write_text(re.sub(r"fn main\(\) \{\s*\}", "", binary_search))
+    out = tmp_path / "out"
+    assert main(["verus", "--seeds", str(seeds), "--verus", str(fake_verus), "--verus-threads", "1",
+                 "--verus-extra-args", "--no-lifetime --expand-errors", "--output", str(out)]) == 0
+    runs = [json.loads(line) for line in (tmp_path / "record.jsonl").read_text().splitlines()]
+    (run,) = [r for r in runs if r["event"] == "run"]
+    assert run["argv"][run["argv"].index("--num-threads"):] == [
+        "--num-threads", "1", "--crate-type=lib", "--no-lifetime", "--expand-errors"]
+    verification = _manifest(out)["verus"]["verification"]
+    assert verification["config"]["num_threads"] == 1
+    assert verification["config"]["extra_args"] == ["--no-lifetime", "--expand-errors"]
+
+
+def test_bad_verus_extra_args_are_a_one_line_error(tmp_path, fake_verus, capsys):
+    code = main(["verus", "--verus", str(fake_verus), "--verus-extra-args", "--log 'unclosed",
+                 "--output", str(tmp_path / "out")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and err.startswith("shardsmith: error: --verus-extra-args:") and len(err.splitlines()) == 1
+
+
+def test_the_manifest_says_when_bubblewrap_is_absent(tmp_path, fake_verus, monkeypatch):
+    from transforms.contain import sandbox_status
+
+    bin_dir = tmp_path / "nobwrap"
+    bin_dir.mkdir()
+    for tool in ("sh", "setsid"):  # what the fake verus and the memory wrapper may start
+        if shutil.which(tool):
+            (bin_dir / tool).symlink_to(shutil.which(tool))
+    monkeypatch.setenv("PATH", str(bin_dir))
+    sandbox_status.cache_clear()
+    try:
+        out = tmp_path / "out"
+        assert main(["verus", "--verus", str(fake_verus), "--output", str(out)]) == 0
+        notes = "\n".join(_manifest(out)["notes"])
+    finally:
+        monkeypatch.undo()
+        sandbox_status.cache_clear()
+    assert "verification sandbox: bubblewrap (bwrap) is not installed: untrusted programs run without a sandbox" \
+        in notes
+
+
 def test_require_verification_without_verus(tmp_path, capsys):
     code = main(["verus", "--require-verification", "--verus", str(tmp_path / "missing" / "verus"),
                  "--output", str(tmp_path / "out")])

@@ -63,10 +63,14 @@ FEATURE_PATTERNS: dict[str, str] = {
                   "vstd paths or non-local `lemma_*` / `group_*` names",
 }
 ESCAPE_PATTERNS: dict[str, str] = {
-    "assume": "`assume(` calls",
-    "admit": "`admit(` calls",
-    "external_body": "`#[verifier::external_body]` / `#[verifier(external_body)]` attributes (one per item)",
-    "assume_specification": "`assume_specification` items and `#[verifier::external_fn_specification]`",
+    "assume": "`assume(` calls and calls of `assume_` (bare, or by a `builtin::` / `verus_builtin::` / `vstd::` "
+              "path, or a `use .. as` alias)",
+    "admit": "`admit(` calls (bare, by such a path, or an alias)",
+    "external_body": "`external_body` attributes in any spelling (`verifier::`, `verifier(..)`, `verus::internal(..)`, "
+                     "inside `cfg_attr`), and `axiom fn` items (Verus marks them external_body)",
+    "assume_specification": "`assume_specification` items, `#[verifier::external_fn_specification]` and "
+                            "`#[verifier::assume(externals_available_without_declaration)]`",
+    "assume_termination": "`#[verifier::assume_termination]` attributes",
 }
 
 _SOLVER_FEATURES = {"nonlinear_arith": "nonlinear_arith", "bit_vector": "bit_vector",
@@ -238,35 +242,89 @@ def _broadcast_vstd_uses(program: VerusProgram, local_names: set[str]) -> int:
     return total
 
 
-def escape_hatches_in_tokens(tokens: Sequence[Token]) -> dict[str, int]:
+# The rules of Verus's --no-cheating (verus-lang/verus source/vir/src/well_formed.rs): an
+# assume / admit expression (rust_verify maps ``verus_builtin::assume_`` / ``verus_builtin::admit``
+# to them, whatever path or ``use .. as`` alias names them), external_body or assume_specification
+# (also ``external_fn_specification``) outside vstd, ``#[verifier::assume_termination]``, and calls
+# allowed by ``#[verifier::assume(externals_available_without_declaration)]`` (counted with
+# assume_specification: both trust an external function). ``axiom fn`` is a proof fn the verus!
+# macro marks external_body. Attributes count in every spelling: ``verifier::x``, ``verifier(x)``,
+# ``verus::internal(x)`` and inside ``cfg_attr(.., verifier::x)``.
+_ASSUME_CALLS = {"assume": "assume", "assume_": "assume", "admit": "admit"}
+_BUILTIN_ROOTS = frozenset({"builtin", "verus_builtin", "vstd"})
+_ATTRIBUTE_HEADS = frozenset({"verifier", "internal"})
+
+
+def escape_aliases(tokens: Sequence[Token]) -> dict[str, str]:
+    """Names that call assume / admit: the builtins and their ``use path::assume_ as x;`` aliases."""
+    names = dict(_ASSUME_CALLS)
+    in_use = False
+    for i, tok in enumerate(tokens):
+        if tok.text == "use" and tok.kind == "ident":
+            in_use = True
+        elif tok.text == ";":
+            in_use = False
+        elif (in_use and tok.text in _ASSUME_CALLS and i + 2 < len(tokens) and tokens[i + 1].text == "as"
+              and tokens[i + 2].kind == "ident"):
+            names[tokens[i + 2].text] = _ASSUME_CALLS[tok.text]
+    return names
+
+
+def _path_root(tokens: Sequence[Token], i: int) -> str | None:
+    """First segment of the path ending at token i (``a::b::i``); None for a bare name."""
+    root, k = None, i
+    while k >= 2 and tokens[k - 1].text == "::" and tokens[k - 2].kind == "ident":
+        root, k = tokens[k - 2].text, k - 2
+    if root is None and k >= 1 and tokens[k - 1].text == "::":  # ::assume_ (a crate-absolute path)
+        return ""
+    return root
+
+
+def escape_hatches_in_tokens(tokens: Sequence[Token], aliases: dict[str, str] | None = None) -> dict[str, int]:
     """Escape-hatch counts from tokens alone (works on code the item parser rejects)."""
     counts = dict.fromkeys(ESCAPE_HATCHES, 0)
+    names = escape_aliases(tokens) if aliases is None else aliases
     n = len(tokens)
+    in_use = False
     for i, tok in enumerate(tokens):
         if tok.kind != "ident":
+            if tok.text == ";":
+                in_use = False
             continue
+        if tok.text == "use":
+            in_use = True
         prev = tokens[i - 1].text if i else ""
         nxt = tokens[i + 1].text if i + 1 < n else ""
-        if tok.text in ("assume", "admit") and nxt == "(" and prev not in (".", "fn", "::"):
-            counts[tok.text] += 1
-        elif tok.text == "external_body" and prev in ("::", "(") and i >= 2 and tokens[i - 2].text == "verifier":
+        head = tokens[i - 2].text if i >= 2 else ""
+        if tok.text in names and nxt == "(" and prev not in (".", "fn") and not in_use:
+            if prev != "::" or _path_root(tokens, i) in _BUILTIN_ROOTS | {""}:
+                counts[names[tok.text]] += 1
+        elif tok.text == "external_body" and prev in ("::", "(") and head in _ATTRIBUTE_HEADS:
             counts["external_body"] += 1
+        elif tok.text == "axiom" and nxt == "fn":
+            counts["external_body"] += 1
+        elif tok.text == "assume_termination" and prev in ("::", "(") and head in _ATTRIBUTE_HEADS:
+            counts["assume_termination"] += 1
         elif tok.text == "assume_specification" or (
-                tok.text == "external_fn_specification" and prev in ("::", "(")):
+                tok.text == "external_fn_specification" and prev in ("::", "(")) or (
+                tok.text == "externals_available_without_declaration" and prev == "(" and head == "assume"):
             counts["assume_specification"] += 1
     return counts
 
 
 def count_escape_hatches(program: VerusProgram) -> dict[str, int]:
     """Occurrence count of every escape hatch (keys: exactly ``ESCAPE_HATCHES``)."""
-    return escape_hatches_in_tokens([program.tokens[i] for i in _counted_indices(program)])
+    return escape_hatches_in_tokens([program.tokens[i] for i in _counted_indices(program)],
+                                    escape_aliases(program.tokens))
 
 
 _ESCAPE_REGEXES = {
-    "assume": re.compile(r"(?<![\w.])assume\s*\("),
+    "assume": re.compile(r"(?<![\w.])assume_?\s*\("),
     "admit": re.compile(r"(?<![\w.])admit\s*\("),
-    "external_body": re.compile(r"verifier\s*(?:::|\()\s*external_body\b"),
-    "assume_specification": re.compile(r"\bassume_specification\b|\bexternal_fn_specification\b"),
+    "external_body": re.compile(r"(?:verifier|internal)\s*(?:::|\()\s*external_body\b|\baxiom\s+fn\b"),
+    "assume_specification": re.compile(r"\bassume_specification\b|\bexternal_fn_specification\b"
+                                       r"|\bexternals_available_without_declaration\b"),
+    "assume_termination": re.compile(r"(?:verifier|internal)\s*(?:::|\()\s*assume_termination\b"),
 }
 
 

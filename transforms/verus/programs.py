@@ -19,7 +19,7 @@ from transforms.io.readers import Unreadable, iter_jsonl
 from transforms.records import Rejected, content_id
 from transforms.verus.features import feature_columns, program_summary
 from transforms.verus.syntax import parse_verus
-from transforms.verus.tasks import cheating_reason, spec_code_fingerprint, strip_proof
+from transforms.verus.tasks import cheating_reason, goal_reason, spec_code_fingerprint, strip_proof
 from transforms.verus.verifier import VerificationResult, VerusConfig, skipped_record_fields, verify_many
 
 RS_SUFFIXES = (".rs",)
@@ -179,7 +179,8 @@ def extract(raw: dict):
 
 
 def parse_reason(candidate: dict):
-    """Filter stage: ``parse_error`` when ``parse_verus`` cannot structure the program."""
+    """Filter stage: ``parse_error`` when ``parse_verus`` cannot structure the program, ``no_function``
+    when it holds no fn."""
     result = parse_verus(candidate["program"])
     return result if isinstance(result, Rejected) else None
 
@@ -235,9 +236,10 @@ def keep_score(record: dict) -> int | None:
 
 
 def apply_verdict(record: dict, result: VerificationResult) -> dict:
-    """The verification columns and ``accepted`` (a seed may keep its own external_body items)."""
+    """The verification columns and ``accepted``: verified, and no escape hatch Verus's
+    ``--no-cheating`` refuses (``tasks.cheating_reason`` without a seed)."""
     out = {**record, **result.record_fields()}
-    out["accepted"] = bool(result.verified and cheating_reason(record["program"], record["program"]) is None)
+    out["accepted"] = bool(result.verified and cheating_reason(record["program"]) is None)
     return out
 
 
@@ -248,7 +250,7 @@ def acceptance_reason(record: dict):
     if record.get("verification_status") != "verified":
         return Rejected(f"not_verified:{record.get('verification_status')}",
                         "\n".join((record.get("verification_errors") or [])[:3]))
-    return Rejected(f"cheating:{cheating_reason(record['program'], record['program'])}", "")
+    return Rejected(f"cheating:{cheating_reason(record['program'])}", "")
 
 
 def _features_of(record: dict) -> dict:
@@ -256,12 +258,13 @@ def _features_of(record: dict) -> dict:
 
 
 def task_of(record: dict, verification_ran: bool):
-    """Program -> proof-completion task, or the reason there is none."""
+    """Program -> proof-completion task, or the reason there is none (``no_goal``: the task would
+    state nothing to prove, ``tasks.goal_reason``)."""
     if verification_ran and not record.get("accepted"):
         return Rejected("not_accepted")
     if not record.get("has_proof"):
         return Rejected("no_proof")
-    cheat = cheating_reason(record["program"], record["program"])
+    cheat = cheating_reason(record["program"])
     if cheat:
         return Rejected(f"cheating:{cheat}")
     task = record["program_without_proof"]
@@ -270,6 +273,11 @@ def task_of(record: dict, verification_ran: bool):
         task = imported
     if normalize_program(task) == normalize_program(record["program"]):
         return Rejected("no_proof")
+    parsed = parse_verus(task)
+    if isinstance(parsed, Rejected) and parsed.reason == "parse_error":
+        return Rejected("task_parse_error", parsed.detail)
+    if isinstance(parsed, Rejected) or goal_reason(parsed):
+        return Rejected("no_goal", "the task states nothing to prove (no ensures, no call with requires)")
     return {"id": content_id("verus-task", normalize_program(task)), "program_id": record["id"],
             "source": record.get("source"), "source_id": record.get("source_id"), "task": task,
             "ground_truth": record["program"], "spec_fingerprint": record["spec_fingerprint"],

@@ -6,10 +6,13 @@ tokens such as ``=~=`` as errors inside it), so this module lexes and structures
 * ``tokenize`` is a Rust lexer that knows the Verus operators (``==>``, ``<==``, ``<==>``, ``===``,
   ``!==``, ``=~=``, ``=~~=``, ``&&&``, ``|||``, ``@``), raw strings, char literals vs lifetimes and
   nested block comments;
-* the item parser finds functions with their mode (spec / proof / exec), qualifiers, attributes,
-  signature clauses (requires, ensures, recommends, decreases, returns, ...) and ``by (solver)``;
-  datatypes, impl / trait / mod blocks, ``broadcast use`` / ``broadcast group``,
-  ``assume_specification`` and other items;
+* the item parser finds functions with their mode (spec / proof / exec; ``axiom fn`` is a
+  bodiless proof fn), qualifiers, attributes, signature clauses (requires, ensures, recommends,
+  decreases, returns, ``atomically (au) { .. }``, ...) and ``by (solver)``; datatypes, impl / trait /
+  mod blocks, ``broadcast use`` / ``broadcast group``, ``assume_specification`` (also of a const),
+  ``spec`` / ``exec`` consts and statics (with ``ensures .. { body }``), state machine macros and
+  other items; a ``{`` in a clause is a block expression after an attribute (``#![auto] {``), in a
+  ``matches Path { .. }`` pattern, or when the block goes on (``ensures { .. },``);
 * inside function bodies it finds loops with their clauses (invariant, invariant_except_break,
   ensures, decreases) and proof statements (``proof { }``, assert / assert-by / assert forall,
   assume, admit, reveal, calc!, vstd's assert_seqs_equal!-style macros, ghost / tracked lets,
@@ -24,7 +27,15 @@ tokens such as ``=~=`` as errors inside it), so this module lexes and structures
   the macro is plain Rust; errors inside a body are tree-sitter not knowing Verus, and are ignored);
 * an item inside a body is not one this parser knows (detail names the token and line), or a
   function / loop has no body where one is required;
-* the Verus code holds no function at all.
+
+and ``Rejected("no_function", detail)`` when the Verus code is valid but holds no function at all
+(only datatypes, or only ``macro_rules!`` templates of ``verus!`` code).
+
+State machine macros (``state_machine!``, ``tokenized_state_machine!``) are items: their ``fn``s
+(``#[invariant]`` predicates, ``#[inductive(..)]`` lemmas) are parsed as functions of container
+``state_machine``; their ``fields`` and transitions (``init!``, ``transition!``, ``property!``) are
+opaque. One that does not parse that way is an opaque ``macro`` item. A ``verus!`` inside a
+``macro_rules!`` body is a template (``$x`` metavariables), left to the macro.
 
 A file without any ``verus!`` invocation is accepted and parsed as one Verus body (snippets in
 datasets often omit the wrapper); ``VerusProgram.wrapped`` says which case it was, and the
@@ -179,7 +190,8 @@ def match_delimiters(tokens: list[Token]) -> dict[int, int]:
 # ------------------------------------------------------------------------------- program model
 
 FN_CLAUSES = ("requires", "ensures", "recommends", "decreases", "returns", "opens_invariants",
-              "no_unwind", "default_ensures")
+              "no_unwind", "default_ensures", "atomically")
+SPEC_CLAUSES = ("requires", "ensures", "recommends", "returns", "atomically")
 LOOP_CLAUSES = ("invariant", "invariant_except_break", "ensures", "decreases")
 # Verus statements that are proof, never exec code.
 PROOF_STATEMENTS = frozenset({"proof_block", "assert", "assert_by", "assert_forall", "assume", "admit",
@@ -198,10 +210,19 @@ _OLD_STYLE_ASSERTS = {  # vstd functions from before assert-by syntax: name -> (
 _PROOF_MACROS = frozenset({"assert_seqs_equal", "assert_sets_equal", "assert_maps_equal",
                            "assert_multisets_equal", "assert_by_contradiction"})
 _MODES = ("spec", "proof", "exec")
+# macros whose body is a Verus state machine (verus-lang/verus source/state_machines_macros)
+STATE_MACHINE_MACROS = frozenset({"state_machine", "tokenized_state_machine", "tokenized_state_machine_vstd"})
+# attributes that give a state machine's fn its mode (it is written without one)
+_STATE_MACHINE_MODES = {"invariant": "spec", "inductive": "proof", "spec": "spec", "proof": "proof"}
 _SIMPLE_QUALIFIERS = frozenset({"unsafe", "async", "default", "uninterp", "tracked", "ghost"})
+# tokens that can follow a block expression in a clause, never a fn / loop body
+_AFTER_BLOCK_EXPRESSION = frozenset({",", "==>", "<==>", "<==", "&&", "||", "==", "!=", "&&&", "|||"})
 # identifiers after which an expression (not a function body) starts
 EXPRESSION_KEYWORDS = frozenset(FN_CLAUSES + LOOP_CLAUSES + (
     "else", "return", "in", "move", "forall", "exists", "choose", "by", "implies"))
+
+
+_VERIFIER_ATTRIBUTE = re.compile(r"(?:\bverifier::|\bverifier\(|\binternal\()(\w+)")
 
 
 @dataclass(frozen=True)
@@ -213,6 +234,11 @@ class Attribute:
     start: int  # index of '#'
     end: int  # one past ']'
     inner: bool
+
+    def names(self) -> frozenset[str]:
+        """Its name and every verifier attribute it applies, also as ``verus::internal(x)`` or
+        inside ``cfg_attr(pred, verifier::x, ..)`` (Verus builds with ``verus_keep_ghost`` set)."""
+        return frozenset({self.name} | {"verifier::" + w for w in _VERIFIER_ATTRIBUTE.findall(self.text)})
 
 
 @dataclass(frozen=True)
@@ -270,7 +296,7 @@ class Function:
     calls: frozenset[str]  # names called in the body (``f(``, ``x.f(``, ``T::f(``)
 
     def has_attribute(self, name: str) -> bool:
-        return any(a.name == name for a in self.attributes)
+        return any(name in a.names() for a in self.attributes)
 
     def clauses_of(self, kind: str) -> tuple[Clause, ...]:
         return tuple(c for c in self.clauses if c.kind == kind)
@@ -333,10 +359,11 @@ def parse_verus(source: str) -> VerusProgram | Rejected:
     try:
         tokens, comments = tokenize(source)
         matching = match_delimiters(tokens)
-        bodies = _verus_bodies(tokens, matching)
-        wrapped = bool(bodies)
+        found = _verus_bodies(tokens, matching)
+        wrapped = found.seen or bool(found.ranges)
+        bodies = found.ranges
         if wrapped:
-            error = _tree_sitter_error_outside(source, tokens, bodies)
+            error = _tree_sitter_error_outside(source, tokens, found.groups)
             if error:
                 return Rejected("parse_error", error)
         else:
@@ -347,7 +374,7 @@ def parse_verus(source: str) -> VerusProgram | Rejected:
     except VerusSyntaxError as exc:
         return Rejected("parse_error", str(exc))
     if not parser.functions:
-        return Rejected("parse_error", "no functions in the Verus code")
+        return Rejected("no_function", "no functions in the Verus code")
     return VerusProgram(
         source=source, tokens=tuple(tokens), comments=tuple(comments), matching=matching,
         wrapped=wrapped, bodies=tuple(bodies),
@@ -356,24 +383,58 @@ def parse_verus(source: str) -> VerusProgram | Rejected:
     )
 
 
-def _verus_bodies(tokens: list[Token], matching: dict[int, int]) -> list[tuple[int, int]]:
-    """Token ranges inside every top-level ``verus!{...}`` (also ``verus!(...)`` / ``[...]``)."""
-    bodies = []
+@dataclass(frozen=True)
+class _Bodies:
+    """Where the Verus code of a file is: item ranges, the macro groups tree-sitter cannot judge,
+    and whether any ``verus!`` was seen (also one only inside a ``macro_rules!`` template)."""
+
+    ranges: list[tuple[int, int]]
+    groups: list[tuple[int, int]]  # indices of the delimiters of each verus! / state machine macro
+    seen: bool
+
+
+def _macro_aliases(tokens: list[Token]) -> set[str]:
+    """``verus`` and every name it is imported under (vstd: ``use verus as verus_;``)."""
+    names = {"verus"}
+    for i in range(len(tokens) - 3):
+        if (tokens[i].text == "verus" and tokens[i + 1].text == "as" and tokens[i + 2].kind == "ident"
+                and tokens[i + 3].text == ";"):
+            names.add(tokens[i + 2].text)
+    return names
+
+
+def _verus_bodies(tokens: list[Token], matching: dict[int, int]) -> _Bodies:
+    """Token ranges inside every top-level ``verus!{...}`` (also ``verus!(...)`` / ``[...]``, and
+    the macro under a ``use verus as x;`` alias), plus every top-level state machine macro
+    invocation whole (it is an item of its own). A ``verus!`` inside a ``macro_rules!`` body is a
+    template with ``$`` metavariables: the macro_rules item stays plain Rust."""
+    names = _macro_aliases(tokens)
+    ranges: list[tuple[int, int]] = []
+    groups: list[tuple[int, int]] = []
+    seen = False
     i, n = 0, len(tokens)
     while i < n - 2:
         tok = tokens[i]
-        if (tok.kind == "ident" and tok.text == "verus" and tokens[i + 1].text == "!"
-                and tokens[i + 2].text in _PAIRS):
-            close = matching[i + 2]
-            bodies.append((i + 3, close))
-            i = close + 1
-            continue
+        if tok.kind == "ident" and tokens[i + 1].text == "!":
+            if tok.text == "macro_rules" and i + 3 < n and tokens[i + 3].text in _PAIRS:
+                close = matching[i + 3]
+                seen = seen or any(tokens[k].text in names and tokens[k + 1].text == "!"
+                                   for k in range(i + 4, close - 1))
+                i = close + 1
+                continue
+            if tokens[i + 2].text in _PAIRS and (tok.text in names or tok.text in STATE_MACHINE_MACROS):
+                close = matching[i + 2]
+                groups.append((i + 2, close))
+                ranges.append((i + 3, close) if tok.text in names else (i, close + 1))
+                seen = seen or tok.text in names
+                i = close + 1
+                continue
         i += 1
-    return bodies
+    return _Bodies(ranges, groups, seen)
 
 
-def _tree_sitter_error_outside(source: str, tokens: list[Token], bodies: list[tuple[int, int]]) -> str | None:
-    """Detail of the first tree-sitter ERROR / MISSING node outside the verus! bodies, else None."""
+def _tree_sitter_error_outside(source: str, tokens: list[Token], groups: list[tuple[int, int]]) -> str | None:
+    """Detail of the first tree-sitter ERROR / MISSING node outside the Verus macro groups, else None."""
     parser = parser_for("rust")
     if parser is None:  # no grammar wheel: the lexer and item parser are the only checks
         return None
@@ -385,7 +446,7 @@ def _tree_sitter_error_outside(source: str, tokens: list[Token], bodies: list[tu
     def byte_offset(char_offset: int) -> int:
         return len(source[:char_offset].encode("utf-8", "replace"))
 
-    ranges = [(byte_offset(tokens[lo - 1].start), byte_offset(tokens[hi].end)) for lo, hi in bodies]
+    ranges = [(byte_offset(tokens[lo].start), byte_offset(tokens[hi].end)) for lo, hi in groups]
     stack = [tree.root_node]
     while stack:
         node = stack.pop()
@@ -393,6 +454,8 @@ def _tree_sitter_error_outside(source: str, tokens: list[Token], bodies: list[tu
             continue
         if any(lo <= node.start_byte and node.end_byte <= hi for lo, hi in ranges):
             continue
+        if node.is_error and data[node.start_byte:node.start_byte + 2] == b"#[":
+            continue  # an attribute on an expression: rustc parses it, tree-sitter-rust does not
         if node.is_error or node.is_missing:
             what = "missing " + node.type if node.is_missing else "syntax error"
             return f"tree-sitter: {what} outside verus! at line {node.start_point.row + 1}"
@@ -508,7 +571,7 @@ class _Parser:
             mode = "exec"
             while True:
                 x, nxt = self.text(i), self.text(i + 1)
-                if x == "pub" or (x in ("open", "closed") and (nxt in _MODES or nxt == "(")):
+                if x == "pub" or (x in ("open", "closed") and (nxt in _MODES or nxt in ("(", "fn"))):
                     qualifiers.append(x)
                     i += 1
                     if self.is_(i, "("):
@@ -525,11 +588,15 @@ class _Parser:
                 elif x == "broadcast" and nxt not in ("use", "group"):
                     qualifiers.append(x)
                     i += 1
-                elif x in _MODES and (nxt == "fn" or nxt == "(" or nxt in _SIMPLE_QUALIFIERS):
+                elif x in _MODES and (nxt in ("fn", "(", "const", "static") or nxt in _SIMPLE_QUALIFIERS):
                     mode = x
                     i += 1
                     if self.is_(i, "("):  # spec(checked)
                         i = self.m[i] + 1
+                elif x == "axiom" and nxt == "fn":  # Verus: a proof fn without body, external_body
+                    qualifiers.append(x)
+                    mode = "proof"
+                    i += 1
                 else:
                     break
             i = self.item(start, i, hi, tuple(attributes), tuple(qualifiers), mode, container, owner)
@@ -572,7 +639,10 @@ class _Parser:
             return add("assume_specification", name, end, clauses)
         if kw == "use":
             return add("use", "", self.until_semicolon(i, hi))
-        if kw in ("const", "static", "type") or (kw == "global" and self.is_ident(i + 1)):
+        if kw in ("const", "static"):
+            end, clauses = self.const_end(i, hi)
+            return add(kw, nxt if self.is_ident(i + 1) else "", end, clauses)
+        if kw == "type" or (kw == "global" and self.is_ident(i + 1)):
             name = nxt if self.is_ident(i + 1) else ""
             return add(kw, name, self.until_semicolon(i, hi))
         if kw == "extern" and nxt == "crate":
@@ -581,11 +651,68 @@ class _Parser:
             return add("extern_block", "", self.m[i + 2] + 1)
         if kw == "macro_rules" and nxt == "!" and self.text(i + 3) in _PAIRS:
             return add("macro", self.text(i + 2), self.optional_semicolon(self.m[i + 3] + 1))
+        if kw in STATE_MACHINE_MACROS and nxt == "!" and self.text(i + 2) in _PAIRS:
+            name = self.state_machine(i + 2)
+            if name is not None:
+                return add("state_machine", name, self.optional_semicolon(self.m[i + 2] + 1))
         if self.is_ident(i) and nxt == "!" and self.text(i + 2) in _PAIRS:
+            if self.is_(i + 2, "{") and kw != "macro_rules":  # Verus items in a macro (exec_spec!, ..)
+                self.try_items(i + 3, self.m[i + 2], container, owner)
             return add("macro", kw, self.optional_semicolon(self.m[i + 2] + 1))
+        if kw == "fields" and container == "state_machine" and self.is_(i + 1, "{"):
+            return add("fields", "", self.m[i + 1] + 1)
         if kw == ";" and not attributes and not qualifiers:
             return i + 1
         raise self.error(i, f"unexpected {kw!r} at item level")
+
+    def const_end(self, i: int, hi: int) -> tuple[int, tuple[Clause, ...]]:
+        """End of the const / static at i: ``= expr;``, ``;``, or Verus's ``ensures .. { body }``."""
+        j = i + 1
+        while j < hi:
+            x = self.text(j)
+            if x in ("(", "["):
+                j = self.m[j] + 1
+                continue
+            if x == "<":
+                j = self.skip_angles(j)
+                continue
+            if x in ("=", ";"):
+                return self.until_semicolon(j, hi), ()
+            if x in FN_CLAUSES or x == "{":
+                clauses, stop = self.header(j, hi, FN_CLAUSES, j - 1)
+                if not self.is_(stop, "{"):
+                    raise self.error(i, f"{self.text(i)} without a body")
+                return self.optional_semicolon(self.m[stop] + 1), tuple(clauses)
+            j += 1
+        raise self.error(i, f"missing ';' after {self.text(i)!r}")
+
+    def state_machine(self, open_: int) -> str | None:
+        """Parse the body of a state machine macro (``Name<T> { fields {..} init!{..} #[invariant]
+        fn .. }``) as items of container ``state_machine``; None (nothing recorded) when it is not
+        of that form."""
+        close = self.m[open_]
+        j = open_ + 1
+        while self.is_(j, "#") and self.is_(j + 1, "["):  # #[verifier::reject_recursive_types(V)]
+            j = self.m[j + 1] + 1
+        if not self.is_ident(j):
+            return None
+        name = self.text(j)
+        j += 1
+        if self.is_(j, "<"):
+            j = self.skip_angles(j)
+        if not self.is_(j, "{") or self.m[j] + 1 != close:
+            return None
+        return name if self.try_items(j + 1, self.m[j], "state_machine", name) else None
+
+    def try_items(self, lo: int, hi: int, container: str, owner: str) -> bool:
+        """Parse [lo, hi) as items if it is items; else record nothing and answer False."""
+        n_items, n_functions = len(self.item_list), len(self.functions)
+        try:
+            self.items(lo, hi, container, owner)
+        except VerusSyntaxError:
+            del self.item_list[n_items:], self.functions[n_functions:]
+            return False
+        return True
 
     def datatype_end(self, i: int, hi: int) -> int:
         j = i + 2
@@ -649,17 +776,32 @@ class _Parser:
             if tok.kind == "ident":
                 if x in kinds and (prev is None or prev.text not in (".", "::")):
                     raw.append((x, j))
+                    if x == "atomically" and self.is_(j + 1, "("):  # atomically (au) { spec },
+                        prev, j = self.t[self.m[j + 1]], self.m[j + 1] + 1
+                        if self.is_(j, "{"):
+                            prev, j = self.t[self.m[j]], self.m[j] + 1
+                        continue
                 elif x in ("if", "match"):
                     pending_blocks += 1
+                elif x == "matches":  # x matches Path { .. }: the braces are a pattern
+                    k = self.pattern_path_end(j + 1)
+                    if self.is_(k, "{"):
+                        prev, j = self.t[self.m[k]], self.m[k] + 1
+                        continue
+            elif tok.kind == "punct" and x == "#" and (self.is_(j + 1, "[") or
+                                                      (self.is_(j + 1, "!") and self.is_(j + 2, "["))):
+                j = self.m[j + 1 if self.is_(j + 1, "[") else j + 2] + 1  # an attribute leaves prev as it was
+                continue
             elif tok.kind == "punct":
                 if x in ("(", "["):
                     prev, j = self.t[self.m[j]], self.m[j] + 1
                     continue
                 if x == "{":
                     # right after a clause keyword or a trailing comma a '{' is the body (an empty
-                    # clause), never a block expression
+                    # clause), unless the block goes on as an expression (``ensures { .. },``)
                     if pending_blocks or (operand_expected(prev) and prev.text != ","
-                                          and not (prev.kind == "ident" and prev.text in kinds)):
+                                          and not (prev.kind == "ident" and prev.text in kinds)) or (
+                            self.text(self.m[j] + 1) in _AFTER_BLOCK_EXPRESSION and self.m[j] + 1 < hi):
                         pending_blocks = max(pending_blocks - 1, 0)
                         prev, j = self.t[self.m[j]], self.m[j] + 1
                         continue
@@ -673,6 +815,14 @@ class _Parser:
             end = raw[k + 1][1] if k + 1 < len(raw) else j
             clauses.append(Clause(kind, start, end, tuple(self.split_exprs(start + 1, end))))
         return clauses, j
+
+    def pattern_path_end(self, k: int) -> int:
+        """One past the path (``a::B<T>``) starting at k."""
+        while self.is_ident(k) or self.is_(k, "::"):
+            k += 1
+            if self.is_(k, "<"):
+                k = self.skip_angles(k)
+        return k
 
     def closing_pipe(self, k: int, hi: int) -> int | None:
         while k < hi:
@@ -723,6 +873,8 @@ class _Parser:
         if not self.is_ident(i + 1):
             raise self.error(i, "fn without a name")
         name = self.text(i + 1)
+        if container == "state_machine" and mode == "exec":
+            mode = next((_STATE_MACHINE_MODES[a.name] for a in attributes if a.name in _STATE_MACHINE_MODES), "spec")
         j = i + 2
         if self.is_(j, "<"):
             j = self.skip_angles(j)
@@ -779,9 +931,8 @@ class _Parser:
                 idents.append(self.text(k))
             k += 1
         j = path_close + 1
-        if not self.is_(j, "("):
-            raise self.error(i, "assume_specification without parameters")
-        j = self.m[j] + 1
+        if self.is_(j, "("):  # a const's specification has no parameters
+            j = self.m[j] + 1
         clauses, stop = self.header(j, hi, FN_CLAUSES, j - 1)
         if not self.is_(stop, ";"):
             raise self.error(i, "assume_specification without ';'")
@@ -825,7 +976,8 @@ class _Parser:
                 statements.append(Statement(nxt + "_let", j, self.until_semicolon(j, hi)))
             elif x == "broadcast" and nxt == "use":
                 statements.append(Statement("broadcast_use", j, self.until_semicolon(j, hi)))
-            elif x in ("while", "loop") or (x == "for" and nxt != "<"):
+            elif (x == "while" or (x == "loop" and prev != "atomically")  # f(x) atomically loop |au| { }
+                  or (x == "for" and nxt != "<")):
                 clauses, stop = self.header(j + 1, hi, LOOP_CLAUSES, j)
                 if not self.is_(stop, "{"):
                     raise self.error(j, f"{x} loop without a body")
@@ -889,8 +1041,8 @@ def proof_fn_roles(program: VerusProgram) -> dict[int, str]:
     """Role of every proof fn, keyed by its start token index:
 
     * ``trusted``: external_body / external, or no body: a trusted fact, kept verbatim;
-    * ``interface``: declared in a trait or trait impl: the trait needs the item, so its
-      signature stays and only its body is proof;
+    * ``interface``: declared in a trait or trait impl, or an ``#[inductive]`` lemma of a state
+      machine: the trait / machine needs the item, so its signature stays and only its body is proof;
     * ``theorem``: has a non-empty ``ensures`` clause and its name is used nowhere outside its
       own body: a statement the program proves (its signature is spec, its body proof);
     * ``helper``: any other lemma (called from proofs, used by ``broadcast use`` or ``via``):
@@ -903,7 +1055,7 @@ def proof_fn_roles(program: VerusProgram) -> dict[int, str]:
             continue
         if fn.body is None or fn.has_attribute("verifier::external_body") or fn.has_attribute("verifier::external"):
             roles[fn.start] = "trusted"
-        elif fn.container in ("trait", "trait_impl"):
+        elif fn.container in ("trait", "trait_impl", "state_machine"):
             roles[fn.start] = "interface"
         elif any(c.exprs for c in fn.clauses_of("ensures")) and all(
                 fn.start <= k < fn.end for k in refs.get(fn.name, ()) if k != fn.name_index):
@@ -922,6 +1074,21 @@ def merge_spans(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
         else:
             merged.append((lo, hi))
     return merged
+
+
+def goal_asserts(program: VerusProgram) -> list[tuple[Function, Statement]]:
+    """Plain ``assert(..)`` statements that are the only stated goal of an exec fn: one Verus
+    verifies (a body, not external / external_body) with no ``ensures``, the assert not inside
+    another proof statement (proof block, assert-by). A task keeps them (``proof_pieces``)."""
+    out = []
+    for fn in program.functions:
+        if (fn.mode != "exec" or fn.body is None or any(c.exprs for c in fn.clauses_of("ensures"))
+                or fn.has_attribute("verifier::external_body") or fn.has_attribute("verifier::external")):
+            continue
+        wrappers = [s for s in fn.statements if s.kind in PROOF_STATEMENTS and s.kind != "assert"]
+        out += [(fn, s) for s in fn.statements if s.kind == "assert"
+                and not any(w.start < s.start and s.end <= w.end for w in wrappers)]
+    return out
 
 
 @dataclass(frozen=True)
@@ -946,7 +1113,8 @@ def proof_pieces(program: VerusProgram) -> list[ProofPiece]:
     * ``broadcast use`` / ``broadcast group`` items and prover-tuning attributes (rlimit, ...).
 
     Kept: spec fns, requires / ensures / recommends, exec code, datatypes, trusted proof fns,
-    ghost / tracked lets (exec code may pass them on as ``Ghost(x)`` arguments).
+    ghost / tracked lets (exec code may pass them on as ``Ghost(x)`` arguments), and the asserts
+    that are an exec fn's only goal (``goal_asserts``).
     """
     t = program.tokens
     pieces: list[ProofPiece] = []
@@ -959,6 +1127,7 @@ def proof_pieces(program: VerusProgram) -> list[ProofPiece]:
         if item.kind in ("broadcast_use", "broadcast_group"):
             add(item.start, item.end)
     roles = proof_fn_roles(program)
+    goals = {s.start for _, s in goal_asserts(program)}
     for fn in program.functions:
         role = roles.get(fn.start)
         if role == "trusted":
@@ -991,7 +1160,7 @@ def proof_pieces(program: VerusProgram) -> list[ProofPiece]:
             if loop.clauses:
                 add(loop.clauses[0].start, loop.clauses[-1].end)
         for statement in fn.statements:
-            if statement.kind in PROOF_STATEMENTS:
+            if statement.kind in PROOF_STATEMENTS and statement.start not in goals:
                 if statement.start > 0 and t[statement.start - 1].text == "=>":
                     end = statement.end - (t[statement.end - 1].text == ";")
                     add(statement.start, end, whole=False, replacement="{}")
@@ -1020,8 +1189,8 @@ def proof_spans(program: VerusProgram) -> list[tuple[int, int]]:
 
 
 def spec_spans(program: VerusProgram) -> list[tuple[int, int]]:
-    """Character ranges of specification: spec fns, requires / ensures / recommends / returns
-    clauses, signatures of kept (theorem, interface, trusted) proof fns, assume_specification."""
+    """Character ranges of specification: spec fns, requires / ensures / recommends / returns /
+    atomically clauses, signatures of kept (theorem, interface, trusted) proof fns, assume_specification."""
     spans = []
     roles = proof_fn_roles(program)
     for fn in program.functions:
@@ -1032,7 +1201,7 @@ def spec_spans(program: VerusProgram) -> list[tuple[int, int]]:
             sig_end = fn.body[0] if fn.body else fn.end
             spans.append(program.char_span(fn.start, sig_end))
         for clause in fn.clauses:
-            if clause.kind in ("requires", "ensures", "recommends", "returns") and clause.end > clause.start:
+            if clause.kind in SPEC_CLAUSES and clause.end > clause.start:
                 spans.append(program.char_span(clause.start, clause.end))
     for item in program.items:
         if item.kind == "assume_specification":

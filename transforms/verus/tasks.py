@@ -27,7 +27,8 @@ from transforms.verus.features import (
     count_escape_hatches, escape_hatches_in_text, escape_hatches_in_tokens,
 )
 from transforms.verus.syntax import (
-    FN_CLAUSES, LOOP_CLAUSES, ProofPiece, Token, VerusProgram, VerusSyntaxError, in_spans, merge_spans,
+    FN_CLAUSES, LOOP_CLAUSES, ProofPiece, Token, VerusProgram, VerusSyntaxError, goal_asserts, in_spans,
+    merge_spans,
     outermost_pieces, parse_verus, proof_pieces, proof_spans, tokenize,
 )
 
@@ -162,6 +163,9 @@ def spec_code_tokens(program: VerusProgram) -> list[Token]:
                  if s.kind in ("ghost_let", "tracked_let")]
     excluded += [program.char_span(it.start, it.end) for it in program.items if it.kind in ("use", "extern")]
     excluded += _trigger_spans(program) + _outside_use_spans(program)
+    # goal asserts stay in a task, but an answer may add asserts next to them (cheating_reason
+    # checks that it keeps the task's)
+    excluded += [program.char_span(s.start, s.end) for _, s in goal_asserts(program)]
     excluded = merge_spans(excluded)
     kept = [i for i, tok in enumerate(t) if not in_spans(excluded, tok.start)]
 
@@ -240,11 +244,48 @@ def spec_code_fingerprint(source: str | VerusProgram) -> str:
     return content_id(_FINGERPRINT_SALT, *(tok.text for tok in spec_code_tokens(program)), length=40)
 
 
+# ------------------------------------------------------------------------------------ goals
+
+
+def _trusted(fn) -> bool:
+    return (fn.body is None or "axiom" in fn.qualifiers or fn.has_attribute("verifier::external_body")
+            or fn.has_attribute("verifier::external"))
+
+
+def goal_reason(source: str | VerusProgram) -> str | None:
+    """None when the program states something to prove, else ``no_goal``.
+
+    A goal is a non-empty ``ensures`` of a function Verus verifies (with a body, not
+    external_body / external / axiom), an assert that is an exec fn's only goal
+    (``syntax.goal_asserts``), an ``#[inductive]`` lemma of a state machine, or a call, from
+    such a body, of a local function or assume_specification with a non-empty ``requires`` (its
+    precondition is proven at the call).
+    Implicit obligations (arithmetic overflow, index bounds) are not counted: a task whose only
+    goal is one of those is ``no_goal``.
+    """
+    program = _program(source)
+    verified = [fn for fn in program.functions if not _trusted(fn)]
+    if any(c.exprs for fn in verified for c in fn.clauses_of("ensures")) or goal_asserts(program):
+        return None
+    if any(fn.container == "state_machine" and fn.mode == "proof" for fn in verified):
+        return None  # an #[inductive(..)] lemma: the machine's invariant must be preserved
+    guarded = {fn.name for fn in program.functions if any(c.exprs for c in fn.clauses_of("requires"))}
+    guarded |= {it.name for it in program.items if it.kind == "assume_specification"
+                and any(c.kind == "requires" and c.exprs for c in it.clauses)}
+    if any(fn.calls & guarded for fn in verified if fn.mode != "spec"):
+        return None
+    return "no_goal"
+
+
 # --------------------------------------------------------------------------------- cheating
 
 
+_TRUSTED = ("verifier::external_body", "verifier::external")
+
+
 def _escape_profile(source: str | VerusProgram | None) -> tuple[dict[str, int], list[str] | None]:
-    """Escape-hatch counts and the external_body item names (None when the items are unknown)."""
+    """Escape-hatch counts and the trusted items, ``"<attribute> <kind> <name>"`` for every
+    external_body / external item and axiom fn (None when the items are unknown)."""
     if source is None:
         return escape_hatches_in_text(""), []
     program = source if isinstance(source, VerusProgram) else parse_verus(source)
@@ -253,20 +294,53 @@ def _escape_profile(source: str | VerusProgram | None) -> tuple[dict[str, int], 
             return escape_hatches_in_tokens(tokenize(source)[0]), None
         except VerusSyntaxError:
             return escape_hatches_in_text(source), None
-    names = sorted(f"{it.kind} {it.name}" for it in program.items
-                   if any(a.name == "verifier::external_body" for a in it.attributes))
-    return count_escape_hatches(program), names
+    names = []
+    for it in program.items:
+        applied = frozenset().union(*(a.names() for a in it.attributes))
+        names += [f"{attribute} {it.kind} {it.name}" for attribute in _TRUSTED if attribute in applied]
+    names += [f"verifier::external_body fn {f.name}" for f in program.functions if "axiom" in f.qualifiers]
+    return count_escape_hatches(program), sorted(names)
+
+
+def _goal_texts(source: str | VerusProgram) -> list[str] | None:
+    program = source if isinstance(source, VerusProgram) else parse_verus(source)
+    if isinstance(program, Rejected):
+        return None
+    t = program.tokens
+    return sorted(fn.name + ":" + " ".join(t[k].text for k in range(s.start, s.end) if t[k].text != ";")
+                  for fn, s in goal_asserts(program))
+
+
+def _dropped_goal(candidate: str | VerusProgram, seed: str | VerusProgram) -> bool:
+    """Whether the candidate lacks an assert that is a goal of the seed (same fn, same tokens)."""
+    wanted, found = _goal_texts(seed), _goal_texts(candidate)
+    if not wanted or found is None:
+        return False
+    remaining = list(found)
+    for goal in wanted:
+        if goal not in remaining:
+            return True
+        remaining.remove(goal)
+    return False
 
 
 def cheating_reason(candidate: str | VerusProgram, seed: str | VerusProgram | None = None) -> str | None:
-    """Why a candidate solution cannot be accepted even if it verifies, else None.
+    """Why a candidate cannot be accepted even if it verifies, else None: Verus's ``--no-cheating``
+    rules (``features.escape_hatches_in_tokens``), less what the seed itself had.
 
-    ``assume`` / ``admit``: present at all; ``external_body``: an external_body item the seed
-    did not have (by kind and name; by count when either side does not parse);
-    ``assume_specification``: more of them than the seed had.
+    Without a seed (a seed program judged on its own) this is ``--no-cheating`` itself: any
+    ``assume`` / ``admit`` / ``external_body`` (``axiom fn`` included) / ``assume_specification`` /
+    ``assume_termination`` is cheating; ``#[verifier::external]`` is not (Verus then ignores the
+    item, and verified code cannot use it). With a seed (an answer to a task made from it):
+    ``assume`` / ``admit``: present at all; ``external_body`` / ``external``: a trusted item the
+    seed did not have (by attribute, kind and name; external_body by count when either side does
+    not parse); ``assume_specification`` / ``assume_termination``: more of them than the seed had;
+    ``dropped_goal``: an assert that is the seed's goal (``syntax.goal_asserts``) is missing.
     """
     found, found_external = _escape_profile(candidate)
     allowed, allowed_external = _escape_profile(seed)
+    if seed is not None and _dropped_goal(candidate, seed):
+        return "dropped_goal"
     if found["assume"]:
         return "assume"
     if found["admit"]:
@@ -275,10 +349,16 @@ def cheating_reason(candidate: str | VerusProgram, seed: str | VerusProgram | No
         remaining = list(allowed_external)
         for name in found_external:
             if name not in remaining:
-                return "external_body"
+                if name.startswith("verifier::external_body"):
+                    return "external_body"
+                if seed is not None:
+                    return "external"
+                continue
             remaining.remove(name)
     elif found["external_body"] > allowed["external_body"]:
         return "external_body"
+    if found["assume_termination"] > allowed["assume_termination"]:
+        return "assume_termination"
     if found["assume_specification"] > allowed["assume_specification"]:
         return "assume_specification"
     return None

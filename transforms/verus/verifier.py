@@ -3,7 +3,13 @@
 Issue 5, stage 4. ``verify(source, config)`` writes the program to a fresh temporary
 directory as ``program.rs`` and runs, with that directory as working directory::
 
-    verus program.rs --output-json --error-format=json --multiple-errors N --rlimit R [--num-threads T] EXTRA...
+    verus program.rs --output-json --error-format=json --multiple-errors N --rlimit R [--num-threads T]
+        [--crate-type=lib] EXTRA...
+
+``--crate-type=lib`` is added when the program has no top-level ``fn main`` (``has_main``) and
+``extra_args`` name no crate type: rustc would otherwise fail a library-shaped program with
+E0601 "main function not found", a ``compile_error`` that says nothing about its proof. Verus's
+own test harness passes ``--crate-type lib`` for every test program.
 
 Flag spellings follow Verus's ``source/rust_verify/src/config.rs`` (getopts long options
 ``output-json``, ``multiple-errors`` (u32, default 2; 0 = at most one error per function),
@@ -97,7 +103,8 @@ per binary (path, size, mtime).
 Cache. Results live in ``<cache_dir>/verus_results.sqlite3`` (WAL; processes on one machine
 share it), keyed by the sha256 of the program source, the Verus version (plus the binary's
 identity when the version is ``Unknown``, as for builds made outside vargo) and the options
-that can change the verdict: ``rlimit``, ``multiple_errors``, ``extra_args``. Timeout,
+that can change the verdict: ``rlimit``, ``multiple_errors``, ``extra_args`` (and whether the
+program runs as a library, ``--crate-type=lib``). Timeout,
 memory limit, thread count and output caps only decide whether a run finishes, so they are
 left out; instead a cached ``timeout`` is reused only when the new ``timeout_seconds`` is not
 longer than the one that timed out (a longer run replaces it), and ``crash`` results -- most
@@ -127,6 +134,7 @@ from typing import Any, Iterable, Mapping, Sequence
 from schemas.verus import VERIFICATION_STATUSES
 from transforms.contain import TOKEN_VARIABLE, contained, kill_tagged, sandbox_argv, sandbox_status
 from transforms.io.sqlite_store import SqliteStore
+from transforms.verus.syntax import VerusSyntaxError, match_delimiters, tokenize
 
 LOG = logging.getLogger(__name__)
 # Extra paths the sandboxed verus may write (os.pathsep-separated), read where verus runs: for
@@ -371,12 +379,49 @@ def format_rlimit(rlimit: float) -> str:
     return f"{float(rlimit):g}"
 
 
-def verus_command(binary: str, config: VerusConfig, file_name: str = PROGRAM_FILE_NAME) -> list[str]:
-    """argv of one verification run (wrapped in the memory limit when one is set)."""
+_MAIN = re.compile(r"\bfn\s+main\s*\(")
+
+
+def has_main(program_source: str) -> bool:
+    """Whether the crate root defines ``fn main``: at the top level or directly in a top-level
+    ``verus! { }`` (not in a ``mod``, ``impl`` or fn body). Source that does not lex is judged by
+    a regular expression."""
+    try:
+        tokens, _ = tokenize(program_source)
+        matching = match_delimiters(tokens)
+    except VerusSyntaxError:
+        return bool(_MAIN.search(program_source))
+    top = set()  # indices of the brace groups that are the crate root: verus! bodies at depth 0
+    depth = 0
+    for i, tok in enumerate(tokens):
+        if tok.text in ("{", "(", "["):
+            if depth == 0 and i >= 2 and tokens[i - 1].text == "!" and tokens[i - 2].text == "verus":
+                top.add(i)
+            depth += 1
+        elif tok.text in ("}", ")", "]"):
+            depth -= 1
+        elif (tok.text == "fn" and i + 2 < len(tokens) and tokens[i + 1].text == "main"
+              and tokens[i + 2].text in ("(", "<")):
+            open_groups = [j for j in top if j < i < matching[j]]
+            if depth == 0 or (depth == 1 and open_groups):
+                return True
+    return False
+
+
+def _names_crate_type(args: Sequence[str]) -> bool:
+    return any(a == "--crate-type" or a.startswith("--crate-type=") for a in args)
+
+
+def verus_command(binary: str, config: VerusConfig, file_name: str = PROGRAM_FILE_NAME,
+                  library: bool = False) -> list[str]:
+    """argv of one verification run (wrapped in the memory limit when one is set); ``library``:
+    the program has no ``fn main`` (``--crate-type=lib`` unless ``extra_args`` set a crate type)."""
     argv = [binary, file_name, "--output-json", "--error-format=json",
             "--multiple-errors", str(config.multiple_errors), "--rlimit", format_rlimit(config.rlimit)]
     if config.num_threads is not None:
         argv += ["--num-threads", str(config.num_threads)]
+    if library and not _names_crate_type(config.extra_args):
+        argv.append("--crate-type=lib")
     argv += list(config.extra_args)
     return with_memory_limit(argv, config.memory_limit_mb)
 
@@ -734,6 +779,8 @@ def cache_key(program_source: str, verus_version: str, config: VerusConfig) -> s
     """sha256 of the program, the Verus version and the options that can change the verdict."""
     payload = {"format": CACHE_FORMAT, "program": program_source, "verus_version": verus_version,
                "options": config.verdict_options()}
+    if not has_main(program_source):  # run with --crate-type=lib: not what an older key ran
+        payload["library"] = True
     return hashlib.sha256(json.dumps(payload, sort_keys=True, ensure_ascii=True).encode()).hexdigest()
 
 
@@ -807,7 +854,7 @@ def _run_verus(binary: str, program_source: str, config: VerusConfig, version: s
     """One real run in a fresh temp dir (removed afterwards, whatever happened)."""
     with tempfile.TemporaryDirectory(prefix="shardsmith-verus-") as work_dir:
         Path(work_dir, PROGRAM_FILE_NAME).write_text(program_source, encoding="utf-8")
-        argv = verus_command(binary, config)
+        argv = verus_command(binary, config, library=not has_main(program_source))
         sandboxed = config.sandbox and sandbox_status()[0] is not None
         if sandboxed:
             extra = [path for path in os.environ.get(WRITABLE_ENV, "").split(os.pathsep) if path]

@@ -75,4 +75,4 @@ def test_verus_lexer_and_parser_never_crash(source):
     result = parse_verus(source)
     assert result is not None
     if isinstance(result, Rejected):
-        assert result.reason == "parse_error"
+        assert result.reason in ("parse_error", "no_function")

@@ -321,7 +321,8 @@ def test_every_feature_is_detected(feature):
 
 def test_escape_hatches_are_counted_apart():
     program = _parse(KITCHEN_SINK)
-    assert count_escape_hatches(program) == {"assume": 1, "admit": 1, "external_body": 1, "assume_specification": 1}
+    assert count_escape_hatches(program) == {"assume": 1, "admit": 1, "external_body": 1, "assume_specification": 1,
+                                             "assume_termination": 0}
     assert escape_hatches_in_text(KITCHEN_SINK) == count_escape_hatches(program)
     columns = feature_columns(program)
     assert tuple(columns) == FEATURE_COLUMNS + ESCAPE_COLUMNS

@@ -3,8 +3,10 @@ import pytest
 
 from tests.transforms.verus.programs import BINARY_SEARCH
 from transforms.records import Rejected
+from transforms.verus.features import extract_features
 from transforms.verus.syntax import (
-    VerusSyntaxError, match_delimiters, parse_verus, proof_fn_roles, proof_spans, token_roles, tokenize,
+    VerusSyntaxError, match_delimiters, parse_verus, in_spans, proof_fn_roles, proof_spans, spec_spans, token_roles,
+    tokenize,
 )
 
 
@@ -274,7 +276,6 @@ global size_of usize == 8;
     ('verus! { fn f() { let s = "abc; } }', "unterminated string"),
     ("verus! { fn f() {} /* open", "unterminated block comment"),
     ("fn main() { let x = ; }\nverus! { fn f() {} }", "outside verus!"),
-    ("verus! { struct A { x: u64 } }", "no functions"),
     ("verus! { foo bar; fn f() {} }", "unexpected 'foo'"),
     ("verus! { fn f() requires true }", "without a body"),
     ("verus! { fn f() { while x invariant true } }", "without a body"),
@@ -284,6 +285,17 @@ def test_rejects_are_parse_errors(source, detail):
     result = parse_verus(source)
     assert isinstance(result, Rejected) and result.reason == "parse_error"
     assert detail in result.detail
+
+
+@pytest.mark.parametrize("source", [
+    "verus! { struct A { x: u64 } }",  # only datatypes (vstd's resource/mod.rs)
+    "verus! {\n/*\nfn commented_out() {}\n*/\n}\n",  # only a comment (the guide's opaque.rs)
+    # code only in a macro_rules! template: $ metavariables are the macro's (vstd's wrapping.rs)
+    "macro_rules! gen { ($t:ty) => { verus! { pub open spec fn id(x: $t) -> $t { x } } } }\ngen!(u8);\n",
+])
+def test_valid_verus_without_a_function_is_no_function_not_a_parse_error(source):
+    result = parse_verus(source)
+    assert isinstance(result, Rejected) and result.reason == "no_function"
 
 
 def test_tree_sitter_errors_inside_the_body_are_ignored():
@@ -323,3 +335,222 @@ fn exec_code(x: u64) -> u64 requires x < 5 { proof { theorem(1); } x + 1 }
     assert token_role["exec_code"] == "exec"
     spans = proof_spans(program)
     assert all(a < b for a, b in spans) and all(spans[k][1] < spans[k + 1][0] for k in range(len(spans) - 1))
+
+
+# Modern Verus (verus-lang/verus examples/ and source/vstd/): each snippet is written for the test
+# after a construct found there; the file it was seen in is named.
+
+
+def test_spec_open_and_exec_consts_and_exec_static_with_ensures():
+    # examples/assert_by_compute.rs, examples/helping.rs, examples/statics.rs
+    program = _program("""verus! {
+spec const Q: nat = 12289;
+pub open spec const FLAG: int = 2;
+exec const LIMIT: u64 ensures LIMIT == 4 { 4 }
+exec static COUNTER: AtomicU64 = AtomicU64::new(0);
+exec static LAZY: Lazy<X>
+    ensures
+        LAZY.wf(),
+{
+    Lazy::<X>::new()
+}
+fn f() -> u64 { LIMIT }
+}
+""")
+    items = [(it.kind, it.name, [c.kind for c in it.clauses]) for it in program.items if it.kind != "fn"]
+    assert items == [("const", "Q", []), ("const", "FLAG", []), ("const", "LIMIT", ["ensures"]),
+                     ("static", "COUNTER", []), ("static", "LAZY", ["ensures"])]
+    assert [f.name for f in program.functions] == ["f"]
+
+
+def test_axiom_fns_are_bodiless_trusted_proof_fns():
+    # vstd/seq.rs: pub broadcast axiom fn ...; examples/float.rs
+    program = _program("""verus! {
+pub uninterp spec fn g(x: int) -> int;
+pub broadcast axiom fn axiom_g(x: int)
+    ensures
+        #[trigger] g(x) > 0;
+axiom fn axiom_g2<T>(x: T) ensures true;
+proof fn uses(x: int) ensures g(x) > 0 { axiom_g(x); }
+}
+""")
+    fns = {f.name: f for f in program.functions}
+    for name in ("axiom_g", "axiom_g2"):
+        assert (fns[name].mode, fns[name].body) == ("proof", None) and "axiom" in fns[name].qualifiers
+        assert proof_fn_roles(program)[fns[name].start] == "trusted"
+    assert "broadcast" in fns["axiom_g"].qualifiers
+    assert [c.kind for c in fns["axiom_g"].clauses] == ["ensures"]
+
+
+def test_a_block_after_a_trigger_attribute_or_a_block_clause_is_an_expression():
+    # vstd/bytes.rs: forall|s| #![trigger f(s)] { &&& .. }; vstd/std_specs/iter.rs: ensures { let r = ..; .. },
+    program = _program("""verus! {
+spec fn f(x: int) -> int { x }
+proof fn l()
+    ensures
+        forall|x: int| #![auto] { &&& f(x) == x &&& x == f(x) },
+        forall|x: int| #![trigger f(x)] { f(x) == x },
+{
+}
+axiom fn a(i: int)
+    ensures
+        {
+            let r = f(i);
+            r == i
+        },
+;
+}
+""")
+    lemma, a = _fn(program, "l"), _fn(program, "a")
+    assert [(c.kind, len(c.exprs)) for c in lemma.clauses] == [("ensures", 2)]
+    assert program.text(lemma.body[0], lemma.body[1] + 1) == "{\n}"
+    assert [(c.kind, len(c.exprs)) for c in a.clauses] == [("ensures", 1)] and a.body is None
+
+
+def test_matches_with_a_struct_pattern():
+    # examples/syntax.rs, vstd/resource/impls/frac_opt.rs
+    program = _program("""verus! {
+enum E { A { v: u64 }, B }
+proof fn p(t: E)
+    requires
+        t matches E::A { v: a } && a == 3,
+        t matches E::A { .. },
+{
+}
+}
+""")
+    assert [(c.kind, len(c.exprs)) for c in _fn(program, "p").clauses] == [("requires", 2)]
+
+
+def test_atomically_clause_and_atomically_loop_call():
+    # examples/atomic_increment.rs, examples/guide/logatom.rs
+    program = _program("""verus! {
+pub fn increment(var: &PAtomicU64) -> (out: u64)
+    atomically (au) {
+        (perm: PermissionU64) -> (res: Result<PermissionU64, PermissionU64>),
+        requires
+            perm@.patomic == var.id(),
+        ensures match res { Ok(p) => p@.value == perm@.value + 1, Err(p) => p@ == perm@ },
+        outer_mask any,
+        inner_mask none,
+    },
+    ensures
+        out == perm@.value,
+{
+    0
+}
+fn caller(var: &PAtomicU64) {
+    increment(var) atomically loop |update| {
+        let tracked res = update(perm);
+        break;
+    };
+    loop invariant true { break; }
+}
+}
+""")
+    inc = _fn(program, "increment")
+    assert [c.kind for c in inc.clauses] == ["atomically", "ensures"]
+    assert program.text(inc.body[0], inc.body[1] + 1) == "{\n    0\n}"
+    assert [loop.kind for loop in _fn(program, "caller").loops] == ["loop"]  # the real loop only
+    # the atomic update's spec is the function's spec
+    assert token_roles(program)[inc.clauses[0].start] == "spec"
+    assert in_spans(spec_spans(program), program.tokens[inc.clauses[0].start + 5].start)
+
+
+def test_assume_specification_of_a_const():
+    program = _program("verus! {\nassume_specification[EXTERNAL_C] -> u8\n    returns\n        7u8,\n;\nfn f() {}\n}\n")
+    item = next(it for it in program.items if it.kind == "assume_specification")
+    assert (item.name, [c.kind for c in item.clauses]) == ("EXTERNAL_C", ["returns"])
+
+
+def test_attributes_on_expressions_outside_verus_and_on_statements():
+    # examples/syntax_attr.rs: rustc parses (#[attr] expr); tree-sitter-rust does not
+    program = _program("""use vstd::prelude::*;
+verus! { fn g(x: u32) {} }
+fn f() {
+    (#[verus_spec(with Tracked(&mut y))]
+    g(0u32));
+}
+""")
+    assert [f.name for f in program.functions] == ["g"]
+    assert isinstance(parse_verus("verus! { fn g() {} }\nfn f() { (g(0u32) }\n"), Rejected)
+
+
+def test_the_verus_macro_under_an_alias():
+    # vstd: use verus as verus_; verus_! { .. }
+    program = _program("use verus as verus_;\nverus_! {\npub open spec fn f() -> int { 1 }\n}\n")
+    assert program.wrapped and [f.name for f in program.functions] == ["f"]
+
+
+def test_verus_in_a_macro_rules_template_is_left_to_the_macro():
+    # vstd/bits.rs: macro_rules! { .. verus! { pub broadcast proof fn $name(x: $uN) .. } }
+    program = _program("""macro_rules! lemma_gen {
+    ($name:ident, $uN:ty) => { verus! { pub broadcast proof fn $name(x: $uN) ensures x == x {} } };
+}
+lemma_gen!(lemma_u8, u8);
+verus! { proof fn kept() {} }
+""")
+    assert [f.name for f in program.functions] == ["kept"]
+
+
+STATE_MACHINE = """use vstd::prelude::*;
+tokenized_state_machine!{
+    #[verifier::reject_recursive_types(T)]
+    Counter<T> {
+        fields {
+            #[sharding(variable)]
+            pub counter: nat,
+        }
+        init!{
+            initialize() {
+                init counter = 0;
+            }
+        }
+        transition!{
+            tr_inc() {
+                require pre.counter < 10;
+                update counter = pre.counter + 1;
+            }
+        }
+        #[invariant]
+        pub fn main_inv(&self) -> bool {
+            &&& self.counter <= 10
+        }
+        #[inductive(tr_inc)]
+        fn tr_inc_preserves(pre: Self, post: Self) {
+            assert(post.counter == pre.counter + 1);
+        }
+    }
+}
+verus! {
+state_machine!{ Small { fields { pub x: int } #[invariant] pub open spec fn inv(&self) -> bool { self.x >= 0 } } }
+fn main() {}
+}
+"""
+
+
+def test_state_machine_macros_are_items_whose_fns_count():
+    # examples/state_machines/*.rs
+    program = _program(STATE_MACHINE)
+    machines = [(it.kind, it.name) for it in program.items if it.kind in ("state_machine", "macro", "fields")]
+    assert machines == [("state_machine", "Counter"), ("fields", ""), ("macro", "init"), ("macro", "transition"),
+                        ("state_machine", "Small"), ("fields", "")]
+    fns = {f.name: f for f in program.functions}
+    assert {n: (f.mode, f.container, f.owner) for n, f in fns.items() if n != "main"} == {
+        "main_inv": ("spec", "state_machine", "Counter"), "tr_inc_preserves": ("proof", "state_machine", "Counter"),
+        "inv": ("spec", "state_machine", "Small")}
+    # the inductive lemma is part of the machine: its signature stays, its body is proof
+    assert proof_fn_roles(program)[fns["tr_inc_preserves"].start] == "interface"
+    assert [s.kind for s in fns["tr_inc_preserves"].statements] == ["assert"]
+    features = extract_features(program)
+    assert (features["spec_fn"], features["proof_fn"], features["assert"]) == (2, 1, 1)
+    # one not of the Name { items } form stays an opaque item
+    program = _program("verus! {\nstate_machine!(weird tokens => here);\nfn f() {}\n}\n")
+    assert [(it.kind, it.name) for it in program.items if it.kind != "fn"] == [("macro", "state_machine")]
+
+
+def test_verus_items_inside_an_item_macro_are_parsed():
+    # examples/guide/exec_spec_unverified.rs, examples/*: struct_with_invariants! { .. }
+    program = _program("verus! {\nexec_spec_unverified! {\nstruct P { x: i64 }\n"
+                       "spec fn on(p: P) -> bool { p.x > 0 }\n}\n}\n")
+    assert [(f.name, f.mode) for f in program.functions] == [("on", "spec")]

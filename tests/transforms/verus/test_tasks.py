@@ -5,7 +5,9 @@ from tests.transforms.verus.programs import BINARY_SEARCH
 from transforms.records import Rejected
 from transforms.verus.features import count_escape_hatches, extract_features
 from transforms.verus.syntax import parse_verus, token_roles
-from transforms.verus.tasks import cheating_reason, spec_code_fingerprint, spec_code_text, strip_proof
+from transforms.verus.tasks import (
+    cheating_reason, goal_reason, spec_code_fingerprint, spec_code_text, strip_proof,
+)
 
 
 BINARY_SEARCH_TASK = """\
@@ -427,3 +429,148 @@ def test_damaged_programs_never_crash_and_tasks_stay_consistent(source):
             assert "no functions" in task.detail, (k, task.detail)
         else:
             assert spec_code_fingerprint(task) == spec_code_fingerprint(program), k
+
+
+# Verus's --no-cheating (verus-lang/verus source/vir/src/well_formed.rs, rust_verify's verus_items.rs):
+# one snippet per form, written for the test.
+_LEMMA_TASK = """\
+use vstd::prelude::*;
+verus! {
+spec fn f(x: int) -> int { x + 1 }
+proof fn target(x: int) ensures f(x) > x {
+}
+fn main() {}
+}
+"""
+
+
+def _answer(body: str, before: str = "") -> str:
+    return _LEMMA_TASK.replace("proof fn target(x: int) ensures f(x) > x {\n}",
+                               before + "proof fn target(x: int) ensures f(x) > x {\n    " + body + "\n}")
+
+
+@pytest.mark.parametrize("body, before, reason", [
+    ("assume(false);", "", "assume"),
+    ("assume_(false);", "", "assume"),  # the builtin the verus! macro calls
+    ("verus_builtin::assume_(false);", "", "assume"),
+    ("builtin::assume_(false);", "", "assume"),
+    ("::verus_builtin::assume_(false);", "", "assume"),
+    ("vstd::prelude::admit();", "", "admit"),
+    ("verus_builtin::admit();", "", "admit"),
+    ("skip();", "use vstd::prelude::admit as skip;\n", "admit"),
+    ("trust(false);", "use verus_builtin::{assume_ as trust};\n", "assume"),
+    ("lemma(x);", "#[verifier::external_body]\nproof fn lemma(x: int) ensures f(x) > x {}\n", "external_body"),
+    ("lemma(x);", "#[verifier(external_body)]\nproof fn lemma(x: int) ensures f(x) > x {}\n", "external_body"),
+    ("lemma(x);", "#[cfg_attr(verus_keep_ghost, verifier::external_body)]\nproof fn lemma(x: int) ensures f(x) > x "
+                  "{}\n", "external_body"),
+    ("lemma(x);", "#[verus::internal(external_body)]\nproof fn lemma(x: int) ensures f(x) > x {}\n", "external_body"),
+    ("lemma(x);", "axiom fn lemma(x: int) ensures f(x) > x;\n", "external_body"),
+    ("", "pub assume_specification[ core::cmp::min::<u64> ](a: u64, b: u64) -> (r: u64) ensures r <= a;\n",
+     "assume_specification"),
+    ("", "#[verifier::external_fn_specification]\npub fn ex_min(a: u64, b: u64) -> u64 { core::cmp::min(a, b) }\n",
+     "assume_specification"),
+    ("", "#[verifier::assume(externals_available_without_declaration)]\nfn g() {}\n", "assume_specification"),
+    ("", "#[verifier::assume_termination]\nfn spin() { loop {} }\n", "assume_termination"),
+    ("", "#[verifier::external]\nfn helper() {}\n", "external"),
+])
+def test_every_no_cheating_form_is_caught(body, before, reason):
+    answer = _answer(body, before)
+    assert not isinstance(parse_verus(answer), Rejected)
+    assert cheating_reason(answer, _LEMMA_TASK) == reason
+
+
+@pytest.mark.parametrize("body", [
+    "my_mod::assume(x);",  # a user's fn named assume, by its own path
+    "v.assume(x);",  # a method
+    "let admit_count = 1;",
+])
+def test_user_code_named_like_an_escape_hatch_is_not_cheating(body):
+    assert cheating_reason(_answer(body), _LEMMA_TASK) is None
+
+
+def test_a_seed_is_judged_like_verus_no_cheating():
+    """Seed mode (no task to compare with): what --no-cheating refuses is refused, even when the
+    seed wrote it itself; #[verifier::external] is not (Verus ignores the item)."""
+    trusted = _answer("lemma(x);", "#[verifier::external_body]\nproof fn lemma(x: int) ensures f(x) > x {}\n")
+    assert cheating_reason(trusted) == "external_body"
+    assert cheating_reason(trusted, trusted) is None  # an answer may keep its task's trusted items
+    assert cheating_reason(_answer("", "axiom fn a(x: int) ensures f(x) > x;\n")) == "external_body"
+    assert cheating_reason(_answer("", "#[verifier::external]\nfn helper() {}\n")) is None
+    assert cheating_reason(_LEMMA_TASK) is None
+
+
+def test_a_cfg_attr_external_body_lemma_is_trusted_and_kept_by_the_task():
+    program = _parse(_answer("lemma(x);", "#[cfg_attr(verus_keep_ghost, verifier::external_body)]\n"
+                                          "proof fn lemma(x: int) ensures f(x) > x {}\n"))
+    task = strip_proof(program)
+    assert "proof fn lemma(x: int) ensures f(x) > x {}" in task and "lemma(x);" not in task
+
+
+@pytest.mark.parametrize("source, reason", [
+    ("verus! {\nfn f(x: u64) -> (r: u64) ensures r == x { x }\n}", None),
+    ("verus! {\nproof fn t(x: int) ensures x + 0 == x {}\n}", None),
+    # a call's precondition is proven at the call
+    ("verus! {\nfn g(x: u64) requires x < 10 {}\nfn main() { g(3); }\n}", None),
+    ("verus! {\nfn f(x: u64) -> u64 { x }\nfn main() { f(3); }\n}", "no_goal"),
+    # asserts were the only goal and the task removed them (examples/guide: fn test() { assert(..) })
+    ("verus! {\nfn main() { }\n}", "no_goal"),
+    # a trusted fn's ensures is an assumption, not a goal
+    ("verus! {\n#[verifier::external_body]\nfn f() -> (r: u64) ensures r == 1 { 1 }\nfn main() { f(); }\n}",
+     "no_goal"),
+    ("verus! {\naxiom fn a(x: int) ensures x == x;\nfn main() {}\n}", "no_goal"),
+    ("verus! {\nspec fn s(x: int) -> int recommends x > 0 { x }\nfn main() {}\n}", "no_goal"),
+    # a state machine's inductive lemma must show its invariant is preserved
+    ("verus! {\nstate_machine!{ M { fields { pub x: int } #[invariant] pub fn inv(&self) -> bool { self.x >= 0 }\n"
+     "#[inductive(tr)] fn tr_inductive(pre: Self, post: Self) { } } }\nfn main() {}\n}", None),
+])
+def test_goal_reason(source, reason):
+    assert goal_reason(source) == reason
+
+
+def test_a_program_whose_task_has_no_goal_is_rejected_no_goal():
+    from transforms.verus.programs import Features, task_of
+
+    source = ("verus! {\nspec fn double(x: int) -> int { 2 * x }\nfn main() {\n"
+              "    proof { assert(double(2) == 4); }\n}\n}\n")
+    record = Features()({"program": source, "origin": "seed", "source": "t.rs", "source_id": "t.rs"})
+    result = task_of(record, verification_ran=False)
+    assert isinstance(result, Rejected) and result.reason == "no_goal"
+    with_goal = source.replace("fn main() {", "fn four() -> (r: u64)\n    ensures r == 4,\n{").replace(
+        "== 4); }\n}", "== 4); }\n    4\n}")
+    assert not isinstance(task_of(Features()({"program": with_goal, "origin": "seed", "source": "t.rs",
+                                                 "source_id": "t.rs"}), verification_ran=False), Rejected)
+
+
+GOAL_ASSERTS = """\
+use vstd::prelude::*;
+verus! {
+spec fn double(x: int) -> int { 2 * x }
+fn test(v: Vec<u64>) {
+    let n = v.len();
+    assert(double(2) == 4) by {
+        reveal(double);
+    };
+    proof { assert(double(1) == 2); }
+    assert(n == v@.len());
+}
+fn main() {}
+}
+"""
+
+
+def test_asserts_that_are_an_exec_fns_only_goal_stay_in_the_task():
+    # examples/guide: exec test fns whose asserts are the only thing to prove
+    task = strip_proof(GOAL_ASSERTS)
+    assert "assert(n == v@.len());" in task
+    assert "reveal" not in task and "proof {" not in task and "double(2)" not in task
+    assert spec_code_fingerprint(task) == spec_code_fingerprint(GOAL_ASSERTS)
+    assert goal_reason(task) is None
+    # an answer may add asserts next to the goal, but not drop or change it
+    hinted = task.replace("    assert(n == v@.len());", "    assert(v@.len() == n);\n    assert(n == v@.len());")
+    assert spec_code_fingerprint(hinted) == spec_code_fingerprint(task)
+    assert cheating_reason(hinted, task) is None
+    assert cheating_reason(task.replace("    assert(n == v@.len());\n", ""), task) == "dropped_goal"
+    assert cheating_reason(task.replace("assert(n == v@.len())", "assert(n >= 0)"), task) == "dropped_goal"
+    # with an ensures the fn's asserts are proof again
+    with_ensures = GOAL_ASSERTS.replace("fn test(v: Vec<u64>) {", "fn test(v: Vec<u64>)\n    ensures true,\n{")
+    assert "assert(n == v@.len());" not in strip_proof(with_ensures)

@@ -26,6 +26,7 @@ from transforms.verus.verifier import (
     classify,
     find_verus,
     find_verus_report,
+    has_main,
     parse_diagnostics,
     parse_verus_output,
     parse_version_output,
@@ -426,6 +427,38 @@ def test_verified_through_fake_verus(fake):
     run = fake.events("run")[0]
     assert run["argv"] == [PROGRAM_FILE_NAME, "--output-json", "--error-format=json",
                            "--multiple-errors", "2", "--rlimit", "10"]
+
+
+def test_a_program_without_main_runs_as_a_library(fake):
+    # Verus's test harness passes --crate-type lib; without it rustc fails E0601 (no main)
+    library = program("verified 1").replace("fn main() {}\n", "")
+    assert verify(library, fake.config()).status == "verified"
+    assert fake.events("run")[-1]["argv"][-1] == "--crate-type=lib"
+    verify(program("verified 1"), fake.config())  # has fn main: a binary, as before
+    assert "--crate-type=lib" not in fake.events("run")[-1]["argv"]
+    verify(library + "// own\n", fake.config(extra_args=("--crate-type", "rlib")))  # the user's choice wins
+    assert fake.events("run")[-1]["argv"][-2:] == ["--crate-type", "rlib"]
+
+
+@pytest.mark.parametrize("source, expected", [
+    ("fn main() {}", True),
+    ("verus! { fn main() {} }", True),
+    ("use vstd::prelude::*;\nverus! { fn f() {} }\nfn main() {}\n", True),
+    ("verus! { fn f() {} }", False),
+    ("verus! { mod m { fn main() {} } }", False),  # not the crate root's
+    ("verus! { impl A { fn main(&self) {} } }", False),
+    ("verus! { fn f() { let main = 1; } } // fn main() {}", False),  # a comment
+])
+def test_has_main(source, expected):
+    assert has_main(source) is expected
+
+
+def test_threads_and_extra_args_reach_verus_in_order(fake):
+    config = fake.config(num_threads=1, extra_args=("--no-lifetime", "--expand-errors"))
+    verify(program("verified 1"), config)
+    assert fake.events("run")[-1]["argv"] == [PROGRAM_FILE_NAME, "--output-json", "--error-format=json",
+                                              "--multiple-errors", "2", "--rlimit", "10", "--num-threads", "1",
+                                              "--no-lifetime", "--expand-errors"]
 
 
 @pytest.mark.parametrize(
