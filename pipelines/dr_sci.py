@@ -336,9 +336,11 @@ def steps(plan: Plan, model_path: str | None = None, extra: dict | None = None) 
     else:
         difficulty = DifficultyStage(plan.llm, k=opts.rollouts, solver_model=opts.solver_model,
                                      verifier_model=opts.verifier_model, drop_solved=not opts.keep_solved,
-                                     rel_tol=plan.options.view_as(AnswerOptions).answer_rel_tol)
+                                     rel_tol=plan.options.view_as(AnswerOptions).answer_rel_tol,
+                                     temperature=opts.solver_temperature, top_p=opts.solver_top_p,
+                                     max_tokens=opts.solver_max_tokens, seed=opts.llm_seed)
         rubrics = RubricStage(plan.llm, model=opts.rubric_model, min_items=opts.rubric_min_items,
-                              max_items=opts.rubric_max_items)
+                              max_items=opts.rubric_max_items, seed=opts.llm_seed)
         if extra is not None:
             extra["llm"] = {"client": plan.llm.describe(), "difficulty": difficulty.describe(),
                             "rubrics": rubrics.describe()}

@@ -24,6 +24,8 @@ RECORD_TIMEOUT = 300.0              # transforms.stages.DEFAULT_RECORD_TIMEOUT
 SCIENCE_ADAPTERS = ("webinstruct_verified", "natural_reasoning", "megascience", "rar_science", "mmlu")
 DECONTAM_NGRAM = 13                 # transforms.science.decontam.NGRAM
 DEFAULT_ROLLOUTS = 8                # transforms.science.difficulty.DEFAULT_K
+SOLVER_TEMPERATURE = 1.0            # transforms.science.difficulty.DifficultyStage temperature
+SOLVER_MAX_TOKENS = 8192            # transforms.science.difficulty.DEFAULT_MAX_TOKENS
 RUBRIC_MIN_ITEMS, RUBRIC_MAX_ITEMS = 7, 20  # transforms.science.rubrics
 DEFAULT_ANSWER_REL_TOL = 0.05       # transforms.science.answers.DEFAULT_REL_TOL
 
@@ -155,6 +157,15 @@ def dr_sci_flags(parser) -> None:
                         help="keep questions solved k/k (dropped by default)")
     parser.add_argument("--solver-model", "--solver_model", dest="solver_model", default=None,
                         help="solver model (default --llm-model)")
+    parser.add_argument("--solver-temperature", "--solver_temperature", dest="solver_temperature",
+                        type=at_least(0, float), default=SOLVER_TEMPERATURE,
+                        help="sampling temperature of the solver rollouts (default 1.0)")
+    parser.add_argument("--solver-top-p", "--solver_top_p", dest="solver_top_p", type=fraction, default=None,
+                        help="top_p of the solver rollouts (default: the server's)")
+    parser.add_argument("--solver-max-tokens", "--solver_max_tokens", dest="solver_max_tokens", type=at_least(1),
+                        default=SOLVER_MAX_TOKENS, help="max_tokens of a solver rollout (default 8192)")
+    parser.add_argument("--llm-seed", "--llm_seed", dest="llm_seed", type=at_least(0), default=0,
+                        help="seed of the solver, verifier and rubric requests (rollout i sends seed + i)")
     parser.add_argument("--verifier-model", "--verifier_model", dest="verifier_model", default=None,
                         help="Yes/No verifier of open-ended answers (default: the solver)")
     parser.add_argument("--rubric-model", "--rubric_model", dest="rubric_model", default=None,

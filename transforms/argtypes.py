@@ -31,3 +31,16 @@ def at_least(minimum: int, kind: type = int) -> Callable[[str], float]:
 
 positive = _checked(float, lambda value: 0 < value < math.inf, "a positive number")  # seconds, limits
 fraction = _checked(float, lambda value: 0 < value <= 1, "in (0, 1]")  # a Jaccard threshold
+
+
+def json_object(text: str) -> str:
+    """A JSON object given as text (kept as text: pipeline options travel to workers as strings)."""
+    import json
+
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not JSON ({exc})") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"expected a JSON object, got {type(value).__name__}")
+    return text

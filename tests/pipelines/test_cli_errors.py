@@ -1,4 +1,5 @@
 """The command line a user meets first: fast help, --version, one-line errors, exit codes."""
+import inspect
 import json
 import os
 import subprocess
@@ -95,7 +96,7 @@ def test_flag_defaults_equal_the_library_defaults():
     from transforms.code.pr_sample import DEFAULT_MAX_CORE_FILES, DEFAULT_REPO_CAP
     from transforms.science.adapters import ADAPTERS
     from transforms.science.decontam import NGRAM
-    from transforms.science.difficulty import DEFAULT_K
+    from transforms.science.difficulty import DEFAULT_K, DEFAULT_MAX_TOKENS, DifficultyStage
     from transforms.science.rubrics import MAX_ITEMS, MIN_ITEMS
     from transforms.stages import DEFAULT_RECORD_TIMEOUT
 
@@ -105,3 +106,6 @@ def test_flag_defaults_equal_the_library_defaults():
     assert (flags.DECONTAM_NGRAM, flags.DEFAULT_ROLLOUTS, flags.RUBRIC_MIN_ITEMS, flags.RUBRIC_MAX_ITEMS) == (
         NGRAM, DEFAULT_K, MIN_ITEMS, MAX_ITEMS)
     assert flags.RECORD_TIMEOUT == DEFAULT_RECORD_TIMEOUT
+    stage_defaults = inspect.signature(DifficultyStage).parameters
+    assert (flags.SOLVER_TEMPERATURE, flags.SOLVER_MAX_TOKENS) == (
+        stage_defaults["temperature"].default, DEFAULT_MAX_TOKENS)

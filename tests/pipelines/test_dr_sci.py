@@ -340,3 +340,34 @@ def test_column_map_mistakes_are_one_line_errors(tmp_path, capsys, maps, message
         argv += ["--column-map", value]
     assert main(argv) == 2
     assert message in capsys.readouterr().err
+
+
+def test_sampling_flags_and_extra_body_reach_every_request(tmp_path):
+    """As the paper runs it: temperature, top_p, max tokens, seed, and a hybrid model's thinking off."""
+    wi = _write_jsonl(tmp_path / "wi.jsonl", [
+        {"id": "half", "question": "A resistor of 10 ohms carries 2 A. What is the voltage across it?",
+         "answer": "20 V", "category": "Physics"}])
+    with FakeOpenAIServer(Script()) as server:
+        assert main(["dr-sci", "--source", f"webinstruct_verified={wi}", "--llm-base-url", server.url,
+                     "--llm-model", "m", "--llm-cache-dir", "none", "--rollouts", "2",
+                     "--solver-temperature", "0.6", "--solver-top-p", "0.95", "--solver-max-tokens", "512",
+                     "--llm-seed", "7", "--llm-extra-body", '{"chat_template_kwargs": {"enable_thinking": false}}',
+                     "--output", str(tmp_path / "out")]) == 0
+        bodies = [request.body for request in server.requests]
+    assert len(bodies) == 2
+    assert all((b["temperature"], b["top_p"], b["max_tokens"]) == (0.6, 0.95, 512) for b in bodies)
+    assert sorted(b["seed"] for b in bodies) == [7, 8]
+    assert all(b["chat_template_kwargs"] == {"enable_thinking": False} for b in bodies)
+
+
+@pytest.mark.parametrize("value, message", [
+    ("[1]", "argument --llm-extra-body/--llm_extra_body: expected a JSON object"),
+    ("{oops", "argument --llm-extra-body/--llm_extra_body: not JSON"),
+    ('{"temperature": 0}', "--llm-extra-body may not set ['temperature']"),
+])
+def test_a_bad_extra_body_is_a_one_line_error(tmp_path, capsys, value, message):
+    argv = ["dr-sci", "--llm-base-url", "http://127.0.0.1:9/v1", "--llm-model", "m", "--llm-extra-body", value,
+            "--output", str(tmp_path / "out")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err

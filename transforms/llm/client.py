@@ -151,6 +151,7 @@ class LlmConfig:
     run_max_retries: int = 1000
     log_path: str | None = None
     max_tokens_cap: int | None = None
+    extra_body: Mapping[str, Any] | None = None  # sent with every request, e.g. chat_template_kwargs
 
     def __post_init__(self):
         if isinstance(self.api_key, str):
@@ -171,6 +172,12 @@ class LlmConfig:
             raise ValueError("max_tokens_cap must be >= 1")
         if self.request_budget <= 0 or self.retry_after_max < 0 or self.run_max_retries < 0:
             raise ValueError("request_budget must be > 0, retry_after_max and run_max_retries >= 0")
+        if self.extra_body is not None:
+            if not isinstance(self.extra_body, Mapping):
+                raise ValueError("extra_body must be a JSON object")
+            clash = RESERVED_BODY_FIELDS.intersection(self.extra_body)
+            if clash:
+                raise ValueError(f"--llm-extra-body may not set {sorted(clash)} (each stage sets them)")
         for name in ("cache_dir", "log_path"):
             if getattr(self, name) is not None:
                 object.__setattr__(self, name, os.fspath(getattr(self, name)))
@@ -188,6 +195,7 @@ class LlmConfig:
             "timeout": self.timeout, "request_budget": self.request_budget,
             "retry_after_max": self.retry_after_max, "run_max_retries": self.run_max_retries,
             "cache_dir": self.cache_dir, "log_path": self.log_path, "max_tokens_cap": self.max_tokens_cap,
+            "extra_body": dict(self.extra_body) if self.extra_body else None,
         }
 
 
@@ -271,8 +279,12 @@ def canonical_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
 
 
-def request_body(model: str, request: ChatRequest, max_tokens_cap: int | None = None) -> dict:
+def request_body(model: str, request: ChatRequest, max_tokens_cap: int | None = None,
+                 extra_body: Mapping[str, Any] | None = None) -> dict:
     """The JSON body sent for ``request`` (also what the cache key is computed from).
+
+    ``extra_body`` (the run's ``--llm-extra-body``) is merged under the request's own ``extra``,
+    e.g. ``{"chat_template_kwargs": {"enable_thinking": false}}`` for a hybrid model on vLLM/SGLang.
 
     ``max_tokens_cap`` lowers ``max_tokens`` (and sets it when the request has none) for a
     server whose context window is smaller than what a stage asks for: vLLM and llama.cpp
@@ -284,7 +296,7 @@ def request_body(model: str, request: ChatRequest, max_tokens_cap: int | None = 
         raise ValueError(f"extra may not set {sorted(clash)}; use chat()'s arguments (streaming is unsupported)")
     if request.n < 1 or request.sample_index < 0:
         raise ValueError("n must be >= 1 and sample_index >= 0")
-    body = extra
+    body = {**(extra_body or {}), **extra}
     body["model"] = model
     body["messages"] = [dict(message) for message in request.messages]
     if request.temperature is not None:
@@ -632,7 +644,7 @@ class LlmClient:
              sample_index: int = 0, extra: Mapping[str, Any] | None = None) -> Completion:
         """One completion; raises ``LlmError`` once the retries are spent."""
         request = ChatRequest(messages, temperature, max_tokens, top_p, seed, n, sample_index, extra)
-        body = request_body(self.config.model, request, self.config.max_tokens_cap)
+        body = request_body(self.config.model, request, self.config.max_tokens_cap, self.config.extra_body)
         key = cache_key(body, request.sample_index)
         counts: Counter = Counter(requests=1)
         result = self._cached(key, counts, body, request.sample_index)
@@ -648,7 +660,7 @@ class LlmClient:
         prepared = []
         for value in requests:
             request = as_request(value)
-            body = request_body(self.config.model, request, self.config.max_tokens_cap)
+            body = request_body(self.config.model, request, self.config.max_tokens_cap, self.config.extra_body)
             prepared.append((body, cache_key(body, request.sample_index), request.n, request.sample_index))
         counts: Counter = Counter(requests=len(prepared))
         results: list[Completion | LlmError | None] = [

@@ -1,7 +1,7 @@
 """The ``--llm-*`` flags of the LLM client, declared without Beam (``pipelines.flags`` explains why)."""
 from __future__ import annotations
 
-from transforms.argtypes import at_least, positive
+from transforms.argtypes import at_least, json_object, positive
 
 
 def llm_flags(parser) -> None:
@@ -32,6 +32,10 @@ def llm_flags(parser) -> None:
     parser.add_argument("--llm-max-tokens", "--llm_max_tokens", dest="llm_max_tokens", type=at_least(1), default=None,
                         help="upper bound of max_tokens in every request (a server with a small context window "
                              "refuses more than it holds)")
+    parser.add_argument("--llm-extra-body", "--llm_extra_body", dest="llm_extra_body", type=json_object, default=None,
+                        metavar="JSON", help="fields added to every request body, e.g. "
+                                             "'{\"chat_template_kwargs\": {\"enable_thinking\": false}}' to turn off "
+                                             "a hybrid model's thinking on vLLM/SGLang (part of the cache key)")
     parser.add_argument("--llm-log", "--llm_log", dest="llm_log", default=None,
                         help="append every prompt sent and answer received to this JSONL file "
                              "(local path, outside --output; no API key)")

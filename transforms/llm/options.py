@@ -22,6 +22,8 @@ with a small context window.
 """
 from __future__ import annotations
 
+import json
+
 import os
 from pathlib import Path
 from typing import Iterable
@@ -72,7 +74,8 @@ def config_from_options(options: PipelineOptions, *, model: str | None = None) -
                      max_concurrency=opts.llm_max_concurrency, max_retries=opts.llm_max_retries,
                      timeout=opts.llm_timeout, cache_dir=cache_dir, request_budget=opts.llm_request_budget,
                      retry_after_max=opts.llm_retry_after_max, run_max_retries=opts.llm_run_max_retries,
-                     log_path=log_path, max_tokens_cap=opts.llm_max_tokens)
+                     log_path=log_path, max_tokens_cap=opts.llm_max_tokens,
+                     extra_body=json.loads(opts.llm_extra_body) if opts.llm_extra_body else None)
 
 
 def skipped_note(stages: Iterable[str]) -> str:
