@@ -21,7 +21,13 @@ perfect tool removes all but one document of each (``must_remove`` = sum of size
 
 Each tool runs in its own subprocess on the same Parquet input (``--workers`` files), with
 ``--workers`` parallel workers and the same ngram / num_perm / bands x rows / seed:
-  shardsmith: ReadFromParquet -> NearDedup -> kept ids to text files; FnApiRunner with
+  shardsmith_cli: the ``shardsmith dedup`` command itself (read, prepare, unique ids, exact and
+      near dedup, Parquet shards + manifest), in-process runner.
+  rensa: a single-process script on the ``rensa`` Rust MinHash (RMinHash + RMinHashLSH, same
+      word 5-grams, 25 x 10 bands -> 250 permutations, since rensa's LSH needs num_perm =
+      bands x rows), greedy: a document is dropped when an earlier kept one in a shared bucket
+      has estimated Jaccard >= threshold. What a user could write instead, on one core.
+  shardsmith: ReadFromParquet -> NearDedup (records wait in a spill dir) -> kept ids to text files; FnApiRunner with
       direct_num_workers=workers, direct_running_mode=multi_processing (workers > 1).
       "shardsmith_in_memory" repeats it with running mode in_memory (one process, one
       worker): FnApiRunner moves data between processes over gRPC at ~25 MB/s, so on few
@@ -36,7 +42,9 @@ Each tool runs in its own subprocess on the same Parquet input (``--workers`` fi
       xxhash (xxhash>=4 wants bytes), is given a UTF-8 encoding shim. The minhash module is
       loaded from its file because ``datatrove.pipeline.dedup/__init__`` imports the HF
       ``tokenizers`` package, which is not installed and not used by MinHash.
-Seconds are wall time of the subprocess (start-up included); ``peak_rss_mb`` is the peak of the
+Seconds are wall time of the subprocess (start-up included); ``cpu_s`` the user + system CPU
+seconds of its whole process tree (wait4, or the /proc samples where descendants were not
+reaped); ``peak_rss_mb`` is the peak of the
 summed RSS of the subprocess tree sampled every 50 ms (shared pages counted per process);
 ``max_process_rss_mb`` is ru_maxrss from wait4 (largest single process of the tree). The
 corpus is generated in its own subprocess so the launcher stays small (ru_maxrss carries
@@ -257,7 +265,7 @@ def run_shardsmith(args) -> None:
     options = PipelineOptions(flags=[], direct_num_workers=args.workers, direct_running_mode=mode)
     with beam.Pipeline(runner=FnApiRunner(), options=options) as p:
         records = p | "Read" >> beam.io.ReadFromParquet(str(Path(args.input) / "*.parquet"))
-        kept, _removed = records | "Near" >> NearDedup(config=config)
+        kept, _removed = records | "Near" >> NearDedup(config=config, spill_dir=str(Path(args.output) / "spill"))
         kept | "Ids" >> beam.Map(lambda r: r["id"]) | "Write" >> beam.io.WriteToText(
             str(Path(args.output) / "kept"), file_name_suffix=".txt")
 
