@@ -21,7 +21,13 @@ perfect tool removes all but one document of each (``must_remove`` = sum of size
 
 Each tool runs in its own subprocess on the same Parquet input (``--workers`` files), with
 ``--workers`` parallel workers and the same ngram / num_perm / bands x rows / seed:
-  shardsmith: ReadFromParquet -> NearDedup -> kept ids to text files; FnApiRunner with
+  shardsmith_cli: the ``shardsmith dedup`` command itself (read, prepare, unique ids, exact and
+      near dedup, Parquet shards + manifest), in-process runner.
+  rensa: a single-process script on the ``rensa`` Rust MinHash (RMinHash + RMinHashLSH, same
+      word 5-grams, 25 x 10 bands -> 250 permutations, since rensa's LSH needs num_perm =
+      bands x rows), greedy: a document is dropped when an earlier kept one in a shared bucket
+      has estimated Jaccard >= threshold. What a user could write instead, on one core.
+  shardsmith: ReadFromParquet -> NearDedup (records wait in a spill dir) -> kept ids to text files; FnApiRunner with
       direct_num_workers=workers, direct_running_mode=multi_processing (workers > 1).
       "shardsmith_in_memory" repeats it with running mode in_memory (one process, one
       worker): FnApiRunner moves data between processes over gRPC at ~25 MB/s, so on few
@@ -36,7 +42,9 @@ Each tool runs in its own subprocess on the same Parquet input (``--workers`` fi
       xxhash (xxhash>=4 wants bytes), is given a UTF-8 encoding shim. The minhash module is
       loaded from its file because ``datatrove.pipeline.dedup/__init__`` imports the HF
       ``tokenizers`` package, which is not installed and not used by MinHash.
-Seconds are wall time of the subprocess (start-up included); ``peak_rss_mb`` is the peak of the
+Seconds are wall time of the subprocess (start-up included); ``cpu_s`` the user + system CPU
+seconds of its whole process tree (wait4, or the /proc samples where descendants were not
+reaped); ``peak_rss_mb`` is the peak of the
 summed RSS of the subprocess tree sampled every 50 ms (shared pages counted per process);
 ``max_process_rss_mb`` is ru_maxrss from wait4 (largest single process of the tree). The
 corpus is generated in its own subprocess so the launcher stays small (ru_maxrss carries
@@ -257,7 +265,7 @@ def run_shardsmith(args) -> None:
     options = PipelineOptions(flags=[], direct_num_workers=args.workers, direct_running_mode=mode)
     with beam.Pipeline(runner=FnApiRunner(), options=options) as p:
         records = p | "Read" >> beam.io.ReadFromParquet(str(Path(args.input) / "*.parquet"))
-        kept, _removed = records | "Near" >> NearDedup(config=config)
+        kept, _removed = records | "Near" >> NearDedup(config=config, spill_dir=str(Path(args.output) / "spill"))
         kept | "Ids" >> beam.Map(lambda r: r["id"]) | "Write" >> beam.io.WriteToText(
             str(Path(args.output) / "kept"), file_name_suffix=".txt")
 
@@ -317,6 +325,53 @@ def run_datatrove(args) -> None:
     filtered.run()
 
 
+def run_shardsmith_cli(args) -> None:
+    """The product itself: ``shardsmith dedup`` (read, prepare, unique ids, exact + near, write)."""
+    from pipelines import cli
+
+    mode = args.running_mode or ("multi_processing" if args.workers > 1 else "in_memory")
+    argv = ["dedup", str(Path(args.input)), "--text-column", "text", "--id-column", "id",
+            "--output", str(Path(args.output) / "run"), "--threshold", str(args.threshold),
+            "--ngram", str(NGRAM), f"--direct_running_mode={mode}", f"--direct_num_workers={args.workers}"]
+    if args.num_perm:
+        argv += ["--num-perm", str(args.num_perm)]
+    code = cli.main(argv)
+    if code not in (0, None):
+        raise SystemExit(code)
+
+
+def run_rensa(args) -> None:
+    """What a user could write instead: one process, rensa's Rust MinHash + LSH, same shingles and
+    bands x rows; a document is removed when an earlier kept one in a shared bucket has an
+    estimated Jaccard >= threshold (greedy, input order)."""
+    import re
+
+    import pyarrow.parquet as pq
+    from rensa import RMinHash, RMinHashLSH
+
+    bands, rows = _config(args).band_layout
+    num_perm = bands * rows  # rensa's LSH uses every permutation in a band: 25 x 10 -> 250
+    word = re.compile(r"\w+")
+    lsh = RMinHashLSH(threshold=args.threshold, num_perm=num_perm, num_bands=bands)
+    kept: list[str] = []
+    minhashes: dict[int, RMinHash] = {}  # the LSH answers keys; the kept sketches verify candidates
+    index = 0
+    for path in sorted(Path(args.input).glob("*.parquet")):
+        for batch in pq.ParquetFile(path).iter_batches(batch_size=4096, columns=["id", "text"]):
+            for doc_id, text in zip(batch.column("id").to_pylist(), batch.column("text").to_pylist()):
+                words = word.findall(text.lower())
+                shingles = [" ".join(words[i:i + NGRAM]) for i in range(max(1, len(words) - NGRAM + 1))]
+                m = RMinHash(num_perm=num_perm, seed=1)
+                m.update(shingles)
+                if any(m.jaccard(minhashes[c]) >= args.threshold for c in lsh.query(m)):
+                    continue
+                lsh.insert(index, m)
+                minhashes[index] = m
+                kept.append(doc_id)
+                index += 1
+    (Path(args.output) / "kept.txt").write_text("\n".join(kept) + "\n")
+
+
 def _xxhash64_str(data):
     import xxhash
 
@@ -335,7 +390,12 @@ def _id_only(self, document) -> dict:
 
 def read_kept_ids(tool: str, output: Path) -> set[str]:
     ids: set[str] = set()
-    if tool == "shardsmith":
+    if tool == "shardsmith_cli":
+        import pyarrow.parquet as pq
+
+        for path in (output / "run" / "kept").glob("*.parquet"):
+            ids.update(pq.read_table(path, columns=["id"]).column("id").to_pylist())
+    elif tool in ("shardsmith", "rensa"):
         for path in output.glob("kept*.txt"):
             ids.update(line.strip() for line in path.read_text().splitlines() if line.strip())
     else:
@@ -344,10 +404,12 @@ def read_kept_ids(tool: str, output: Path) -> set[str]:
     return ids
 
 
-def _tree_rss_bytes(root_pid: int) -> int:
-    """Summed RSS of root_pid and all its descendants (from /proc)."""
+def _tree_rss_bytes(root_pid: int, cpu: dict | None = None) -> int:
+    """Summed RSS of root_pid and all its descendants (from /proc); ``cpu[pid]`` gets each
+    process's own user + system seconds so far."""
     children: dict[int, list[int]] = {}
     rss: dict[int, int] = {}
+    ticks: dict[int, int] = {}
     page = os.sysconf("SC_PAGE_SIZE")
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -356,14 +418,18 @@ def _tree_rss_bytes(root_pid: int) -> int:
             with open(f"/proc/{entry}/stat") as f:
                 fields = f.read().rsplit(")", 1)[1].split()
             ppid, resident = int(fields[1]), int(fields[21])
+            ticks[int(entry)] = int(fields[11]) + int(fields[12])
         except (OSError, IndexError, ValueError):
             continue
         children.setdefault(ppid, []).append(int(entry))
         rss[int(entry)] = resident * page
     total, stack = 0, [root_pid]
+    hz = os.sysconf("SC_CLK_TCK")
     while stack:
         pid = stack.pop()
         total += rss.get(pid, 0)
+        if cpu is not None and pid in ticks:
+            cpu[pid] = ticks[pid] / hz
         stack.extend(children.get(pid, []))
     return total
 
@@ -389,11 +455,12 @@ def measure(tool: str, args, input_dir: Path, output_dir: Path, running_mode: st
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=str(REPO))
         peak = [0]
+        cpu: dict[int, float] = {}
         done = threading.Event()
 
         def sample():
             while not done.is_set():
-                peak[0] = max(peak[0], _tree_rss_bytes(proc.pid))
+                peak[0] = max(peak[0], _tree_rss_bytes(proc.pid, cpu))
                 done.wait(0.05)
 
         sampler = threading.Thread(target=sample, daemon=True)
@@ -406,7 +473,11 @@ def measure(tool: str, args, input_dir: Path, output_dir: Path, running_mode: st
     if proc.returncode != 0:
         tail = log_path.read_text(errors="replace")[-3000:]
         raise RuntimeError(f"{tool} failed with exit code {proc.returncode}:\n{tail}")
-    return {"seconds": round(seconds, 2), "peak_rss_mb": round(peak[0] / 2**20, 1),
+    # wait4 counts the child and the descendants it reaped; the samples also see descendants
+    # that were never reaped (up to one 50 ms sample of each process's CPU is missed there)
+    reaped = usage.ru_utime + usage.ru_stime
+    return {"seconds": round(seconds, 2), "cpu_s": round(max(reaped, sum(cpu.values())), 2),
+            "peak_rss_mb": round(peak[0] / 2**20, 1),
             "max_process_rss_mb": round(usage.ru_maxrss / 1024, 1)}
 
 
@@ -426,9 +497,12 @@ def main(argv=None) -> None:
     parser.add_argument("--also-in-memory", action=argparse.BooleanOptionalAction, default=True,
                         help="also time shardsmith with FnApiRunner in_memory (one process, one worker)")
     parser.add_argument("--skip-datatrove", action="store_true")
+    parser.add_argument("--tools", default="shardsmith,shardsmith_in_memory,shardsmith_cli,rensa,datatrove",
+                        help="comma-separated runs (default: all)")
     parser.add_argument("--background-pairs", type=int, default=2000)
     parser.add_argument("--workdir", default=None, help="kept afterwards if given")
-    parser.add_argument("--run-tool", choices=["shardsmith", "datatrove"], help=argparse.SUPPRESS)
+    parser.add_argument("--run-tool", choices=["shardsmith", "shardsmith_cli", "rensa", "datatrove"],
+                        help=argparse.SUPPRESS)
     parser.add_argument("--input", help=argparse.SUPPRESS)
     parser.add_argument("--output", help=argparse.SUPPRESS)
     parser.add_argument("--prepare", help=argparse.SUPPRESS)
@@ -438,6 +512,10 @@ def main(argv=None) -> None:
         return run_shardsmith(args)
     if args.run_tool == "datatrove":
         return run_datatrove(args)
+    if args.run_tool == "shardsmith_cli":
+        return run_shardsmith_cli(args)
+    if args.run_tool == "rensa":
+        return run_rensa(args)
     if args.prepare:
         return prepare(args, Path(args.prepare))
 
@@ -455,11 +533,16 @@ def main(argv=None) -> None:
         input_dir = workdir / "input"
 
         mode = "multi_processing" if args.workers > 1 else "in_memory"
-        runs = [("shardsmith", "shardsmith", mode, args.workers)]
-        if args.also_in_memory and mode != "in_memory":
-            runs.append(("shardsmith_in_memory", "shardsmith", "in_memory", 1))
-        if not args.skip_datatrove:
-            runs.append(("datatrove", "datatrove", None, args.workers))
+        wanted = set(args.tools.split(","))
+        if args.skip_datatrove:
+            wanted.discard("datatrove")
+        if not args.also_in_memory or mode == "in_memory":
+            wanted.discard("shardsmith_in_memory")
+        runs = [run for run in [("shardsmith", "shardsmith", mode, args.workers),
+                                ("shardsmith_in_memory", "shardsmith", "in_memory", 1),
+                                ("shardsmith_cli", "shardsmith_cli", "in_memory", 1),
+                                ("rensa", "rensa", None, 1),
+                                ("datatrove", "datatrove", None, args.workers)] if run[0] in wanted]
         measured = {name: measure(tool, args, input_dir, workdir / f"out-{name}", running_mode, workers)
                     for name, tool, running_mode, workers in runs}
 
@@ -475,11 +558,16 @@ def main(argv=None) -> None:
             if not kept <= all_ids:
                 raise RuntimeError(f"{tool} wrote ids that are not in the input")
             stats["docs_per_s"] = round(args.docs / stats["seconds"], 1)
+            stats["rss_kb_per_doc"] = round(stats["peak_rss_mb"] * 1024 / args.docs, 2)
             stats.update(score(all_ids - kept, truth))
             stats["workers"] = workers
             if running_mode:
                 stats["running_mode"] = running_mode
             result[name] = stats
+        if "rensa" in result:
+            for name in ("shardsmith", "shardsmith_in_memory", "shardsmith_cli"):
+                if name in result:
+                    result[f"cpu_vs_rensa_{name}"] = round(result[name]["cpu_s"] / result["rensa"]["cpu_s"], 2)
         if "datatrove" in result:
             for name in ("shardsmith", "shardsmith_in_memory"):
                 if name in result:

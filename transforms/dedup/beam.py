@@ -8,20 +8,18 @@ id), so the output does not depend on bundling or element order.
 """
 from __future__ import annotations
 
-import hashlib
 import json
-import pickle
 from typing import Any, Callable, Iterable
 
 import apache_beam as beam
 import numpy as np
-import pyarrow as pa
 from apache_beam.metrics import Metrics
 
 from transforms.dedup.components import DEFAULT_MAX_LOCAL_NODES, DEFAULT_ROUNDS, ConnectedComponents
 from transforms.dedup.exact import DEFAULT_NORMALIZATION, TextNormalization, content_key, keep_key, numeric_score
 from transforms.dedup.minhash import (MinHashConfig, band_hashes, min_equal_sketch_values, signatures,
                                       verification_sketch)
+from transforms.dedup.spill import RecordStore, batch_key
 from transforms.records import public_record, record_to_json, reject_row
 from transforms.stages import REJECTS, STAGE_NAMESPACE_PREFIX, StageCounters
 
@@ -63,32 +61,43 @@ def _record_id(record: dict, id_field: str) -> str:
 
 # ------------------------------------------------------------------------------- exact
 
-class _KeepBestFn(beam.DoFn):
-    """One content key with its records -> the survivor to main, the others to REMOVED."""
+def _batched(records, text_of, batch_chars: int, max_records: int):
+    """Records -> lists of records of about ``batch_chars`` characters (at most ``max_records``)."""
+    # a per-record floor so batches of empty texts stay bounded
+    chars_floor = max(1, batch_chars // max_records)
+    return records | "Batch" >> beam.BatchElements(
+        min_batch_size=batch_chars, max_batch_size=batch_chars,
+        element_size_fn=lambda r: max(chars_floor, len(text_of(r))), record_metrics=False)
 
-    def __init__(self, id_field: str, score_field: str | None, stage: str):
-        self.id_field, self.score_field, self.stage = id_field, score_field, stage
 
-    def setup(self):
-        self.counters = _Counters(self.stage)
+class _ContentKeysFn(beam.DoFn):
+    """A batch of records -> the batch into the store (ticket tagged ``_RECORDS``) and one
+    ``(content key, (keep key, batch key, row))`` per record: only keys reach the grouping."""
 
-    def _key(self, record: dict) -> tuple:
-        score = record.get(self.score_field) if self.score_field else None
-        return keep_key(score, _record_id(record, self.id_field))
+    def __init__(self, text_of, id_field: str, score_field: str | None, normalization, store: RecordStore):
+        self.text_of, self.id_field, self.score_field = text_of, id_field, score_field
+        self.normalization, self.store = normalization, store
 
-    def process(self, keyed_records):
-        _, records = keyed_records
-        # two passes over the grouped values (re-iterable) so a huge group is never held twice
-        best = min(self._key(r) for r in records)
-        for record in records:
-            self.counters.records_in.inc()
-            rid = _record_id(record, self.id_field)
-            if rid == best[2]:
-                self.counters.records_out.inc()
-                yield record
-            else:
-                self.counters.records_removed.inc()
-                yield beam.pvalue.TaggedOutput(REMOVED, removed_row(record, rid, best[2], "exact", self.stage))
+    def process(self, batch: list):
+        ids = [_record_id(r, self.id_field) for r in batch]
+        key = batch_key(ids)
+        yield beam.pvalue.TaggedOutput(_RECORDS, (key, self.store.put(key, batch)))
+        for row, record in enumerate(batch):
+            score = record.get(self.score_field) if self.score_field else None
+            yield content_key(self.text_of(record), self.normalization), (keep_key(score, ids[row]), key, row)
+
+
+def _exact_decisions(keyed):
+    """One content key with its members -> ``(batch key, (row, kept id))`` for each member that is
+    not the survivor (best keep key; every member with the survivor's id stays)."""
+    _, members = keyed
+    members = list(members)
+    if len(members) < 2:
+        return
+    kept_id = min(m[0] for m in members)[2]
+    for keep, key, row in members:
+        if keep[2] != kept_id:
+            yield key, (row, kept_id)
 
 
 class ExactDedup(beam.PTransform):
@@ -96,49 +105,47 @@ class ExactDedup(beam.PTransform):
 
     Key: sha1 of the normalized text (``normalization``: NFKC, lowercase, punctuation
     stripped, whitespace collapsed by default; ``exact.NO_NORMALIZATION`` hashes raw text).
+    Only ``(key, keep key, batch, row)`` is grouped; the records wait per batch in a
+    ``RecordStore`` (files under ``spill_dir``, else inline) and are routed by batch.
     Returns ``(kept, removed)``.
     """
 
     def __init__(self, text_field: str = "text", id_field: str = "id", score_field: str | None = None,
                  stage: str = "dedup:exact", normalization: TextNormalization = DEFAULT_NORMALIZATION,
-                 text_fn: Callable[[dict], str] | None = None):
+                 text_fn: Callable[[dict], str] | None = None, spill_dir: str | None = None,
+                 batch_chars: int = 4_000_000, max_batch_records: int = 4096):
         super().__init__()
         self.text_of = _text_getter(text_field, text_fn)
         self.id_field, self.score_field, self.stage, self.normalization = id_field, score_field, stage, normalization
+        self.store = RecordStore(spill_dir, stage)
+        self.batch_chars, self.max_batch_records = batch_chars, max_batch_records
 
     def expand(self, records):
-        text_of, norm = self.text_of, self.normalization
-        results = (
-            records
-            | "ContentKey" >> beam.Map(lambda r: (content_key(text_of(r), norm), r))
-            | "GroupByContent" >> beam.GroupByKey()
-            | "KeepBest" >> beam.ParDo(_KeepBestFn(self.id_field, self.score_field, self.stage)).with_outputs(
-                REMOVED, main="kept")
+        keyed = (
+            _batched(records, self.text_of, self.batch_chars, self.max_batch_records)
+            | "ContentKeys" >> beam.ParDo(_ContentKeysFn(self.text_of, self.id_field, self.score_field,
+                                                         self.normalization, self.store)).with_outputs(
+                _RECORDS, main="keys")
         )
-        return results.kept, results[REMOVED]
+        decisions = (
+            keyed.keys
+            | "GroupByContent" >> beam.GroupByKey()
+            | "KeepBest" >> beam.FlatMap(_exact_decisions)
+        )
+        routed = (
+            {"records": keyed[_RECORDS], "removed": decisions}
+            | "JoinDecisions" >> beam.CoGroupByKey()
+            | "Route" >> beam.ParDo(_RouteFn(self.id_field, self.stage, "exact")).with_outputs(REMOVED, main="kept")
+        )
+        return routed.kept, routed[REMOVED]
 
 
 # ------------------------------------------------------------------------------- near
 
-# Records wait for the dedup decisions as one zstd-compressed pickle per signature batch:
-# ~3x fewer bytes through the shuffle (FnApiRunner moves ~25 MB/s between processes).
-_RECORDS_CODEC = pa.Codec("zstd", compression_level=1)
-
-
-def _pack_records(batch: list) -> tuple[int, bytes]:
-    raw = pickle.dumps(batch, protocol=5)
-    return len(raw), _RECORDS_CODEC.compress(raw, asbytes=True)
-
-
-def _unpack_records(packed: tuple[int, bytes]) -> list:
-    size, blob = packed
-    return pickle.loads(_RECORDS_CODEC.decompress(blob, decompressed_size=size, asbytes=True))
-
-
-def _node(score: float, record_id: str, batch_key: bytes, row: int) -> tuple:
+def _node(score: float, record_id: str, batch: bytes, row: int) -> tuple:
     """Graph node: keep-rule key first (so min = survivor), then where the record sits."""
     flag = 1 if np.isnan(score) else 0
-    return (flag, 0.0 if flag else -float(score), record_id, batch_key, int(row))
+    return (flag, 0.0 if flag else -float(score), record_id, batch, int(row))
 
 
 class _SignBatchFn(beam.DoFn):
@@ -148,21 +155,22 @@ class _SignBatchFn(beam.DoFn):
     taken from the band hash, so equal band values always meet in the same group.
     """
 
-    def __init__(self, text_of, id_field: str, score_field: str | None, config: MinHashConfig, shards: int):
+    def __init__(self, text_of, id_field: str, score_field: str | None, config: MinHashConfig, shards: int,
+                 store: RecordStore):
         self.text_of, self.id_field, self.score_field = text_of, id_field, score_field
-        self.config, self.shards = config, shards
+        self.config, self.shards, self.store = config, shards, store
 
     def process(self, batch: list):
         ids = [_record_id(r, self.id_field) for r in batch]
-        batch_key = hashlib.sha1("\x00".join(ids).encode("utf-8", "surrogatepass")).digest()[:16]
-        yield beam.pvalue.TaggedOutput(_RECORDS, (batch_key, _pack_records(batch)))
+        key = batch_key(ids)
+        yield beam.pvalue.TaggedOutput(_RECORDS, (key, self.store.put(key, batch)))
         scores = None
         if self.score_field:
             # None (missing or non-numeric score) becomes NaN
             scores = np.array([numeric_score(r.get(self.score_field)) for r in batch], dtype=np.float64)
         sigs, has_shingles = signatures([self.text_of(r) for r in batch], self.config)
         if self.config.verify:
-            yield beam.pvalue.TaggedOutput(_SKETCHES, (batch_key, verification_sketch(sigs)))
+            yield beam.pvalue.TaggedOutput(_SKETCHES, (key, verification_sketch(sigs)))
         rows = np.flatnonzero(has_shingles).astype(np.int32)
         if rows.size == 0:
             return
@@ -176,7 +184,7 @@ class _SignBatchFn(beam.DoFn):
             for members in np.split(order, cuts):
                 member_rows = rows[members]
                 yield (band, int(shard_of[members[0], band])), (
-                    batch_key, keys[members, band], member_rows,
+                    key, keys[members, band], member_rows,
                     [ids[i] for i in member_rows], None if scores is None else scores[member_rows])
 
 
@@ -202,9 +210,9 @@ def _star_edges(keyed_chunks):
     for start, length in zip(starts[lengths > 1], lengths[lengths > 1]):
         nodes = []
         for member in order[start:start + length]:
-            batch_key, _, rows, ids, scores = chunks[chunk_of[member]]
+            chunk_batch, _, rows, ids, scores = chunks[chunk_of[member]]
             j = offset_in_chunk[member]
-            nodes.append(_node(np.nan if scores is None else scores[j], ids[j], batch_key, rows[j]))
+            nodes.append(_node(np.nan if scores is None else scores[j], ids[j], chunk_batch, rows[j]))
         center = min(nodes)
         edges = by_batch.setdefault(center[3], [])
         edges.extend((center, node) for node in nodes if node is not center)
@@ -265,10 +273,10 @@ class _VerifyFn(beam.DoFn):
 
 
 class _RouteFn(beam.DoFn):
-    """A batch of records with its removal decisions -> kept records and removal rows."""
+    """A batch's ticket with its removal decisions -> kept records and removal rows (``method``)."""
 
-    def __init__(self, id_field: str, stage: str):
-        self.id_field, self.stage = id_field, stage
+    def __init__(self, id_field: str, stage: str, method: str):
+        self.id_field, self.stage, self.method = id_field, stage, method
 
     def setup(self):
         self.counters = _Counters(self.stage)
@@ -276,8 +284,8 @@ class _RouteFn(beam.DoFn):
     def process(self, keyed):
         _, grouped = keyed
         removed = dict(grouped["removed"])  # row -> kept id
-        for packed in grouped["records"]:
-            for row, record in enumerate(_unpack_records(packed)):
+        for ticket in grouped["records"]:
+            for row, record in enumerate(RecordStore.get(ticket)):
                 self.counters.records_in.inc()
                 kept_id = removed.get(row)
                 if kept_id is None:
@@ -286,7 +294,7 @@ class _RouteFn(beam.DoFn):
                 else:
                     self.counters.records_removed.inc()
                     yield beam.pvalue.TaggedOutput(REMOVED, removed_row(
-                        record, _record_id(record, self.id_field), kept_id, "minhash", self.stage))
+                        record, _record_id(record, self.id_field), kept_id, self.method, self.stage))
 
 
 def _removal_decision(node_root):
@@ -305,8 +313,8 @@ class NearDedup(beam.PTransform):
     deduplicated and, with ``config.verify``, kept only if the estimated Jaccard of the two
     documents' 8-bit signature sketches is >= ``config.threshold`` (sketches are joined per
     batch, never per record) -> ``ConnectedComponents`` -> each component keeps its smallest
-    node (the keep rule), the others are removed -> records, which waited compressed per
-    batch, are routed to ``kept`` / ``removed``. Documents without tokens never match.
+    node (the keep rule), the others are removed -> records, which waited per batch in a
+    ``RecordStore`` (files under ``spill_dir``, else inline), are routed to ``kept`` / ``removed``. Documents without tokens never match.
 
     Limits (see README): connected components run on ONE worker up to ``max_local_nodes``
     documents that have a verified duplicate (about 400 bytes each: 10 M -> ~4 GB); past
@@ -320,8 +328,10 @@ class NearDedup(beam.PTransform):
                  config: MinHashConfig | None = None, stage: str = "dedup:near",
                  text_fn: Callable[[dict], str] | None = None, batch_chars: int = 4_000_000,
                  max_batch_records: int = 4096, bucket_shards: int = 16,
-                 max_local_nodes: int = DEFAULT_MAX_LOCAL_NODES, rounds: int = DEFAULT_ROUNDS):
+                 max_local_nodes: int = DEFAULT_MAX_LOCAL_NODES, rounds: int = DEFAULT_ROUNDS,
+                 spill_dir: str | None = None):
         super().__init__()
+        self.store = RecordStore(spill_dir, stage)
         self.text_of = _text_getter(text_field, text_fn)
         self.id_field, self.score_field, self.stage = id_field, score_field, stage
         self.config = config or MinHashConfig()
@@ -329,16 +339,11 @@ class NearDedup(beam.PTransform):
         self.bucket_shards, self.max_local_nodes, self.rounds = bucket_shards, max_local_nodes, rounds
 
     def expand(self, records):
-        text_of, max_records = self.text_of, self.max_batch_records
-        # batch "size" in characters, with a per-record floor so batches of empty texts stay bounded
-        chars_floor = max(1, self.batch_chars // max_records)
         signed = (
-            records
-            | "Batch" >> beam.BatchElements(
-                min_batch_size=self.batch_chars, max_batch_size=self.batch_chars,
-                element_size_fn=lambda r: max(chars_floor, len(text_of(r))), record_metrics=False)
-            | "Sign" >> beam.ParDo(_SignBatchFn(text_of, self.id_field, self.score_field, self.config,
-                                                self.bucket_shards)).with_outputs(_SKETCHES, _RECORDS, main="bands")
+            _batched(records, self.text_of, self.batch_chars, self.max_batch_records)
+            | "Sign" >> beam.ParDo(_SignBatchFn(self.text_of, self.id_field, self.score_field, self.config,
+                                                self.bucket_shards, self.store)).with_outputs(
+                _SKETCHES, _RECORDS, main="bands")
         )
         candidate_edges = (
             signed.bands
@@ -370,7 +375,8 @@ class NearDedup(beam.PTransform):
         routed = (
             {"records": signed[_RECORDS], "removed": decisions}
             | "JoinDecisions" >> beam.CoGroupByKey()
-            | "Route" >> beam.ParDo(_RouteFn(self.id_field, self.stage)).with_outputs(REMOVED, main="kept")
+            | "Route" >> beam.ParDo(_RouteFn(self.id_field, self.stage, "minhash")).with_outputs(
+                REMOVED, main="kept")
         )
         return routed.kept, routed[REMOVED]
 

@@ -448,8 +448,10 @@ class ShardRun:
         raise ValueError(f"unknown step kind {kind!r} ({step.name})")
 
     def _apply_dedup(self, spec, records, label: str):
+        # records wait for the decisions in the run's work dir (removed when the run finishes)
+        spill_dir = posixpath.join(self.work_dir, "dedup", label) if self.work_dir else None
         common = dict(text_field=spec.text_field, text_fn=spec.text_fn, id_field=spec.id_field,
-                      score_field=spec.score_field)
+                      score_field=spec.score_field, spill_dir=spill_dir)
         exact_removed = near_removed = None
         if spec.exact:
             records, exact_removed = records | f"{label}:exact" >> ExactDedup(

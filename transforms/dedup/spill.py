@@ -1,0 +1,56 @@
+"""Where records wait while dedup decides: one zstd-compressed pickle per batch.
+
+Only a ticket per batch rides through the dedup groupings (ids, keys and signature bands ride
+beside it), so a grouping's memory is bounded by the keys, not the texts. With a ``directory``
+(any Beam filesystem: local, ``gs://``, ``s3://``; on a cluster it must be shared by the workers)
+the batch is written to ``directory/<stage>/<batch key>.zst`` and the ticket is its path; without
+one the compressed batch itself is the ticket (small inputs, tests). Names depend only on the
+batch's ids, so a retried bundle rewrites the same file with the same bytes. Beam-free apart from
+``FileSystems``.
+"""
+from __future__ import annotations
+
+import hashlib
+import pickle
+import posixpath
+import re
+
+import pyarrow as pa
+
+# level 1: ~3x fewer bytes than the pickle at ~1 GB/s; the batches are read back once
+_CODEC = pa.Codec("zstd", compression_level=1)
+
+
+def batch_key(ids: list[str]) -> bytes:
+    """A stable 16-byte key of a batch, from its ids (unique ids give unique keys)."""
+    return hashlib.sha1("\x00".join(ids).encode("utf-8", "surrogatepass")).digest()[:16]
+
+
+class RecordStore:
+    """``put(key, records) -> ticket`` and ``get(ticket) -> records``; ``directory`` None keeps them inline."""
+
+    def __init__(self, directory: str | None, stage: str):
+        self.directory = None if directory is None else directory.rstrip("/")
+        self.stage = re.sub(r"[^A-Za-z0-9_.-]+", "_", stage)
+
+    def put(self, key: bytes, records: list) -> tuple[int, bytes | str]:
+        raw = pickle.dumps(records, protocol=5)
+        blob = _CODEC.compress(raw, asbytes=True)
+        if self.directory is None:
+            return len(raw), blob
+        from apache_beam.io.filesystems import FileSystems
+
+        path = posixpath.join(self.directory, self.stage, key.hex() + ".zst")
+        with FileSystems.create(path, compression_type="uncompressed") as handle:
+            handle.write(blob)
+        return len(raw), path
+
+    @staticmethod
+    def get(ticket: tuple[int, bytes | str]) -> list:
+        size, where = ticket
+        if isinstance(where, str):
+            from apache_beam.io.filesystems import FileSystems
+
+            with FileSystems.open(where, compression_type="uncompressed") as handle:
+                where = handle.read()
+        return pickle.loads(_CODEC.decompress(where, decompressed_size=size, asbytes=True))
