@@ -84,7 +84,10 @@ class WorkerPool:
             return argv
         shared = os.path.realpath(self.shared)
         # the host's /dev and /proc stay (bound with /): the verifier's own bwrap can then mount its /proc
-        return [sandbox_status()[0], "--dev-bind", "/", "/", "--tmpfs", "/tmp", "--bind", shared, shared,
+        # the checkout and the interpreter stay visible when they live under /tmp (a CI clone there)
+        code = [arg for path in {os.path.realpath(ROOT), os.path.realpath(sys.prefix)}
+                if path.startswith("/tmp/") for arg in ("--ro-bind", path, path)]
+        return [sandbox_status()[0], "--dev-bind", "/", "/", "--tmpfs", "/tmp", *code, "--bind", shared, shared,
                 "--die-with-parent", "--chdir", str(self.cwd), "--", *argv]
 
     def __enter__(self) -> "WorkerPool":
