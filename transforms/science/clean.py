@@ -7,6 +7,11 @@
    times (double-encoded text needs two). Only complete UTF-8 byte sequences are touched:
    a lead character (bytes C2-F4 read as cp1252) followed by the right number of
    continuation characters (bytes 80-BF), so ordinary accented text stays as it is.
+   Then ftfy (``ftfy.fix_encoding`` and its lossy-sequence repairs, nothing that changes
+   quotes, widths, ligatures or line breaks) repairs what those rules do not know: Mac-Roman
+   readings such as "‚Äî" for "—" (14 MMLU questions kept their damage without it). ftfy runs
+   second because on a lost lead byte ("\x80\x94" for "—") it answers "€”"; and its C1-control
+   repair is off, so damage without a sure repair stays visible to ``has_mojibake``.
 2. Invisible characters: BOM and zero-width characters dropped, NBSP and other
    Unicode spaces become a space, CR/LF becomes LF, C0 controls except TAB/LF are dropped.
 3. Unicode NFC (not NFKC: "m²" and "µ" keep their look; matching code normalizes harder).
@@ -27,6 +32,8 @@ from __future__ import annotations
 import html
 import re
 import unicodedata
+
+import ftfy
 
 from transforms.records import Rejected
 
@@ -99,9 +106,32 @@ def _restore_lost_lead(match: re.Match) -> str:
     return char if "\u2000" <= char <= "\u206f" else match.group(0)
 
 
+# ftfy's encoding repairs only: the other fixes rewrite real text (curly quotes, full-width
+# characters, ligatures, line breaks); C1 controls are left to _cp1252_byte, and its per-sequence
+# cp1252 heuristic (decode_inconsistent_utf8) to the stricter rules above ("2×²" is math, not "2ײ").
+_FTFY_ENCODING_ONLY = ftfy.TextFixerConfig(
+    unescape_html=False, remove_terminal_escapes=False, fix_c1_controls=False, fix_latin_ligatures=False,
+    fix_character_width=False, uncurl_quotes=False, fix_line_breaks=False, remove_control_chars=False,
+    decode_inconsistent_utf8=False, normalization=None, explain=True,
+)
+
+
 def fix_mojibake(text: str, max_passes: int = 3) -> str:
     """Re-decode UTF-8 sequences that were mis-decoded as cp1252/Latin-1 ("Ã©" -> "é"),
-    punctuation whose first byte was lost ("\\x80\\x98" -> "‘") and lone cp1252 bytes ("\\x85" -> "…")."""
+    punctuation whose first byte was lost ("\\x80\\x98" -> "‘") and lone cp1252 bytes ("\\x85" -> "…"),
+    then let ftfy repair the other mis-decodings it knows ("‚Äî" -> "—")."""
+    if text.isascii():
+        return text
+    text = _fix_cp1252_readings(text, max_passes)
+    fixed, plan = ftfy.fix_and_explain(text, config=_FTFY_ENCODING_ONLY)
+    # a repair is a re-decoding as UTF-8; a plan ending in another decoding ("\x89" -> "‰" as
+    # windows-1252) only hides damage from has_mojibake
+    if plan and all(encoding.startswith("utf-8") for step, encoding in plan if step == "decode"):
+        return fixed
+    return text
+
+
+def _fix_cp1252_readings(text: str, max_passes: int) -> str:
     for _ in range(max_passes):
         fixed = _MOJIBAKE_RE.sub(_redecode, text)
         if fixed == text:

@@ -169,6 +169,21 @@ def test_lost_lead_bytes_and_lone_cp1252_punctuation_are_repaired(damaged, repai
     assert clean_text(damaged) == repaired and not has_mojibake(clean_text(damaged))
 
 
+@pytest.mark.parametrize("damaged, repaired", [
+    # UTF-8 read as Mac-Roman, shapes from MMLU questions (ftfy's repair; kept damaged before)
+    ("the world‚Äôs most populous", "the world’s most populous"),
+    ("rigid poses‚Äîrigid rules", "rigid poses—rigid rules"),
+    ("as ‚Äúexcess‚Äù money", "as “excess” money"),
+])
+def test_other_mis_decodings_are_repaired_by_ftfy(damaged, repaired):
+    assert clean_text(damaged) == repaired
+
+
+@pytest.mark.parametrize("text", ["„Guten Tag“, sagte er ‚leise‘", "Olá, ação", "x ≤ y − 1 ± 0.1 Å"])
+def test_ftfy_leaves_real_punctuation_alone(text):
+    assert fix_mojibake(text) == text
+
+
 def test_damage_without_a_sure_repair_stays_damage():
     for text in ["Wendy is a \x89ÛÏmerchant\x89", "a \x9d b", "caf\ufffd"]:
         assert has_mojibake(clean_text(text))
