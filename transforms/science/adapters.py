@@ -254,15 +254,17 @@ def adapt_mmlu(record: dict) -> dict | Rejected:
 
 # --------------------------------------------------------------------------- any other layout
 
-GENERIC_TARGETS = ("question", "reference_answer", "source_id", "source_category", "choices")
+GENERIC_TARGETS = ("question", "reference_answer", "answer_unit", "source_id", "source_category", "choices")
 
 
 def generic_adapter(mapping: Mapping[str, str | Sequence[str]], source: str = "generic") -> Adapter:
     """An adapter driven by a column mapping ``{target: source column}``.
 
-    Targets: ``question`` (required), ``reference_answer``, ``source_id`` (the record's own id
-    column), ``source_category`` (the label the subject table maps), ``choices`` (one column
-    holding a list, or a list of option columns such as ``["A", "B", "C", "D"]``).
+    Targets: ``question`` (required), ``reference_answer``, ``answer_unit`` (a column holding the
+    answer's unit, possibly with a scale: SciBench's ``unit`` "10^{-19} J"; appended to the answer,
+    so "1.6" and "10^{-19} J" read as 1.6e-19 J), ``source_id`` (the record's own id column),
+    ``source_category`` (the label the subject table maps), ``choices`` (one column holding a
+    list, or a list of option columns such as ``["A", "B", "C", "D"]``).
     """
     unknown = set(mapping) - set(GENERIC_TARGETS)
     if unknown:
@@ -286,6 +288,9 @@ def generic_adapter(mapping: Mapping[str, str | Sequence[str]], source: str = "g
             used.extend(choice_spec)
         native = _text_or_none(record.get(mapping["source_id"])) if "source_id" in mapping else None
         answer = record.get(mapping["reference_answer"]) if "reference_answer" in mapping else None
+        unit = _text_or_none(record.get(mapping["answer_unit"])) if "answer_unit" in mapping else None
+        if unit and isinstance(answer, (str, int, float)) and not isinstance(answer, bool) and str(answer).strip():
+            answer = f"{answer} {unit}"
         category = record.get(mapping["source_category"]) if "source_category" in mapping else None
         return _question(source, record, record.get(mapping["question"]), used, native_id=native,
                          reference_answer=answer, source_category=category, choices=choices)

@@ -275,7 +275,9 @@ def parse_unit(text: str, max_chars: int = MAX_UNIT_CHARS) -> UnitInfo | None:
 # --------------------------------------------------------------------------- numbers
 
 _MANTISSA = r"(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d*)?|\.\d+"
-_EXPONENT = (r"(?:[eE](?P<e1>[-+]?\d+)|\s*(?:\\times|\\cdot|\*|x|X)\s*10\s*\^\s*"
+# "× 10^n" also written without the sign ("1.6 10^{-19} J"): what a value column joined to a unit
+# column holding the scale (SciBench's "10^{-19} J") reads as
+_EXPONENT = (r"(?:[eE](?P<e1>[-+]?\d+)|(?:\s*(?:\\times|\\cdot|\*|x|X)\s*|\s+)10\s*\^\s*"
              r"(?:\{\s*(?P<e2>[-+]?\d+)\s*\}|\(\s*(?P<e3>[-+]?\d+)\s*\)|(?P<e4>[-+]?\d+)))")
 _NUMERIC_RE = re.compile(rf"^(?P<cur>\$\s*)?(?P<sign>[-+])?\s*(?P<cur2>\$\s*)?(?P<mant>{_MANTISSA})(?:{_EXPONENT})?(?![\d.])\s*(?P<unit>.*)$")
 _POW10_RE = re.compile(r"^(?P<sign>[-+])?\s*10\s*\^\s*(?:\{\s*(?P<e1>[-+]?\d+)\s*\}|(?P<e2>[-+]?\d+))(?![\d.])\s*(?P<unit>.*)$")

@@ -193,6 +193,22 @@ def test_generic_adapter_with_option_columns():
     assert generic_adapter({"question": "q"})({"q": None}).reason == "missing_question"
 
 
+def test_generic_adapter_joins_a_unit_column_holding_a_scale():
+    from transforms.science.answers import answers_equivalent, read_answer
+    adapt = generic_adapter({"question": "problem_text", "reference_answer": "answer_number", "answer_unit": "unit"})
+    rows = [  # SciBench's layout: the number in one column, the unit (with its scale) in another
+        ({"problem_text": "Energy of the photon?", "answer_number": "1.6", "unit": " $10^{-19} \\mathrm{~J}$"}, 1.6e-19),
+        ({"problem_text": "Mass?", "answer_number": 4.2, "unit": "kg"}, 4.2),
+        ({"problem_text": "Count?", "answer_number": "7", "unit": ""}, 7),
+    ]
+    for row, expected in rows:
+        out = adapt(row)
+        number = read_answer(out["reference_answer"]).value
+        assert float(number.value) == pytest.approx(expected)
+    assert answers_equivalent(adapt(rows[0][0])["reference_answer"], "1.6e-19 J")
+    assert not answers_equivalent(adapt(rows[0][0])["reference_answer"], "1.6 J")
+
+
 def test_generic_adapter_rejects_bad_mappings():
     with pytest.raises(ValueError, match="unknown mapping targets"):
         generic_adapter({"question": "q", "answer": "a"})

@@ -30,6 +30,8 @@ ANSWER_TABLE = [
     ("$6.02 \\times 10^{23}$", "numeric", "6.02e+23"),
     ("6.022 x 10^23 mol^-1", "numeric", "6.022e+23 mol^-1"),
     ("10^{-3}", "numeric", "0.001"),
+    ("1.6 10^{-19} J", "numeric", "1.6e-19 J"),  # a scale written without the times sign
+    ("-3.2 10^{5} m/s", "numeric", "-320000 m/s"),
     ("$9.8 \\text{ m/s}^2$", "numeric", "9.8 m/s^2"),
     ("9.8 m s^-2", "numeric", "9.8 m/s^2"),
     ("9.8 m/s²", "numeric", "9.8 m/s^2"),
