@@ -2,6 +2,7 @@
 
     python benchmarks/science_stages_benchmark.py                  # 50,000 questions, seed 0
     python benchmarks/science_stages_benchmark.py --questions 5000 --seed 3
+    python benchmarks/science_stages_benchmark.py --questions 10000 --pipeline   # + shardsmith dr-sci
 
 Input (deterministic for ``--seed``): raw records in the five source layouts (WebInstruct-Verified,
 NaturalReasoning, MegaScience, RaR-Science, MMLU rows), round robin, built from the real MMLU test
@@ -23,6 +24,14 @@ both times are reported. Stages run as plain function calls in one process (the 
 its own overhead on top); subjects are assigned in batches of ``--batch`` so the classifier is
 called once per batch, as ``DoFn.process_batch`` would. ``seconds`` is the sum of the five stages;
 ``stage_seconds`` splits it. Prints one JSON line.
+
+``--pipeline`` also runs the same records through the whole pipeline, ``shardsmith dr-sci`` in a
+subprocess (one JSONL file per source layout, the same classifier model and MMLU decontamination
+folder, no LLM endpoint so the LLM stages are skipped, the default in-process runner), and adds
+its wall and CPU seconds, questions per second (on the run's own wall clock, start-up included,
+and with the start-up of an empty run subtracted) and the ratio to the stage functions' rate.
+The pipeline does more than the five stages (dedup, conflicts, the writes), so the ratio is a
+floor on the Beam layer's efficiency.
 """
 from __future__ import annotations
 
@@ -33,6 +42,8 @@ import json
 import os
 import platform
 import random
+import resource
+import subprocess
 import sys
 import tempfile
 import time
@@ -148,8 +159,51 @@ def make_records(rows: list[dict], count: int, seed: int, edit_every: int, copie
     return out
 
 
+def _run_cli(args: list[str]) -> tuple[float, float]:
+    """(wall, CPU seconds of the child) of ``python -m pipelines.cli ARGS``; SystemExit when it fails."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "pipelines.cli", *args], capture_output=True, text=True,
+                          cwd=str(Path(__file__).resolve().parents[1]))
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if proc.returncode != 0:
+        raise SystemExit(f"science_stages_benchmark: shardsmith {' '.join(args[:1])} exited {proc.returncode}:\n"
+                         + proc.stderr[-2000:])
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+def run_pipeline(records: list[tuple[str, dict]], model_path: str, mmlu_path: str, tmp: str) -> dict:
+    """The whole ``shardsmith dr-sci`` over ``records``, and over one record (its start-up)."""
+    def write_sources(name: str, items: list[tuple[str, dict]]) -> list[str]:
+        by_layout: dict[str, list[dict]] = collections.defaultdict(list)
+        for layout, record in items:
+            by_layout[layout].append(record)
+        args = []
+        for layout, rows in sorted(by_layout.items()):
+            path = Path(tmp) / name / f"{layout}.jsonl"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+            args += ["--source", f"{layout}={path}"]
+        return args
+
+    common = ["--subject-classifier", model_path, "--decontam-benchmark", mmlu_path]
+    small_wall, small_cpu = _run_cli(["dr-sci", *write_sources("one", records[:1]), *common,
+                                      "--output", str(Path(tmp) / "out-one")])
+    wall, cpu = _run_cli(["dr-sci", *write_sources("all", records), *common, "--output", str(Path(tmp) / "out-all")])
+    manifest = json.loads((Path(tmp) / "out-all" / "_manifest.json").read_text())
+    return {
+        "pipeline_wall_seconds": round(wall, 3),
+        "pipeline_cpu_seconds": round(cpu, 3),
+        "pipeline_startup_wall_seconds": round(small_wall, 3),
+        "pipeline_questions_per_second": round(len(records) / wall, 1),
+        "pipeline_questions_per_second_after_startup": round(len(records) / max(wall - small_wall, 1e-9), 1),
+        "pipeline_output_counts": manifest.get("counts", {}).get("outputs", manifest.get("outputs")),
+    }
+
+
 def run(count: int, seed: int, edit_every: int, copied_fraction: float, batch: int,
-        mmlu_path: str | None = None) -> dict:
+        mmlu_path: str | None = None, pipeline: bool = False) -> dict:
     mmlu_path = mmlu_path or default_mmlu_path()
     rows = [record for path in mmlu_files(mmlu_path) for record in iter_mmlu_csv(path) if "question" in record]
     records = make_records(rows, count, seed, edit_every, copied_fraction)
@@ -159,7 +213,7 @@ def run(count: int, seed: int, edit_every: int, copied_fraction: float, batch: i
     index_seconds = time.perf_counter() - started
 
     with tempfile.TemporaryDirectory() as tmp:
-        training = [ADAPTERS["mmlu"](row) for row in rows[::2]]
+        training = [q for q in map(ADAPTERS["mmlu"], rows[::2]) if not isinstance(q, Rejected)]  # needs_image rows
         started = time.perf_counter()
         train_subject_classifier(training, Path(tmp) / "subjects.bin", dim=32, bucket=200_000, valid_fraction=0.0)
         train_seconds = time.perf_counter() - started
@@ -203,7 +257,12 @@ def run(count: int, seed: int, edit_every: int, copied_fraction: float, batch: i
                 splits[question["split"]] += 1
                 types[question["answer_type"]] += 1
                 methods[question["subject_method"]] += 1
+        pipeline_figures = run_pipeline(records, str(Path(tmp) / "subjects.bin"), mmlu_path, tmp) if pipeline else {}
     total = sum(seconds.values())
+    if pipeline_figures:
+        for key in ("pipeline_questions_per_second", "pipeline_questions_per_second_after_startup"):
+            pipeline_figures[key.replace("questions_per_second", "to_stages_ratio")] = round(
+                pipeline_figures[key] / (count / total), 3)
     return {
         "benchmark": "science_stages",
         "questions": count,
@@ -220,6 +279,7 @@ def run(count: int, seed: int, edit_every: int, copied_fraction: float, batch: i
         "split": dict(sorted(splits.items())),
         "answer_types": {str(k): v for k, v in sorted(types.items(), key=lambda kv: str(kv[0]))},
         "subject_methods": {str(k): v for k, v in sorted(methods.items(), key=lambda kv: str(kv[0]))},
+        **pipeline_figures,
         "seed": seed,
         "python": platform.python_version(),
     }
@@ -234,10 +294,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--batch", type=int, default=1000, help="questions per subject-classifier call")
     parser.add_argument("--mmlu", default=None, metavar="DIR",
                         help=f"MMLU test CSVs (default: ${SHARED_DATA_ENV}/benchmarks/mmlu or ../shared/data/benchmarks/mmlu)")
+    parser.add_argument("--pipeline", action="store_true",
+                        help="also run the records through shardsmith dr-sci and compare its rate")
     args = parser.parse_args(argv)
     mmlu_path = args.mmlu or default_mmlu_path()
     mmlu_files(mmlu_path)  # fail fast, before any work
-    print(json.dumps(run(args.questions, args.seed, args.edit_every, args.copied_fraction, args.batch, mmlu_path)))
+    print(json.dumps(run(args.questions, args.seed, args.edit_every, args.copied_fraction, args.batch, mmlu_path,
+                         args.pipeline)))
 
 
 if __name__ == "__main__":
