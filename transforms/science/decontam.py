@@ -12,7 +12,11 @@ Matching, on the words of ``transforms.dedup.exact.word_tokens`` (NFKC, lowercas
 and LaTeX markup split away, so ``$x^2$`` and "x^2" read alike):
 
 1. exact: the normalized question equals a benchmark question, alone or with its options
-   rendered the way ``adapters.render_choices`` renders them;
+   rendered the way ``adapters.render_choices`` renders them; or, for a question with choices,
+   its text starts with a benchmark question's words and its set of options equals that item's
+   (order and option formatting ignored: a short question with shuffled options shares no
+   13-gram with its benchmark item, and was found 42% of the time on MMLU's 1,098 questions of
+   under 8 words, against 100% for long ones);
 2. n-grams: the question shares at least ``min_shared`` (1) word ``ngram``-grams (13) with one
    benchmark item, and at least ``min_containment`` (0.0) of that item's distinct n-grams.
    Benchmark items are the question followed by its options, so a copied question with its
@@ -169,6 +173,11 @@ def _tokens_key(tokens: Sequence[bytes]) -> str:
     return hashlib.sha1(b" ".join(tokens)).hexdigest()
 
 
+def _options_key(choices: Sequence[str]) -> str:
+    """The set of options as one key: each option's normalized words, sorted (order ignored)."""
+    return "\x1e".join(sorted(_tokens_key(word_tokens(choice)) for choice in choices))
+
+
 def _gram_hashes(words: np.ndarray, sizes: Sequence[int]) -> dict[int, np.ndarray]:
     """``{size: hashes of every size-gram, by start position}`` for the wanted sizes (rolling hash)."""
     out: dict[int, np.ndarray] = {}
@@ -218,6 +227,7 @@ class Contamination:
         # One token stream: item i's question followed by its options. The question's words are a
         # prefix of that stream, so a short question's whole-question gram starts where the item does.
         self._exact: dict[str, int] = {}
+        self._by_options: dict[str, list[tuple[tuple[bytes, ...], int]]] = {}
         tokens: list[bytes] = []
         starts, lengths, question_lengths = [], [], []
         for index, item in enumerate(self.items):
@@ -225,6 +235,8 @@ class Contamination:
             question = word_tokens(item.question) if item.choices else full
             for key in (_tokens_key(question), _tokens_key(full)):
                 self._exact.setdefault(key, index)
+            if item.choices:
+                self._by_options.setdefault(_options_key(item.choices), []).append((tuple(question), index))
             starts.append(len(tokens))
             lengths.append(len(full))
             question_lengths.append(len(question))
@@ -271,14 +283,18 @@ class Contamination:
         """Distinct (n-gram, item) pairs in the index."""
         return int(len(self._hashes))
 
-    def match(self, text: str) -> ContaminationMatch | None:
-        """The benchmark item ``text`` overlaps (exact first, then most shared n-grams, then first loaded), or None."""
+    def match(self, text: str, choices: Sequence[str] | None = None) -> ContaminationMatch | None:
+        """The benchmark item ``text`` (with its ``choices``, if any) overlaps (exact first, then the
+        same question with the same set of options, then most shared n-grams, then first loaded), or None."""
         if not isinstance(text, str) or not text.strip():
             return None
         tokens = word_tokens(text)
         exact = self._exact.get(_tokens_key(tokens))
         if exact is not None:
             return ContaminationMatch(self.items[exact], "exact normalized match")
+        same_options = self._same_options(tokens, choices)
+        if same_options is not None:
+            return ContaminationMatch(self.items[same_options], "exact normalized match of the question and its set of options")
         sizes = [size for size in (self.ngram, *self._short_sizes) if size <= len(tokens)]
         if not sizes or not len(self._hashes):
             return None
@@ -306,10 +322,19 @@ class Contamination:
         how = f"n-gram overlap: {int(shared[best])} shared, containment {float(containment[best]):.2f}"
         return ContaminationMatch(item, how)
 
+    def _same_options(self, tokens: list[bytes], choices: Sequence[str] | None) -> int | None:
+        """The first item whose option set equals ``choices`` and whose question the text starts with."""
+        if not choices or not all(isinstance(choice, str) for choice in choices):
+            return None
+        for stem, index in self._by_options.get(_options_key(choices), ()):
+            if stem and tuple(tokens[:len(stem)]) == stem:
+                return index
+        return None
+
     def contamination_reason(self, question: dict | str) -> Rejected | None:
         """``Rejected('contaminated:<benchmark>', '<benchmark>:<id>: how')`` or None for a clean question."""
         text = question.get("question") if isinstance(question, dict) else question
-        found = self.match(text)
+        found = self.match(text, question.get("choices") if isinstance(question, dict) else None)
         if found is None:
             return None
         return Rejected(f"contaminated:{found.item.benchmark}", f"{found.item.benchmark}:{found.item.question_id}: {found.how}")

@@ -104,6 +104,20 @@ def test_a_short_question_is_found_when_contained():
     assert tiny.contamination_reason("Explain: what is entropy in thermodynamics?") is None  # below min_words
 
 
+def test_a_short_question_with_reordered_options_is_found():
+    item = BenchmarkQuestion("toy", "1", "What is the SI unit of force?", ("Newton", "Joule", "Watt", "Pascal"))
+    index = Contamination([item])
+    reordered = ["Pascal", "Watt", "newton", "Joule"]
+    rendered = "What is the SI unit of force?\n\n" + "\n".join(f"{'ABCD'[i]}. {o}" for i, o in enumerate(reordered))
+    inline = "What is the SI unit of force? (A) Pascal (B) Watt (C) newton (D) Joule"
+    for text in (rendered, inline):  # no 13-gram in common, and not the text the index rendered
+        found = index.contamination_reason({"question": text, "choices": reordered})
+        assert isinstance(found, Rejected) and found.reason == "contaminated:toy", text
+    # another set of options, or a longer question that only starts alike, is another question
+    assert index.contamination_reason({"question": rendered, "choices": ["Pascal", "Watt", "Newton", "Ohm"]}) is None
+    assert index.contamination_reason({"question": "What is the SI unit of energy?", "choices": reordered}) is None
+
+
 def test_containment_threshold_is_a_parameter():
     item = BenchmarkQuestion("toy", "1", " ".join(f"word{i}" for i in range(40)))
     overlap = " ".join(f"word{i}" for i in range(14)) + " and then something else entirely different"
