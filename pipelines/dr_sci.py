@@ -77,6 +77,7 @@ from transforms.science.difficulty import DifficultyStage
 from transforms.science.rubrics import RubricStage
 from transforms.science.stages import (Adapt, AssignSubject, Decontaminate, MmluCsvReader, Split, adapter_for,
                                        complete_imported_rubric, parse_column_maps)
+from transforms.science.subject_llm import SubjectLabelStage
 from transforms.science.subjects import subject_from_metadata, train_subject_classifier
 from transforms.steps import Batch, Checkpoint, Dedup, Filter, Map, Note, Read, ReadFrom, Step, Unique, Write
 
@@ -260,6 +261,8 @@ def check(options: PipelineOptions) -> Plan:
         config = config_from_options(options)
     except ValueError as exc:
         raise InputError(str(exc)) from None
+    if opts.llm_subjects and config is None:
+        raise InputError("--llm-subjects labels subjects with an LLM: it needs --llm-base-url")
     return Plan(options, sample, specs, by_file, files, csvs, names, benchmarks, config)
 
 
@@ -311,6 +314,16 @@ def steps(plan: Plan, model_path: str | None = None, extra: dict | None = None) 
             reasons="empty_answer, placeholder_answer, mojibake, unbalanced_latex"),
         Map("subject", AssignSubject(model_path and worker_path(model_path)),
             about="metadata table, else the fastText classifier"),
+    ]
+    if plan.llm is not None and opts.llm_subjects:
+        labeller = SubjectLabelStage(plan.llm, model=opts.subject_model, seed=opts.llm_seed)
+        if extra is not None:
+            extra["subject_labeller"] = labeller.describe()
+        listed.append(Batch("subject_llm", worker=labeller, method="label_batch", batch_size=opts.llm_batch_size,
+                            about="the LLM labels what metadata left open (--llm-subjects)", reasons="not_science",
+                            note=f"subjects of questions without metadata labels: LLM {labeller.config.model} "
+                                 f"(the classifier's where it gives no usable answer)"))
+    listed += [
         Map("split", Split(not opts.no_drop_open_ended_math), about="verifiable / open-ended, canonical answer",
             reasons="open_ended_math"),
         Unique("unique_ids", "id", about="one record per id", reasons="duplicate_id"),

@@ -179,6 +179,12 @@ def dr_sci_flags(parser) -> None:
     parser.add_argument("--subject-classifier", "--subject_classifier", dest="subject_classifier", default=None,
                         metavar="PATH", help="fastText subject model; without it one is trained in the driver on "
                                              "this run's metadata-labelled rows")
+    parser.add_argument("--llm-subjects", "--llm_subjects", dest="llm_subjects", action="store_true", default=False,
+                        help="with an endpoint: the LLM labels the subject of questions without a metadata label "
+                             "(one of the eight subjects or not_science, rejected); the classifier's label stays "
+                             "where it gives no usable answer")
+    parser.add_argument("--subject-model", "--subject_model", dest="subject_model", default=None,
+                        help="model of --llm-subjects (default --llm-model)")
     parser.add_argument("--no-drop-open-ended-math", "--no_drop_open_ended_math", dest="no_drop_open_ended_math",
                         action="store_true", default=False, help="keep open-ended mathematics questions")
 

@@ -371,3 +371,36 @@ def test_a_bad_extra_body_is_a_one_line_error(tmp_path, capsys, value, message):
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
+
+
+def test_llm_subject_labeller(tmp_path, capsys):
+    nr = _write_jsonl(tmp_path / "nr.jsonl", [  # NaturalReasoning rows carry no subject metadata
+        {"question": "A pendulum is 2 m long. What is its period in seconds on Earth?", "reference_answer": "2.84 s"},
+        {"question": "In which year was the treaty of Westphalia signed?", "reference_answer": "1648"},
+    ])
+    wi = _write_jsonl(tmp_path / "wi.jsonl", [
+        {"id": "meta", "question": "What is the pH of pure water at 25 C?", "answer": "7", "category": "Chemistry"},
+    ])
+
+    def script(body, index):
+        content = body["messages"][-1]["content"]
+        if content.startswith("Which subject"):
+            return "not_science" if "treaty" in content else "Physics"
+        return "no idea"
+
+    with FakeOpenAIServer(script) as server:
+        out = tmp_path / "out"
+        argv = ["dr-sci", "--source", f"natural_reasoning={nr}", "--source", f"webinstruct_verified={wi}",
+                "--llm-base-url", server.url, "--llm-model", "fake-model", "--llm-subjects", "--rollouts", "2",
+                "--llm-cache-dir", str(tmp_path / "cache"), "--output", str(out)]
+        assert main(argv) == 0
+        subject_prompts = [r for r in server.requests if r.body["messages"][-1]["content"].startswith("Which subject")]
+    manifest = _manifest(out)
+    assert manifest["conservation"]["holds"]
+    assert manifest["rejects_by_stage_reason"] == {"subject_llm/not_science": 1}
+    assert len(subject_prompts) == 2  # the metadata-labelled question is not asked
+    by_text = {q["question"][:10]: q for q in _rows(out, "questions")}
+    assert (by_text["A pendulum"]["subject"], by_text["A pendulum"]["subject_method"]) == ("physics", "llm")
+    assert (by_text["What is th"]["subject"], by_text["What is th"]["subject_method"]) == ("chemistry", "metadata")
+    assert main(["dr-sci", "--source", f"natural_reasoning={nr}", "--llm-subjects", "--output", str(tmp_path / "x")]) != 0
+    assert "--llm-subjects" in capsys.readouterr().err
