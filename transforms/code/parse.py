@@ -215,30 +215,54 @@ def list_definitions(source: str | bytes, grammar: str) -> list[Definition]:
     return list(_definitions(source, grammar))
 
 
+@lru_cache(maxsize=None)
+def _definition_query(grammar: str) -> tree_sitter.Query | None:
+    """One query capturing every definition node type of ``grammar`` (types the grammar lacks left out)."""
+    language = language_for(grammar)
+    if language is None:
+        return None
+    patterns = []
+    for node_type in DEFINITION_NODES.get(grammar, {}):
+        pattern = f"({node_type}) @definition"
+        try:
+            tree_sitter.Query(language, pattern)
+        except (tree_sitter.QueryError, ValueError):  # a node type this grammar version does not have
+            continue
+        patterns.append(pattern)
+    return tree_sitter.Query(language, "\n".join(patterns)) if patterns else None
+
+
 @functools.lru_cache(maxsize=512)
 def _definitions(source: str | bytes, grammar: str) -> tuple[Definition, ...]:
     # Cached: the SFT steps ask for the same files' definitions several times per sample.
+    # The definition nodes come from a tree-sitter query (found in C); only they are visited in
+    # Python, each named by the nearest enclosing definition that has a name.
     tree = parse(source, grammar)
-    node_kinds = DEFINITION_NODES.get(grammar, {})
-    if tree is None or not node_kinds:
+    query = _definition_query(grammar)
+    if tree is None or query is None:
         return ()
+    node_kinds = DEFINITION_NODES[grammar]
+    nodes = tree_sitter.QueryCursor(query).captures(tree.root_node).get("definition", [])
+    nodes.sort(key=lambda n: (n.start_byte, -n.end_byte))  # every enclosing definition before what it encloses
+    qualified: dict[int, str] = {}  # node id -> qualified name, for named definitions
     definitions: list[Definition] = []
-    # (node, qualified name of the enclosing definition); an explicit stack so deep trees do not recurse
-    stack: list[tuple[tree_sitter.Node, str]] = [(tree.root_node, "")]
-    while stack:
-        node, scope = stack.pop()
-        kind = node_kinds.get(node.type)
-        if kind is not None:
-            name = _name_of(node, grammar)
-            if name:
-                span = _span_node(node)
-                end_row = span.end_point.row
-                if span.end_point.column == 0 and end_row > span.start_point.row:
-                    end_row -= 1  # the node ends at the start of the next line
-                parent_scope = _scope_of(node, grammar, scope)
-                scope = f"{parent_scope}.{name}" if parent_scope else name
-                definitions.append(Definition(name, scope, kind, span.start_point.row + 1, end_row + 1))
-        stack.extend((child, scope) for child in reversed(node.named_children))
+    for node in nodes:
+        name = _name_of(node, grammar)
+        if not name:
+            continue
+        enclosing, parent = "", node.parent
+        while parent is not None:
+            if parent.id in qualified:
+                enclosing = qualified[parent.id]
+                break
+            parent = parent.parent
+        span = _span_node(node)
+        end_row = span.end_point.row
+        if span.end_point.column == 0 and end_row > span.start_point.row:
+            end_row -= 1  # the node ends at the start of the next line
+        parent_scope = _scope_of(node, grammar, enclosing)
+        scope = qualified[node.id] = f"{parent_scope}.{name}" if parent_scope else name
+        definitions.append(Definition(name, scope, node_kinds[node.type], span.start_point.row + 1, end_row + 1))
     definitions.sort(key=lambda d: (d.start_line, -d.end_line))
     return tuple(definitions)
 
