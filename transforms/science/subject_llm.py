@@ -3,7 +3,8 @@
 ``SubjectLabelStage(config)`` asks the model which subject a question belongs to, for every
 question whose subject the source metadata did not decide (``subject_method`` other than
 ``metadata``: the classifier's call, or none). The answer must name exactly one label of
-``LABELS`` (the eight subjects and ``not_science``), alone or as ``{"subject": "..."}``;
+``LABELS`` (the eight subjects and ``not_science``), alone, as ``{"subject": "..."}``, or in a
+sentence that names no other label ("The answer is physics."; small models answer that way);
 labels are compared as keys (``subjects.label_key``: "Computer Science" -> ``computer_science``),
 and a source-style label the metadata table maps ("astronomy" -> ``physics``) is taken too.
 Anything else is asked again (next ``sample_index``) up to ``attempts`` times.
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from typing import Sequence
 
 from schemas.science import SUBJECTS
@@ -55,14 +57,20 @@ def parse_subject_reply(text: str) -> tuple[str | None, str | None]:
         if not isinstance(reply, str):
             return None, 'expected {"subject": "<label>"}'
     reply = reply.strip().strip(".\"'").strip()
-    if not reply or "\n" in reply or len(reply) > 60:
+    if not reply:
         return None, "expected one label"
     key = label_key(reply)
     if key in LABELS:
         return key, None
-    mapped = subject_of_label(reply)
+    mapped = subject_of_label(reply) if len(reply) <= 60 else None
     if mapped in LABELS:
         return mapped, None
+    # a sentence ("The answer is mathematics.") naming exactly one label
+    named = {label for label in LABELS if re.search(rf"(?<![a-z_]){label.replace('_', '[ _]')}(?![a-z_])", key.replace("_", " ") + " " + reply.lower())}
+    if len(named) == 1:
+        return named.pop(), None
+    if named:
+        return None, f"names several labels: {', '.join(sorted(named))}"
     return None, f"{reply[:40]!r} is not one of {', '.join(LABELS)}"
 
 

@@ -11,12 +11,16 @@ from transforms.testing.openai_server import FakeOpenAIServer
 @pytest.mark.parametrize("reply, label", [
     ("physics", "physics"), ("Computer Science", "computer_science"), ('{"subject": "biology"}', "biology"),
     ("`chemistry`", "chemistry"), ("Not science.", "not_science"), ("astronomy", "physics"),
+    # sentences SmolLM2-135M-Instruct answered with
+    ("The answer is mathematics.", "mathematics"), ("The question belongs to the category of general_science.", "general_science"),
+    ("It is computer science.", "computer_science"),
 ])
 def test_replies_naming_one_label_are_read(reply, label):
     assert parse_subject_reply(reply) == (label, None)
 
 
-@pytest.mark.parametrize("reply", ["", "physics\nchemistry", "I think it is about rocks", '{"label": "physics"}', "{oops"])
+@pytest.mark.parametrize("reply", ["", "physics\nchemistry", "I think it is about rocks", '{"label": "physics"}', "{oops",
+                                   "The question belongs to the subject of mathematics, specifically physics."])
 def test_other_replies_are_errors(reply):
     label, error = parse_subject_reply(reply)
     assert label is None and error
