@@ -8,7 +8,8 @@ reads them), each labelled by its file through ``SUBJECT_TABLE`` (the eight subj
 ``not_science``; ``miscellaneous`` and ``global_facts`` have no label and are left out), plus the
 GSM8K test word problems as ``mathematics`` (without them about a fifth of GSM8K's held-out
 problems, short stories about people and money, went to ``not_science``). The model reads the
-question stem only (``subjects.subject_text``), as it does in the pipeline.
+question as the pipeline's adapt and clean stages leave it (``subjects.subject_text``: an MMLU question's
+options are rendered into it).
 
 Held-out split: per label, the questions ordered by SHA-256 of ``"<seed>:<text>"``, the first
 ``--held-out`` fraction (10%) held out; identical texts land on the same side, and the split does
