@@ -447,3 +447,19 @@ def test_a_missing_subject_classifier_is_a_one_line_error(tmp_path, capsys, valu
     assert main(["dr-sci", "--subject-classifier", value, "--output", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1 and not (tmp_path / "out").exists()
+
+
+def test_a_subject_classifier_url_is_checked_and_loaded_with_fsspec():
+    import fsspec
+
+    from pipelines.dr_sci import check_subject_classifier
+    from transforms.science.subjects import BUILTIN_MODEL, SubjectClassifier
+
+    url = "memory://subject-models/subjects.ftz"
+    with fsspec.open(url, "wb") as handle:
+        handle.write(BUILTIN_MODEL.read_bytes())
+    try:
+        check_subject_classifier(url)  # exists: no error
+        assert SubjectClassifier(url).predict([PHYSICS_QUESTION])[0][0] == "physics"
+    finally:
+        fsspec.filesystem("memory").rm(url.removeprefix("memory://"))
