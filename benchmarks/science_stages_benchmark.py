@@ -17,6 +17,7 @@ LaTeX fractions and exact numbers (10%), option letters (15%), short expressions
 (5%), tuples (4%), sentences taken from the MMLU options (28%), and broken answers (5%:
 placeholders, empty, unbalanced LaTeX, mojibake). NaturalReasoning rows have an empty reference
 30% of the time; half of them carry no subject metadata, so the fastText classifier decides those.
+Humanities rows (MMLU's history, law, ... files) are ``not_science`` rejects of the subject stage.
 
 The classifier is trained before the clock starts (on metadata-labelled MMLU questions, with the
 same ``train_subject_classifier``) and the MMLU decontamination index is built before it too;
@@ -60,7 +61,8 @@ from transforms.science.subjects import SubjectClassifier, assign_subjects, trai
 
 WEBINSTRUCT_CATEGORY = {"physics": "Physics", "chemistry": "Chemistry", "biology": "Biology",
                         "mathematics": "Mathematics", "economics": "Economics", "medicine": "Health",
-                        "computer_science": "Computer Science", "general_science": "Engineering"}
+                        "computer_science": "Computer Science", "general_science": "Engineering",
+                        "not_science": "History"}
 UNITS = ["m/s", "m/s^2", "kg", "J", "kJ/mol", "N", "Pa", "mol", "K", "°C", "V", "Ω", "W", "Hz", "nm", "mL", "g/mol",
          "\\text{ m/s}", "\\,\\mathrm{kg\\,m^2}", "eV", "atm", "%"]
 EXPRESSIONS = ["{a}x^2 + {b}x + {c}", "\\frac{{{a}}}{{{b}}}\\sqrt{{{c}}}", "{a}\\pi r^2", "y = {a}x + {b}",
@@ -213,7 +215,11 @@ def run(count: int, seed: int, edit_every: int, copied_fraction: float, batch: i
     index_seconds = time.perf_counter() - started
 
     with tempfile.TemporaryDirectory() as tmp:
+<<<<<<< ours
         training = [q for q in map(ADAPTERS["mmlu"], rows[::2]) if not isinstance(q, Rejected)]  # needs_image rows
+=======
+        training = [q for q in (ADAPTERS["mmlu"](row) for row in rows[::2]) if isinstance(q, dict)]  # not needs_image
+>>>>>>> theirs
         started = time.perf_counter()
         train_subject_classifier(training, Path(tmp) / "subjects.bin", dim=32, bucket=200_000, valid_fraction=0.0)
         train_seconds = time.perf_counter() - started
@@ -248,7 +254,12 @@ def run(count: int, seed: int, edit_every: int, copied_fraction: float, batch: i
             adapted = stage("adapt", lambda lr: ADAPTERS[lr[0]](lr[1]), chunk)
             cleaned = stage("clean", clean_question, adapted)
             began = time.perf_counter()
-            subjected = assign_subjects(cleaned, classifier)
+            subjected = []
+            for result in assign_subjects(cleaned, classifier):
+                if isinstance(result, Rejected):
+                    rejects[f"subject:{result.reason}"] += 1
+                else:
+                    subjected.append(result)
             seconds["subject"] += time.perf_counter() - began
             split = stage("split", assign_split, subjected)
             clean = stage("decontam", index.contamination_reason, split)

@@ -23,7 +23,8 @@ Steps (generated from ``steps()``; ``shardsmith steps dr-sci --llm-base-url URL 
                                                                             placeholder_answer,
                                                                             mojibake,
                                                                             unbalanced_latex
-    subject     map         metadata table, else the fastText classifier
+    subject     map         metadata table, else the fastText classifier    not_science
+                            (--subject-classifier)
     split       map         verifiable / open-ended, canonical answer       open_ended_math
     unique_ids  unique      one record per id                               duplicate_id
     dedup       dedup       exact + MinHash on the stem + the set of        -> duplicates/,
@@ -78,7 +79,8 @@ from transforms.science.rubrics import RubricStage
 from transforms.science.stages import (Adapt, AssignSubject, Decontaminate, MmluCsvReader, Split, adapter_for,
                                        complete_imported_rubric, parse_column_maps)
 from transforms.science.subject_llm import SubjectLabelStage
-from transforms.science.subjects import subject_from_metadata, train_subject_classifier
+from transforms.science.subjects import (BUILTIN, BUILTIN_MODEL, NOT_SCIENCE_MIN_CONFIDENCE, subject_from_metadata,
+                                         train_subject_classifier)
 from transforms.steps import Batch, Checkpoint, Dedup, Filter, Map, Note, Read, ReadFrom, Step, Unique, Write
 
 PIPELINE = "dr-sci"
@@ -90,6 +92,7 @@ SAMPLE_SOURCES = [
     f"mmlu={SAMPLE_DIR / 'mmlu'}",
 ]
 SAMPLE_BENCHMARK = str(SAMPLE_DIR / "mini_bench.jsonl")
+CLASSIFIER_CHOICES = (BUILTIN, "train", "none")  # --subject-classifier words; anything else is a PATH or URL
 MIN_CLASSIFIER_ROWS = 8  # fewer metadata-labelled rows than this: no classifier is trained
 LLM_STAGES = ("difficulty", "rubrics")
 
@@ -255,8 +258,7 @@ def check(options: PipelineOptions) -> Plan:
     for path in benchmarks:
         if not (os.path.exists(path) or glob.glob(path)):
             raise InputError(f"--decontam-benchmark {path}: no such file or directory")
-    if opts.subject_classifier and not os.path.exists(opts.subject_classifier):
-        raise InputError(f"--subject-classifier {opts.subject_classifier}: no such file")
+    check_subject_classifier(opts.subject_classifier)
     try:
         config = config_from_options(options)
     except ValueError as exc:
@@ -266,13 +268,38 @@ def check(options: PipelineOptions) -> Plan:
     return Plan(options, sample, specs, by_file, files, csvs, names, benchmarks, config)
 
 
+def check_subject_classifier(value: str | None) -> None:
+    """``--subject-classifier``: one of CLASSIFIER_CHOICES, or a model file / fsspec URL that exists."""
+    if value in CLASSIFIER_CHOICES:
+        return
+    if not value:
+        raise InputError(f"--subject-classifier: empty (use {', '.join(CLASSIFIER_CHOICES)}, a PATH or a URL)")
+    try:
+        fs, path = fsspec.core.url_to_fs(value)
+        exists = fs.isfile(path)
+    except Exception as exc:  # noqa: BLE001 - a missing filesystem package, credentials, a bad URL
+        raise InputError(f"--subject-classifier {value}: cannot check it ({type(exc).__name__}: {exc})") from None
+    if not exists:
+        raise InputError(f"--subject-classifier {value}: no such file "
+                         f"(or use {', '.join(CLASSIFIER_CHOICES)})")
+
+
 def subject_model(plan: Plan, workdir: str, extra: dict, staged_dir: str | None = None) -> tuple[str | None, str]:
-    """The subject classifier to use and the manifest note saying which: ``--subject-classifier``, or
-    fastText trained in the driver on this run's metadata-labelled rows (into ``workdir``, then copied
-    to ``staged_dir``, the run's work dir, when given), or none."""
+    """The subject classifier to use and the manifest note saying which (``--subject-classifier``):
+    ``"builtin"`` (the shipped model), a model PATH/URL, fastText trained in the driver on this run's
+    metadata-labelled rows (``train``: into ``workdir``, then copied to ``staged_dir``, the run's work
+    dir, when given), or None (``none``, and ``train`` with too few labelled rows)."""
+    choice = plan.options.view_as(DrSciOptions).subject_classifier
+    extra["subject_classifier"] = {"choice": choice if choice in CLASSIFIER_CHOICES else "path"}
+    if choice == BUILTIN:
+        return BUILTIN, (f"subject classifier: builtin ({BUILTIN_MODEL.name} shipped in the package; not_science "
+                         f"needs p >= {NOT_SCIENCE_MIN_CONFIDENCE})")
+    if choice == "none":
+        return None, "subject classifier: none (--subject-classifier none); rows without metadata keep subject null"
+    if choice != "train":
+        extra["subject_classifier"]["path"] = choice
+        return choice, f"subject classifier: {choice}"
     opts = plan.options.view_as(DrSciOptions)
-    if opts.subject_classifier:
-        return opts.subject_classifier, f"subject classifier: {opts.subject_classifier}"
     labelled = [q for q in driver_records(plan.by_file, plan.files, plan.csvs, opts.column_map, plan.names)
                 if subject_from_metadata(q)[0]]
     if len(labelled) < MIN_CLASSIFIER_ROWS or len({subject_from_metadata(q)[0] for q in labelled}) < 2:
@@ -281,7 +308,7 @@ def subject_model(plan: Plan, workdir: str, extra: dict, staged_dir: str | None 
     model_path = os.path.join(workdir, "subjects.bin")
     metrics = train_subject_classifier(labelled, model_path, bucket=200_000, dim=32,
                                        valid_fraction=0.1 if len(labelled) >= 100 else 0.0)
-    extra["subject_classifier"] = {k: metrics.get(k) for k in ("n_train", "n_valid", "label_counts", "accuracy")}
+    extra["subject_classifier"].update({k: metrics.get(k) for k in ("n_train", "n_valid", "label_counts", "accuracy")})
     if staged_dir is not None:  # where the workers can read it (a portable runner's workers lack the driver's files)
         staged = posixpath.join(staged_dir, "subjects.bin")
         with open(model_path, "rb") as source, fsspec.open(staged, "wb") as target:
@@ -312,8 +339,8 @@ def steps(plan: Plan, model_path: str | None = None, extra: dict | None = None) 
             reasons="missing_question, needs_image, missing_choices, unknown_source"),
         Map("clean", clean_question, about="Unicode repair, markup -> LaTeX, answer checks",
             reasons="empty_answer, placeholder_answer, mojibake, unbalanced_latex"),
-        Map("subject", AssignSubject(model_path and worker_path(model_path)),
-            about="metadata table, else the fastText classifier"),
+        Map("subject", AssignSubject(model_path if model_path in (None, BUILTIN) else worker_path(model_path)),
+            about="metadata table, else the fastText classifier (--subject-classifier)", reasons="not_science"),
     ]
     if plan.llm is not None and opts.llm_subjects:
         labeller = SubjectLabelStage(plan.llm, model=opts.subject_model, seed=opts.llm_seed)

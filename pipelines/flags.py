@@ -176,9 +176,11 @@ def dr_sci_flags(parser) -> None:
                         default=RUBRIC_MAX_ITEMS)
     parser.add_argument("--llm-batch-size", "--llm_batch_size", dest="llm_batch_size", type=at_least(1), default=16,
                         help="questions per chat_many batch in the LLM stages")
-    parser.add_argument("--subject-classifier", "--subject_classifier", dest="subject_classifier", default=None,
-                        metavar="PATH", help="fastText subject model; without it one is trained in the driver on "
-                                             "this run's metadata-labelled rows")
+    parser.add_argument("--subject-classifier", "--subject_classifier", dest="subject_classifier", default="builtin",
+                        metavar="builtin|PATH|URL|train|none",
+                        help="subject model for rows the metadata table leaves open: builtin (default, the model "
+                             "shipped in the package), a fastText model file or URL, train (train one in the driver "
+                             "on this run's metadata-labelled rows) or none (metadata only)")
     parser.add_argument("--llm-subjects", "--llm_subjects", dest="llm_subjects", action="store_true", default=False,
                         help="with an endpoint: the LLM labels the subject of questions without a metadata label "
                              "(one of the eight subjects or not_science, rejected); the classifier's label stays "

@@ -31,6 +31,8 @@ SUBJECTS = (
     "economics",
     "general_science",
 )
+NOT_SCIENCE = "not_science"  # the subject stage's reject reason; kept rows never hold it
+SUBJECT_OUTCOMES = SUBJECTS + (NOT_SCIENCE,)  # what the metadata table and the classifier can decide
 SUBJECT_METHODS = ("metadata", "classifier", "llm")
 SPLITS = ("verifiable", "open_ended")
 ANSWER_TYPES = ("numeric", "expression", "multiple_choice", "boolean", "tuple")

@@ -392,6 +392,7 @@ def test_llm_subject_labeller(tmp_path, capsys):
         out = tmp_path / "out"
         argv = ["dr-sci", "--source", f"natural_reasoning={nr}", "--source", f"webinstruct_verified={wi}",
                 "--llm-base-url", server.url, "--llm-model", "fake-model", "--llm-subjects", "--rollouts", "2",
+                "--subject-classifier", "none",
                 "--llm-cache-dir", str(tmp_path / "cache"), "--output", str(out)]
         assert main(argv) == 0
         subject_prompts = [r for r in server.requests if r.body["messages"][-1]["content"].startswith("Which subject")]
@@ -404,3 +405,95 @@ def test_llm_subject_labeller(tmp_path, capsys):
     assert (by_text["What is th"]["subject"], by_text["What is th"]["subject_method"]) == ("chemistry", "metadata")
     assert main(["dr-sci", "--source", f"natural_reasoning={nr}", "--llm-subjects", "--output", str(tmp_path / "x")]) != 0
     assert "--llm-subjects" in capsys.readouterr().err
+
+
+LAW_QUESTION = ("A tenant signed a written lease with the landlord for three years. The landlord later sued the "
+                "tenant for breach of contract. Will the court rule for the plaintiff?")
+PHYSICS_QUESTION = ("A ball is thrown vertically upward with an initial velocity of 20 m/s. Neglecting air "
+                    "resistance, what is the maximum height it reaches in metres?")
+
+
+def _subject_sources(tmp_path):
+    """Labelled rows (eight physics, two history) and two unlabelled ones: a law and a physics question."""
+    labelled = [{"id": f"p{i}", "question": f"A {i + 2} kg mass accelerates at 3 m/s^2. What net force in newtons "
+                                            "acts on it?", "answer": f"{3 * (i + 2)} N", "category": "Physics"}
+                for i in range(8)]
+    labelled += [{"id": f"h{i}", "question": f"In which year did the war of the {name} end?", "answer": str(year),
+                  "category": "History"} for i, (name, year) in enumerate([("Roses", 1487), ("Spanish Succession", 1714)])]
+    wi = _write_jsonl(tmp_path / "wi.jsonl", labelled)
+    nr = _write_jsonl(tmp_path / "nr.jsonl", [{"question": LAW_QUESTION, "reference_answer": "No, the lease is void."},
+                                               {"question": PHYSICS_QUESTION, "reference_answer": "20.4 m"}])
+    return ["--source", f"webinstruct_verified={wi}", "--source", f"natural_reasoning={nr}", "--dedup-method", "none"]
+
+
+def _subject_run(tmp_path, *flags):
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    out = tmp_path / "out"
+    assert main(["dr-sci", *_subject_sources(tmp_path), *flags, "--output", str(out)]) == 0
+    manifest = _manifest(out)
+    by_question = {q["question"]: q for q in _rows(out, "questions")}
+    subject_rejects = [r for r in _rows(out, "rejects") if r["stage"] == "subject"]
+    note = next(n for n in manifest["notes"] if n.startswith("subject classifier:"))
+    return manifest, by_question, subject_rejects, note
+
+
+def test_subject_classifier_builtin_is_the_default_and_rejects_not_science(tmp_path):
+    manifest, questions, rejects, note = _subject_run(tmp_path)
+    assert note.startswith("subject classifier: builtin (subjects.ftz")
+    assert manifest["dr_sci"]["subject_classifier"] == {"choice": "builtin"}
+    assert sorted(r["detail"].split(" ")[0] for r in rejects) == ["classifier", "label", "label"]
+    by_label = sorted(r["detail"] for r in rejects if r["detail"].startswith("label"))
+    assert by_label == ["label 'History'", "label 'History'"]
+    (by_model,) = [r for r in rejects if r["detail"].startswith("classifier")]
+    assert json.loads(by_model["record_json"])["question"] == LAW_QUESTION
+    assert float(by_model["detail"].removeprefix("classifier p=")) >= 0.9
+    assert all(r["reason"] == "not_science" for r in rejects)
+    assert manifest["rejects_by_stage_reason"]["subject/not_science"] == 3
+    physics = questions[PHYSICS_QUESTION]
+    assert (physics["subject"], physics["subject_method"]) == ("physics", "classifier")
+    assert "not_science" not in {q["subject"] for q in questions.values()} and manifest["conservation"]["holds"]
+
+
+def test_subject_classifier_none_path_and_train(tmp_path):
+    _, questions, rejects, note = _subject_run(tmp_path / "none", "--subject-classifier", "none")
+    assert note.startswith("subject classifier: none")
+    assert [r["detail"] for r in rejects] == ["label 'History'"] * 2  # metadata still says not_science
+    assert questions[LAW_QUESTION]["subject"] is None and questions[PHYSICS_QUESTION]["subject_method"] is None
+
+    from transforms.science.subjects import BUILTIN_MODEL
+    _, by_path, path_rejects, note = _subject_run(tmp_path / "path", "--subject-classifier", str(BUILTIN_MODEL))
+    assert note == f"subject classifier: {BUILTIN_MODEL}"
+    assert len(path_rejects) == 3 and by_path[PHYSICS_QUESTION]["subject"] == "physics"  # the builtin run's outcome
+
+    manifest, trained, _, note = _subject_run(tmp_path / "train", "--subject-classifier", "train")
+    assert note.startswith("subject classifier: fastText trained in the driver on 10 metadata-labelled rows")
+    assert manifest["dr_sci"]["subject_classifier"]["choice"] == "train"
+    assert manifest["dr_sci"]["subject_classifier"]["label_counts"] == {"not_science": 2, "physics": 8}
+    assert trained[PHYSICS_QUESTION]["subject_method"] == "classifier"
+
+
+@pytest.mark.parametrize("value, message", [
+    ("missing.ftz", "--subject-classifier missing.ftz: no such file (or use builtin, train, none)"),
+    ("memory://models/absent.ftz", "--subject-classifier memory://models/absent.ftz: no such file"),
+    ("", "--subject-classifier: empty"),
+])
+def test_a_missing_subject_classifier_is_a_one_line_error(tmp_path, capsys, value, message):
+    assert main(["dr-sci", "--subject-classifier", value, "--output", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1 and not (tmp_path / "out").exists()
+
+
+def test_a_subject_classifier_url_is_checked_and_loaded_with_fsspec():
+    import fsspec
+
+    from pipelines.dr_sci import check_subject_classifier
+    from transforms.science.subjects import BUILTIN_MODEL, SubjectClassifier
+
+    url = "memory://subject-models/subjects.ftz"
+    with fsspec.open(url, "wb") as handle:
+        handle.write(BUILTIN_MODEL.read_bytes())
+    try:
+        check_subject_classifier(url)  # exists: no error
+        assert SubjectClassifier(url).predict([PHYSICS_QUESTION])[0][0] == "physics"
+    finally:
+        fsspec.filesystem("memory").rm(url.removeprefix("memory://"))

@@ -51,7 +51,9 @@ def _sources(tmp_path):
 
 
 def _argv(tmp_path, server, out, cache):
-    return [*_sources(tmp_path), "--llm-base-url", server.url, "--llm-model", "fake", "--llm-cache-dir", str(cache),
+    # metadata only (rows without a label keep subject null): the shipped classifier calls the templated
+    # optics questions mathematics, and open-ended mathematics is dropped before the rubric stage
+    return [*_sources(tmp_path), "--subject-classifier", "none", "--llm-base-url", server.url, "--llm-model", "fake", "--llm-cache-dir", str(cache),
             "--llm-max-concurrency", "1", "--llm-batch-size", "1", "--rollouts", "2", "--keep-solved",
             "--output", str(out)]
 

@@ -166,6 +166,9 @@ def train_fasttext(
     seed: int = 0,
     valid_fraction: float = 0.1,
     thread: int = 1,
+    minn: int = 0,
+    maxn: int = 0,
+    quantize_cutoff: int | None = None,
 ) -> dict:
     """Train a supervised fastText model on (text, label) pairs and save it to ``output_path``.
 
@@ -173,6 +176,10 @@ def train_fasttext(
     holds out ``valid_fraction`` of the rest (at least one example when the fraction is
     above 0) to measure the saved model. ``thread=1`` keeps training deterministic.
     ``bucket`` (hash buckets for word n-grams) dominates the model size: dim x bucket floats.
+    ``minn``/``maxn`` > 0 add character n-grams of those lengths (0: words only, the rater's
+    setting). ``quantize_cutoff`` quantizes the model before saving (fastText's ``.ftz``: product
+    quantization, retrained on the same data, keeping the ``cutoff`` most important words and
+    n-grams), which shrinks it by one to two orders of magnitude.
 
     Returns ``model_path``, ``labels``, ``label_counts``, ``n_train``, ``n_valid``,
     ``n_skipped_empty_text``, ``n_skipped_empty_label``, ``params``, and on the held-out
@@ -212,6 +219,7 @@ def train_fasttext(
     params = {
         "epoch": epoch, "lr": lr, "word_ngrams": word_ngrams, "dim": dim, "min_count": min_count,
         "bucket": bucket, "loss": loss, "seed": seed, "valid_fraction": valid_fraction, "thread": thread,
+        "minn": minn, "maxn": maxn, "quantize_cutoff": quantize_cutoff,
     }
     with tempfile.NamedTemporaryFile(
         "w", encoding="utf-8", suffix=".train.txt", dir=output_path.parent, delete=False
@@ -223,7 +231,11 @@ def train_fasttext(
         model = fasttext.train_supervised(
             input=train_file, epoch=epoch, lr=lr, wordNgrams=word_ngrams, dim=dim,
             minCount=min_count, bucket=bucket, loss=loss, seed=seed, thread=thread, verbose=0,
+            minn=minn, maxn=maxn,
         )
+        if quantize_cutoff is not None:
+            model.quantize(input=train_file, qnorm=True, retrain=True, cutoff=quantize_cutoff,
+                           epoch=epoch, lr=lr, thread=thread, verbose=0)
     finally:
         os.unlink(train_file)
     model.save_model(str(output_path))

@@ -88,7 +88,9 @@ class Adapt:
 
 
 class AssignSubject:
-    """Metadata table first, then the fastText classifier (loaded once per worker)."""
+    """Metadata table first, then the fastText classifier (loaded once per worker); a
+    ``not_science`` outcome is ``Rejected('not_science')``. ``model_path``: a model file or URL,
+    ``"builtin"`` (the shipped model) or None (metadata only)."""
 
     def __init__(self, model_path: str | None):
         self.classifier = SubjectClassifier(model_path) if model_path else None

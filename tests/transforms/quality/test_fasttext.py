@@ -84,6 +84,24 @@ def test_training_is_deterministic(trained, tmp_path):
     )
 
 
+def test_character_ngrams_and_quantization(trained, tmp_path):
+    """minn/maxn add subword n-grams (an unseen inflection still scores); quantize_cutoff writes a much
+    smaller .ftz model that predicts like the full one and loads through load_model."""
+    model_path, _ = trained
+    texts, labels = dataset(seed=1, n_per_class=200)
+    params = {**SMALL_MODEL, "minn": 3, "maxn": 5}
+    full = train_fasttext(texts, labels, tmp_path / "sub.bin", **params)
+    small = train_fasttext(texts, labels, tmp_path / "sub.ftz", **params, quantize_cutoff=1000)
+    assert full["params"]["minn"] == 3 and small["params"]["quantize_cutoff"] == 1000
+    assert (tmp_path / "sub.ftz").stat().st_size * 5 < (tmp_path / "sub.bin").stat().st_size
+    assert small["accuracy"] >= 0.95 and full["accuracy"] >= 0.95
+    unseen = ["CLICKING HEREEE cheapest pillz", "researcher examining bridge designs"]  # inflections never trained on
+    assert [label for label, _ in predict_labels(load_model(tmp_path / "sub.bin"), unseen)] == ["lq", "hq"]
+    assert [label for label, _ in predict_labels(load_model(tmp_path / "sub.ftz"), unseen)] == ["lq", "hq"]
+    assert predict_labels(load_model(model_path), unseen)[1][0] == "lq"  # words only: the second one is missed
+    assert not list(tmp_path.glob("*.train.txt"))
+
+
 def test_training_input_errors(tmp_path):
     with pytest.raises(ValueError, match="two labels"):
         train_fasttext(["one text", "two texts"], ["hq", "hq"], tmp_path / "m.bin")
