@@ -68,6 +68,7 @@ from transforms.code.languages import (
 )
 from transforms.code.parse import has_parse_errors
 from transforms.code.render import render_edit_sample
+from transforms.code.repo_context import RepoContext, repo_context_of
 from transforms.code.search_replace import (
     Block, changed_spans, make_blocks, parse_blocks, render_blocks, roundtrip_check, split_lines,
     unrenderable_reason,
@@ -162,12 +163,15 @@ def is_merged(pr: Mapping) -> bool:
     return bool(merged) if merged is not None else bool(pr.get("merged_at"))
 
 
-def file_reject_reason(file: Mapping, config: CleanPrConfig) -> str | None:
-    """Why a changed file is not a core file (None: it is): the language/docs rules of
-    ``core_file_reject_reason``, ``binary`` and ``oversized`` from the input's markers, then the
+def file_reject_reason(file: Mapping, config: CleanPrConfig, context: RepoContext | None = None) -> str | None:
+    """Why a changed file is not a core file (None: it is): the language/docs/vendored/generated
+    rules of ``core_file_reject_reason`` (with the repository's ``.gitattributes`` and package
+    markers of ``context``), ``binary`` and ``oversized`` from the input's markers, then the
     StarCoder-style content rules on each side that has contents."""
     path = file["path"]
-    reason = core_file_reject_reason(path, None, extensions=config.extensions)
+    text = file.get("after") or file.get("before")
+    reason = core_file_reject_reason(path, None, extensions=config.extensions, context=context,
+                                     text=text if isinstance(text, str) else None)
     if reason is not None:
         return reason
     if file.get("is_binary"):
@@ -176,17 +180,27 @@ def file_reject_reason(file: Mapping, config: CleanPrConfig) -> str | None:
         return "oversized"
     for side in (file.get("after"), file.get("before")):
         if side:
-            reason = core_file_reject_reason(path, side, extensions=config.extensions,
+            reason = core_file_reject_reason(path, side, extensions=config.extensions, context=context,
                                              max_bytes=config.max_file_bytes)
             if reason is not None:
                 return reason
     return None
 
 
+def _sorted_files(pr: Mapping) -> list[dict]:
+    return sorted(pr.get("files") or (), key=lambda f: (f["path"], f.get("previous_path") or ""))
+
+
 def file_reject_reasons(pr: Mapping, config: CleanPrConfig) -> list[tuple[dict, str | None]]:
-    """(file, reason or None) of every changed file, in path order."""
-    files = sorted(pr.get("files") or (), key=lambda f: (f["path"], f.get("previous_path") or ""))
-    return [(f, file_reject_reason(f, config)) for f in files]
+    """(file, reason or None) of every changed file, in path order (``repo_context_of(pr)`` decides
+    with the PR's ``.gitattributes`` and package markers)."""
+    context = repo_context_of(pr)
+    return [(f, file_reject_reason(f, config, context)) for f in _sorted_files(pr)]
+
+
+def _is_docs_verdict(file: Mapping, reason: str | None) -> bool:
+    """A file the verdicts call documentation/configuration (non-code docs included)."""
+    return reason == "docs_or_config" or (reason == "not_code" and is_docs_or_config(file["path"]))
 
 
 FILE_REASONS = "_file_reasons"  # screen_pr -> build_edit_sample: each file's verdict, so they are computed once
@@ -206,7 +220,7 @@ def _noise(pr: Mapping, config: CleanPrConfig) -> tuple[str | Rejected | None, l
         return None, verdicts
     if not verdicts:
         return Rejected("no_core_files", "the PR changes no files"), verdicts
-    if all(is_docs_or_config(f["path"]) for f, _ in verdicts):
+    if all(_is_docs_verdict(f, reason) for f, reason in verdicts):
         return Rejected("docs_only", ", ".join(f["path"] for f, _ in verdicts[:20])), verdicts
     for file, reason in verdicts:
         if reason not in ("not_code", "docs_or_config"):
