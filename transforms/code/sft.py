@@ -58,7 +58,7 @@ from transforms.code.crop import (
     DEFAULT_TOKEN_BUDGET, count_tokens, crop_file, keep_line_windows, search_line_ranges,
 )
 from transforms.code.decontam import changed_line_ranges
-from transforms.code.languages import grammar_of, is_core_file, language_of
+from transforms.code.languages import grammar_of, is_core_file
 from transforms.code.parse import Definition, enclosing_definitions, list_definitions
 from transforms.code.render import NO_CHANGES, render_file
 from transforms.code.search_replace import Block, apply_blocks, block_from_mapping, render_blocks, split_lines
