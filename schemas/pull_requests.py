@@ -75,7 +75,8 @@ RAW_PR_SCHEMA = pa.schema(
               "changed files (root and ancestor directories), at base_sha; their linguist-vendored/-generated/"
               "-documentation attributes decide those file rules (git input reads them)"),
         field("package_markers", _list(pa.string()), "paths of __init__.py / Cargo.toml files that exist beside or above "
-              "changed files in documentation directories (a source package in docs/ is code; git input reads them)"),
+              "changed files in documentation directories, and of non-test Go files beside changed _test.go files there "
+              "(a source package in docs/ is code; git input reads them)"),
     ]
 )
 

@@ -20,7 +20,8 @@ Which changed files are core (``core_file_reject_reason``), in this order:
   ``^demos?/``, ``^man/``, ``(^|/)javadoc/`` ...; ``transforms.code.linguist``), and the
   configuration directories ``.github/``, ``.circleci/``, ``.gitlab/``, ``.devcontainer/``.
   Except a *source package* living in a documentation directory (``in_source_package``), which
-  is code: a Go file that is not ``_test.go`` and whose package clause is not ``main``; a
+  is code: a Go file whose package clause is not ``main`` (``x_test`` counts as ``x``) and
+  that is not a test file, or is one beside a non-test Go file (a test of a real package); a
   Python file in a directory with ``__init__.py`` (not ``conf.py``: Sphinx configuration and
   ``docs/_ext/*.py`` helpers stay documentation); a Rust file with a ``Cargo.toml`` in its
   directory or above it inside the documentation directory. Marker files come from the
@@ -179,8 +180,9 @@ def in_config_directory(path: str) -> bool:
 
 def in_source_package(path: str, text: str | None = None, package_markers: Iterable[str] = ()) -> bool:
     """Whether a file in a documentation directory belongs to a source package (module notes):
-    a non-test Go file outside ``package main`` (``text`` needed), a Python file beside an
-    ``__init__.py`` (not ``conf.py``), a Rust file under a ``Cargo.toml`` inside the directory."""
+    a Go file outside ``package main`` (``text`` needed) that is not a test or sits beside a
+    non-test Go file (``package_markers``), a Python file beside an ``__init__.py`` (not
+    ``conf.py``), a Rust file under a ``Cargo.toml`` inside the directory."""
     root = documentation_root(path)
     if root is None:
         return False
@@ -189,15 +191,25 @@ def in_source_package(path: str, text: str | None = None, package_markers: Itera
     ext = _extension(path).lower()
     markers = package_markers if isinstance(package_markers, (set, frozenset)) else set(package_markers)
     if ext == ".go":
-        if name.endswith("_test.go") or text is None:
+        clause = _GO_PACKAGE_CLAUSE.search(text) if text is not None else None
+        package = clause.group(1) if clause else None
+        if package and name.endswith("_test.go") and package.endswith("_test"):
+            package = package[:-len("_test")]  # an external test package tests its package
+        if not package or package == "main":
             return False
-        clause = _GO_PACKAGE_CLAUSE.search(text)
-        return clause is not None and clause.group(1) != "main"
+        if not name.endswith("_test.go"):
+            return True
+        return any(posixpath.dirname(m) == directory and is_go_source(m) for m in markers)
     if ext in (".py", ".pyi"):
         return name != "conf.py" and (name == "__init__.py" or f"{directory}/__init__.py" in markers)
     if ext == ".rs":
         return any(f"{d}/Cargo.toml" in markers for d in _directories_up_to(directory, root))
     return False
+
+
+def is_go_source(path: str) -> bool:
+    """A Go file that is not a test file."""
+    return path.endswith(".go") and not path.endswith("_test.go")
 
 
 def _directories_up_to(directory: str, root: str) -> list[str]:
@@ -211,7 +223,8 @@ def _directories_up_to(directory: str, root: str) -> list[str]:
 
 def package_marker_paths(paths: Iterable[str]) -> list[str]:
     """The marker files ``in_source_package`` asks about for ``paths`` (``__init__.py`` beside
-    Python files, ``Cargo.toml`` above Rust files, inside documentation directories only)."""
+    Python files, ``Cargo.toml`` above Rust files, inside documentation directories only); a
+    path ending with ``/`` asks for a directory's Go source files (beside a ``_test.go`` file)."""
     wanted: set[str] = set()
     for path in paths:
         root = documentation_root(path)
@@ -222,6 +235,8 @@ def package_marker_paths(paths: Iterable[str]) -> list[str]:
             wanted.add(f"{directory}/__init__.py")
         elif ext == ".rs":
             wanted.update(f"{d}/Cargo.toml" for d in _directories_up_to(directory, root))
+        elif path.endswith("_test.go"):
+            wanted.add(f"{directory}/")
     return sorted(wanted)
 
 

@@ -151,16 +151,20 @@ def test_read_repo_context_reads_the_base_commit(tmp_path):
     (repo / "docs" / "crate" / "src").mkdir(parents=True)
     (repo / "docs" / "crate" / "Cargo.toml").write_text("[package]\n")
     (repo / "docs" / "crate" / "src" / "lib.rs").write_text("pub fn f() {}\n")
+    (repo / "doc").mkdir()
+    (repo / "doc" / "gen.go").write_text("package doc\n")
+    (repo / "doc" / "gen_test.go").write_text("package doc\n")
     _git(repo, "add", "-A")
     _git(repo, "commit", "-q", "-m", "Edit the tools (#1)")
     head = _git(repo, "rev-parse", "HEAD").decode().strip()
-    files = [{"path": p} for p in ("docs/tools/build.py", "sub/a.py", "docs/crate/src/lib.rs", ".gitattributes")]
+    files = [{"path": p} for p in ("docs/tools/build.py", "sub/a.py", "docs/crate/src/lib.rs", ".gitattributes",
+                                   "doc/gen_test.go")]
     with BlobReader(git_dir_of(repo)) as reader:
         context = read_repo_context(reader, base, head, files)
     assert context == {
         "gitattributes": [{"path": ".gitattributes", "text": "gen/** linguist-generated\n"},
                           {"path": "sub/.gitattributes", "text": "*.py linguist-vendored\n"}],
-        "package_markers": ["docs/crate/Cargo.toml", "docs/tools/__init__.py"]}
+        "package_markers": ["doc/gen.go", "docs/crate/Cargo.toml", "docs/tools/__init__.py"]}
     (record,) = pr_records(repo)
     assert (record["gitattributes"], record["package_markers"]) == (context["gitattributes"], context["package_markers"])
     rules = repo_context_of(record)

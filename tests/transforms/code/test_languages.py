@@ -142,7 +142,11 @@ def test_source_packages_in_documentation_directories_are_code():
     # a Go package (cobra's doc/: man page and Markdown generators) is library code
     assert core_file_reject_reason("doc/man_docs.go", "package doc\n\nfunc GenMan() {}\n") is None
     assert core_file_reject_reason("doc/man_docs.go", text="// Copyright\n\npackage doc\n") is None
-    assert core_file_reject_reason("doc/man_docs_test.go", "package doc\n") == "docs_or_config"
+    assert core_file_reject_reason("doc/man_docs_test.go", "package doc\n") == "docs_or_config"  # a test of what?
+    package = RepoContext(package_markers=frozenset({"doc/man_docs.go"}))  # ... of a real package: code
+    assert core_file_reject_reason("doc/man_docs_test.go", "package doc_test\n", context=package) is None
+    assert core_file_reject_reason("doc/sub/a_test.go", "package doc\n", context=package) == "docs_or_config"
+    assert core_file_reject_reason("doc/main_test.go", "package main\n", context=package) == "docs_or_config"
     assert core_file_reject_reason("docs/example/main.go", "package main\n") == "docs_or_config"
     assert core_file_reject_reason("doc/gen.go") == "docs_or_config"  # no text: cannot tell
     # a Python package: a directory with __init__.py (from the clone, or changed by the PR)
@@ -160,8 +164,9 @@ def test_source_packages_in_documentation_directories_are_code():
     # configuration directories are never packages
     assert core_file_reject_reason(".github/scripts/check.go", "package checks\n") == "docs_or_config"
     assert in_source_package("src/app.py", None, {"src/__init__.py"}) is False  # not documentation at all
-    assert package_marker_paths(["docs/a/b.py", "docs/crate/src/lib.rs", "src/x.py", "docs/guide.md"]) == [
-        "docs/Cargo.toml", "docs/a/__init__.py", "docs/crate/Cargo.toml", "docs/crate/src/Cargo.toml"]
+    assert package_marker_paths(["docs/a/b.py", "docs/crate/src/lib.rs", "src/x.py", "docs/guide.md",
+                                 "doc/gen_test.go", "doc/gen.go", "src/a_test.go"]) == [
+        "doc/", "docs/Cargo.toml", "docs/a/__init__.py", "docs/crate/Cargo.toml", "docs/crate/src/Cargo.toml"]
 
 
 def test_gitattributes_overrides_decide_first():
