@@ -3,7 +3,10 @@
 Reads blocks in the rendered SEARCH/REPLACE format (``transforms.code.search_replace.parse_blocks``:
 prose and fences around the blocks are fine, e.g. a model's whole answer; ``-`` reads stdin),
 applies them in order under ROOT and prints the relative paths it changed, one per line
-(resolved: a block editing a symlink inside ROOT prints the file it points to).
+(resolved: a block editing a symlink inside ROOT prints the file it points to). A rename
+operation (``### RENAME old -> new``, as Clean-PR samples write them) moves the file and prints
+both paths; the blocks after it edit the moved file, so a sample's text applied to a checkout
+of its base commit gives the head commit's files.
 Safe on untrusted blocks (``transforms.code.search_replace.apply_blocks_to_directory``): every
 block is checked and applied in memory before anything is written, so a failing block leaves
 ROOT untouched, and each file is then replaced atomically. Refused: paths that leave ROOT

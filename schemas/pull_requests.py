@@ -48,6 +48,13 @@ RAW_PR_FILE_TYPE = pa.struct(
     ]
 )
 
+GITATTRIBUTES_FILE_TYPE = pa.struct(
+    [
+        field("path", pa.string(), "path of the .gitattributes file, e.g. '.gitattributes', 'src/.gitattributes'", False),
+        field("text", pa.string(), "its contents", False),
+    ]
+)
+
 RAW_PR_SCHEMA = pa.schema(
     [
         field("repo", pa.string(), "repository, 'owner/name' (for a local clone: its directory name)", False),
@@ -64,6 +71,12 @@ RAW_PR_SCHEMA = pa.schema(
         field("files", _list(RAW_PR_FILE_TYPE), "changed files with before/after contents and/or per-file patch"),
         field("patch", pa.string(), "the whole PR as one unified diff, for inputs without per-file data"),
         field("linked_issues", _list(LINKED_ISSUE_TYPE), "issues the input already links; more are resolved from the text"),
+        field("gitattributes", _list(GITATTRIBUTES_FILE_TYPE), "the repository's .gitattributes files that apply to the "
+              "changed files (root and ancestor directories), at base_sha; their linguist-vendored/-generated/"
+              "-documentation attributes decide those file rules (git input reads them)"),
+        field("package_markers", _list(pa.string()), "paths of __init__.py / Cargo.toml files that exist beside or above "
+              "changed files in documentation directories, and of non-test Go files beside changed _test.go files there "
+              "(a source package in docs/ is code; git input reads them)"),
     ]
 )
 
@@ -92,9 +105,12 @@ EDIT_FILE_TYPE = pa.struct(
 
 SEARCH_REPLACE_BLOCK_TYPE = pa.struct(
     [
-        field("path", pa.string(), "file the block applies to", False),
-        field("search", pa.string(), "text that occurs exactly once in the file when applied; '' creates a new file", False),
-        field("replace", pa.string(), "replacement text", False),
+        field("path", pa.string(), "file the block applies to (for a rename operation: the new path)", False),
+        field("search", pa.string(), "text that occurs exactly once in the file when applied; '' creates a new file "
+              "('' for a rename operation)", False),
+        field("replace", pa.string(), "replacement text ('' for a rename operation)", False),
+        field("rename_from", pa.string(), "set for a rename operation: the file at this path moves to 'path' "
+              "(rendered '### RENAME old -> new'); null for a Search/Replace block"),
     ]
 )
 
@@ -112,7 +128,7 @@ EDIT_SAMPLE_SCHEMA = pa.schema(
         field("intent", pa.string(), "PR title + body + linked issues' titles and bodies, as rendered in the sample", False),
         field("language", pa.string(), "main language of the sample: the language of most changed core lines", False),
         field("files", _list(EDIT_FILE_TYPE), "changed files in path order, with full before/after contents", False),
-        field("blocks", _list(SEARCH_REPLACE_BLOCK_TYPE), "Search/Replace blocks in application order; replaying them gives every 'after'", False),
+        field("blocks", _list(SEARCH_REPLACE_BLOCK_TYPE), "operations in application order: Search/Replace blocks and rename operations; replaying them on the base files gives every 'after'", False),
         field("n_core_files", pa.int64(), "number of core files the PR edits (≤ the configured maximum, 5 by default)", False),
         field("n_blocks", pa.int64(), "number of blocks", False),
         field("n_lines_added", pa.int64(), "lines added across core files (line diff)", False),

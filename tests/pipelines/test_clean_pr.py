@@ -17,7 +17,7 @@ from tests.shared_data import shared_path
 from transforms.code.pr_sample import (
     CleanPrConfig, build_edit_sample, noise_reason, prepare_pr, repo_cap_keep,
 )
-from transforms.code.search_replace import Block, apply_blocks, render_blocks
+from transforms.code.search_replace import Block, apply_blocks, block_from_mapping, render_blocks
 from transforms.records import Rejected
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -267,14 +267,18 @@ def rows_holding(out: Path, text: str) -> dict[str, int]:
 
 
 def assert_replays(edits: list[dict]) -> None:
-    """Every sample's blocks, applied in order to its before-files, give its after-files byte for byte."""
+    """Every sample's operations, applied in order to its before-files (under their base paths),
+    give its after-files byte for byte (under their head paths)."""
     for row in edits:
         core = [f for f in row["files"] if f["is_core"]]
-        blocks = [Block(b["path"], b["search"], b["replace"]) for b in row["blocks"]]
-        replayed = apply_blocks({f["path"]: f["before"] for f in core}, blocks)
+        blocks = [block_from_mapping(b) for b in row["blocks"]]
+        base = {(f["previous_path"] if f["status"] == "renamed" else f["path"]): f["before"] for f in core}
+        replayed = apply_blocks(base, blocks)
         assert {f["path"]: f["after"] for f in core} == replayed, row["pr_number"]
         assert row["n_blocks"] == len(blocks) and row["n_core_files"] == len({b.path for b in blocks})
-        assert render_blocks(blocks, lambda p: None).count("<<<<<<< SEARCH") == len(blocks)
+        edits_only = [b for b in blocks if not b.is_rename]
+        assert render_blocks(blocks, lambda p: None).count("<<<<<<< SEARCH") == len(edits_only)
+        assert row["text"].count("\n### RENAME ") == len(blocks) - len(edits_only)
         assert "<<<<<<< SEARCH" in row["text"] and "--- BEGIN ISSUE ---" in row["text"]
 
 
@@ -362,14 +366,18 @@ def test_sample_details(shop_run):
     assert edits[2]["linked_issues"] == [{"repo": "acme/shop", "number": 40, "title": "Server times out too early",
                                           "body": "Requests over five seconds fail."}]
     assert "Issue acme/shop#40: Server times out too early" in edits[2]["intent"]
-    # rename: diffed old contents -> new contents under the new path
+    # rename: the move, then the old contents -> new contents under the new path
     renamed = files[5]["shop/text_helpers.py"]
     assert (renamed["status"], renamed["previous_path"], renamed["before"]) == ("renamed", "shop/old_helpers.py", OLD_HELPERS)
-    assert [b["path"] for b in edits[5]["blocks"]] == ["shop/text_helpers.py"]
+    assert [(b["rename_from"], b["path"]) for b in edits[5]["blocks"]] == [
+        ("shop/old_helpers.py", "shop/text_helpers.py"), (None, "shop/text_helpers.py")]
+    assert "### RENAME shop/old_helpers.py -> shop/text_helpers.py\n" in edits[5]["text"]
+    assert "### shop/old_helpers.py\n```python\n" in edits[5]["text"]  # shown where it is at the base commit
     # deletion: the whole file as SEARCH, empty REPLACE, after ''
     deleted = files[6]["shop/obsolete.py"]
     assert (deleted["status"], deleted["after"]) == ("deleted", "")
-    assert {"path": "shop/obsolete.py", "search": "LEGACY_DISCOUNT = 5\n", "replace": ""} in edits[6]["blocks"]
+    assert {"path": "shop/obsolete.py", "search": "LEGACY_DISCOUNT = 5\n", "replace": "",
+            "rename_from": None} in edits[6]["blocks"]
     # CRLF kept inside the blocks
     assert all("\r\n" in b["search"] and "\r\n" in b["replace"] for b in edits[7]["blocks"])
     # two languages: Java changes more lines than TypeScript
@@ -604,18 +612,23 @@ def test_noise_reasons():
 
 
 def test_edit_sample_rejects_and_ids():
-    config = CleanPrConfig(max_core_files=1)
+    config = CleanPrConfig(max_core_files=2)
     pr = prepare_pr({"repo": "a/b", "number": 9, "title": "t", "merged": True, "files": [
         {"path": "b.py", "status": "modified", "before": "b = 1\n", "after": "b = 2\n", "is_binary": False},
         {"path": "a.py", "status": "renamed", "previous_path": "old.py", "before": "a = 1\n", "after": "a = 1\n",
          "is_binary": False}]})
     sample = build_edit_sample(pr, {}, config)
-    assert [f["path"] for f in sample["files"]] == ["a.py", "b.py"] and sample["n_core_files"] == 1
+    assert [f["path"] for f in sample["files"]] == ["a.py", "b.py"] and sample["n_core_files"] == 2
+    assert [(b["rename_from"], b["path"]) for b in sample["blocks"]] == [("old.py", "a.py"), (None, "b.py")]
     assert sample == build_edit_sample(pr, {}, config)  # deterministic
     two = {**pr, "files": pr["files"] + [{**pr["files"][0], "path": "c.py"}]}
-    assert build_edit_sample(two, {}, config).reason == "too_many_files"
-    only_rename = {**pr, "files": [pr["files"][1]]}
-    assert build_edit_sample(only_rename, {}, config).reason == "no_core_changes"
+    assert build_edit_sample(two, {}, config).reason == "too_many_files"  # the pure move counts
+    only_rename = build_edit_sample({**pr, "files": [pr["files"][1]]}, {}, config)
+    assert only_rename["blocks"] == [{"path": "a.py", "search": "", "replace": "", "rename_from": "old.py"}]
+    assert only_rename["sample_id"] != build_edit_sample({**pr, "files": [{**pr["files"][1], "previous_path": "x.py"}]},
+                                                         {}, config)["sample_id"]
+    mode_only = {**pr, "files": [{**pr["files"][0], "after": "b = 1\n"}]}
+    assert build_edit_sample(mode_only, {}, config).reason == "no_core_changes"
     marker = {**pr, "files": [{**pr["files"][0], "after": "b = 2\nsome_longer_identifier_name = 3\n=======\n"}]}
     assert build_edit_sample(marker, {}, config).reason == "unrenderable_block"
     assert prepare_pr({"repo": "a/b"}).reason == "missing_field"

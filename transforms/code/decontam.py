@@ -533,7 +533,7 @@ def _file_after(file: Mapping, before: str, blocks: Sequence) -> str | None:
     if after is not None:
         return after
     own = [Block(_field(b, "path"), _field(b, "search"), _field(b, "replace")) for b in blocks
-           if _field(b, "path") == file.get("path")]
+           if _field(b, "path") == file.get("path") and not _field(b, "rename_from")]  # renames move, not edit
     if not own:
         return None
     try:

@@ -55,6 +55,7 @@ import subprocess
 from dataclasses import dataclass
 
 from transforms.contain import contained
+from transforms.code.repo_context import read_repo_context
 from datetime import datetime, timezone
 from typing import IO, Iterable, Iterator
 
@@ -662,10 +663,12 @@ def pr_records(repo_path: str | os.PathLike, repo_name: str | None = None,
                 wanted = [sha for c in pr_changes for sha in (c.before_blob, c.after_blob) if sha]
                 blobs = reader.read(wanted, max_file_bytes)
                 files = [_file_record(change, blobs) for change in pr_changes]
+            context = read_repo_context(reader, pr.base_sha, pr.head_sha, files) if files else {}
             yield {
                 "repo": name, "number": pr.number, "title": pr.title, "body": pr.body,
                 "author_login": pr.author_login, "author_type": pr.author_type, "merged": pr.merged,
                 "created_at": pr.created_at, "merged_at": pr.merged_at,
                 "base_sha": pr.base_sha, "head_sha": pr.head_sha,
                 "files": files, "patch": None, "linked_issues": [],
+                "gitattributes": context.get("gitattributes", []), "package_markers": context.get("package_markers", []),
             }

@@ -17,8 +17,9 @@ Stages and their reject reasons, in pipeline order:
   ``generated``, ``oversized``, ``long_lines``, ``low_alphanumeric``, ``high_hex``; the
   detail names the file), else ``no_core_files`` (nothing in the 12 languages, or no files).
 * ``build_edit_sample``: ``missing_contents`` (a core file without the contents it needs:
-  PR records that carry only a patch), ``no_core_changes`` (core files unchanged: pure renames,
-  mode changes), ``too_many_files`` (more than ``max_core_files`` edited core files),
+  PR records that carry only a patch), ``no_core_changes`` (core files neither edited nor
+  moved: mode changes only), ``too_many_files`` (more than ``max_core_files`` edited or renamed
+  core files),
   ``too_many_blocks`` (more than ``max_blocks`` changed regions of the line diffs over all edited
   files, counted before any Search/Replace block is built; a block holds one region or more),
   ``roundtrip_mismatch`` (replaying the blocks on the before-files does not give the
@@ -29,22 +30,29 @@ Stages and their reject reasons, in pipeline order:
 
 Decisions:
 
-* Files are handled in path order (the new path for renames). A renamed file is diffed old
-  contents -> new contents under its NEW path: its blocks apply to the file after the move,
-  and the move itself is the ``status``/``previous_path`` of the file. A pure rename has no
-  blocks. A deleted file is one block whose SEARCH is the whole file and whose REPLACE is
-  empty (``after`` is ``''``); an added file is one block with an empty SEARCH.
+* Files are handled in path order (the new path for renames). A renamed core file is a
+  rename operation (``rename_from`` = the old path; rendered ``### RENAME old -> new``)
+  followed by the blocks of its old contents -> new contents under the NEW path; a pure move
+  is the operation alone, and counts as a changed core file (a PR that moves code into
+  ``src/`` is kept with its moves, or rejected ``too_many_files``; never shown as a small edit
+  of the files around it). A sample may consist of renames only. Replaying the operations on
+  the base files (the old path for a renamed file) gives every head file, and the sample text
+  shows each file under its base path, so it applies to a checkout of the base commit. A
+  deleted file is one block whose SEARCH is the whole file and whose REPLACE is empty
+  (``after`` is ``''``); an added file is one block with an empty SEARCH.
 * Text is exact: CRLF stays inside lines, a missing final newline is part of the last line.
 * Non-core files keep path, status and ``is_core`` false; their contents are null (they are
   not part of the target, and lock files or vendored bundles would bloat the shards).
-* ``n_core_files`` counts the core files that have blocks; ``language`` is the language with
+* ``n_core_files`` counts the core files that have blocks or a rename; ``n_blocks`` counts
+  the operations (blocks and renames); ``language`` is the language with
   the most changed lines (added + removed) over those files, ties to the smaller name.
 * ``introduces_parse_errors``: some edited core file with a grammar parses cleanly before
   (an added file counts as clean) and with errors after; null when no edited file has a
   grammar. ``parse_error_before`` / ``parse_error_after`` are per file (null without grammar).
 * Quality columns: ``CodeRater`` measures of the edited core files' after-contents
   (before-contents for deletions), joined with a newline.
-* ``sample_id`` = content id of repo, PR number and every block's path, SEARCH and REPLACE.
+* ``sample_id`` = content id of repo, PR number and every block's path, SEARCH and REPLACE
+  (``block_parts``: a rename adds its old path).
 * Linked issues: the record's own ``linked_issues`` first, then references found in the title
   and body (``find_issue_refs``), one per (repo, number), a reference to the PR itself
   skipped. Each is resolved against the issues index (title/body); unresolved ones stay with
@@ -68,9 +76,10 @@ from transforms.code.languages import (
 )
 from transforms.code.parse import has_parse_errors
 from transforms.code.render import render_edit_sample
+from transforms.code.repo_context import RepoContext, repo_context_of
 from transforms.code.search_replace import (
-    Block, changed_spans, make_blocks, parse_blocks, render_blocks, roundtrip_check, split_lines,
-    unrenderable_reason,
+    Block, block_from_mapping, block_parts, changed_spans, make_blocks, parse_blocks, rename_block, render_blocks,
+    roundtrip_check, split_lines, unrenderable_reason,
 )
 from transforms.code.sft import DEFAULT_NEGATIVES_PER_STEP, build_sft_examples
 from transforms.quality.code import CodeRater
@@ -162,12 +171,15 @@ def is_merged(pr: Mapping) -> bool:
     return bool(merged) if merged is not None else bool(pr.get("merged_at"))
 
 
-def file_reject_reason(file: Mapping, config: CleanPrConfig) -> str | None:
-    """Why a changed file is not a core file (None: it is): the language/docs rules of
-    ``core_file_reject_reason``, ``binary`` and ``oversized`` from the input's markers, then the
+def file_reject_reason(file: Mapping, config: CleanPrConfig, context: RepoContext | None = None) -> str | None:
+    """Why a changed file is not a core file (None: it is): the language/docs/vendored/generated
+    rules of ``core_file_reject_reason`` (with the repository's ``.gitattributes`` and package
+    markers of ``context``), ``binary`` and ``oversized`` from the input's markers, then the
     StarCoder-style content rules on each side that has contents."""
     path = file["path"]
-    reason = core_file_reject_reason(path, None, extensions=config.extensions)
+    text = file.get("after") or file.get("before")
+    reason = core_file_reject_reason(path, None, extensions=config.extensions, context=context,
+                                     text=text if isinstance(text, str) else None)
     if reason is not None:
         return reason
     if file.get("is_binary"):
@@ -176,17 +188,27 @@ def file_reject_reason(file: Mapping, config: CleanPrConfig) -> str | None:
         return "oversized"
     for side in (file.get("after"), file.get("before")):
         if side:
-            reason = core_file_reject_reason(path, side, extensions=config.extensions,
+            reason = core_file_reject_reason(path, side, extensions=config.extensions, context=context,
                                              max_bytes=config.max_file_bytes)
             if reason is not None:
                 return reason
     return None
 
 
+def _sorted_files(pr: Mapping) -> list[dict]:
+    return sorted(pr.get("files") or (), key=lambda f: (f["path"], f.get("previous_path") or ""))
+
+
 def file_reject_reasons(pr: Mapping, config: CleanPrConfig) -> list[tuple[dict, str | None]]:
-    """(file, reason or None) of every changed file, in path order."""
-    files = sorted(pr.get("files") or (), key=lambda f: (f["path"], f.get("previous_path") or ""))
-    return [(f, file_reject_reason(f, config)) for f in files]
+    """(file, reason or None) of every changed file, in path order (``repo_context_of(pr)`` decides
+    with the PR's ``.gitattributes`` and package markers)."""
+    context = repo_context_of(pr)
+    return [(f, file_reject_reason(f, config, context)) for f in _sorted_files(pr)]
+
+
+def _is_docs_verdict(file: Mapping, reason: str | None) -> bool:
+    """A file the verdicts call documentation/configuration (non-code docs included)."""
+    return reason == "docs_or_config" or (reason == "not_code" and is_docs_or_config(file["path"]))
 
 
 FILE_REASONS = "_file_reasons"  # screen_pr -> build_edit_sample: each file's verdict, so they are computed once
@@ -206,7 +228,7 @@ def _noise(pr: Mapping, config: CleanPrConfig) -> tuple[str | Rejected | None, l
         return None, verdicts
     if not verdicts:
         return Rejected("no_core_files", "the PR changes no files"), verdicts
-    if all(is_docs_or_config(f["path"]) for f, _ in verdicts):
+    if all(_is_docs_verdict(f, reason) for f, reason in verdicts):
         return Rejected("docs_only", ", ".join(f["path"] for f, _ in verdicts[:20])), verdicts
     for file, reason in verdicts:
         if reason not in ("not_code", "docs_or_config"):
@@ -290,6 +312,17 @@ def _file_entry(file: Mapping, *, is_core: bool, language: str | None = None, be
             "parse_error_before": error_before, "parse_error_after": error_after}
 
 
+def is_renamed(file: Mapping) -> bool:
+    """A file moved by the PR (status ``renamed`` with a different ``previous_path``)."""
+    previous = file.get("previous_path")
+    return file.get("status") == "renamed" and bool(previous) and previous != file["path"]
+
+
+def base_path(file: Mapping) -> str:
+    """Where a changed file is at the base commit: the old path of a rename, else its path."""
+    return file["previous_path"] if is_renamed(file) else file["path"]
+
+
 def _main_language(changed: dict[str, int]) -> str:
     return min(changed, key=lambda language: (-changed[language], language))
 
@@ -297,11 +330,11 @@ def _main_language(changed: dict[str, int]) -> str:
 def build_edit_sample(pr: Mapping, issues_index: Mapping[tuple[str, int], Mapping],
                       config: CleanPrConfig) -> dict | Rejected:
     """The ``EDIT_SAMPLE_SCHEMA`` record of a PR that passed the noise filter, or ``Rejected``."""
-    files = sorted(pr.get("files") or (), key=lambda f: (f["path"], f.get("previous_path") or ""))
+    files = _sorted_files(pr)
     known = pr.get(FILE_REASONS)
     verdicts = (list(zip(files, known)) if isinstance(known, list) and len(known) == len(files)
                 else file_reject_reasons(pr, config))
-    edited: list[tuple[dict, str, str]] = []  # (file, before, after) of core files whose contents change
+    edited: list[tuple[dict, str, str]] = []  # (file, before, after) of core files edited or moved
     core_paths: set[str] = set()
     for file, reason in verdicts:
         if reason is not None:
@@ -310,12 +343,12 @@ def build_edit_sample(pr: Mapping, issues_index: Mapping[tuple[str, int], Mappin
         if isinstance(contents, Rejected):
             return contents
         core_paths.add(file["path"])
-        if contents[0] != contents[1]:
+        if contents[0] != contents[1] or is_renamed(file):
             edited.append((file, *contents))
     if not edited:
-        return Rejected("no_core_changes", "core files keep their contents (pure renames or mode changes)")
+        return Rejected("no_core_changes", "core files keep their contents and paths (mode changes)")
     if len(edited) > config.max_core_files:
-        return Rejected("too_many_files", f"{len(edited)} core files edited > {config.max_core_files}")
+        return Rejected("too_many_files", f"{len(edited)} core files edited or renamed > {config.max_core_files}")
 
     spans_by_path: dict[str, list[tuple[int, int, int, int]]] = {}
     n_regions = 0
@@ -332,8 +365,10 @@ def build_edit_sample(pr: Mapping, issues_index: Mapping[tuple[str, int], Mappin
     for file, before, after in edited:
         file_blocks = make_blocks(before, after, file["path"], spans=spans_by_path[file["path"]])
         blocks_by_path[file["path"]] = file_blocks
+        if is_renamed(file):
+            blocks.append(rename_block(file["previous_path"], file["path"]))
         blocks.extend(file_blocks)
-    befores = {file["path"]: before for file, before, _ in edited}
+    befores = {base_path(file): before for file, before, _ in edited}
     afters = {file["path"]: after for file, _, after in edited}
     mismatch = roundtrip_check(befores, afters, blocks)
     if mismatch is not None:
@@ -383,11 +418,11 @@ def build_edit_sample(pr: Mapping, issues_index: Mapping[tuple[str, int], Mappin
             continue
         text, was_cropped = crop_file(before, blocks_by_path[file["path"]], config.token_budget)
         cropped = cropped or was_cropped
-        shown.append((file["path"], text))
+        shown.append((base_path(file), text))
     quality_text = "\n".join(after or before for _, before, after in edited)
     quality = {column: float(values[0]) for column, values in _QUALITY_RATER.rate([quality_text]).items()}
     sample = {
-        "sample_id": content_id(pr["repo"], str(pr["number"]), *(part for block in blocks for part in block)),
+        "sample_id": content_id(pr["repo"], str(pr["number"]), *(part for block in blocks for part in block_parts(block))),
         "repo": pr["repo"],
         "pr_number": pr["number"],
         "base_sha": pr.get("base_sha"),
@@ -422,7 +457,7 @@ def parse_error_reason(sample: Mapping) -> str | None:
 
 def change_set_text(sample: Mapping) -> str:
     """The sample's change set as text (its rendered blocks): what dedup compares."""
-    return render_blocks([Block(b["path"], b["search"], b["replace"]) for b in sample.get("blocks") or ()])
+    return render_blocks([block_from_mapping(b) for b in sample.get("blocks") or ()])
 
 
 # --------------------------------------------------------------------------- repository cap

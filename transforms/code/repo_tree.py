@@ -7,7 +7,8 @@ same trimmed environment and plumbing-only commands as ``transforms.code.git_his
 
 ``distractor_candidates`` picks which files are worth reading as distractors before any
 contents are known, so a PR of a 50,000-file repository reads a few dozen files, not all:
-core-language files the PR does not edit, ranked by how many identifier tokens of the path
+core files (path rules of ``languages.core_file_reject_reason``: no documentation, vendored or
+generated files) the PR does not change, ranked by how many identifier tokens of the path
 occur in the intent, then by sharing a directory with an edited file, then by sharing its
 language, then by path.
 """
@@ -20,7 +21,7 @@ from typing import Iterable, Mapping
 
 from transforms.contain import contained
 from transforms.code.git_history import GIT_CONFIG_ARGS, BlobReader, GitError, decode_text, git_dir_of, git_env
-from transforms.code.languages import language_of
+from transforms.code.languages import core_file_reject_reason, language_of
 from transforms.code.sft import identifier_tokens
 
 DEFAULT_DISTRACTOR_CANDIDATES = 8
@@ -48,16 +49,18 @@ def tree_files(git_dir: str, commit: str) -> list[tuple[str, str]]:
 
 
 def distractor_candidates(paths: Iterable[str], edited_paths: Iterable[str], intent: str,
-                          limit: int = DEFAULT_DISTRACTOR_CANDIDATES) -> list[str]:
-    """Up to ``limit`` core-language paths, not edited by the PR, most promising first (module notes)."""
+                          limit: int = DEFAULT_DISTRACTOR_CANDIDATES, excluded: Iterable[str] = ()) -> list[str]:
+    """Up to ``limit`` core paths, none of ``edited_paths`` or ``excluded`` (the other paths the
+    PR changes), most promising first (module notes)."""
     edited = set(edited_paths)
+    skipped = edited | set(excluded)
     intent_tokens = set(identifier_tokens(intent))
     edited_dirs = {posixpath.dirname(p) for p in edited}
     edited_languages = {language_of(p) for p in edited}
     ranked = []
     for path in paths:
         language = language_of(path)
-        if path in edited or language is None:
+        if path in skipped or language is None or core_file_reject_reason(path) is not None:
             continue
         shared = len(intent_tokens & set(identifier_tokens(path.replace("/", " ").replace(".", " "))))
         ranked.append((-shared, posixpath.dirname(path) not in edited_dirs, language not in edited_languages, path))
@@ -116,8 +119,9 @@ class RepoFiles:
         return out
 
     def sft_context(self, repo_path: str, commit: str | None, edited_paths: Iterable[str], intent: str,
-                    limit: int = DEFAULT_DISTRACTOR_CANDIDATES) -> tuple[list[str], dict[str, str]]:
+                    limit: int = DEFAULT_DISTRACTOR_CANDIDATES,
+                    excluded: Iterable[str] = ()) -> tuple[list[str], dict[str, str]]:
         """(every path at ``commit``, contents of the best distractor candidates) for ``build_sft_examples``."""
         blobs = self.tree(os.fspath(repo_path), commit)
-        candidates = distractor_candidates(blobs, edited_paths, intent, limit)
+        candidates = distractor_candidates(blobs, edited_paths, intent, limit, excluded)
         return sorted(blobs), self.contents(os.fspath(repo_path), blobs, candidates)

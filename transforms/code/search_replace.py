@@ -18,9 +18,12 @@ Decisions (``make_blocks``):
   REPLACE is empty. Replaying it leaves ``''``, which is exactly the ``after`` the edit schema
   stores for a deletion; the file status (``deleted``) travels in the record, and
   ``apply_blocks_to_directory(..., remove_emptied=True)`` removes such files on disk.
-* Renames are the caller's business: blocks are per path, so a rename is the deletion of the
-  old path plus the creation of the new one, or (better, for a renamed-and-edited file) a
-  diff of the old contents against the new contents under the new path.
+* A rename is an operation of its own: ``Block(new, "", "", rename_from=old)``
+  (``rename_block(old, new)``) moves the file ``old`` to ``new``, contents unchanged; the
+  blocks of a renamed-and-edited file follow it and target the new path (the old contents
+  diffed against the new ones). A pure move is the operation alone. Applying it needs ``old``
+  to exist and ``new`` to be absent (``file_not_found`` / ``file_exists``); both paths go
+  through the same checks as any block path.
 * Edit spans are the non-equal opcodes of ``difflib.SequenceMatcher(autojunk=False)`` on the
   lines, after cutting off the common head and tail (the matcher is quadratic on repeated
   lines; thousands of identical lines take seconds). Each span gets the fewest context lines (above + below) that make its SEARCH unique
@@ -45,6 +48,18 @@ Rendering (``render_blocks`` / ``parse_blocks``) uses the Agentless / Aider form
     >>>>>>> REPLACE
     ```
 
+A rename operation is its own fenced block holding one line, and the blocks of the moved file
+come after it under the new path::
+
+    ```python
+    ### RENAME old/path.py -> new/path.py
+    ```
+
+The line reads ``### RENAME <old> -> <new>``: ``### `` as for a path, the word ``RENAME``, one
+space, the old path, `` -> ``, the new path, nothing else. Paths that contain `` -> `` or
+start with ``RENAME `` are refused (``bad_path``), so the line never reads two ways. After
+it the new path is the current path, like a ``### path`` line.
+
 A SEARCH or REPLACE text that does not end with a newline is written followed by a newline
 and the line ``\\ No newline at end of file`` (git's marker); the parser removes both, so
 ``parse_blocks(render_blocks(b)) == b`` exactly. Texts containing a line that reads as a
@@ -67,6 +82,8 @@ from transforms.code.languages import fence_name, language_of as default_languag
 from transforms.records import Rejected
 
 SEARCH_MARKER = "<<<<<<< SEARCH"
+RENAME_PREFIX = "### RENAME "
+RENAME_ARROW = " -> "
 DIVIDER_MARKER = "======="
 REPLACE_MARKER = ">>>>>>> REPLACE"
 NO_NEWLINE_MARKER = "\\ No newline at end of file"
@@ -78,15 +95,42 @@ APPLY_ERROR_REASONS = (
     # found on disk by apply_blocks_to_directory
     "outside_root", "not_a_regular_file", "hard_link", "symlink_loop", "parent_not_a_directory",
     "name_too_long", "changed_on_disk",
+    # a rename whose source or target path goes through a symlink (the link, not a file, would move)
+    "rename_through_symlink",
 )
 
 
 class Block(NamedTuple):
-    """One Search/Replace edit of one file."""
+    """One Search/Replace edit of one file, or (``rename_from`` set) the move of ``rename_from`` to ``path``."""
 
     path: str
     search: str
     replace: str
+    rename_from: str | None = None
+
+    @property
+    def is_rename(self) -> bool:
+        return self.rename_from is not None
+
+
+def rename_block(old_path: str, new_path: str) -> Block:
+    """The operation that moves ``old_path`` to ``new_path`` (contents unchanged)."""
+    return Block(new_path, "", "", old_path)
+
+
+def block_from_mapping(block) -> Block:
+    """A ``Block`` from a block dict of a sample (``path``, ``search``, ``replace``, ``rename_from``) or a Block."""
+    if isinstance(block, Block):
+        return block
+    return Block(block["path"], block["search"], block["replace"], block.get("rename_from"))
+
+
+def block_parts(block: Block) -> tuple[str, ...]:
+    """The strings that identify a block (for content ids): path, SEARCH, REPLACE; a rename
+    adds a tag and its old path, so an edit's parts are what they always were."""
+    if block.is_rename:
+        return (block.path, block.search, block.replace, "\x00rename_from", block.rename_from)
+    return (block.path, block.search, block.replace)
 
 
 class ApplyError(ValueError):
@@ -579,6 +623,7 @@ def apply_block(content: str | None, block: Block, path: str | None = None) -> s
 
 def apply_blocks(files: Mapping[str, str], blocks: Iterable[Block]) -> dict[str, str]:
     """Apply blocks in order to ``files`` (path -> contents); a new dict keyed by clean paths.
+    A rename moves an entry (its source must be a key, its target must not).
 
     Raises ``ApplyError`` for the first block that cannot be applied; its ``detail`` names the
     block's index.
@@ -588,6 +633,14 @@ def apply_blocks(files: Mapping[str, str], blocks: Iterable[Block]) -> dict[str,
         result[safe_relative_path(path)] = content
     for index, block in enumerate(blocks):
         path = safe_relative_path(block.path)
+        if block.is_rename:
+            source = safe_relative_path(block.rename_from)
+            if source not in result:
+                raise ApplyError(source, "file_not_found", f"block {index}: rename source")
+            if path in result:
+                raise ApplyError(path, "file_exists", f"block {index}: rename target")
+            result[path] = result.pop(source)
+            continue
         try:
             result[path] = apply_block(result.get(path), block, path)
         except ApplyError as error:
@@ -628,11 +681,13 @@ class _Target(NamedTuple):
 
 
 class _Change(NamedTuple):
-    """One file to write (``after`` bytes) or remove (``after`` None); ``before`` None if absent."""
+    """One file to write (``after`` bytes) or remove (``after`` None); ``before`` None if absent;
+    ``mode``: permission bits for a new file (a rename target keeps its source's), else None."""
 
     target: _Target
     before: bytes | None
     after: bytes | None
+    mode: int | None = None
 
 
 def _kind(mode: int) -> str:
@@ -772,13 +827,22 @@ def _plan_changes(root: _Root, blocks: Iterable[Block], remove_emptied: bool) ->
     inspected: dict[str, _Target] = {}
     targets: dict[str, _Target] = {}  # resolved relative path -> target, in block order
     resolved_blocks = []
+    rename_modes: dict[str, int | None] = {}  # rename target -> permission bits of what moves there
     for block in blocks:
         relative = safe_relative_path(block.path)
-        if relative not in inspected:
-            inspected[relative] = _inspect_target(root, relative)
-        target = inspected[relative]
-        targets.setdefault(target.relative, target)
-        resolved_blocks.append(block._replace(path=target.relative))
+        names = [relative] if not block.is_rename else [safe_relative_path(block.rename_from), relative]
+        for name in names:
+            if name not in inspected:
+                inspected[name] = _inspect_target(root, name)
+            if block.is_rename and inspected[name].relative != name:
+                raise ApplyError(name, "rename_through_symlink", f"resolves to {inspected[name].relative!r}")
+            targets.setdefault(inspected[name].relative, inspected[name])
+        resolved = block._replace(path=inspected[relative].relative)
+        if block.is_rename:
+            source = inspected[names[0]]
+            rename_modes[relative] = rename_modes.get(names[0], stat.S_IMODE(source.found.st_mode)
+                                                      if source.found is not None else None)
+        resolved_blocks.append(resolved)
     new_dirs = {os.path.join(t.anchor, *t.missing[:i + 1]) for t in targets.values() for i in range(len(t.missing))}
     for target in targets.values():
         if target.real in new_dirs:
@@ -788,12 +852,13 @@ def _plan_changes(root: _Root, blocks: Iterable[Block], remove_emptied: bool) ->
     updated = apply_blocks(current, resolved_blocks)
     changes = []
     for relative, target in targets.items():
-        new, old = updated[relative], current.get(relative)
+        new, old = updated.get(relative), current.get(relative)  # new None: renamed away
         if new == old:
             continue
-        remove = remove_emptied and new == "" and bool(old)
+        remove = new is None or (remove_emptied and new == "" and bool(old))
         changes.append(_Change(target, before.get(relative),
-                               None if remove else new.encode("utf-8", "surrogateescape")))
+                               None if remove else new.encode("utf-8", "surrogateescape"),
+                               rename_modes.get(relative) if target.found is None else None))
     return changes
 
 
@@ -859,7 +924,7 @@ def _write_change(change: _Change, undo: list[tuple[str, Callable[[], None]]]) -
         if change.after is None:
             os.unlink(name, dir_fd=dir_fd)
         else:
-            mode = None if target.found is None else stat.S_IMODE(target.found.st_mode)
+            mode = change.mode if target.found is None else stat.S_IMODE(target.found.st_mode)
             _replace_file(dir_fd, name, change.after, mode)
         undo.append((target.relative, functools.partial(_restore, change)))
     finally:
@@ -922,6 +987,9 @@ def apply_blocks_to_directory(root: str | os.PathLike, blocks: Iterable[Block], 
     in its directory, fsync, ``os.replace``) keeping its permission bits (not its owner); new
     files and directories get the default modes minus the umask. With ``remove_emptied`` a file
     that had content and ends up empty is deleted (how a deletion block replays on disk).
+    A rename operation removes the source file and creates the target with its (edited)
+    contents and permission bits; neither path may go through a symlink
+    (``rename_through_symlink``), the source must exist and the target must not.
 
     If writing fails midway (disk full, permissions, or a file changed since it was checked:
     ``changed_on_disk``), the files already written are restored from the contents read
@@ -950,8 +1018,8 @@ def roundtrip_check(before: Mapping[str, str] | str, after: Mapping[str, str] | 
     ``Rejected('roundtrip_mismatch', '<path>: ...')``.
 
     ``before``/``after`` map path -> contents (absent or '' before for an added file, '' after
-    for a deleted one; files missing from ``after`` must stay as they were). Plain strings
-    stand for the single file the blocks edit.
+    for a deleted one; files missing from ``after`` must stay as they were, except the sources
+    of renames, which must be gone). Plain strings stand for the single file the blocks edit.
     """
     if isinstance(before, str) or isinstance(after, str):
         path = blocks[0].path if blocks else "file"
@@ -964,9 +1032,19 @@ def roundtrip_check(before: Mapping[str, str] | str, after: Mapping[str, str] | 
     except ApplyError as error:
         detail = f"{error.path}: {error.reason}" + (f" ({error.detail})" if error.detail else "")
         return Rejected("roundtrip_mismatch", detail)
-    for path in sorted(set(expected) | set(replayed)):
-        want = expected.get(path, original.get(path, ""))
-        got = replayed.get(path, "")
+    try:
+        moved = {safe_relative_path(b.rename_from) for b in blocks if b.is_rename}
+    except ApplyError as error:
+        return Rejected("roundtrip_mismatch", f"{error.path}: {error.reason}")
+    for path in sorted(set(expected) | set(replayed) | moved):
+        if path in expected:
+            want = expected[path]
+        else:
+            want = None if path in moved else original.get(path, "")
+        got = replayed.get(path, None if path in moved else "")
+        if (got is None) != (want is None):
+            state = "moved away" if got is None else "still present"
+            return Rejected("roundtrip_mismatch", f"{path}: replay leaves the file {state}, after says otherwise")
         if got != want:
             offset = _first_difference(got, want)
             return Rejected("roundtrip_mismatch",
@@ -984,13 +1062,17 @@ def _is_marker(line: str, marker: str) -> bool:
 def unrenderable_reason(block: Block) -> str | None:
     """Why a block cannot be rendered so that ``parse_blocks`` gives it back exactly, or None.
 
-    ``bad_path``: empty path, line breaks, surrounding whitespace or backticks.
+    ``bad_path``: empty path, line breaks, surrounding whitespace or backticks, `` -> `` or a
+    leading ``RENAME `` (they would read as a rename line).
     ``marker_in_content``: a line of SEARCH/REPLACE reads as a block marker, or the text ends
     with a ``\\ No newline at end of file`` line.
     """
-    path = block.path
-    if not path or "\n" in path or "\r" in path or path != path.strip().strip("`"):
-        return "bad_path"
+    for path in (block.path, block.rename_from) if block.is_rename else (block.path,):
+        if (not path or "\n" in path or "\r" in path or path != path.strip().strip("`")
+                or RENAME_ARROW in path or path.startswith("RENAME ")):
+            return "bad_path"
+    if block.is_rename:
+        return None if block.search == block.replace == "" else "marker_in_content"
     for text in (block.search, block.replace):
         lines = split_lines(text)
         if any(line.rstrip() in BLOCK_MARKERS for line in lines):
@@ -1016,10 +1098,13 @@ def _render_text(text: str) -> str:
 
 
 def render_block(block: Block, language_of: Callable[[str], str | None] = default_language_of) -> str:
-    """One block as a fenced ```lang block starting with ``### path``; ValueError if unrenderable."""
+    """One block as a fenced ```lang block starting with ``### path`` (a rename: its one
+    ``### RENAME old -> new`` line); ValueError if unrenderable."""
     reason = unrenderable_reason(block)
     if reason is not None:
         raise ValueError(f"{block.path!r}: {reason}")
+    if block.is_rename:
+        return f"```{fence_name(language_of(block.path))}\n{RENAME_PREFIX}{block.rename_from}{RENAME_ARROW}{block.path}\n```\n"
     fence = fence_for(block.search, block.replace)
     return (
         f"{fence}{fence_name(language_of(block.path))}\n### {block.path}\n{SEARCH_MARKER}\n"
@@ -1052,7 +1137,8 @@ def parse_blocks(text: str) -> list[Block]:
 
     Tolerant of prose and fences around the blocks: the file path comes from the last
     ``### path`` line, or from a bare path on the line before a code fence (Aider style), and
-    stays in force for following blocks. Strict about the blocks: the markers must be alone on
+    stays in force for following blocks; a ``### RENAME old -> new`` line is a rename operation
+    and makes ``new`` the path. Strict about the blocks: the markers must be alone on
     their line (trailing whitespace and ``\\r`` allowed), in order SEARCH, divider, REPLACE;
     a marker out of place, a block without a path, or an unterminated block raises
     ``BlockParseError``. A ``=======`` line outside a block is prose (a Markdown heading rule).
@@ -1073,6 +1159,13 @@ def parse_blocks(text: str) -> list[Block]:
                 state, search_lines, block_start = "search", [], number
             elif stripped == REPLACE_MARKER:
                 raise BlockParseError(number, "REPLACE marker outside a block")
+            elif stripped.startswith(RENAME_PREFIX) and RENAME_ARROW in stripped[len(RENAME_PREFIX):]:
+                old, _, new = stripped[len(RENAME_PREFIX):].partition(RENAME_ARROW)
+                old, new = old.strip().strip("`"), new.strip().strip("`")
+                if not old or not new:
+                    raise BlockParseError(number, "rename without a path")
+                blocks.append(rename_block(old, new))
+                path = new
             elif stripped.startswith("### "):
                 path = stripped[4:].strip().strip("`")
             elif _FENCE_LINE.match(stripped):

@@ -11,7 +11,10 @@ into three kinds of examples, in this order:
    those of ``parse.list_definitions``), in source order, then ``module: <path>`` when some
    edit lies outside every definition (and alone for a deleted file).
 3. ``editing`` (one per edited file): intent + localized context -> ``render_blocks`` of that
-   file's blocks. The context is the before-file reduced to the lines of every SEARCH text and
+   file's blocks (a renamed file: its ``### RENAME old -> new`` operation first; a pure move
+   is the operation alone, shown with the file's head, and has no navigation example).
+   Prompts show a renamed file under its old path (where it is at the base commit), and
+   localization answers old paths. The context is the before-file reduced to the lines of every SEARCH text and
    of the innermost definitions enclosing the edits (those up to ``max_definition_lines`` long),
    each widened by ``context_margin`` lines; elided runs read ``... (lines a-b omitted) ...``.
    A new file shows ``(new file)``.
@@ -23,8 +26,8 @@ definition spanning both (so a method added between two methods belongs to their
 
 Distractor negatives (``is_negative`` true, completion exactly ``No changes needed.``), for
 the two steps that do not localize: ``negatives_per_step`` per sample and step (default 1),
-navigation from other files of the repository (``file_contents``: core-language files the PR
-does not edit), editing from other definitions of the edited files (whose windows stay clear of
+navigation from other files of the repository (``file_contents``: core files by the same path
+rules as the edit samples, ``languages.is_core_file``, that the PR does not change at all), editing from other definitions of the edited files (whose windows stay clear of
 the edits) and of the ``DISTRACTOR_FILES_PARSED`` other files most similar to the intent.
 They are ranked by TF-IDF cosine similarity to the intent over identifier tokens
 (``identifier_tokens``: identifiers split at ``_`` and camelCase humps, lowercased, stop
@@ -55,10 +58,10 @@ from transforms.code.crop import (
     DEFAULT_TOKEN_BUDGET, count_tokens, crop_file, keep_line_windows, search_line_ranges,
 )
 from transforms.code.decontam import changed_line_ranges
-from transforms.code.languages import grammar_of, language_of
+from transforms.code.languages import grammar_of, is_core_file
 from transforms.code.parse import Definition, enclosing_definitions, list_definitions
 from transforms.code.render import NO_CHANGES, render_file
-from transforms.code.search_replace import Block, apply_blocks, render_blocks, split_lines
+from transforms.code.search_replace import Block, apply_blocks, block_from_mapping, render_blocks, split_lines
 from transforms.records import content_id
 
 DEFAULT_TREE_MAX_LINES = 500
@@ -298,8 +301,13 @@ def _example(sample: Mapping, step: str, path: str | None, prompt: str, completi
 
 
 def _blocks_of(sample: Mapping) -> list[Block]:
-    return [block if isinstance(block, Block) else Block(block["path"], block["search"], block["replace"])
-            for block in sample.get("blocks") or ()]
+    return [block_from_mapping(block) for block in sample.get("blocks") or ()]
+
+
+def _base_path(file: Mapping) -> str:
+    """The file's path at the base commit (the old path of a rename)."""
+    previous = file.get("previous_path")
+    return previous if file.get("status") == "renamed" and previous else file["path"]
 
 
 def _overlaps(span: tuple[int, int], ranges: Iterable[tuple[int, int]]) -> bool:
@@ -359,34 +367,42 @@ def build_sft_examples(sample: Mapping, repo_paths: Iterable[str],
     created = {f["path"] for f in sample.get("files") or () if f.get("status") in ("added", "renamed")} - set(existing)
     tree = render_repo_tree([p for p in repo_paths if p not in created], tree_max_lines, existing)
     examples = [_example(sample, "localization", None, localization_prompt(intent, tree),
-                         "\n".join(f["path"] for f in files))]
+                         "\n".join(_base_path(f) for f in files))]
 
     same_file_candidates: list[_Candidate] = []
     for file in files:
         path, before, after = file["path"], file.get("before") or "", file.get("after")
+        shown_path = _base_path(file)  # prompts show the file where it is at the base commit
         file_blocks = blocks_by_path[path]
         completion = render_blocks(file_blocks)
         if not before:
-            examples.append(_example(sample, "editing", path, editing_prompt(intent, path, None), completion))
+            examples.append(_example(sample, "editing", path, editing_prompt(intent, shown_path, None), completion))
             continue
         if after is None:  # blocks without contents: replay them for the after-file
-            after = apply_blocks({path: before}, file_blocks)[path]
+            after = apply_blocks({shown_path: before}, file_blocks)[path]
+        if after == before:  # a pure move: nothing to locate; the editing answer is the rename
+            context, _ = crop_file(before, [], token_budget)
+            examples.append(_example(sample, "editing", path, editing_prompt(intent, shown_path, context), completion))
+            continue
         grammar = grammar_of(path, before)
         shown, _ = crop_file(before, file_blocks, token_budget)
-        examples.append(_example(sample, "navigation", path, navigation_prompt(intent, path, shown),
-                                 "\n".join(edited_locations(before, after, path, grammar))))
+        examples.append(_example(sample, "navigation", path, navigation_prompt(intent, shown_path, shown),
+                                 "\n".join(edited_locations(before, after, shown_path, grammar))))
         definitions = list_definitions(before, grammar) if grammar else []
         edited = search_line_ranges(before, file_blocks) + _edited_spans(before, after, definitions, max_definition_lines)
         context = keep_line_windows(before, edited, context_margin)
         if count_tokens(context) > token_budget:
             context, _ = crop_file(before, file_blocks, token_budget, margin_lines=context_margin)
-        examples.append(_example(sample, "editing", path, editing_prompt(intent, path, context), completion))
+        examples.append(_example(sample, "editing", path, editing_prompt(intent, shown_path, context), completion))
         same_file_candidates += _distractor_definitions(path, before, definitions, max_definition_lines,
                                                         edited, context_margin)
     if negatives_per_step <= 0:
         return examples
 
-    excluded = {f["path"] for f in files} | {f["previous_path"] for f in files if f.get("previous_path")} | created
+    # never a distractor: any file the PR changed (core or not), under either of its paths
+    changed = sample.get("files") or ()
+    excluded = ({f["path"] for f in changed} | {f["previous_path"] for f in changed if f.get("previous_path")}
+                | created)
     ranked_files = _rank_other_files(intent, file_contents or {}, excluded)
     for score, path, content in ranked_files[:negatives_per_step]:
         shown, _ = crop_file(content, [], token_budget)
@@ -406,9 +422,10 @@ def build_sft_examples(sample: Mapping, repo_paths: Iterable[str],
 
 
 def _rank_other_files(intent: str, file_contents: Mapping[str, str], excluded: set[str]) -> list[tuple[float, str, str]]:
-    """(similarity, path, content) of the core-language files not in ``excluded``, most similar first."""
+    """(similarity, path, content) of the core files (by the path rules of ``is_core_file``: not
+    documentation, vendored or generated) not in ``excluded``, most similar first."""
     others = sorted((path, content) for path, content in file_contents.items()
-                    if path not in excluded and content and content.strip() and language_of(path) is not None)
+                    if path not in excluded and content and content.strip() and is_core_file(path))
     scores = tfidf_similarities(intent, [content for _, content in others])
     return sorted(((score, path, content) for score, (path, content) in zip(scores, others)),
                   key=lambda ranked: (-ranked[0], ranked[1]))

@@ -133,8 +133,10 @@ class SftRows:
         paths = contents = None
         if repo_path:
             edited = [b["path"] for b in sample["blocks"]]
+            # every path the PR changes (core or not, old and new paths): none may be a distractor
+            changed = sorted({p for f in sample.get("files") or () for p in (f.get("path"), f.get("previous_path")) if p})
             paths, contents = self.repo_files.sft_context(repo_path, sample.get("base_sha"), edited,
-                                                          sample.get("intent") or "")
+                                                          sample.get("intent") or "", excluded=changed)
         return sft_examples(sample, paths, contents, negatives_per_step=self.negatives,
                             token_budget=self.token_budget)
 

@@ -161,11 +161,13 @@ def code_file_verdict(
     min_alphanumeric_fraction: float = MIN_ALPHANUMERIC_FRACTION,
     max_hex_fraction: float = MAX_HEX_FRACTION,
     header_lines: int = HEADER_LINES,
+    path_rules: bool = True,
+    generated_markers: bool = True,
 ) -> Rejected | None:
     """Like ``code_file_reject_reason``, with a detail saying what was measured."""
-    if is_vendored_path(path):
+    if path_rules and is_vendored_path(path):
         return Rejected("vendored", path)
-    if is_generated_path(path):
+    if path_rules and is_generated_path(path):
         return Rejected("generated", f"generated file name: {path}")
     size = len(content.encode("utf-8", "surrogatepass")) if isinstance(content, str) else len(content)
     if size > max_bytes:
@@ -173,7 +175,7 @@ def code_file_verdict(
     text = decode_source(content)
     if text is None:
         return Rejected("binary", "NUL byte or invalid UTF-8")
-    marker = generated_marker(text, header_lines)
+    marker = generated_marker(text, header_lines) if generated_markers else None
     if marker is not None:
         return Rejected("generated", f"marker {marker!r} in the first {header_lines} lines")
     longest, mean = line_lengths(text)
@@ -200,6 +202,8 @@ def code_file_reject_reason(
     min_alphanumeric_fraction: float = MIN_ALPHANUMERIC_FRACTION,
     max_hex_fraction: float = MAX_HEX_FRACTION,
     header_lines: int = HEADER_LINES,
+    path_rules: bool = True,
+    generated_markers: bool = True,
 ) -> str | None:
     """Why a source file should be dropped (one of ``CODE_REJECT_REASONS``), or None to keep it.
 
@@ -215,12 +219,15 @@ def code_file_reject_reason(
     * ``low_alphanumeric``: fewer than ``min_alphanumeric_fraction`` (0.25) letters/digits;
     * ``high_hex``: more than ``max_hex_fraction`` (0.5) of the file is hexadecimal data.
 
-    An empty file passes: whether to keep it is the pipeline's call.
+    An empty file passes: whether to keep it is the pipeline's call. ``path_rules=False`` skips
+    the two path checks (a caller that decided them itself, e.g. from ``.gitattributes``);
+    ``generated_markers=False`` skips the marker check (``linguist-generated=false``).
     """
     verdict = code_file_verdict(
         path, content, max_bytes=max_bytes, max_line_length=max_line_length,
         max_mean_line_length=max_mean_line_length, min_alphanumeric_fraction=min_alphanumeric_fraction,
-        max_hex_fraction=max_hex_fraction, header_lines=header_lines,
+        max_hex_fraction=max_hex_fraction, header_lines=header_lines, path_rules=path_rules,
+        generated_markers=generated_markers,
     )
     return None if verdict is None else verdict.reason
 

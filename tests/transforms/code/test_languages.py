@@ -86,3 +86,105 @@ def test_core_file_reject_reason(path, content, reason):
 
 def test_code_rule_thresholds_pass_through():
     assert core_file_reject_reason("a.py", "x = 1\n" * 100, max_bytes=10) == "oversized"
+
+
+# --------------------------------------------------------------------------- vendored, generated, documentation
+
+from transforms.code.gitattributes import GitAttributes  # noqa: E402
+from transforms.code.languages import documentation_root, in_source_package, package_marker_paths  # noqa: E402
+from transforms.code.linguist import (  # noqa: E402
+    DOCUMENTATION_PATTERNS, LINGUIST_VERSION, VENDOR_PATTERNS, linguist_documentation, linguist_vendored,
+)
+from transforms.code.repo_context import RepoContext  # noqa: E402
+
+
+@pytest.mark.parametrize("path", [
+    "vendor/github.com/pkg/errors/errors.go", "app/vendor/lib.rb", "node_modules/left-pad/index.js",
+    "web/node_modules/a/b.ts", "pip/_vendor/urllib3/connectionpool.py", "setuptools/_vendor/packaging/tags.py",
+    "requests/packages/urllib3/connectionpool.py", "requests/packages/chardet/universaldetector.py",
+    "requests/packages/six.py", "botocore/vendored/requests/api.py", "sklearn/externals/joblib/parallel.py",
+    "static/js/app.min.js", "dist/bundle.js", "third_party/zlib/inflate.c", "ThirdParty/x.cpp", "extern/glfw/x.c",
+    "pkg/testdata/case.go", "Godeps/_workspace/src/x.go", "types/index.d.ts", "js/jquery-3.1.1.js",
+    "tests/fixtures/sample.py", "app/cache/x.py",
+])
+def test_vendored_by_linguist_and_package_conventions(path):
+    assert core_file_reject_reason(path) == "vendored"
+
+
+@pytest.mark.parametrize("path", [
+    "requests/packages.py", "requests/packages/__init__.py", "src/urllib3/connectionpool.py", "urllib3/util/retry.py",
+    "packages/react/src/index.js", "packages/six/src/index.ts", "src/requests/api.py", "lib/vendors.py",
+    "pkg/vendoring/x.go",
+])
+def test_not_vendored(path):
+    assert core_file_reject_reason(path) is None
+
+
+def test_linguist_lists_are_the_published_ones():
+    assert LINGUIST_VERSION == "v9.6.0" and len(VENDOR_PATTERNS) == 168 and len(DOCUMENTATION_PATTERNS) == 18
+    assert r"(^|/)node_modules/" in VENDOR_PATTERNS and r"^[Dd]ocs?/" in DOCUMENTATION_PATTERNS
+    # Linguist matches the repository path as written: case matters, anchors are the path's start
+    assert linguist_vendored("a/Vendor/x.c") and not linguist_vendored("a/VENDOR/x.c")
+    assert linguist_documentation("docs/x.md") and not linguist_documentation("src/docs/x.md")
+    assert linguist_documentation("src/Documentation/x.md") and linguist_documentation("examples/a.py")
+
+
+@pytest.mark.parametrize("path, root", [
+    ("docs/conf.py", "docs"), ("pkg/doc/gen.go", "pkg/doc"), ("Documentation/a/b.c", "Documentation"),
+    ("examples/demo/main.go", "examples"), ("samples/a.py", "samples"), ("src/javadoc/A.java", "src/javadoc"),
+    ("docs", None), ("README.py", None), ("src/app.py", None), ("src/examples/a.py", None),
+])
+def test_documentation_root(path, root):
+    assert documentation_root(path) == root
+
+
+def test_source_packages_in_documentation_directories_are_code():
+    # a Go package (cobra's doc/: man page and Markdown generators) is library code
+    assert core_file_reject_reason("doc/man_docs.go", "package doc\n\nfunc GenMan() {}\n") is None
+    assert core_file_reject_reason("doc/man_docs.go", text="// Copyright\n\npackage doc\n") is None
+    assert core_file_reject_reason("doc/man_docs_test.go", "package doc\n") == "docs_or_config"  # a test of what?
+    package = RepoContext(package_markers=frozenset({"doc/man_docs.go"}))  # ... of a real package: code
+    assert core_file_reject_reason("doc/man_docs_test.go", "package doc_test\n", context=package) is None
+    assert core_file_reject_reason("doc/sub/a_test.go", "package doc\n", context=package) == "docs_or_config"
+    assert core_file_reject_reason("doc/main_test.go", "package main\n", context=package) == "docs_or_config"
+    assert core_file_reject_reason("docs/example/main.go", "package main\n") == "docs_or_config"
+    assert core_file_reject_reason("doc/gen.go") == "docs_or_config"  # no text: cannot tell
+    # a Python package: a directory with __init__.py (from the clone, or changed by the PR)
+    markers = RepoContext(package_markers=frozenset({"docs/tools/__init__.py", "docs/__init__.py"}))
+    assert core_file_reject_reason("docs/tools/build.py", context=markers) is None
+    assert core_file_reject_reason("docs/tools/__init__.py") is None
+    assert core_file_reject_reason("docs/other/build.py", context=markers) == "docs_or_config"
+    # Sphinx configuration and extensions stay documentation
+    assert core_file_reject_reason("docs/conf.py", context=markers) == "docs_or_config"
+    assert core_file_reject_reason("docs/_ext/linkcheck.py", context=markers) == "docs_or_config"
+    # a Rust crate: Cargo.toml in the file's directory or above it inside docs/
+    crate = RepoContext(package_markers=frozenset({"docs/book/Cargo.toml"}))
+    assert core_file_reject_reason("docs/book/src/main.rs", context=crate) is None
+    assert core_file_reject_reason("docs/other/src/main.rs", context=crate) == "docs_or_config"
+    # configuration directories are never packages
+    assert core_file_reject_reason(".github/scripts/check.go", "package checks\n") == "docs_or_config"
+    assert in_source_package("src/app.py", None, {"src/__init__.py"}) is False  # not documentation at all
+    assert package_marker_paths(["docs/a/b.py", "docs/crate/src/lib.rs", "src/x.py", "docs/guide.md",
+                                 "doc/gen_test.go", "doc/gen.go", "src/a_test.go"]) == [
+        "doc/", "docs/Cargo.toml", "docs/a/__init__.py", "docs/crate/Cargo.toml", "docs/crate/src/Cargo.toml"]
+
+
+def test_gitattributes_overrides_decide_first():
+    context = RepoContext(GitAttributes({".gitattributes": (
+        "third_party/ours/** -linguist-vendored\n"
+        "src/models_gen.py linguist-generated\n"
+        "proto/*.py linguist-generated=false\n"
+        "docs/api/** linguist-documentation=false\n"
+        "scripts/** linguist-documentation\n"
+        "lib/bundled/** linguist-vendored\n")}))
+    assert core_file_reject_reason("third_party/ours/x.py", context=context) is None
+    assert core_file_reject_reason("third_party/theirs/x.py", context=context) == "vendored"
+    assert core_file_reject_reason("src/models_gen.py", context=context) == "generated"
+    # linguist-generated=false also silences the generated-marker check of the contents
+    assert core_file_reject_reason("proto/x.py", "# Code generated by protoc. DO NOT EDIT.\nX = 1\n",
+                                   context=context) is None
+    assert core_file_reject_reason("other/x.py", "# Code generated by protoc. DO NOT EDIT.\nX = 1\n") == "generated"
+    assert core_file_reject_reason("docs/api/client.py", context=context) is None
+    assert core_file_reject_reason("scripts/release.py", context=context) == "docs_or_config"
+    assert core_file_reject_reason("lib/bundled/x.go", context=context) == "vendored"
+    assert core_file_reject_reason("README.md", context=context) == "not_code"
