@@ -67,6 +67,8 @@ from transforms.code.languages import (
     LANGUAGE_BY_EXTENSION, core_file_reject_reason, grammar_of, is_docs_or_config, language_of,
 )
 from transforms.code.parse import has_parse_errors
+from transforms.code.platform import (body_from_platform, is_platform_object, issue_record, platform_conflict,
+                                      raw_pr_from_platform)
 from transforms.code.render import render_edit_sample
 from transforms.code.search_replace import (
     Block, changed_spans, make_blocks, parse_blocks, render_blocks, roundtrip_check, split_lines,
@@ -129,7 +131,13 @@ def _normalized_file(file: Mapping) -> dict:
 
 
 def prepare_pr(record: dict) -> dict | Rejected:
-    """Check a raw PR against ``RAW_PR_SCHEMA``; answer it with ``pr_id`` and defaults filled in."""
+    """Check a raw PR against ``RAW_PR_SCHEMA``; answer it with ``pr_id`` and defaults filled in.
+    A GitHub REST pull object / PullRequestEvent is converted first (``raw_pr_from_platform``)."""
+    if is_platform_object(record):
+        converted = raw_pr_from_platform(record)
+        if isinstance(converted, Rejected):
+            return converted
+        record = converted
     problem = check_record(record, RAW_PR_SCHEMA)
     if problem is not None:
         return problem
@@ -189,6 +197,8 @@ def file_reject_reasons(pr: Mapping, config: CleanPrConfig) -> list[tuple[dict, 
     return [(f, file_reject_reason(f, config)) for f in files]
 
 
+REPO_PATH_FIELD = "_repo_path"  # where a git-input record's clone lives (for the SFT tree); never written,
+# not even into rejects (transforms.records.PRIVATE_FIELDS): published rows name the repo, never the clone
 FILE_REASONS = "_file_reasons"  # screen_pr -> build_edit_sample: each file's verdict, so they are computed once
 
 
@@ -197,7 +207,8 @@ def _noise(pr: Mapping, config: CleanPrConfig) -> tuple[str | Rejected | None, l
     if is_bot(pr, config.known_bots):
         return Rejected("bot_author", pr.get("author_login") or pr.get("author_type") or ""), None
     if not is_merged(pr):
-        return "unmerged", None
+        conflict = platform_conflict(pr)
+        return (Rejected("unmerged", conflict) if conflict else "unmerged"), None
     n_files = len(pr.get("files") or ())
     if n_files > config.max_pr_files:
         return Rejected("too_many_files", f"{n_files} changed files > {config.max_pr_files} (max_pr_files)"), None
@@ -235,7 +246,10 @@ def issues_index(issues: Iterable[Mapping]) -> dict[tuple[str, int], dict]:
     repository name when only one owner has it, for clones named after their directory."""
     index: dict[tuple[str, int], dict] = {}
     by_name: dict[tuple[str, int], list[dict]] = {}
-    for issue in issues:
+    for item in issues:
+        issue = issue_record(item)  # GitHub REST issue objects too; pull requests among them skipped
+        if issue is None:
+            continue
         repo, number = issue.get("repo"), issue.get("number")
         if not isinstance(repo, str) or not isinstance(number, int) or isinstance(number, bool):
             continue
@@ -374,7 +388,9 @@ def build_edit_sample(pr: Mapping, issues_index: Mapping[tuple[str, int], Mappin
                                    error_before=error_before, error_after=error_after))
 
     linked = linked_issues_of(pr, issues_index)
-    intent = build_intent(pr.get("title"), pr.get("body"), linked)
+    # git input whose body was not replaced by the platform's description: the PR's commit messages
+    commit_messages = bool(pr.get(REPO_PATH_FIELD)) and not body_from_platform(pr)
+    intent = build_intent(pr.get("title"), pr.get("body"), linked, commit_messages=commit_messages)
     cropped = False
     shown: list[tuple[str, str | None]] = []
     for file, before, _ in edited:

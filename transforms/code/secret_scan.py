@@ -1,0 +1,93 @@
+"""Secrets in the code an edit sample adds, found by Yelp's ``detect-secrets`` used as a library.
+
+What is scanned: the lines a sample adds, per file: each block's REPLACE lines that are not
+among its SEARCH lines (``added_lines``). Context lines and removed code are not scanned: a key
+the PR deletes is not one the sample teaches to write.
+
+How: ``detect-secrets``' own line scanner (the one ``detect-secrets scan`` runs over each file)
+with its default filters (lock files, templated values, UUIDs, sequential strings, ...) and the
+plugins of ``PLUGINS``: every default plugin except the ones ``NOISY_PLUGINS`` names. The
+high-entropy plugins (``Base64HighEntropyString``, ``HexHighEntropyString``) flag hashes, test
+vectors and ids; ``KeywordDetector`` flags every ``password = ...`` of test and example code;
+``IPPublicDetector`` flags IP addresses; measured on real repositories' samples they made most
+hits false (see the README). The file the lines come from is the file name the filters see
+(``is_lock_file`` and ``is_swagger_file`` use it); the filter that requires the file to exist on
+disk is off, as in ``detect-secrets scan --string``.
+
+The answer is a column pair (``has_secrets``, ``secret_types``: detect-secrets' type names such as
+``AWS Access Key``, ``GitHub Token``, sorted), so a run can keep or drop them later;
+``--reject-secrets`` drops them in the pipeline (reason ``secrets``).
+"""
+from __future__ import annotations
+
+from typing import Iterable, Mapping
+
+NOISY_PLUGINS = frozenset({"Base64HighEntropyString", "HexHighEntropyString", "KeywordDetector", "IPPublicDetector"})
+_DISABLED_FILTERS = ("detect_secrets.filters.common.is_invalid_file",)
+
+
+def plugin_names() -> list[str]:
+    """detect-secrets' default plugins minus ``NOISY_PLUGINS``."""
+    from detect_secrets.core.plugins.util import get_mapping_from_secret_type_to_class
+
+    return sorted(cls.__name__ for cls in get_mapping_from_secret_type_to_class().values()
+                  if cls.__name__ not in NOISY_PLUGINS)
+
+
+def added_lines(blocks: Iterable[Mapping]) -> dict[str, list[str]]:
+    """Path -> the lines the blocks add (REPLACE lines not among the block's SEARCH lines), in order."""
+    added: dict[str, list[str]] = {}
+    for block in blocks:
+        search = set(block["search"].splitlines())
+        lines = [line for line in block["replace"].splitlines() if line.strip() and line not in search]
+        if lines:
+            added.setdefault(block["path"], []).extend(lines)
+    return added
+
+
+class SecretScanner:
+    """Batch stage worker: adds ``has_secrets`` and ``secret_types`` to edit samples.
+
+    ``setup`` configures detect-secrets once per worker (its settings are process-global)."""
+
+    def __init__(self, plugins: Iterable[str] | None = None):
+        self.plugins = sorted(plugins) if plugins is not None else None
+        self._ready = False
+
+    def setup(self):
+        if self._ready:
+            return
+        from detect_secrets.settings import cache_bust, configure_settings_from_baseline, get_settings
+
+        cache_bust()
+        configure_settings_from_baseline({"plugins_used": [{"name": name} for name in
+                                                           (self.plugins or plugin_names())]})
+        get_settings().disable_filters(*_DISABLED_FILTERS)
+        self._ready = True
+
+    def secret_types(self, files: Mapping[str, list[str]]) -> list[str]:
+        """Sorted detect-secrets type names found in ``files`` (path -> lines)."""
+        from detect_secrets.core.scan import _process_line_based_plugins
+
+        self.setup()
+        found: set[str] = set()
+        for path, lines in files.items():
+            for secret in _process_line_based_plugins(list(enumerate(lines, start=1)), filename=path):
+                found.add(secret.type)
+        return sorted(found)
+
+    def scan(self, samples: list[dict]) -> list[dict]:
+        """The samples with ``has_secrets`` / ``secret_types`` set (Batch stage method)."""
+        out = []
+        for sample in samples:
+            types = self.secret_types(added_lines(sample.get("blocks") or ()))
+            out.append({**sample, "has_secrets": bool(types), "secret_types": types})
+        return out
+
+    def __getstate__(self):
+        return {"plugins": self.plugins, "_ready": False}
+
+
+def secrets_reason(sample: Mapping) -> str | None:
+    """Filter for ``--reject-secrets``: ``secrets`` when the added code holds any."""
+    return "secrets" if sample.get("has_secrets") else None
