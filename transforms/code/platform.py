@@ -16,7 +16,9 @@ Pure functions, no Beam. ``--pr-metadata FILE`` (JSON array, JSONL, ``.gz``) hol
 (the detail of a ``bad_pr_metadata`` reject): not an object of either kind (another GH Archive
 event type, an issue object), no number, no repository, a field of the wrong type. The
 repository is ``base.repo.full_name``, else the ``html_url`` (``https://github.com/o/r/pull/N``),
-else the event's ``repo.name``; the key is ``(lowercased repo, number)``. Several items for one
+else the event's ``repo.name``; the key is ``(lowercased repo, number)``, and a clone without a
+GitHub ``origin`` (named after its directory) matches by the bare name when one owner has it,
+taking the platform's ``owner/name`` as its ``repo``. Several items for one
 PR (GH Archive has one event per action): the **last** wins, by the pull object's
 ``updated_at``, then the event's ``created_at``, then input order (``metadata_index``).
 
@@ -147,13 +149,27 @@ def metadata_key(repo: str, number: int) -> tuple[str, int]:
 
 
 def metadata_index(entries: Iterable[dict]) -> dict[tuple[str, int], dict]:
-    """Key -> the last metadata of each PR (largest ``order``)."""
+    """Key -> the last metadata of each PR (largest ``order``); also keyed by the bare repository
+    name (``(name, number)``) when one owner only has that name, for clones named after their
+    directory (as ``pr_sample.issues_index`` does)."""
     index: dict[tuple[str, int], dict] = {}
     for entry in entries:
         key = metadata_key(entry["repo"], entry["number"])
         if key not in index or entry["order"] >= index[key]["order"]:
             index[key] = entry
+    owners: dict[str, set[str]] = {}
+    for repo, _ in index:
+        owners.setdefault(repo.rsplit("/", 1)[-1], set()).add(repo)
+    for (repo, number), entry in list(index.items()):
+        name = repo.rsplit("/", 1)[-1]
+        if len(owners[name]) == 1:
+            index.setdefault((name, number), entry)
     return index
+
+
+def lookup(index: Mapping[tuple[str, int], dict], repo: str, number: int) -> dict | None:
+    """The metadata of ``repo`` (``owner/name``, or a bare directory name) and ``number``."""
+    return index.get(metadata_key(repo, number))
 
 
 def _conflict(meta: Mapping, clone_merged: bool) -> str | None:
@@ -170,12 +186,15 @@ def _conflict(meta: Mapping, clone_merged: bool) -> str | None:
 
 def join_metadata(record: dict, meta: Mapping | None) -> dict:
     """The clone's PR record with the platform's title, body, author and merged state (module notes);
-    ``record`` unchanged when ``meta`` is None. ``PLATFORM_FIELD`` says what was taken."""
+    ``record`` unchanged when ``meta`` is None. ``PLATFORM_FIELD`` says what was taken. A clone
+    named after its directory (no ``owner/``) takes the platform's ``owner/name``."""
     if meta is None:
         return record
     clone_merged = bool(record.get("merged")) if record.get("merged") is not None else bool(record.get("merged_at"))
     conflict = _conflict(meta, clone_merged)
     joined = dict(record)
+    if "/" not in (record.get("repo") or ""):
+        joined["repo"] = meta["repo"]
     if meta.get("title"):
         joined["title"] = meta["title"]
     body_from_platform = bool(meta.get("body") and meta["body"].strip())

@@ -7,8 +7,12 @@ Stages and their reject reasons, in pipeline order:
 
 * ``prepare_pr``: the record must fit ``RAW_PR_SCHEMA`` (``missing_field``, ``wrong_type``);
   adds ``pr_id`` = content id of (lowercased repo, number), the key of the uniqueness stage.
+  A GitHub REST pull object (or GH Archive PullRequestEvent) is converted first when it carries
+  its files, else rejected ``rest_pull_without_files``; a malformed one is ``bad_pr_metadata``
+  (``transforms.code.platform.raw_pr_from_platform``).
 * ``noise_reason``: ``bot_author`` (login ending ``[bot]``, ``author_type`` Bot, or a name of
-  ``KNOWN_BOTS``), ``unmerged``, ``too_many_files`` (more than ``max_pr_files`` changed files of
+  ``KNOWN_BOTS``), ``unmerged`` (its detail says how the platform and the clone disagree when
+  ``--pr-metadata`` was joined), ``too_many_files`` (more than ``max_pr_files`` changed files of
   any kind, counted before any file is inspected), then the file rules (``file_reject_reason``). A PR is kept
   when at least one changed file is a core source file after the file rules; the other files
   stay in ``files`` with ``is_core`` false and get no blocks. When no core file is left the
@@ -47,7 +51,11 @@ Decisions:
 * ``sample_id`` = content id of repo, PR number and every block's path, SEARCH and REPLACE.
 * Linked issues: the record's own ``linked_issues`` first, then references found in the title
   and body (``find_issue_refs``), one per (repo, number), a reference to the PR itself
-  skipped. Each is resolved against the issues index (title/body); unresolved ones stay with
+  skipped. ``--issues`` items are RAW_ISSUE records or GitHub REST issue objects
+  (``transforms.code.platform.issue_record``; pull requests among them are skipped).
+* Intent: ``build_intent`` without trailers and e-mail addresses; the body of a git-read PR
+  that the platform did not replace is the PR's commit messages (``commit_messages``: repeated
+  and ``Merge branch`` lines dropped too). Each is resolved against the issues index (title/body); unresolved ones stay with
   null title and body, so decontamination still sees the number.
 """
 from __future__ import annotations

@@ -14,6 +14,10 @@ hits false (see the README). The file the lines come from is the file name the f
 (``is_lock_file`` and ``is_swagger_file`` use it); the filter that requires the file to exist on
 disk is off, as in ``detect-secrets scan --string``.
 
+Speed: a line is handed to detect-secrets only when one of the enabled plugins' own regexes
+matches it (``candidate_patterns``: the same regexes the plugins run, so nothing is missed); the
+rest would cost each plugin a call through detect-secrets' argument injection (about 0.7 ms a line).
+
 The answer is a column pair (``has_secrets``, ``secret_types``: detect-secrets' type names such as
 ``AWS Access Key``, ``GitHub Token``, sorted), so a run can keep or drop them later;
 ``--reject-secrets`` drops them in the pipeline (reason ``secrets``).
@@ -34,6 +38,27 @@ def plugin_names() -> list[str]:
                   if cls.__name__ not in NOISY_PLUGINS)
 
 
+def candidate_patterns() -> list | None:
+    """Every enabled plugin's own regexes (a regex plugin reports a secret only where one of them
+    matches the line; the keyword plugin only where a line names one of its words), or None when a
+    plugin without such regexes (high entropy) is on."""
+    import re
+
+    from detect_secrets.plugins import keyword
+    from detect_secrets.plugins.base import RegexBasedDetector
+    from detect_secrets.settings import get_plugins
+
+    patterns = []
+    for plugin in get_plugins():
+        if isinstance(plugin, RegexBasedDetector):
+            patterns.extend(plugin.denylist)
+        elif isinstance(plugin, keyword.KeywordDetector):  # each of its regexes holds one of these words
+            patterns.append(re.compile("|".join(keyword.DENYLIST), re.IGNORECASE))
+        else:
+            return None
+    return patterns
+
+
 def added_lines(blocks: Iterable[Mapping]) -> dict[str, list[str]]:
     """Path -> the lines the blocks add (REPLACE lines not among the block's SEARCH lines), in order."""
     added: dict[str, list[str]] = {}
@@ -52,7 +77,7 @@ class SecretScanner:
 
     def __init__(self, plugins: Iterable[str] | None = None):
         self.plugins = sorted(plugins) if plugins is not None else None
-        self._ready = False
+        self._ready, self._patterns = False, None
 
     def setup(self):
         if self._ready:
@@ -63,6 +88,7 @@ class SecretScanner:
         configure_settings_from_baseline({"plugins_used": [{"name": name} for name in
                                                            (self.plugins or plugin_names())]})
         get_settings().disable_filters(*_DISABLED_FILTERS)
+        self._patterns = candidate_patterns()
         self._ready = True
 
     def secret_types(self, files: Mapping[str, list[str]]) -> list[str]:
@@ -72,6 +98,10 @@ class SecretScanner:
         self.setup()
         found: set[str] = set()
         for path, lines in files.items():
+            if self._patterns is not None:  # only lines some plugin's own regex matches can hold a secret
+                lines = [line for line in lines if any(p.search(line) for p in self._patterns)]
+                if not lines:
+                    continue
             for secret in _process_line_based_plugins(list(enumerate(lines, start=1)), filename=path):
                 found.add(secret.type)
         return sorted(found)
@@ -85,7 +115,7 @@ class SecretScanner:
         return out
 
     def __getstate__(self):
-        return {"plugins": self.plugins, "_ready": False}
+        return {"plugins": self.plugins, "_ready": False, "_patterns": None}
 
 
 def secrets_reason(sample: Mapping) -> str | None:

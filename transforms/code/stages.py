@@ -12,7 +12,8 @@ from transforms.code.decontam import contamination_reason, load_benchmark_patche
 from transforms.code.git_history import git_dir_of, pr_records, repo_name_of
 from transforms.code.pr_sample import REPO_PATH_FIELD, CleanPrConfig, build_edit_sample, issues_index, sft_examples
 from transforms.code.repo_tree import RepoFiles
-from transforms.code.platform import join_metadata, metadata_index, metadata_key, platform_conflict, pull_metadata
+from transforms.code.platform import (PLATFORM_FIELD, join_metadata, lookup, metadata_index, metadata_key,
+                                      platform_conflict, pull_metadata)
 from transforms.io.readers import Unreadable, iter_records
 
 PLATFORM_COUNTERS = "platform"  # Beam counter namespace of the --pr-metadata join (manifest notes)
@@ -166,7 +167,7 @@ class JoinPlatform:
         repo, number = record.get("repo"), record.get("number")
         if not isinstance(repo, str) or not isinstance(number, int) or isinstance(number, bool):
             return record  # the prepare stage says what is wrong with it
-        joined = join_metadata(record, self._index.get(metadata_key(repo, number)))
+        joined = join_metadata(record, lookup(self._index, repo, number))
         if platform_conflict(joined):
             self._conflicts.inc()
         return joined
@@ -177,7 +178,7 @@ class JoinPlatform:
 
 def joined_key(record: dict) -> list[tuple[str, int]]:
     """The metadata key of a record the join matched (for counting distinct joined PRs), else none."""
-    if "_platform" not in record:
+    if PLATFORM_FIELD not in record:
         return []
     return [metadata_key(record["repo"], record["number"])]
 

@@ -143,3 +143,15 @@ def test_metadata_files_reader_rejects_bad_objects(tmp_path):
     assert [e.reason for e in bad] == ["bad_pr_metadata", "invalid_json"]
     assert "pulls.jsonl item 1: a GH Archive WatchEvent" in bad[0].detail
     assert [u.reason for u in MetadataReader()((str(path),))] == ["bad_pr_metadata", "invalid_json"]
+
+
+def test_clone_named_after_its_directory_matches_by_bare_name():
+    index = metadata_index([pull_metadata(rest_pull(REPO, 7, "Platform title", "b")),
+                            pull_metadata(rest_pull("a/shared", 1, "t", None)),
+                            pull_metadata(rest_pull("b/shared", 1, "t", None))])
+    from transforms.code.platform import lookup
+    meta = lookup(index, "jinja", 7)
+    joined = join_metadata({**clone_record(), "repo": "jinja"}, meta)
+    assert joined["repo"] == REPO and joined["title"] == "Platform title"
+    assert lookup(index, "shared", 1) is None  # two owners have that name: no guess
+    assert lookup(index, "Pallets/Jinja", 7) is meta
