@@ -58,3 +58,16 @@ def test_a_thousand_samples_take_seconds(scanner):
     started = time.perf_counter()
     scanned = scanner.scan(samples)
     assert time.perf_counter() - started < 20 and not any(s["has_secrets"] for s in scanned)
+
+
+def test_the_line_prefilter_changes_no_verdict():
+    lines = [f'AWS_ACCESS_KEY_ID = "{AWS_KEY}"', f'token = "{GITHUB_TOKEN}"', PRIVATE_KEY,
+             'db_password = "Tr0ub4dor&3-horse"', 'ip = "52.12.3.4"', 'x = compute(1, 2)',
+             "xoxb-123456789012-1234567890123-AbCdEfGhIjKlMnOpQrStUvWx", 'url = "https://user:s3cr3t@host/x"']
+    fast = SecretScanner()
+    fast.setup()
+    assert fast._patterns is not None
+    with_prefilter = [fast.secret_types({"f.py": [line]}) for line in lines]
+    fast._patterns = None
+    assert [fast.secret_types({"f.py": [line]}) for line in lines] == with_prefilter
+    assert sum(bool(types) for types in with_prefilter) >= 4
