@@ -6,12 +6,14 @@ the PR deletes is not one the sample teaches to write.
 
 How: ``detect-secrets``' own line scanner (the one ``detect-secrets scan`` runs over each file)
 with its default filters (lock files, templated values, UUIDs, sequential strings, ...) and the
-plugins of ``PLUGINS``: every default plugin except the ones ``NOISY_PLUGINS`` names. The
-high-entropy plugins (``Base64HighEntropyString``, ``HexHighEntropyString``) flag hashes, test
-vectors and ids; ``KeywordDetector`` flags every ``password = ...`` of test and example code;
-``IPPublicDetector`` flags IP addresses; measured on real repositories' samples they made most
-hits false (see the README). The file the lines come from is the file name the filters see
-(``is_lock_file`` and ``is_swagger_file`` use it); the filter that requires the file to exist on
+plugins of ``plugin_names()``: every default plugin except ``NOISY_PLUGINS``. Measured on the
+kept samples of three real repositories (pallets/jinja 194, psf/requests 664, urfave/cli 498; all
+default plugins): every hit was false. ``HexHighEntropyString`` flagged 7 lines in 2 requests
+samples (test etags and digest nonces), ``BasicAuthDetector`` 7 lines in 4 (``user:pass@`` test
+URLs); ``Base64HighEntropyString``, ``KeywordDetector`` and ``IPPublicDetector`` flagged nothing,
+so the keyword and IP plugins stay and the base64 one goes with its hex twin (same method).
+The file the lines come from is the file name the filters see (``is_lock_file`` and
+``is_swagger_file`` use it); the filter that requires the file to exist on
 disk is off, as in ``detect-secrets scan --string``.
 
 Speed: a line is handed to detect-secrets only when one of the enabled plugins' own regexes
@@ -26,7 +28,7 @@ from __future__ import annotations
 
 from typing import Iterable, Mapping
 
-NOISY_PLUGINS = frozenset({"Base64HighEntropyString", "HexHighEntropyString", "KeywordDetector", "IPPublicDetector"})
+NOISY_PLUGINS = frozenset({"Base64HighEntropyString", "HexHighEntropyString", "BasicAuthDetector"})
 _DISABLED_FILTERS = ("detect_secrets.filters.common.is_invalid_file",)
 
 
