@@ -2,6 +2,7 @@
 
     shardsmith clean-pr --git-repo ~/src/requests --output out/requests
     shardsmith clean-pr --prs prs.jsonl --issues issues.jsonl --output out/prs
+    shardsmith clean-pr --git-repo ~/src/requests --pr-metadata pulls.jsonl --issues issues.jsonl --output out/requests
     shardsmith query out/requests "SELECT pr_number, language, n_blocks FROM edits"
 
 Steps (generated from ``steps()``; ``shardsmith steps clean-pr --git-repo REPO`` prints them for other flags):
@@ -9,7 +10,9 @@ Steps (generated from ``steps()``; ``shardsmith steps clean-pr --git-repo REPO``
     read          read    git clones: one worker per clone walks its PRs  unreadable_repo (named by
                           (pr_records)                                    the repo, not its local
                                                                           path)
-    prepare       map     RAW_PR_SCHEMA check, pr_id                      missing_field, wrong_type
+    prepare       map     RAW_PR_SCHEMA check (REST pull objects          missing_field, wrong_type,
+                          converted), pr_id                               rest_pull_without_files,
+                                                                          bad_pr_metadata
     noise         map     bots, unmerged, file rules                      bot_author, unmerged,
                                                                           docs_only, no_core_files,
                                                                           binary, vendored, ...
@@ -19,6 +22,8 @@ Steps (generated from ``steps()``; ``shardsmith steps clean-pr --git-repo REPO``
                                                                           too_many_files,
                                                                           roundtrip_mismatch,
                                                                           unrenderable_block
+    secrets       batch   has_secrets / secret_types: detect-secrets on
+                          the added lines
     decontam      filter  SWE-bench Lite + Verified (shipped index or     swebench_instance,
                           --benchmarks)                                   swebench_hunk_overlap,
                                                                           swebench_issue
@@ -31,6 +36,10 @@ Steps (generated from ``steps()``; ``shardsmith steps clean-pr --git-repo REPO``
                           (outside conservation)
 
 Every PR read ends in ``edits/``, ``rejects/`` or ``duplicates/``; the manifest checks it.
+``--pr-metadata`` adds a read of its files (only malformed objects become records: rejects
+``bad_pr_metadata``) and the ``platform`` step before ``prepare`` (the join,
+``transforms.code.platform``; a manifest note counts the PRs joined and absent from the input);
+``--reject-secrets`` adds ``reject_secrets`` after ``secrets``.
 """
 from __future__ import annotations
 
@@ -48,12 +57,15 @@ from transforms.code.git_history import GitError, branch_tip, git_dir_of
 from transforms.code.languages import LANGUAGE_BY_EXTENSION, LANGUAGES
 from transforms.code.pr_sample import (QUALITY_COLUMNS, CleanPrConfig, change_set_text, parse_error_reason,
                                        prepare_pr, repo_cap_keep, screen_pr)
-from transforms.code.stages import BuildEditSample, Decontaminate, RepoReader, SftRows, public_fields
+from transforms.code.platform import REJECT_REASONS as METADATA_REASONS
+from transforms.code.secret_scan import SecretScanner, secrets_reason
+from transforms.code.stages import (PLATFORM_COUNTERS, BuildEditSample, Decontaminate, JoinPlatform, MetadataReader,
+                                    RepoReader, SftRows, joined_key, public_fields)
 from transforms.dedup.exact import TextNormalization
 from transforms.dedup.spec import dedup_spec
 from transforms.io.local_paths import worker_path
 from transforms.io.readers import READ_REASONS, InputError, expand_inputs
-from transforms.steps import Cap, Dedup, Derive, Filter, Map, Note, Read, ReadFrom, Step, Unique, Write
+from transforms.steps import Batch, Cap, Custom, Dedup, Derive, Filter, Map, Note, Read, ReadFrom, Step, Unique, Write
 
 PIPELINE = "clean-pr"
 # Exact change-set dedup keeps case and punctuation (they matter in code) and only collapses whitespace.
@@ -106,6 +118,16 @@ def check_git_repos(paths: list[str], branch: str | None) -> list[str]:
     return list(dict.fromkeys(checked))
 
 
+def _inputs_of(flag: str, patterns: list[str] | None) -> list[str]:
+    """``expand_inputs`` of one flag's values; its ``InputError`` names the flag."""
+    if not patterns:
+        return []
+    try:
+        return expand_inputs(patterns)
+    except InputError as exc:
+        raise InputError(f"{flag}: {exc}") from None
+
+
 def benchmark_paths(given: list[str] | None) -> list[str]:
     """The ``--benchmarks`` SWE-bench JSONL files (globs allowed); [] when none are given, which
     means the index shipped in the package (``transforms.code.decontam.shipped_index``)."""
@@ -116,6 +138,38 @@ def benchmark_paths(given: list[str] | None) -> list[str]:
             raise InputError(f"--benchmarks {pattern}: no such file")
         found.extend(matches)
     return list(dict.fromkeys(found))
+
+
+class PlatformJoin:
+    """Custom step ``platform``: the map stage joining ``--pr-metadata`` into the PR records
+    (``JoinPlatform``), and a keys-only branch counting the distinct PRs it matched (manifest notes)."""
+
+    def __init__(self, paths: list[str]):
+        self.join = JoinPlatform(paths)
+
+    def __call__(self, run, records, derived):
+        import apache_beam as beam
+
+        records = run.stage("platform", records, self.join, "map", "number")
+        _ = (records | "platform:joined" >> beam.FlatMap(joined_key) | "platform:distinct" >> beam.Distinct()
+             | "platform:count" >> beam.Map(_count_joined))
+        return records
+
+
+def _count_joined(_key) -> None:
+    from apache_beam.metrics import Metrics
+
+    Metrics.counter(PLATFORM_COUNTERS, "joined_prs").inc()
+
+
+def platform_note(counters: dict) -> str:
+    """The manifest note of a ``--pr-metadata`` run: PRs in the metadata, joined, absent from the clones."""
+    total = counters.get((PLATFORM_COUNTERS, "metadata_prs"), 0)
+    joined = counters.get((PLATFORM_COUNTERS, "joined_prs"), 0)
+    conflicts = counters.get((PLATFORM_COUNTERS, "merged_state_conflicts"), 0)
+    return (f"--pr-metadata: {total} PRs; {joined} joined to PRs of the input, {total - joined} absent from it "
+            f"(not made records); {conflicts} PR record(s) where the platform and the clone disagree on merged "
+            "(rejected unmerged, the detail says which way)")
 
 
 # --------------------------------------------------------------------------- the steps
@@ -130,6 +184,7 @@ def steps(options: PipelineOptions) -> list[Step]:
     repos = check_git_repos(opts.git_repo or [], opts.branch)
     pr_files = expand_inputs(pr_patterns) if pr_patterns else []
     issue_files = expand_inputs(opts.issues) if opts.issues else []
+    metadata_files = [worker_path(f) for f in _inputs_of("--pr-metadata", opts.pr_metadata)]
     # files the workers read by path: absolute, since the workers of a portable runner have their own cwd
     decontam = None if opts.no_decontam else Decontaminate([worker_path(p) for p in benchmark_paths(opts.benchmarks)])
     config = CleanPrConfig(extensions=parse_extensions(opts.extensions), max_core_files=opts.max_core_files,
@@ -145,8 +200,16 @@ def steps(options: PipelineOptions) -> list[Step]:
         listed.append(Read("read", files=tuple(pr_files), adjust=public_fields,
                            about="--prs: JSONL / JSON / Parquet PR records (private _ fields dropped)",
                            reasons=READ_REASONS))
+    if metadata_files:
+        listed.append(ReadFrom("read", items=(tuple(metadata_files),), reader=MetadataReader(),
+                               about="--pr-metadata: REST pull objects / GH Archive PullRequestEvents (only "
+                                     "their rejects are records)", reasons=f"{METADATA_REASONS}, {READ_REASONS}"))
+        listed.append(Custom("platform", apply=PlatformJoin(metadata_files),
+                             about="title, body, author, merged state from --pr-metadata (last object per PR), "
+                                   "joined by (repo, number)", reasons="none (unmatched PRs pass as they are)"))
     listed += [
-        Map("prepare", prepare_pr, about="RAW_PR_SCHEMA check, pr_id", reasons="missing_field, wrong_type"),
+        Map("prepare", prepare_pr, about="RAW_PR_SCHEMA check (REST pull objects converted), pr_id",
+            reasons="missing_field, wrong_type, rest_pull_without_files, bad_pr_metadata"),
         Map("noise", functools.partial(screen_pr, config=config), id_field="pr_id",
                about="bots, unmerged, file rules",
                reasons="bot_author, unmerged, docs_only, no_core_files, binary, vendored, ..."),
@@ -158,6 +221,11 @@ def steps(options: PipelineOptions) -> list[Step]:
     if opts.reject_parse_errors:
         listed.append(Filter("parse_errors", parse_error_reason, id_field="sample_id",
                              about="--reject-parse-errors", reasons="introduces_parse_errors"))
+    listed.append(Batch("secrets", worker=SecretScanner(), method="scan", batch_size=64,
+                        about="has_secrets / secret_types: detect-secrets on the added lines", reasons=""))
+    if opts.reject_secrets:
+        listed.append(Filter("reject_secrets", secrets_reason, id_field="sample_id",
+                             about="--reject-secrets", reasons="secrets"))
     if decontam is not None:
         listed.append(Filter("decontam", decontam, id_field="sample_id", note=f"decontaminated against "
                              f"{decontam.describe()}", about="SWE-bench Lite + Verified (shipped index or "
@@ -193,7 +261,13 @@ def run(argv: list[str]) -> dict:
     listed = steps(options)
     opts = options.view_as(CleanPrOptions)
     pr_patterns = list(opts.prs or []) + list(options.view_as(RunOptions).input or [])
-    repos = [path for step in listed if isinstance(step, ReadFrom) for path in step.items]
+    repos = [path for step in listed if isinstance(step, ReadFrom) and isinstance(step.reader, RepoReader)
+             for path in step.items]
     run_ = start_run(PIPELINE, options, "shardsmith-out/clean-pr",
-                     inputs=pr_patterns + list(opts.issues or []), read_in_place=repos)
-    return run_.run_steps(listed)
+                     inputs=pr_patterns + list(opts.issues or []) + list(opts.pr_metadata or []),
+                     read_in_place=repos)
+    finalize = None
+    if opts.pr_metadata:
+        def finalize(manifest, counters, _root):
+            manifest["notes"].append(platform_note(counters))
+    return run_.run_steps(listed, finalize=finalize)

@@ -109,9 +109,15 @@ def clean_pr_flags(parser) -> None:
     parser.add_argument("--git-repo", "--git_repo", dest="git_repo", action="append", default=None,
                         metavar="PATH", help="local git clone (bare or not) to read PRs from; repeatable")
     parser.add_argument("--prs", action="append", default=None, metavar="FILE",
-                        help="PR records (JSONL or Parquet, RAW_PR_SCHEMA layout); file, directory or glob; repeatable")
+                        help="PR records (JSONL or Parquet, RAW_PR_SCHEMA layout, or GitHub REST pull objects that "
+                             "carry their files); file, directory or glob; repeatable")
+    parser.add_argument("--pr-metadata", "--pr_metadata", dest="pr_metadata", action="append", default=None,
+                        metavar="FILE", help="GitHub REST pull objects (GET /repos/O/R/pulls) or GH Archive "
+                        "PullRequestEvent lines (JSON array / JSONL, .gz ok): title, body, author and merged state of "
+                        "the clones' PRs, joined by repo and number; repeatable")
     parser.add_argument("--issues", action="append", default=None, metavar="FILE",
-                        help="issues (JSONL or Parquet: repo, number, title, body) to resolve #N references")
+                        help="issues to resolve #N references: JSONL / JSON / Parquet of repo, number, title, body, "
+                             "or GitHub REST issue objects as the API returns them (pull requests among them skipped)")
     parser.add_argument("--branch", default=None,
                         help="branch whose first-parent history is walked (default: origin/HEAD, HEAD, main, master)")
     parser.add_argument("--max-core-files", "--max_core_files", dest="max_core_files", type=at_least(1),
@@ -126,6 +132,8 @@ def clean_pr_flags(parser) -> None:
     parser.add_argument("--reject-parse-errors", "--reject_parse_errors", dest="reject_parse_errors",
                         action="store_true", default=False,
                         help="reject samples whose edit introduces tree-sitter parse errors")
+    parser.add_argument("--reject-secrets", "--reject_secrets", dest="reject_secrets", action="store_true",
+                        default=False, help="reject samples whose added code holds a secret (has_secrets; reason secrets)")
     parser.add_argument("--benchmarks", action="append", default=None, metavar="FILE",
                         help="SWE-bench JSONL files to decontaminate against "
                              "(default: the SWE-bench index shipped with shardsmith)")

@@ -2,7 +2,10 @@
 
 * ``RAW_PR_SCHEMA``: the ``--prs`` input layout (JSONL or Parquet, one PR per record).
   Git-clone inputs are converted to the same layout, so every later stage sees one shape.
-* ``RAW_ISSUE_SCHEMA``: the ``--issues`` input layout, used to resolve issue references.
+* ``RAW_ISSUE_SCHEMA``: the ``--issues`` input layout, used to resolve issue references
+  (GitHub REST issue objects are read too: ``transforms.code.platform.issue_record``).
+  ``--prs`` also takes GitHub REST pull objects that carry their files, and ``--pr-metadata``
+  REST pull objects / GH Archive events without files (``transforms.code.platform``).
 * ``EDIT_SAMPLE_SCHEMA``: ``OUT/edits/``, one validated Search/Replace sample per PR.
   Quality scores are not listed here: raters add ``quality_*`` float64 columns with
   ``schemas.common.with_quality_columns``.
@@ -134,6 +137,8 @@ EDIT_SAMPLE_SCHEMA = pa.schema(
         field("n_lines_added", pa.int64(), "lines added across core files (line diff)", False),
         field("n_lines_removed", pa.int64(), "lines removed across core files (line diff)", False),
         field("introduces_parse_errors", pa.bool_(), "some core file parses cleanly before and with errors after; null when no parser"),
+        field("has_secrets", pa.bool_(), "the added code (REPLACE lines not in SEARCH) holds a secret by detect-secrets (keys, tokens); null when not scanned"),
+        field("secret_types", _list(pa.string()), "detect-secrets types found in the added code, sorted, e.g. 'AWS Access Key', 'GitHub Token'"),
         field("cropped", pa.bool_(), "true when a file in 'text' was cropped to windows around its blocks (token budget)", False),
         field("text", pa.string(), "rendered training sample: intent, file contents, then ```lang blocks with '### path' and SEARCH/REPLACE markers", False),
     ]

@@ -29,6 +29,7 @@ MAX_DETAIL_CHARS = 2000
 PRIVATE_FIELDS = frozenset({
     "_repo_path",  # transforms.code.stages.REPO_PATH_FIELD: local path of the clone a PR was read from
     "_file_reasons",  # transforms.code.pr_sample.FILE_REASONS: the noise stage's verdict per file
+    "_platform",  # transforms.code.platform.PLATFORM_FIELD: what the --pr-metadata join took
     "_position",  # transforms.science.adapters.POSITION_FIELD: "<file>#<index>" of a Dr. SCI input row
     "__position",  # pipelines.dedup.POSITION (also used by pipelines.rate)
     "__record_id",  # pipelines.rate.RECORD_ID

@@ -7,8 +7,12 @@ Stages and their reject reasons, in pipeline order:
 
 * ``prepare_pr``: the record must fit ``RAW_PR_SCHEMA`` (``missing_field``, ``wrong_type``);
   adds ``pr_id`` = content id of (lowercased repo, number), the key of the uniqueness stage.
+  A GitHub REST pull object (or GH Archive PullRequestEvent) is converted first when it carries
+  its files, else rejected ``rest_pull_without_files``; a malformed one is ``bad_pr_metadata``
+  (``transforms.code.platform.raw_pr_from_platform``).
 * ``noise_reason``: ``bot_author`` (login ending ``[bot]``, ``author_type`` Bot, or a name of
-  ``KNOWN_BOTS``), ``unmerged``, ``too_many_files`` (more than ``max_pr_files`` changed files of
+  ``KNOWN_BOTS``), ``unmerged`` (its detail says how the platform and the clone disagree when
+  ``--pr-metadata`` was joined), ``too_many_files`` (more than ``max_pr_files`` changed files of
   any kind, counted before any file is inspected), then the file rules (``file_reject_reason``). A PR is kept
   when at least one changed file is a core source file after the file rules; the other files
   stay in ``files`` with ``is_core`` false and get no blocks. When no core file is left the
@@ -55,7 +59,11 @@ Decisions:
   (``block_parts``: a rename adds its old path).
 * Linked issues: the record's own ``linked_issues`` first, then references found in the title
   and body (``find_issue_refs``), one per (repo, number), a reference to the PR itself
-  skipped. Each is resolved against the issues index (title/body); unresolved ones stay with
+  skipped. ``--issues`` items are RAW_ISSUE records or GitHub REST issue objects
+  (``transforms.code.platform.issue_record``; pull requests among them are skipped).
+* Intent: ``build_intent`` without trailers and e-mail addresses; the body of a git-read PR
+  that the platform did not replace is the PR's commit messages (``commit_messages``: repeated
+  and ``Merge branch`` lines dropped too). Each is resolved against the issues index (title/body); unresolved ones stay with
   null title and body, so decontamination still sees the number.
 """
 from __future__ import annotations
@@ -75,6 +83,8 @@ from transforms.code.languages import (
     LANGUAGE_BY_EXTENSION, core_file_reject_reason, grammar_of, is_docs_or_config, language_of,
 )
 from transforms.code.parse import has_parse_errors
+from transforms.code.platform import (body_from_platform, is_platform_object, issue_record, platform_conflict,
+                                      raw_pr_from_platform)
 from transforms.code.render import render_edit_sample
 from transforms.code.repo_context import RepoContext, repo_context_of
 from transforms.code.search_replace import (
@@ -138,7 +148,13 @@ def _normalized_file(file: Mapping) -> dict:
 
 
 def prepare_pr(record: dict) -> dict | Rejected:
-    """Check a raw PR against ``RAW_PR_SCHEMA``; answer it with ``pr_id`` and defaults filled in."""
+    """Check a raw PR against ``RAW_PR_SCHEMA``; answer it with ``pr_id`` and defaults filled in.
+    A GitHub REST pull object / PullRequestEvent is converted first (``raw_pr_from_platform``)."""
+    if is_platform_object(record):
+        converted = raw_pr_from_platform(record)
+        if isinstance(converted, Rejected):
+            return converted
+        record = converted
     problem = check_record(record, RAW_PR_SCHEMA)
     if problem is not None:
         return problem
@@ -211,6 +227,8 @@ def _is_docs_verdict(file: Mapping, reason: str | None) -> bool:
     return reason == "docs_or_config" or (reason == "not_code" and is_docs_or_config(file["path"]))
 
 
+REPO_PATH_FIELD = "_repo_path"  # where a git-input record's clone lives (for the SFT tree); never written,
+# not even into rejects (transforms.records.PRIVATE_FIELDS): published rows name the repo, never the clone
 FILE_REASONS = "_file_reasons"  # screen_pr -> build_edit_sample: each file's verdict, so they are computed once
 
 
@@ -219,7 +237,8 @@ def _noise(pr: Mapping, config: CleanPrConfig) -> tuple[str | Rejected | None, l
     if is_bot(pr, config.known_bots):
         return Rejected("bot_author", pr.get("author_login") or pr.get("author_type") or ""), None
     if not is_merged(pr):
-        return "unmerged", None
+        conflict = platform_conflict(pr)
+        return (Rejected("unmerged", conflict) if conflict else "unmerged"), None
     n_files = len(pr.get("files") or ())
     if n_files > config.max_pr_files:
         return Rejected("too_many_files", f"{n_files} changed files > {config.max_pr_files} (max_pr_files)"), None
@@ -257,7 +276,10 @@ def issues_index(issues: Iterable[Mapping]) -> dict[tuple[str, int], dict]:
     repository name when only one owner has it, for clones named after their directory."""
     index: dict[tuple[str, int], dict] = {}
     by_name: dict[tuple[str, int], list[dict]] = {}
-    for issue in issues:
+    for item in issues:
+        issue = issue_record(item)  # GitHub REST issue objects too; pull requests among them skipped
+        if issue is None:
+            continue
         repo, number = issue.get("repo"), issue.get("number")
         if not isinstance(repo, str) or not isinstance(number, int) or isinstance(number, bool):
             continue
@@ -409,7 +431,9 @@ def build_edit_sample(pr: Mapping, issues_index: Mapping[tuple[str, int], Mappin
                                    error_before=error_before, error_after=error_after))
 
     linked = linked_issues_of(pr, issues_index)
-    intent = build_intent(pr.get("title"), pr.get("body"), linked)
+    # git input whose body was not replaced by the platform's description: the PR's commit messages
+    commit_messages = bool(pr.get(REPO_PATH_FIELD)) and not body_from_platform(pr)
+    intent = build_intent(pr.get("title"), pr.get("body"), linked, commit_messages=commit_messages)
     cropped = False
     shown: list[tuple[str, str | None]] = []
     for file, before, _ in edited:

@@ -10,12 +10,14 @@ from typing import Iterator
 
 from transforms.code.decontam import contamination_reason, load_benchmark_patches, shipped_index
 from transforms.code.git_history import git_dir_of, pr_records, repo_name_of
-from transforms.code.pr_sample import CleanPrConfig, build_edit_sample, issues_index, sft_examples
+from transforms.code.pr_sample import REPO_PATH_FIELD, CleanPrConfig, build_edit_sample, issues_index, sft_examples
 from transforms.code.repo_tree import RepoFiles
+from transforms.code.platform import (PLATFORM_FIELD, join_metadata, lookup, metadata_index, metadata_key,
+                                      platform_conflict, pull_metadata)
 from transforms.io.readers import Unreadable, iter_records
 
-REPO_PATH_FIELD = "_repo_path"  # where a git-input record's clone lives (for the SFT tree); never written,
-# not even into rejects (transforms.records.PRIVATE_FIELDS): published rows name the repo, never the clone
+PLATFORM_COUNTERS = "platform"  # Beam counter namespace of the --pr-metadata join (manifest notes)
+
 
 
 def repo_identity(repo_path: str) -> str:
@@ -106,6 +108,79 @@ class RepoReader:
             name = repo_identity(repo_path)
             detail = without_clone_path(f"{type(exc).__name__}: {exc}", repo_path, name)
             yield Unreadable("unreadable_repo", f"{name}: {detail}", {"repo": name, "prs_read_before_failure": read})
+
+
+def metadata_entries(paths: list[str]) -> Iterator[dict | Unreadable]:
+    """Every ``--pr-metadata`` item of the files in order: its metadata (``pull_metadata``), or
+    ``Unreadable`` (``bad_pr_metadata``, or the reader's own reasons for broken lines/files)."""
+    position = 0
+    for path in paths:
+        for index, item in enumerate(iter_records(path)):
+            if isinstance(item, Unreadable):
+                yield item
+                continue
+            position += 1
+            meta = pull_metadata(item, position)
+            if isinstance(meta, str):
+                name = os.path.basename(path)
+                yield Unreadable("bad_pr_metadata", f"{name} item {index}: {meta}",
+                                 {"source": name, "item": index, "object": item})
+            else:
+                yield meta
+
+
+def _counter(name: str):
+    from apache_beam.metrics import Metrics  # the Beam layer only (counters for the manifest notes)
+
+    return Metrics.counter(PLATFORM_COUNTERS, name)
+
+
+class MetadataReader:
+    """``reader`` of the ``--pr-metadata`` read step (one item: all the files): yields only the
+    rejects, since the metadata joins records rather than being records; counts the distinct PRs."""
+
+    def __call__(self, paths) -> Iterator[Unreadable]:
+        keys = set()
+        for entry in metadata_entries(list(paths)):
+            if isinstance(entry, Unreadable):
+                yield entry
+            else:
+                keys.add(metadata_key(entry["repo"], entry["number"]))
+        _counter("metadata_prs").inc(len(keys))
+
+
+class JoinPlatform:
+    """Map stage: a PR record joined with its ``--pr-metadata`` (``join_metadata``); the metadata
+    index (the last object per PR, compact dicts) is loaded once per worker (``setup``)."""
+
+    def __init__(self, paths: list[str]):
+        self.paths = list(paths)
+        self._index = None
+
+    def setup(self):
+        if self._index is None:
+            self._index = metadata_index(e for e in metadata_entries(self.paths) if isinstance(e, dict))
+            self._conflicts = _counter("merged_state_conflicts")
+
+    def __call__(self, record: dict) -> dict:
+        self.setup()
+        repo, number = record.get("repo"), record.get("number")
+        if not isinstance(repo, str) or not isinstance(number, int) or isinstance(number, bool):
+            return record  # the prepare stage says what is wrong with it
+        joined = join_metadata(record, lookup(self._index, repo, number))
+        if platform_conflict(joined):
+            self._conflicts.inc()
+        return joined
+
+    def __getstate__(self):
+        return {"paths": self.paths, "_index": None}
+
+
+def joined_key(record: dict) -> list[tuple[str, int]]:
+    """The metadata key of a record the join matched (for counting distinct joined PRs), else none."""
+    if PLATFORM_FIELD not in record:
+        return []
+    return [metadata_key(record["repo"], record["number"])]
 
 
 def public_fields(record: dict) -> dict:

@@ -1,6 +1,7 @@
 import pytest
 
-from transforms.code.intent import CLOSING_KEYWORDS, IssueRef, build_intent, clean_text, find_issue_refs
+from transforms.code.intent import (CLOSING_KEYWORDS, IssueRef, build_intent, clean_text, dedupe_commit_lines,
+                                    find_issue_refs, remove_emails, remove_trailers)
 
 REPO = "acme/widgets"
 
@@ -72,3 +73,56 @@ def test_build_intent():
     )
     assert build_intent("Title", None, []) == "Title"
     assert build_intent("T", "", [IssueRef(REPO, 1)]) == "T"  # refs without text add nothing
+
+
+def test_trailer_block_of_a_commit_message_is_removed():
+    message = ("Fix the lexer\n\nThe lexer dropped the last token.\n\n"
+               "Signed-off-by: Jane Doe <jane@example.com>\nCo-authored-by: Bob <bob@example.org>\n"
+               "Reviewed-by: Ann <ann@example.net>\nChange-Id: I1f2e3d4c5b6a7988\n")
+    assert remove_trailers(message) == "Fix the lexer\n\nThe lexer dropped the last token.\n"
+    # git's 25% rule: a block with a known trailer may hold other lines, which stay
+    mixed = "Body.\n\nSome note here\nSigned-off-by: A <a@x.org>\n(cherry picked from commit 1234567abc)"
+    assert remove_trailers(mixed) == "Body.\n\nSome note here"
+    # a continuation line goes with its trailer; every paragraph is tested (several commit messages)
+    two = ("First.\n\nAcked-by: A <a@x.org>\n  on behalf of the team\n\nSecond.\n\nTested-by: B <b@y.org>\n"
+           "Bug-Id: 42")
+    assert remove_trailers(two) == "First.\n\nSecond."
+
+
+@pytest.mark.parametrize("text", [
+    "Note: this changes the default.",  # a final paragraph of one-word tokens only: prose
+    "Steps:\n1. run it\n2. see: the crash",
+    "See https://example.com/page and\nhttp://x.org: both",
+    "Co-authored-by: in the middle of a sentence is prose.\nAnd this line too.\nAnd this.\nAnd that.\nMore.",
+    "```\nSigned-off-by: kept inside code\n```",
+])
+def test_prose_and_code_keep_their_colon_lines(text):
+    assert remove_trailers(text) == text
+
+
+def test_github_squash_separator_goes_with_the_co_authors():
+    body = "* one\n\n* two\n\n---------\n\nCo-authored-by: Al <12+al@users.noreply.github.com>"
+    assert remove_trailers(body) == "* one\n\n* two"
+
+
+@pytest.mark.parametrize("text, cleaned", [
+    ("Thanks Jane Doe <jane@example.com> for it.", "Thanks Jane Doe for it."),
+    ("Mail jane.doe+tag@mail.example.co.uk, or (bob@x.org).", "Mail, or."),
+    ("Contact <mailto:ops@example.com>", "Contact"),
+    ("remote git@github.com:o/r.git stays", "remote git@github.com:o/r.git stays"),
+    ("a @decorator, x@y and pkg@1.2.3 stay", "a @decorator, x@y and pkg@1.2.3 stay"),
+])
+def test_emails_are_removed(text, cleaned):
+    assert remove_emails(text) == cleaned
+
+
+def test_commit_messages_lose_repeats_and_merge_lines_but_descriptions_keep_them():
+    body = ("* Fix typo\n* fix docs\n* Fix typo\n* Merge branch 'main' into fix\n"
+            "Merge remote-tracking branch 'origin/main' into fix\n\n```\nx = 1\nx = 1\n```")
+    assert dedupe_commit_lines(body, seen=["Fix typo"]) == "* fix docs\n\n```\nx = 1\nx = 1\n```"
+    assert build_intent("Fix typo", body, commit_messages=True) == "Fix typo\n\n* fix docs\n\n```\nx = 1\nx = 1\n```"
+    description = "- [x] tests\n- [x] tests"
+    assert build_intent("T", description) == "T\n\n- [x] tests\n- [x] tests"
+    assert build_intent("T <t@x.org>", "Body\n\nSigned-off-by: T <t@x.org>",
+                        [{"repo": REPO, "number": 1, "title": "Issue", "body": "by me@x.org"}]) == (
+        "T\n\nBody\n\nIssue acme/widgets#1: Issue\n\nby")
