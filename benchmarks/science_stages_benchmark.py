@@ -215,11 +215,7 @@ def run(count: int, seed: int, edit_every: int, copied_fraction: float, batch: i
     index_seconds = time.perf_counter() - started
 
     with tempfile.TemporaryDirectory() as tmp:
-<<<<<<< ours
-        training = [q for q in map(ADAPTERS["mmlu"], rows[::2]) if not isinstance(q, Rejected)]  # needs_image rows
-=======
         training = [q for q in (ADAPTERS["mmlu"](row) for row in rows[::2]) if isinstance(q, dict)]  # not needs_image
->>>>>>> theirs
         started = time.perf_counter()
         train_subject_classifier(training, Path(tmp) / "subjects.bin", dim=32, bucket=200_000, valid_fraction=0.0)
         train_seconds = time.perf_counter() - started
