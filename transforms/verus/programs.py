@@ -19,7 +19,7 @@ from transforms.io.readers import Unreadable, iter_jsonl
 from transforms.records import Rejected, content_id
 from transforms.verus.features import feature_columns, program_summary
 from transforms.verus.syntax import parse_verus
-from transforms.verus.tasks import cheating_reason, goal_reason, spec_code_fingerprint, strip_proof
+from transforms.verus.tasks import cheating_reason, goal_reason, keeps_goals, spec_code_fingerprint, strip_proof
 from transforms.verus.verifier import VerificationResult, VerusConfig, skipped_record_fields, verify_many
 
 RS_SUFFIXES = (".rs",)
@@ -269,7 +269,8 @@ def task_of(record: dict, verification_ran: bool):
         return Rejected(f"cheating:{cheat}")
     task = record["program_without_proof"]
     imported = record.get(PRIVATE + "task")
-    if imported and spec_code_fingerprint(imported) == record["spec_fingerprint"]:
+    if (imported and spec_code_fingerprint(imported) == record["spec_fingerprint"]
+            and keeps_goals(record["program"], imported)):
         task = imported
     if normalize_program(task) == normalize_program(record["program"]):
         return Rejected("no_proof")
