@@ -48,7 +48,8 @@ def test_sample_run_without_verus(sample_run, capsys):
     manifest = _manifest(sample_run)
     assert manifest["conservation"] == {"read": 10, "written": 6, "rejected": 2, "deduplicated": 2, "holds": True}
     assert manifest["rejects_by_stage_reason"] == {"extract/no_code": 1, "parse/parse_error": 1}
-    assert manifest["deduplicated_by_stage_method"] == {"dedup:exact/exact": 1, "dedup:near/minhash": 1}
+    # binary_search_copy.rs differs from binary_search.rs in comments and layout: by the target key an exact copy
+    assert manifest["deduplicated_by_stage_method"] == {"dedup:exact/exact": 2}
     notes = "\n".join(manifest["notes"])
     assert "verification skipped" in notes
     for label in ("seeds (8 programs)", "programs (6 programs)", "tasks (5 programs)", "repairs (1 programs)"):
@@ -78,7 +79,7 @@ def test_sample_run_without_verus(sample_run, capsys):
     assert "lemma_sum_to_closed_form((n - 1) as nat)" not in lemma["task"] and "ensures" in lemma["task"]
     # the task file's ground truth is sum_lemma.rs re-spaced: an exact duplicate
     assert {json.loads(r["record_json"])["source_id"] for r in _rows(sample_run, "duplicates")
-            if r["method"] == "exact"} == {"sum_to_closed_form"}
+            if r["method"] == "exact"} == {"sum_to_closed_form", "programs/binary_search.rs"}
 
     [repair] = _rows(sample_run, "repairs")
     assert repair["origin"] == "imported" and repair["failing_status"] == "failed"
@@ -162,6 +163,8 @@ def test_run_through_fake_verus(tmp_path, fake_verus):
     assert manifest["conservation"]["holds"]
     assert manifest["verus"]["verification"]["version"] == "0.2025.06.14.fake000"
     programs = _by_file(_rows(out, "programs"))
+    # binary_search_copy.rs has binary_search.rs's target key: one of the two stays
+    programs["binary_search.rs"] = programs.get("binary_search.rs") or programs["binary_search_copy.rs"]
     assert programs["binary_search.rs"]["verification_status"] == "verified"
     assert programs["binary_search.rs"]["accepted"] is True
     assert programs["binary_search.rs"]["verus_version"] == "0.2025.06.14.fake000"
@@ -321,3 +324,137 @@ def test_synthesis_skipped_without_endpoint(tmp_path, capsys):
     assert note in capsys.readouterr().err
     assert not (out / "trajectories").exists()
     assert main(["verus", "--output", str(tmp_path / "bad"), "--synthesize", "proof,nope"]) == 2
+
+
+CONTEXT = """\
+use vstd::prelude::*;
+verus! {
+pub struct Counter { pub n: u64 }
+spec fn small(x: u64) -> bool { x < 1000 }
+fn bump(c: &mut Counter)
+    requires small(old(c).n),
+    ensures c.n == old(c).n + 1,
+{
+    c.n = c.n + 1;
+}
+fn reset(c: &mut Counter)
+    ensures c.n == 0,
+{
+    c.n = 0;
+}
+fn get(c: &Counter) -> (r: u64)
+{
+    c.n
+}
+fn is_small(c: &Counter) -> (r: bool)
+{
+    c.n < 1000
+}
+fn double(c: &mut Counter)
+    requires old(c).n < 100,
+{
+    c.n = c.n * 2;
+}
+fn main() {}
+}
+"""
+# one target each: the context (struct, spec fn, the other fn, main) is shared
+ONLY_BUMP = CONTEXT.replace("fn reset(c: &mut Counter)\n    ensures c.n == 0,", "fn reset(c: &mut Counter)")
+ONLY_RESET = CONTEXT.replace("    ensures c.n == old(c).n + 1,\n", "")
+MAX_A = """\
+use vstd::prelude::*;
+verus! {
+// max of two, from one source
+fn max2(a: u64, b: u64) -> (r: u64)
+    ensures r >= a, r >= b, r == a || r == b,
+{
+    if a >= b { a } else { b }
+}
+fn main() { let m = max2(1, 2); }
+}
+"""
+MAX_B = """\
+use vstd::prelude::*;
+
+verus! {
+
+spec fn unused_helper(x: int) -> int { x + 1 }
+
+/// The same function in another source's surroundings, with a proof block and other comments.
+fn max2(a: u64, b: u64) -> (r: u64)
+    ensures
+        r >= a,
+        r >= b,
+        r == a || r == b,
+{
+    proof { assert(a >= b || b > a); }
+    if a >= b { a } else { b }
+}
+
+fn main() {
+    let x = max2(3, 4);
+    let y = max2(x, 5);
+}
+
+} // verus!
+"""
+
+
+def _write_seeds(folder: Path, programs: dict[str, str]) -> Path:
+    folder.mkdir(parents=True)
+    for name, text in programs.items():
+        (folder / name).write_text(text)
+    return folder
+
+
+def test_dedup_by_target_function_not_by_whole_program(tmp_path):
+    seeds = _write_seeds(tmp_path / "seeds", {"bump.rs": ONLY_BUMP, "reset.rs": ONLY_RESET, "max_a.rs": MAX_A,
+                                              "max_b.rs": MAX_B})
+    out = tmp_path / "target"
+    assert main(["verus", "--seeds", str(seeds), "--verus", str(tmp_path / "none"), "--output", str(out)]) == 0
+    kept = set(_by_file(_rows(out, "programs")))
+    # distinct targets in shared context both stay; one function in two surroundings is one
+    assert {"bump.rs", "reset.rs"} <= kept and len({"max_a.rs", "max_b.rs"} & kept) == 1
+    assert _manifest(out)["deduplicated_by_stage_method"] == {"dedup:exact/exact": 1}
+    # the whole-program key: the shared context merges the two targets, the copies stay apart
+    old = tmp_path / "program"
+    assert main(["verus", "--seeds", str(seeds), "--verus", str(tmp_path / "none"), "--dedup-key", "program",
+                 "--output", str(old)]) == 0
+    kept = set(_by_file(_rows(old, "programs")))
+    assert len({"bump.rs", "reset.rs"} & kept) == 1 and {"max_a.rs", "max_b.rs"} <= kept
+    assert _manifest(old)["deduplicated_by_stage_method"] == {"dedup:near/minhash": 1}
+
+
+def test_decontamination_against_benchmark_tasks(tmp_path, capsys):
+    seeds = _write_seeds(tmp_path / "seeds", {"bump.rs": ONLY_BUMP, "max_b.rs": MAX_B,
+                                              "reset.rs": ONLY_RESET})
+    # a benchmark of proof-free tasks (the task of MAX_A) as JSONL, and a folder of .rs programs
+    tasks = tmp_path / "bench.jsonl"
+    tasks.write_text(json.dumps({"task_id": "bench/max2", "task": MAX_A, "ground_truth": MAX_A}) + "\n"
+                     + json.dumps({"task_id": "bench/empty", "task": "", "ground_truth": ""}) + "\n")
+    folder = _write_seeds(tmp_path / "bench_rs", {"reset_task.rs": ONLY_RESET.replace("fn main() {}", "")})
+    out = tmp_path / "out"
+    assert main(["verus", "--seeds", str(seeds), "--verus", str(tmp_path / "none"), "--decontam-benchmark",
+                 str(tasks), "--decontam-benchmark", str(folder), "--output", str(out)]) == 0
+    manifest = _manifest(out)
+    assert manifest["conservation"]["holds"]
+    assert manifest["rejects_by_stage_reason"] == {"decontam/benchmark_contamination": 2}
+    details = sorted(r["detail"] for r in _rows(out, "rejects"))
+    assert details == ["bench/max2 (exact)", "reset_task.rs (exact)"]
+    assert set(_by_file(_rows(out, "programs"))) == {"bump.rs"}
+    info = manifest["verus"]["decontamination"]
+    assert info["items"] == 2 + 1 and info["skipped"] == {"no_code": 1}
+    # a near copy (a changed constant) is found by MinHash
+    near = _write_seeds(tmp_path / "near", {"bump.rs": ONLY_BUMP, "max_c.rs": MAX_B.replace("let y = max2(x, 5);", "")
+                                            .replace("r == a || r == b,", "r == a || r == b || false,")})
+    out2 = tmp_path / "out2"
+    assert main(["verus", "--seeds", str(near), "--verus", str(tmp_path / "none"), "--decontam-benchmark",
+                 str(tasks), "--threshold", "0.5", "--output", str(out2)]) == 0
+    [reject] = _rows(out2, "rejects")  # max_c.rs
+    assert reject["reason"] == "benchmark_contamination" and reject["detail"].startswith("bench/max2 (near, Jaccard")
+    # a wrong path is a one-line error naming the flag
+    capsys.readouterr()
+    assert main(["verus", "--seeds", str(seeds), "--decontam-benchmark", str(tmp_path / "missing"),
+                 "--output", str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "--decontam-benchmark" in err and "missing" in err

@@ -437,3 +437,71 @@ def cheating_reason(candidate: str | VerusProgram, seed: str | VerusProgram | No
     if found["assume_specification"] > allowed["assume_specification"]:
         return "assume_specification"
     return None
+
+
+# ------------------------------------------------------------------------------ dedup key
+
+
+def target_functions(program: VerusProgram) -> list:
+    """The functions a task is about: exec fns Verus verifies with a non-empty ``ensures`` or goal
+    asserts; without any, the theorems and proof fn tests; without those either, every fn with a
+    body that is not a spec fn. Helper lemmas, ``main`` without asserts, spec fns and trusted items
+    are context, not targets."""
+    roles = proof_fn_roles(program)
+    with_goal_asserts = {fn.start for fn, _ in goal_asserts(program)}
+
+    def has_goal(fn) -> bool:
+        return any(c.exprs for c in fn.clauses_of("ensures")) or fn.start in with_goal_asserts
+
+    verified = [fn for fn in program.functions if not _trusted(fn) and fn.mode != "spec"]
+    for chosen in ([fn for fn in verified if fn.mode == "exec" and has_goal(fn)],
+                   [fn for fn in verified if roles.get(fn.start) in ("theorem", "test")],
+                   verified):
+        if chosen:
+            return chosen
+    return []
+
+
+def target_text(source: str | VerusProgram) -> str:
+    """The dedup / decontamination key of a program: the tokens of its target functions
+    (``target_functions``) with proof, comments, whitespace, trigger annotations and ghost lets
+    removed, each followed by the spec fns it refers to (directly or through other spec fns),
+    the per-function texts sorted. Shared context (other functions, datatypes, ``main``) is not
+    part of it, so two targets in one context differ and one function in two contexts is equal.
+    A program without any function body falls back to ``spec_code_text``; unparsable source to
+    its whitespace-collapsed text."""
+    if isinstance(source, str):
+        parsed = parse_verus(source)
+        if isinstance(parsed, Rejected):
+            return " ".join(source.split())
+        source = parsed
+    program = source
+    targets = target_functions(program)
+    if not targets:
+        return spec_code_text(program)
+    t = program.tokens
+    skip = list(proof_spans(program)) + _trigger_spans(program)
+    skip += [program.char_span(s.start, s.end) for fn in program.functions for s in fn.statements
+             if s.kind in ("ghost_let", "tracked_let")]
+    skip = merge_spans(skip)
+    spec = {f.name: f for f in program.functions if f.mode == "spec" and f.body is not None}
+
+    def text(lo: int, hi: int) -> tuple[str, set[str]]:
+        kept = [t[k].text for k in range(lo, hi) if not in_spans(skip, t[k].start)]
+        kept = [x for x, after in zip(kept, kept[1:] + [None]) if x != "," or not (
+            after is None or after in (")", "]", "}", "{", ";") or after in _CLAUSE_KEYWORDS)]  # trailing commas
+        return " ".join(kept), {x for x in kept if x in spec}
+
+    parts = []
+    for fn in targets:
+        own, names = text(fn.start, fn.end)
+        seen: set[str] = set()
+        extra = []
+        while names - seen:
+            name = min(names - seen)
+            seen.add(name)
+            spec_text, more = text(spec[name].start, spec[name].end)
+            extra.append(spec_text)
+            names |= more
+        parts.append(" ".join([own] + sorted(extra)))
+    return "\n".join(sorted(parts))
