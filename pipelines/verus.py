@@ -55,7 +55,10 @@ Synthesis (``--synthesize proof,repair,self,tutorial``; ``transforms.verus.synth
 endpoint (``--llm-*``) and a verus; without either it is skipped with a note. ``proof`` completes
 the derived tasks, ``repair`` fixes kept programs that failed verification (failed / compile_error)
 from their errors, ``self`` runs self-synthesis, ``tutorial`` makes variants of one seed per feature
-(the accepted program with the smallest id using it). All inputs are gathered into ONE list
+(the accepted program using it most, ``feat_*`` counts, then the smallest id; the prompt names the
+feature in Verus terms). Self and tutorial outputs with a trivial spec (``trivial_spec``), equal or
+MinHash-near to a kept seed (``near_seed``) or to an earlier output (``near_duplicate_output``)
+are rejected (``synthesis.OutputFilter``; counted per loop in the manifest). All inputs are gathered into ONE list
 (``beam.combiners.ToList``) and the loops run in one DoFn, in a fixed order over sorted inputs:
 simple and deterministic (a rerun on the same LLM and verus caches makes no HTTP call), but a
 single worker does all synthesis -- its parallelism is the client's ``--llm-max-concurrency`` and
@@ -131,7 +134,8 @@ def synthesis_loops(value: str | None) -> list[str]:
 
 def synthesis_inputs(loops: list[str], tasks, programs):
     """Tagged inputs of the loops: ``("proof", task)``, ``("repair", failure)``,
-    ``("seed", (feature, id, program))``."""
+    ``("seed", (feature, -count, id, program))`` (tutorial exemplars) and ``("known", program)``
+    (every kept seed program: what self / tutorial outputs must not copy)."""
     parts = []
     if "proof" in loops:
         parts.append(tasks | "synthesis:tasks" >> beam.Map(
@@ -147,8 +151,10 @@ def synthesis_inputs(loops: list[str], tasks, programs):
             if record.get("accepted"):
                 for feature in VERUS_FEATURES:
                     if (record.get("feat_" + feature) or 0) > 0:
-                        yield "seed", (feature, record["id"], record["program"])
+                        yield "seed", (feature, -record["feat_" + feature], record["id"], record["program"])
         parts.append(programs | "synthesis:seeds" >> beam.FlatMap(seeds))
+    if "tutorial" in loops or "self" in loops:
+        parts.append(programs | "synthesis:known" >> beam.Map(lambda record: ("known", record["program"])))
     return parts
 
 
@@ -188,8 +194,10 @@ class _SynthesisFn(beam.DoFn):
         tasks = sorted(by_kind.get("proof", []), key=lambda t: t["task_id"])
         failures = sorted(by_kind.get("repair", []), key=lambda f: f["task_id"])
         seeds: dict[str, str] = {}
-        for feature, _, program in sorted(by_kind.get("seed", [])):  # smallest id per feature
+        for feature, _, _, program in sorted(by_kind.get("seed", [])):  # most uses of it, then smallest id
             seeds.setdefault(feature, program)
+        # one filter for self and tutorial: no trivial spec, no copy of a seed or of an earlier output
+        output_filter = syn.OutputFilter(sorted(by_kind.get("known", [])))
         for loop in self.loops:
             if loop == "proof":
                 rows = syn.proof_completion(tasks, self.client, self.verify, max_repairs=self.max_repairs)
@@ -197,10 +205,11 @@ class _SynthesisFn(beam.DoFn):
                 rows = syn.repair_synthesis(failures, self.client, self.verify, max_repairs=self.max_repairs)
             elif loop == "self":
                 rows = syn.self_synthesis(self.client, self.verify, batch_size=self.self_batch,
-                                          max_batches=self.self_max_batches, max_repairs=self.max_repairs)
+                                          max_batches=self.self_max_batches, max_repairs=self.max_repairs,
+                                          output_filter=output_filter)
             else:
                 rows = syn.tutorial_synthesis(seeds, self.client, self.verify, variants_per_seed=self.variants,
-                                              max_repairs=self.max_repairs)
+                                              max_repairs=self.max_repairs, output_filter=output_filter)
             self.count(f"{loop}:inputs", {"proof": len(tasks), "repair": len(failures),
                                           "tutorial": len(seeds)}.get(loop, 0))
             for kind, row in rows:
@@ -262,9 +271,13 @@ def _finish_manifest(manifest: dict, counters: dict, root: str, extra: dict) -> 
         with open(os.path.join(root, EXPORT_PATH), "w", encoding="utf-8") as out:
             json.dump(rows, out, ensure_ascii=False, indent=1)
             out.write("\n")
-        extra["export"] = {"path": EXPORT_PATH, "rows": len(rows), "layout": "JSON array of {prompt, input, output}"}
-        manifest["notes"].append(f"export: {EXPORT_PATH} holds {len(rows)} {{prompt, input, output}} rows "
-                                 "(tasks, then repairs)")
+        by_source: dict[str, int] = {}
+        for row in rows:
+            by_source[row["source"]] = by_source.get(row["source"], 0) + 1
+        extra["export"] = {"path": EXPORT_PATH, "rows": len(rows), "by_source": dict(sorted(by_source.items())),
+                           "layout": "JSON array of {prompt, input, output, source}"}
+        manifest["notes"].append(f"export: {EXPORT_PATH} holds {len(rows)} {{prompt, input, output, source}} rows ("
+                                 + (", ".join(f"{k} {v}" for k, v in sorted(by_source.items())) or "none") + ")")
     else:
         manifest["notes"].append("export and per-dataset coverage skipped: output is not a local directory")
     if extra.get("synthesis", {}).get("ran"):

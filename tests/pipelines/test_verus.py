@@ -16,7 +16,7 @@ import pytest
 from pipelines.cli import main
 from pipelines.verus import SAMPLE_DIR
 from transforms.verus.programs import REPAIR_PROMPT, TASK_PROMPT, extract, fenced_code, split_debugging_input
-from schemas.verus import FEATURE_COLUMNS
+from schemas.verus import FEATURE_COLUMNS, FEATURE_TERMS
 from transforms.testing.openai_server import FakeOpenAIServer
 from transforms.records import Rejected
 from transforms.verus.tasks import spec_code_fingerprint
@@ -89,7 +89,9 @@ def test_sample_run_without_verus(sample_run, capsys):
 
     export = json.loads((sample_run / "export" / "sft.json").read_text())
     assert isinstance(export, list) and len(export) == len(tasks) + 1
-    assert all(set(row) == {"prompt", "input", "output"} for row in export)
+    assert all(set(row) == {"prompt", "input", "output", "source"} for row in export)
+    assert [row["source"] for row in export] == ["tasks"] * len(tasks) + ["repairs"]
+    assert "```\nerror:" in export[-1]["input"]  # the error text is fenced
     assert fenced_code(export[-1]["output"]) is not None
     assert split_debugging_input(export[-1]["input"])[1].startswith("error:")
     assert manifest["verus"]["export"]["rows"] == len(export)
@@ -308,6 +310,13 @@ def test_synthesis_proof_and_repair(tmp_path, fake_verus, capsys):
     summary = manifest["verus"]["synthesis"]["loops_summary"]
     assert summary["proof"]["trajectory:success"] == n_tasks and summary["repair"]["program"] == 2
     assert any(n.startswith("synthesis proof:") for n in manifest["notes"])
+    # every synthesized dataset reaches the SFT export, named by its source
+    by_source = manifest["verus"]["export"]["by_source"]
+    assert by_source == {"tasks": n_tasks, "repairs": 1, "synthesized:repair": 2, "synthesized_repairs": n_tasks + 2,
+                         "trajectories:proof_completion": n_tasks, "trajectories:repair": 2}
+    export = json.loads((out / "export" / "sft.json").read_text())
+    [proof_row] = [r for r in export if r["source"] == "trajectories:proof_completion"][:1]
+    assert proof_row["prompt"] == TASK_PROMPT and VERIFIED_MARKER in proof_row["output"]
 
     again, calls_again = run("second")
     assert calls_again == 0
@@ -458,3 +467,66 @@ def test_decontamination_against_benchmark_tasks(tmp_path, capsys):
                  "--output", str(tmp_path / "x")]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "--decontam-benchmark" in err and "missing" in err
+
+
+def _new_program(k: int, ensures: str) -> str:
+    return (f"use vstd::prelude::*;\nverus! {{\nfn made_{k}(a: u64, b: u64) -> (r: u64)\n    requires a < {k + 50}, "
+            f"b < 7,\n    ensures {ensures},\n{{\n    let s = a * {k + 2} + b;\n    let t = s % {k + 3};\n    proof {{ assert(b < 7); }}\n"
+            f"    if a > b {{ a }} else {{ b }}\n}}\n}}\n{VERIFIED_MARKER}\n")
+
+
+class SelfTutorialScript:
+    """Self-synthesis sample k: 0 a seed verbatim, 1 `ensures true`, 2 a new program, 3 a repeat of it;
+    tutorial: the exemplar returned verbatim."""
+
+    def __call__(self, request, index):
+        messages = request["messages"]
+        first, last, k = messages[0]["content"], messages[-1]["content"], request.get("seed", 0)
+        if first.startswith("Here is a Verus program that uses"):
+            return "```rust\n" + fenced_code(first) + VERIFIED_MARKER + "\n```"
+        if "Write a new, self-contained Rust program" in last:
+            return f"```rust\nfn plain_{k}() {{}}\n```"
+        if "Turn this Rust program into a Verus program" in last:
+            k = int(last.split("fn plain_")[1].split("(")[0])
+            if k == 0:
+                return "```rust\n" + (SAMPLE_DIR / "programs" / "seq_max.rs").read_text() + VERIFIED_MARKER + "\n```"
+            ensures = "true" if k == 1 else "r >= a, r >= b"
+            return "```rust\n" + _new_program(2 if k == 3 else k, ensures) + "```"
+        return "I cannot help with that."
+
+
+def test_self_and_tutorial_synthesis_reject_copies_and_trivial_specs(tmp_path, fake_verus):
+    out = tmp_path / "out"
+    with FakeOpenAIServer(SelfTutorialScript()) as server:
+        assert main(["verus", "--verus", str(fake_verus), "--verus-cache-dir", str(tmp_path / "vcache"),
+                     "--output", str(out), "--synthesize", "self,tutorial", "--synthesis-max-repairs", "0",
+                     "--self-synthesis-batch", "4", "--self-synthesis-max-batches", "1", "--tutorial-variants", "1",
+                     "--llm-base-url", server.url, "--llm-model", "m", "--llm-cache-dir",
+                     str(tmp_path / "llm-cache"), "--llm-max-retries", "0"]) == 0
+        requests = [r.body for r in server.requests]
+    manifest = _manifest(out)
+    summary = manifest["verus"]["synthesis"]["loops_summary"]
+    assert {k: v for k, v in summary["self"].items() if k.startswith("rejected:")} == {
+        "rejected:near_seed": 1, "rejected:trivial_spec": 1, "rejected:near_duplicate_output": 1}
+    assert summary["self"]["program"] == 1
+    tutorial = summary["tutorial"]
+    assert tutorial["inputs"] > 0 and tutorial["rejected:near_seed"] == tutorial["inputs"]
+    assert "program" not in tutorial
+    [made] = _rows(out, "synthesized")
+    assert "fn made_2" in made["program"] and made["origin"] == "self_synthesis"
+    # the tutorial prompt names the feature in Verus terms, and its exemplar uses the feature most
+    programs = [p for p in _rows(out, "programs") if p["accepted"]]
+    prompts = [r["messages"][0]["content"] for r in requests
+               if r["messages"][0]["content"].startswith("Here is a Verus program that uses")]
+    [assert_by] = [p for p in prompts if FEATURE_TERMS["assert_by"] in p]
+    most = max(p["feat_assert_by"] for p in programs)
+    assert fenced_code(assert_by) in {p["program"] for p in programs if p["feat_assert_by"] == most}
+    assert not any("`assert_by`" in p.split(":", 1)[0] for p in prompts)
+    # the export: tasks, repairs, the kept synthesized program and its trajectory, with their source
+    export = json.loads((out / "export" / "sft.json").read_text())
+    sources = [row["source"] for row in export]
+    assert sources.count("synthesized:self_synthesis") == 1 and sources.count("trajectories:self_synthesis") == 1
+    assert "trajectories:tutorial" not in sources  # its outputs were all rejected
+    [trajectory] = [row for row in export if row["source"] == "trajectories:self_synthesis"]
+    assert trajectory["prompt"].startswith("Turn this Rust program into a Verus program")
+    assert "fn made_2" in trajectory["output"] and "fn plain_2" in trajectory["input"]

@@ -505,3 +505,41 @@ def target_text(source: str | VerusProgram) -> str:
             names |= more
         parts.append(" ".join([own] + sorted(extra)))
     return "\n".join(sorted(parts))
+
+
+# ------------------------------------------------------------------------------ trivial specs
+
+
+def trivial_spec_reason(source: str | VerusProgram) -> str | None:
+    """Why a (synthesized) program's spec states nothing worth proving, else None:
+
+    * ``no_ensures``: no verified fn has a non-empty ``ensures`` (asserts do not count: a
+      synthesized program is to state what its code computes);
+    * ``ensures_true``: every ``ensures`` expression is the literal ``true``;
+    * ``requires_false``: a ``requires`` expression is the literal ``false`` (the fn is vacuous);
+    * ``unused_requires``: a ``requires`` expression names none of its fn's parameters (nor
+      ``self``): it constrains nothing the fn gets.
+    """
+    program = _program(source)
+    t = program.tokens
+    verified = [fn for fn in program.functions if not _trusted(fn) and fn.mode != "spec"]
+
+    def words(expr: tuple[int, int]) -> list[str]:
+        return [t[k].text for k in range(*expr) if t[k].text not in ("(", ")")]
+
+    ensures = [e for fn in verified for c in fn.clauses_of("ensures") for e in c.exprs]
+    if not ensures:
+        return "no_ensures"
+    if ensures and all(words(e) == ["true"] for e in ensures):
+        return "ensures_true"
+    for fn in verified:
+        lo, hi = fn.params
+        params = {t[k].text for k in range(lo + 1, hi) if t[k].kind == "ident" and k + 1 < hi
+                  and t[k + 1].text == ":"} | {"self", "old"}
+        for clause in fn.clauses_of("requires"):
+            for expr in clause.exprs:
+                if words(expr) == ["false"]:
+                    return "requires_false"
+                if not params & {t[k].text for k in range(*expr)}:
+                    return "unused_requires"
+    return None
