@@ -444,9 +444,9 @@ def cheating_reason(candidate: str | VerusProgram, seed: str | VerusProgram | No
 
 def target_functions(program: VerusProgram) -> list:
     """The functions a task is about: exec fns Verus verifies with a non-empty ``ensures`` or goal
-    asserts; without any, the theorems and proof fn tests; without those either, every fn with a
-    body that is not a spec fn. Helper lemmas, ``main`` without asserts, spec fns and trusted items
-    are context, not targets."""
+    asserts; without any, the lemmas (``syntax.lemma_fns``: theorems and helpers with ``ensures``,
+    the same set in a program and in its task) and proof fn tests; else none. Helper lemmas, ``main``
+    without asserts, spec fns and trusted items are context, not targets."""
     roles = proof_fn_roles(program)
     with_goal_asserts = {fn.start for fn, _ in goal_asserts(program)}
 
@@ -454,9 +454,9 @@ def target_functions(program: VerusProgram) -> list:
         return any(c.exprs for c in fn.clauses_of("ensures")) or fn.start in with_goal_asserts
 
     verified = [fn for fn in program.functions if not _trusted(fn) and fn.mode != "spec"]
+    lemmas = lemma_fns(program)
     for chosen in ([fn for fn in verified if fn.mode == "exec" and has_goal(fn)],
-                   [fn for fn in verified if roles.get(fn.start) in ("theorem", "test")],
-                   verified):
+                   [fn for fn in verified if fn in lemmas or roles.get(fn.start) == "test"]):
         if chosen:
             return chosen
     return []
@@ -468,8 +468,9 @@ def target_text(source: str | VerusProgram) -> str:
     removed, each followed by the spec fns it refers to (directly or through other spec fns),
     the per-function texts sorted. Shared context (other functions, datatypes, ``main``) is not
     part of it, so two targets in one context differ and one function in two contexts is equal.
-    A program without any function body falls back to ``spec_code_text``; unparsable source to
-    its whitespace-collapsed text."""
+    A program without a target (its task would have no goal) is keyed by all its tokens, proof
+    included (comments and whitespace still left out); unparsable source by its whitespace-collapsed
+    text."""
     if isinstance(source, str):
         parsed = parse_verus(source)
         if isinstance(parsed, Rejected):
@@ -478,7 +479,7 @@ def target_text(source: str | VerusProgram) -> str:
     program = source
     targets = target_functions(program)
     if not targets:
-        return spec_code_text(program)
+        return " ".join(tok.text for tok in program.tokens)
     t = program.tokens
     skip = list(proof_spans(program)) + _trigger_spans(program)
     skip += [program.char_span(s.start, s.end) for fn in program.functions for s in fn.statements
