@@ -375,7 +375,11 @@ class OutputFilter:
         remembered as an output)."""
         out: list[Rejected | None] = []
         for program in programs_:
-            why = trivial_spec_reason(program)
+            parsed = parse_verus(program)
+            if isinstance(parsed, Rejected):  # verified, yet not structured by parse_verus
+                out.append(Rejected("parse_error", parsed.detail))
+                continue
+            why = trivial_spec_reason(parsed)
             key = _key(program)
             if why:
                 out.append(Rejected("trivial_spec", why))
@@ -403,7 +407,7 @@ def self_synthesis(client: LlmClient, verify_fn: VerifyFn, *, batch_size: int = 
     """Self-synthesis: per batch, ``batch_size`` programs, then each one's spec + proof (an episode).
 
     Accepted programs go through ``output_filter`` (``OutputFilter``: trivial spec, near a seed,
-    near an earlier output); the loop stops after a batch in which at least
+    near an earlier output, ``parse_error`` for a verified program ``parse_verus`` cannot structure); the loop stops after a batch in which at least
     ``stop_duplicate_share`` of the accepted programs were near a seed or an earlier output (a
     batch with none accepted does not count), or after ``max_batches``.
     """
@@ -478,7 +482,9 @@ def tutorial_synthesis(seeds_by_feature: Mapping[str, str], client: LlmClient, v
         meta = t["_start"].meta
         if not t["_accepted"]:
             yield "rejected", _not_accepted(t)
-        elif extract_features(parse_verus(t["final_program"])).get(meta["feature"], 0) <= 0:
+        elif isinstance(parsed := parse_verus(t["final_program"]), Rejected):
+            yield "rejected", Rejected("parse_error", f"{t['id']}: {parsed.detail}")
+        elif extract_features(parsed).get(meta["feature"], 0) <= 0:
             yield "rejected", Rejected("missing_target_feature", f"{t['id']}: no {meta['feature']}")
         elif (verdict := output_filter.reasons([t["final_program"]])[0]) is not None:
             yield "rejected", Rejected(verdict.reason, f"{t['id']}: {verdict.detail}")

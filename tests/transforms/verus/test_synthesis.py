@@ -284,3 +284,9 @@ def test_output_filter_trivial_specs_and_near_copies():
         ("trivial_spec", "no_ensures"), ("trivial_spec", "ensures_true"), ("trivial_spec", "requires_false"),
         ("trivial_spec", "unused_requires"), ("near_seed", "equal or near to a seed's target"), None,
         ("near_duplicate_output", "equal or near to an earlier output's target"), None]
+
+
+def test_output_filter_rejects_a_verified_program_it_cannot_parse():
+    # seen on verus-lang/verus examples/ through the fake verus: a fence cut short still "verified"
+    [reason] = OutputFilter().reasons(["verus! { fn f(x: u64) -> (r: u64) ensures r == x { x "])
+    assert reason.reason == "parse_error"
