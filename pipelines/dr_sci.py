@@ -65,7 +65,7 @@ import pyarrow.parquet as pq
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipelines import flags
-from pipelines.options import AnswerOptions, DedupOptions, RunOptions, start_run
+from pipelines.options import AnswerOptions, DecontamOptions, DedupOptions, RunOptions, start_run
 from schemas.science import SCIENCE_QUESTION_SCHEMA
 from transforms.dedup.spec import dedup_spec
 from transforms.io.local_paths import display_names, worker_path
@@ -254,7 +254,7 @@ def check(options: PipelineOptions) -> Plan:
     sample = not opts.source
     specs = list(opts.source or SAMPLE_SOURCES)
     by_file, files, csvs, names = parse_sources(specs, opts.column_map)
-    benchmarks = list(opts.decontam_benchmark or ([SAMPLE_BENCHMARK] if sample else []))
+    benchmarks = list(options.view_as(DecontamOptions).decontam_benchmark or ([SAMPLE_BENCHMARK] if sample else []))
     for path in benchmarks:
         if not (os.path.exists(path) or glob.glob(path)):
             raise InputError(f"--decontam-benchmark {path}: no such file or directory")

@@ -155,9 +155,6 @@ def dr_sci_flags(parser) -> None:
                         metavar="[NAME:]TARGET=COLUMN,...",
                         help="generic adapter mapping, e.g. question=q,reference_answer=a,choices=A|B|C|D; "
                              "NAME:... maps --source generic:NAME only (repeat the flag per source)")
-    parser.add_argument("--decontam-benchmark", "--decontam_benchmark", dest="decontam_benchmark",
-                        action="append", default=None, metavar="PATH",
-                        help="benchmark to decontaminate against: MMLU CSV dir/glob, GPQA CSV or JSONL; repeatable")
     parser.add_argument("--decontam-ngram", "--decontam_ngram", dest="decontam_ngram", type=at_least(1), default=DECONTAM_NGRAM,
                         help="word n-gram size of the overlap test")
     parser.add_argument("--rollouts", type=at_least(1), default=DEFAULT_ROLLOUTS, help="solver rollouts per question (k)")
@@ -199,6 +196,16 @@ def dr_sci_flags(parser) -> None:
                         action="store_true", default=False, help="keep open-ended mathematics questions")
 
 
+def decontam_flags(parser) -> None:
+    """``--decontam-benchmark``, shared by dr-sci and verus (each reads its own formats)."""
+    parser.add_argument("--decontam-benchmark", "--decontam_benchmark", dest="decontam_benchmark",
+                        action="append", default=None, metavar="PATH",
+                        help="benchmark to decontaminate against; repeatable. dr-sci: MMLU CSV dir/glob, GPQA CSV "
+                             "or JSONL; verus: task JSON/JSONL in any --seeds layout or .rs folders (seeds whose "
+                             "target functions match an item, exact or MinHash at --threshold, are rejected "
+                             "benchmark_contamination)")
+
+
 def answer_flags(parser) -> None:
     """The answer checker's settings (Dr. SCI's rule grading, ``check-answers``)."""
     parser.add_argument("--answer-rel-tol", "--answer_rel_tol", dest="answer_rel_tol", type=fraction,
@@ -225,6 +232,10 @@ def verus_flags(parser) -> None:
     parser.add_argument("--seeds", action="append", default=None, metavar="PATH",
                         help=".rs files, JSON arrays / JSONL of {prompt, input, output} or {task_id, task, "
                              "ground_truth}; file, directory or glob; repeatable (default: the embedded sample)")
+    parser.add_argument("--dedup-key", "--dedup_key", dest="dedup_key", choices=("target", "program"),
+                        default="target",
+                        help="what dedup compares: 'target' (default): the spec + exec code of the target "
+                             "functions without proof or comments; 'program': the whole program text")
     parser.add_argument("--verus", default=None, metavar="PATH",
                         help="verus executable (default: $VERUS_PATH, then verus on PATH); none: verification "
                              "is skipped")

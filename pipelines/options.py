@@ -68,6 +68,14 @@ class QualityOptions(PipelineOptions):
         flags.quality_flags(parser)
 
 
+class DecontamOptions(PipelineOptions):
+    """The benchmarks to decontaminate against (``--decontam-benchmark``), shared by dr-sci and verus."""
+
+    @classmethod
+    def _add_argparse_args(cls, parser):
+        flags.decontam_flags(parser)
+
+
 class AnswerOptions(PipelineOptions):
     """The answer checker's settings (``--answer-rel-tol``), shared by dr-sci and check-answers."""
 

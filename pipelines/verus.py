@@ -15,7 +15,8 @@ Inputs (``--seeds``, repeatable; file, directory or glob; ``--input`` means the 
 * task files ``{task_id, task, ground_truth}``: the program is the ground truth; the task text is
   kept when it has the ground truth's spec fingerprint, else re-derived by ``strip_proof``.
 
-Steps (generated from ``steps()``; ``shardsmith steps verus --verus VERUS`` prints them for other flags):
+Steps (generated from ``steps()`` with ``--verus VERUS --decontam-benchmark FILE``; ``shardsmith steps verus``
+prints them for other flags):
 
     read       read        one raw record per .rs file / JSON element /    invalid_json,
                            JSON line                                       not_an_object,
@@ -24,25 +25,40 @@ Steps (generated from ``steps()``; ``shardsmith steps verus --verus VERUS`` prin
     extract    map         program (and repair parts) out of the layout    no_code, unknown_layout
     parse      filter      parse_verus                                     parse_error, no_function
     features   map         feat_* / escape_* columns, line counts,
-                           stripped task, spec fingerprint, id
+                           stripped task, spec fingerprint, id, target
+                           key
+    decontam   filter      --decontam-benchmark: target key equal or       benchmark_contamination
+                           MinHash-near to a benchmark item's
     verify     batch       verify_many in batches; accepted = verified     error:<Type>
                            and no cheating
     verified   checkpoint
     repairs/   derive      debugging records whose fix keeps the failing
                            program's spec (accepted when verified)
-    dedup      dedup       whitespace-collapsed program, then MinHash      -> duplicates/
-                           over code tokens; keep rule: accepted >
-                           verified > other, then smallest id
+    dedup      dedup       target key (spec + exec code of the target      -> duplicates/
+                           fns, no proof), then MinHash over code tokens;
+                           keep rule: accepted > verified > other, then
+                           smallest id
     tasks/     derive      one proof-completion task per kept program
                            with a proof (accepted when verified)
     programs/  write       primary: every seed that parses, with its
                            verification outcome
 
+Dedup and decontamination compare the target key (``tasks.target_text``): the spec + exec code of
+the target functions (exec fns with ``ensures`` or goal asserts; else theorems and proof fn tests)
+and the spec fns they use, without proof, comments or whitespace. Functions that share a context
+stay apart, one function copied into other surroundings is found; ``--dedup-key program`` compares
+whole programs instead. ``--decontam-benchmark FILE`` (any seed layout: task JSONL / JSON, ``.rs``
+folders; repeatable) rejects seeds whose key equals or is MinHash-near (``--threshold``) an item's,
+``benchmark_contamination`` with the item in the detail (``transforms.verus.decontam``).
+
 Synthesis (``--synthesize proof,repair,self,tutorial``; ``transforms.verus.synthesis``) needs an
 endpoint (``--llm-*``) and a verus; without either it is skipped with a note. ``proof`` completes
 the derived tasks, ``repair`` fixes kept programs that failed verification (failed / compile_error)
 from their errors, ``self`` runs self-synthesis, ``tutorial`` makes variants of one seed per feature
-(the accepted program with the smallest id using it). All inputs are gathered into ONE list
+(the accepted program using it most, ``feat_*`` counts, then the smallest id; the prompt names the
+feature in Verus terms). Self and tutorial outputs with a trivial spec (``trivial_spec``), equal or
+MinHash-near to a kept seed (``near_seed``) or to an earlier output (``near_duplicate_output``)
+are rejected (``synthesis.OutputFilter``; counted per loop in the manifest). All inputs are gathered into ONE list
 (``beam.combiners.ToList``) and the loops run in one DoFn, in a fixed order over sorted inputs:
 simple and deterministic (a rerun on the same LLM and verus caches makes no HTTP call), but a
 single worker does all synthesis -- its parallelism is the client's ``--llm-max-concurrency`` and
@@ -68,16 +84,17 @@ import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipelines import flags
-from pipelines.options import DedupOptions, RunOptions, start_run
+from pipelines.options import DecontamOptions, DedupOptions, RunOptions, start_run
 from schemas.verus import (ESCAPE_COLUMNS, FEATURE_COLUMNS, PROOF_TASK_SCHEMA, REPAIR_PAIR_SCHEMA, TRAJECTORY_SCHEMA,
                            VERUS_FEATURES, VERUS_PROGRAM_SCHEMA)
-from transforms.dedup.spec import dedup_spec
+from transforms.dedup.spec import dedup_spec, minhash_config
 from transforms.io.readers import InputError
 from transforms.llm import LlmClient, config_from_options, llm_counters, skipped_note
 from transforms.stages import UniqueBy
 from transforms.steps import Batch, Checkpoint, Custom, Dedup, Derive, Filter, Map, Note, ReadFrom, Step, Write
 from transforms.verus.export import coverage_from_counters, coverage_note, coverage_of, read_rows, sft_rows
-from transforms.verus.programs import (CODE_NORMALIZATION, PRIVATE, Features, SeedReader, VerifyPrograms,
+from transforms.verus.decontam import FLAG as DECONTAM_FLAG, REASON as DECONTAM_REASON, Decontaminate, build_index
+from transforms.verus.programs import (CODE_NORMALIZATION, PRIVATE, TARGET, Features, SeedReader, VerifyPrograms,
                                        acceptance_reason, extract, parse_reason, public, repair_of, seed_inputs,
                                        task_of)
 from transforms.verus.verifier import VerusConfig, find_verus, sandbox_note, verus_version
@@ -117,7 +134,8 @@ def synthesis_loops(value: str | None) -> list[str]:
 
 def synthesis_inputs(loops: list[str], tasks, programs):
     """Tagged inputs of the loops: ``("proof", task)``, ``("repair", failure)``,
-    ``("seed", (feature, id, program))``."""
+    ``("seed", (feature, -count, id, program))`` (tutorial exemplars) and ``("known", program)``
+    (every kept seed program: what self / tutorial outputs must not copy)."""
     parts = []
     if "proof" in loops:
         parts.append(tasks | "synthesis:tasks" >> beam.Map(
@@ -133,8 +151,10 @@ def synthesis_inputs(loops: list[str], tasks, programs):
             if record.get("accepted"):
                 for feature in VERUS_FEATURES:
                     if (record.get("feat_" + feature) or 0) > 0:
-                        yield "seed", (feature, record["id"], record["program"])
+                        yield "seed", (feature, -record["feat_" + feature], record["id"], record["program"])
         parts.append(programs | "synthesis:seeds" >> beam.FlatMap(seeds))
+    if "tutorial" in loops or "self" in loops:
+        parts.append(programs | "synthesis:known" >> beam.Map(lambda record: ("known", record["program"])))
     return parts
 
 
@@ -174,8 +194,10 @@ class _SynthesisFn(beam.DoFn):
         tasks = sorted(by_kind.get("proof", []), key=lambda t: t["task_id"])
         failures = sorted(by_kind.get("repair", []), key=lambda f: f["task_id"])
         seeds: dict[str, str] = {}
-        for feature, _, program in sorted(by_kind.get("seed", [])):  # smallest id per feature
+        for feature, _, _, program in sorted(by_kind.get("seed", [])):  # most uses of it, then smallest id
             seeds.setdefault(feature, program)
+        # one filter for self and tutorial: no trivial spec, no copy of a seed or of an earlier output
+        output_filter = syn.OutputFilter(sorted(by_kind.get("known", [])))
         for loop in self.loops:
             if loop == "proof":
                 rows = syn.proof_completion(tasks, self.client, self.verify, max_repairs=self.max_repairs)
@@ -183,10 +205,11 @@ class _SynthesisFn(beam.DoFn):
                 rows = syn.repair_synthesis(failures, self.client, self.verify, max_repairs=self.max_repairs)
             elif loop == "self":
                 rows = syn.self_synthesis(self.client, self.verify, batch_size=self.self_batch,
-                                          max_batches=self.self_max_batches, max_repairs=self.max_repairs)
+                                          max_batches=self.self_max_batches, max_repairs=self.max_repairs,
+                                          output_filter=output_filter)
             else:
                 rows = syn.tutorial_synthesis(seeds, self.client, self.verify, variants_per_seed=self.variants,
-                                              max_repairs=self.max_repairs)
+                                              max_repairs=self.max_repairs, output_filter=output_filter)
             self.count(f"{loop}:inputs", {"proof": len(tasks), "repair": len(failures),
                                           "tutorial": len(seeds)}.get(loop, 0))
             for kind, row in rows:
@@ -248,9 +271,13 @@ def _finish_manifest(manifest: dict, counters: dict, root: str, extra: dict) -> 
         with open(os.path.join(root, EXPORT_PATH), "w", encoding="utf-8") as out:
             json.dump(rows, out, ensure_ascii=False, indent=1)
             out.write("\n")
-        extra["export"] = {"path": EXPORT_PATH, "rows": len(rows), "layout": "JSON array of {prompt, input, output}"}
-        manifest["notes"].append(f"export: {EXPORT_PATH} holds {len(rows)} {{prompt, input, output}} rows "
-                                 "(tasks, then repairs)")
+        by_source: dict[str, int] = {}
+        for row in rows:
+            by_source[row["source"]] = by_source.get(row["source"], 0) + 1
+        extra["export"] = {"path": EXPORT_PATH, "rows": len(rows), "by_source": dict(sorted(by_source.items())),
+                           "layout": "JSON array of {prompt, input, output, source}"}
+        manifest["notes"].append(f"export: {EXPORT_PATH} holds {len(rows)} {{prompt, input, output, source}} rows ("
+                                 + (", ".join(f"{k} {v}" for k, v in sorted(by_source.items())) or "none") + ")")
     else:
         manifest["notes"].append("export and per-dataset coverage skipped: output is not a local directory")
     if extra.get("synthesis", {}).get("ran"):
@@ -304,6 +331,7 @@ class Plan:
     loops: list[str]
     llm: object | None
     extra: dict
+    benchmark: object | None = None  # decontam.BenchmarkIndex of --decontam-benchmark
 
 
 def check(options: PipelineOptions) -> Plan:
@@ -325,11 +353,20 @@ def check(options: PipelineOptions) -> Plan:
         except ValueError as exc:
             raise InputError(str(exc)) from None
     extra: dict = {"sample": not patterns, "seed_files": len(files)}
+    benchmark = None
+    benchmarks = options.view_as(DecontamOptions).decontam_benchmark
+    if benchmarks:
+        dedup = options.view_as(DedupOptions)
+        benchmark = build_index(list(benchmarks), minhash_config(
+            dedup.shingles or "code", num_perm=dedup.num_perm, ngram=dedup.ngram, threshold=dedup.threshold))
+        extra["decontamination"] = {"benchmarks": list(benchmarks), "items": benchmark.items,
+                                    "keys": len(benchmark.names), "skipped": dict(sorted(benchmark.skipped.items())),
+                                    "threshold": dedup.threshold}
     if binary is not None:
         extra["verification"] = {"verus": binary, "version": verus_version(binary), "config": config.describe()}
     else:
         extra["verification"] = None
-    return Plan(options, files, names, config, binary, loops, llm_config, extra)
+    return Plan(options, files, names, config, binary, loops, llm_config, extra, benchmark)
 
 
 def steps(plan: Plan) -> list[Step]:
@@ -345,8 +382,17 @@ def steps(plan: Plan) -> list[Step]:
         Filter("parse", parse_reason, id_field="source_id", about="parse_verus",
                reasons="parse_error, no_function"),
         Map("features", Features(), id_field="source_id",
-            about="feat_* / escape_* columns, line counts, stripped task, spec fingerprint, id"),
+            about="feat_* / escape_* columns, line counts, stripped task, spec fingerprint, id, target key"),
     ]
+    if plan.benchmark is not None:
+        info = plan.extra["decontamination"]
+        skipped = ", ".join(f"{k} {v}" for k, v in info["skipped"].items())
+        listed.append(Filter("decontam", Decontaminate(plan.benchmark, TARGET), id_field="id",
+                             about=f"{DECONTAM_FLAG}: target key equal or MinHash-near to a benchmark item's",
+                             reasons=DECONTAM_REASON,
+                             note=f"decontamination: {info['items']} benchmark items ({info['keys']} keys) from "
+                                  f"{', '.join(info['benchmarks'])}" + (f"; without a key: {skipped}" if skipped
+                                                                         else "")))
     if verified:
         version = plan.extra["verification"]["version"]
         listed += [
@@ -365,17 +411,20 @@ def steps(plan: Plan) -> list[Step]:
         listed.append(Note("verify", console=True, note=(
             "verification skipped: no verus found (--verus, $VERUS_PATH, PATH); verification columns and "
             "'accepted' are null, tasks and repairs are unverified")))
-    spec = dedup_spec(dedup, id_field="id", text_field="program", score_field=PRIVATE + "keep_score" if verified
+    by_target = opts.dedup_key == "target"
+    spec = dedup_spec(dedup, id_field="id", text_field=TARGET if by_target else "program", score_field=PRIVATE + "keep_score" if verified
                       else None, shingles="code", exact_normalization=CODE_NORMALIZATION)
     listed += [
         # before dedup: a repair pair stays useful even when its fixed program duplicates another seed
         Derive("repairs", dataset="repairs", fn=functools.partial(repair_of, verification_ran=verified),
                schema=REPAIR_PAIR_SCHEMA, unique=True,
                about="debugging records whose fix keeps the failing program's spec (accepted when verified)"),
-        Dedup("dedup", spec, about="whitespace-collapsed program, then MinHash over code tokens; keep rule: "
-                                   "accepted > verified > other, then smallest id", reasons="-> duplicates/",
-              note=spec.near and (f"near dedup: MinHash over code-token {dedup.ngram}-grams of the program, "
-                                  f"threshold {dedup.threshold}") or None),
+        Dedup("dedup", spec, about=("target key (spec + exec code of the target fns, no proof)" if by_target
+                                    else "whitespace-collapsed program") + ", then MinHash over code tokens; keep "
+                                   "rule: accepted > verified > other, then smallest id", reasons="-> duplicates/",
+              note=spec.near and (f"near dedup: MinHash over code-token {dedup.ngram}-grams of the "
+                                  f"{'target key' if by_target else 'program'}, threshold {dedup.threshold}")
+              or None),
         Derive("tasks", dataset="tasks", fn=functools.partial(task_of, verification_ran=verified),
                schema=PROOF_TASK_SCHEMA, unique=True,
                about="one proof-completion task per kept program with a proof (accepted when verified)"),

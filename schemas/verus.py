@@ -84,6 +84,7 @@ _ESCAPE_DOCS = (
 )
 
 VERUS_FEATURES = tuple(name for name, _ in _FEATURE_DOCS)
+FEATURE_TERMS = dict(_FEATURE_DOCS)  # each feature in Verus terms (prompts, docs)
 ESCAPE_HATCHES = tuple(name for name, _ in _ESCAPE_DOCS)
 FEATURE_COLUMNS = tuple("feat_" + name for name in VERUS_FEATURES)
 ESCAPE_COLUMNS = tuple("escape_" + name for name in ESCAPE_HATCHES)

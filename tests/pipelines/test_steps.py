@@ -17,6 +17,7 @@ from transforms.testing import install_fake_verus
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = str(ROOT / "pipelines" / "samples" / "corpus.jsonl")
+VERUS_SAMPLE = ROOT / "pipelines" / "samples" / "verus"
 BUILD_PIPELINES = ("corpus", "dedup", "rate", "clean-pr", "dr-sci", "verus")
 DEDUP_PIPELINES = [spec.name for spec in BUILTIN if flags.dedup_flags in spec.flags]  # every one taking the flags
 
@@ -38,7 +39,8 @@ def doc_argv(tmp_path_factory):
         "rate": ["--input", SAMPLE, "--text-column", "text", "--output", str(root / "out")],
         "clean-pr": ["--git-repo", str(repo)],
         "dr-sci": ["--llm-base-url", "http://127.0.0.1:9/v1", "--llm-model", "m"],
-        "verus": ["--verus", str(verus)],
+        # the sample's own task file as a benchmark, so the table shows the decontam step
+        "verus": ["--verus", str(verus), "--decontam-benchmark", str(VERUS_SAMPLE / "tasks.jsonl")],
     }
 
 

@@ -16,7 +16,7 @@ import pytest
 from pipelines.cli import main
 from pipelines.verus import SAMPLE_DIR
 from transforms.verus.programs import REPAIR_PROMPT, TASK_PROMPT, extract, fenced_code, split_debugging_input
-from schemas.verus import FEATURE_COLUMNS
+from schemas.verus import FEATURE_COLUMNS, FEATURE_TERMS
 from transforms.testing.openai_server import FakeOpenAIServer
 from transforms.records import Rejected
 from transforms.verus.tasks import spec_code_fingerprint
@@ -48,7 +48,8 @@ def test_sample_run_without_verus(sample_run, capsys):
     manifest = _manifest(sample_run)
     assert manifest["conservation"] == {"read": 10, "written": 6, "rejected": 2, "deduplicated": 2, "holds": True}
     assert manifest["rejects_by_stage_reason"] == {"extract/no_code": 1, "parse/parse_error": 1}
-    assert manifest["deduplicated_by_stage_method"] == {"dedup:exact/exact": 1, "dedup:near/minhash": 1}
+    # binary_search_copy.rs differs from binary_search.rs in comments and layout: by the target key an exact copy
+    assert manifest["deduplicated_by_stage_method"] == {"dedup:exact/exact": 2}
     notes = "\n".join(manifest["notes"])
     assert "verification skipped" in notes
     for label in ("seeds (8 programs)", "programs (6 programs)", "tasks (5 programs)", "repairs (1 programs)"):
@@ -78,7 +79,7 @@ def test_sample_run_without_verus(sample_run, capsys):
     assert "lemma_sum_to_closed_form((n - 1) as nat)" not in lemma["task"] and "ensures" in lemma["task"]
     # the task file's ground truth is sum_lemma.rs re-spaced: an exact duplicate
     assert {json.loads(r["record_json"])["source_id"] for r in _rows(sample_run, "duplicates")
-            if r["method"] == "exact"} == {"sum_to_closed_form"}
+            if r["method"] == "exact"} == {"sum_to_closed_form", "programs/binary_search.rs"}
 
     [repair] = _rows(sample_run, "repairs")
     assert repair["origin"] == "imported" and repair["failing_status"] == "failed"
@@ -88,7 +89,9 @@ def test_sample_run_without_verus(sample_run, capsys):
 
     export = json.loads((sample_run / "export" / "sft.json").read_text())
     assert isinstance(export, list) and len(export) == len(tasks) + 1
-    assert all(set(row) == {"prompt", "input", "output"} for row in export)
+    assert all(set(row) == {"prompt", "input", "output", "source"} for row in export)
+    assert [row["source"] for row in export] == ["tasks"] * len(tasks) + ["repairs"]
+    assert "```\nerror:" in export[-1]["input"]  # the error text is fenced
     assert fenced_code(export[-1]["output"]) is not None
     assert split_debugging_input(export[-1]["input"])[1].startswith("error:")
     assert manifest["verus"]["export"]["rows"] == len(export)
@@ -162,6 +165,8 @@ def test_run_through_fake_verus(tmp_path, fake_verus):
     assert manifest["conservation"]["holds"]
     assert manifest["verus"]["verification"]["version"] == "0.2025.06.14.fake000"
     programs = _by_file(_rows(out, "programs"))
+    # binary_search_copy.rs has binary_search.rs's target key: one of the two stays
+    programs["binary_search.rs"] = programs.get("binary_search.rs") or programs["binary_search_copy.rs"]
     assert programs["binary_search.rs"]["verification_status"] == "verified"
     assert programs["binary_search.rs"]["accepted"] is True
     assert programs["binary_search.rs"]["verus_version"] == "0.2025.06.14.fake000"
@@ -305,6 +310,13 @@ def test_synthesis_proof_and_repair(tmp_path, fake_verus, capsys):
     summary = manifest["verus"]["synthesis"]["loops_summary"]
     assert summary["proof"]["trajectory:success"] == n_tasks and summary["repair"]["program"] == 2
     assert any(n.startswith("synthesis proof:") for n in manifest["notes"])
+    # every synthesized dataset reaches the SFT export, named by its source
+    by_source = manifest["verus"]["export"]["by_source"]
+    assert by_source == {"tasks": n_tasks, "repairs": 1, "synthesized:repair": 2, "synthesized_repairs": n_tasks + 2,
+                         "trajectories:proof_completion": n_tasks, "trajectories:repair": 2}
+    export = json.loads((out / "export" / "sft.json").read_text())
+    [proof_row] = [r for r in export if r["source"] == "trajectories:proof_completion"][:1]
+    assert proof_row["prompt"] == TASK_PROMPT and VERIFIED_MARKER in proof_row["output"]
 
     again, calls_again = run("second")
     assert calls_again == 0
@@ -321,3 +333,200 @@ def test_synthesis_skipped_without_endpoint(tmp_path, capsys):
     assert note in capsys.readouterr().err
     assert not (out / "trajectories").exists()
     assert main(["verus", "--output", str(tmp_path / "bad"), "--synthesize", "proof,nope"]) == 2
+
+
+CONTEXT = """\
+use vstd::prelude::*;
+verus! {
+pub struct Counter { pub n: u64 }
+spec fn small(x: u64) -> bool { x < 1000 }
+fn bump(c: &mut Counter)
+    requires small(old(c).n),
+    ensures c.n == old(c).n + 1,
+{
+    c.n = c.n + 1;
+}
+fn reset(c: &mut Counter)
+    ensures c.n == 0,
+{
+    c.n = 0;
+}
+fn get(c: &Counter) -> (r: u64)
+{
+    c.n
+}
+fn is_small(c: &Counter) -> (r: bool)
+{
+    c.n < 1000
+}
+fn double(c: &mut Counter)
+    requires old(c).n < 100,
+{
+    c.n = c.n * 2;
+}
+fn main() {}
+}
+"""
+# one target each: the context (struct, spec fn, the other fn, main) is shared
+ONLY_BUMP = CONTEXT.replace("fn reset(c: &mut Counter)\n    ensures c.n == 0,", "fn reset(c: &mut Counter)")
+ONLY_RESET = CONTEXT.replace("    ensures c.n == old(c).n + 1,\n", "")
+MAX_A = """\
+use vstd::prelude::*;
+verus! {
+// max of two, from one source
+fn max2(a: u64, b: u64) -> (r: u64)
+    ensures r >= a, r >= b, r == a || r == b,
+{
+    if a >= b { a } else { b }
+}
+fn main() { let m = max2(1, 2); }
+}
+"""
+MAX_B = """\
+use vstd::prelude::*;
+
+verus! {
+
+spec fn unused_helper(x: int) -> int { x + 1 }
+
+/// The same function in another source's surroundings, with a proof block and other comments.
+fn max2(a: u64, b: u64) -> (r: u64)
+    ensures
+        r >= a,
+        r >= b,
+        r == a || r == b,
+{
+    proof { assert(a >= b || b > a); }
+    if a >= b { a } else { b }
+}
+
+fn main() {
+    let x = max2(3, 4);
+    let y = max2(x, 5);
+}
+
+} // verus!
+"""
+
+
+def _write_seeds(folder: Path, programs: dict[str, str]) -> Path:
+    folder.mkdir(parents=True)
+    for name, text in programs.items():
+        (folder / name).write_text(text)
+    return folder
+
+
+def test_dedup_by_target_function_not_by_whole_program(tmp_path):
+    seeds = _write_seeds(tmp_path / "seeds", {"bump.rs": ONLY_BUMP, "reset.rs": ONLY_RESET, "max_a.rs": MAX_A,
+                                              "max_b.rs": MAX_B})
+    out = tmp_path / "target"
+    assert main(["verus", "--seeds", str(seeds), "--verus", str(tmp_path / "none"), "--output", str(out)]) == 0
+    kept = set(_by_file(_rows(out, "programs")))
+    # distinct targets in shared context both stay; one function in two surroundings is one
+    assert {"bump.rs", "reset.rs"} <= kept and len({"max_a.rs", "max_b.rs"} & kept) == 1
+    assert _manifest(out)["deduplicated_by_stage_method"] == {"dedup:exact/exact": 1}
+    # the whole-program key: the shared context merges the two targets, the copies stay apart
+    old = tmp_path / "program"
+    assert main(["verus", "--seeds", str(seeds), "--verus", str(tmp_path / "none"), "--dedup-key", "program",
+                 "--output", str(old)]) == 0
+    kept = set(_by_file(_rows(old, "programs")))
+    assert len({"bump.rs", "reset.rs"} & kept) == 1 and {"max_a.rs", "max_b.rs"} <= kept
+    assert _manifest(old)["deduplicated_by_stage_method"] == {"dedup:near/minhash": 1}
+
+
+def test_decontamination_against_benchmark_tasks(tmp_path, capsys):
+    seeds = _write_seeds(tmp_path / "seeds", {"bump.rs": ONLY_BUMP, "max_b.rs": MAX_B,
+                                              "reset.rs": ONLY_RESET})
+    # a benchmark of proof-free tasks (the task of MAX_A) as JSONL, and a folder of .rs programs
+    tasks = tmp_path / "bench.jsonl"
+    tasks.write_text(json.dumps({"task_id": "bench/max2", "task": MAX_A, "ground_truth": MAX_A}) + "\n"
+                     + json.dumps({"task_id": "bench/empty", "task": "", "ground_truth": ""}) + "\n")
+    folder = _write_seeds(tmp_path / "bench_rs", {"reset_task.rs": ONLY_RESET.replace("fn main() {}", "")})
+    out = tmp_path / "out"
+    assert main(["verus", "--seeds", str(seeds), "--verus", str(tmp_path / "none"), "--decontam-benchmark",
+                 str(tasks), "--decontam-benchmark", str(folder), "--output", str(out)]) == 0
+    manifest = _manifest(out)
+    assert manifest["conservation"]["holds"]
+    assert manifest["rejects_by_stage_reason"] == {"decontam/benchmark_contamination": 2}
+    details = sorted(r["detail"] for r in _rows(out, "rejects"))
+    assert details == ["bench/max2 (exact)", "reset_task.rs (exact)"]
+    assert set(_by_file(_rows(out, "programs"))) == {"bump.rs"}
+    info = manifest["verus"]["decontamination"]
+    assert info["items"] == 2 + 1 and info["skipped"] == {"no_code": 1}
+    # a near copy (a changed constant) is found by MinHash
+    near = _write_seeds(tmp_path / "near", {"bump.rs": ONLY_BUMP, "max_c.rs": MAX_B.replace("let y = max2(x, 5);", "")
+                                            .replace("r == a || r == b,", "r == a || r == b || false,")})
+    out2 = tmp_path / "out2"
+    assert main(["verus", "--seeds", str(near), "--verus", str(tmp_path / "none"), "--decontam-benchmark",
+                 str(tasks), "--threshold", "0.5", "--output", str(out2)]) == 0
+    [reject] = _rows(out2, "rejects")  # max_c.rs
+    assert reject["reason"] == "benchmark_contamination" and reject["detail"].startswith("bench/max2 (near, Jaccard")
+    # a wrong path is a one-line error naming the flag
+    capsys.readouterr()
+    assert main(["verus", "--seeds", str(seeds), "--decontam-benchmark", str(tmp_path / "missing"),
+                 "--output", str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "--decontam-benchmark" in err and "missing" in err
+
+
+def _new_program(k: int, ensures: str) -> str:
+    return (f"use vstd::prelude::*;\nverus! {{\nfn made_{k}(a: u64, b: u64) -> (r: u64)\n    requires a < {k + 50}, "
+            f"b < 7,\n    ensures {ensures},\n{{\n    let s = a * {k + 2} + b;\n    let t = s % {k + 3};\n    proof {{ assert(b < 7); }}\n"
+            f"    if a > b {{ a }} else {{ b }}\n}}\n}}\n{VERIFIED_MARKER}\n")
+
+
+class SelfTutorialScript:
+    """Self-synthesis sample k: 0 a seed verbatim, 1 `ensures true`, 2 a new program, 3 a repeat of it;
+    tutorial: the exemplar returned verbatim."""
+
+    def __call__(self, request, index):
+        messages = request["messages"]
+        first, last, k = messages[0]["content"], messages[-1]["content"], request.get("seed", 0)
+        if first.startswith("Here is a Verus program that uses"):
+            return "```rust\n" + fenced_code(first) + VERIFIED_MARKER + "\n```"
+        if "Write a new, self-contained Rust program" in last:
+            return f"```rust\nfn plain_{k}() {{}}\n```"
+        if "Turn this Rust program into a Verus program" in last:
+            k = int(last.split("fn plain_")[1].split("(")[0])
+            if k == 0:
+                return "```rust\n" + (SAMPLE_DIR / "programs" / "seq_max.rs").read_text() + VERIFIED_MARKER + "\n```"
+            ensures = "true" if k == 1 else "r >= a, r >= b"
+            return "```rust\n" + _new_program(2 if k == 3 else k, ensures) + "```"
+        return "I cannot help with that."
+
+
+def test_self_and_tutorial_synthesis_reject_copies_and_trivial_specs(tmp_path, fake_verus):
+    out = tmp_path / "out"
+    with FakeOpenAIServer(SelfTutorialScript()) as server:
+        assert main(["verus", "--verus", str(fake_verus), "--verus-cache-dir", str(tmp_path / "vcache"),
+                     "--output", str(out), "--synthesize", "self,tutorial", "--synthesis-max-repairs", "0",
+                     "--self-synthesis-batch", "4", "--self-synthesis-max-batches", "1", "--tutorial-variants", "1",
+                     "--llm-base-url", server.url, "--llm-model", "m", "--llm-cache-dir",
+                     str(tmp_path / "llm-cache"), "--llm-max-retries", "0"]) == 0
+        requests = [r.body for r in server.requests]
+    manifest = _manifest(out)
+    summary = manifest["verus"]["synthesis"]["loops_summary"]
+    assert {k: v for k, v in summary["self"].items() if k.startswith("rejected:")} == {
+        "rejected:near_seed": 1, "rejected:trivial_spec": 1, "rejected:near_duplicate_output": 1}
+    assert summary["self"]["program"] == 1
+    tutorial = summary["tutorial"]
+    assert tutorial["inputs"] > 0 and tutorial["rejected:near_seed"] == tutorial["inputs"]
+    assert "program" not in tutorial
+    [made] = _rows(out, "synthesized")
+    assert "fn made_2" in made["program"] and made["origin"] == "self_synthesis"
+    # the tutorial prompt names the feature in Verus terms, and its exemplar uses the feature most
+    programs = [p for p in _rows(out, "programs") if p["accepted"]]
+    prompts = [r["messages"][0]["content"] for r in requests
+               if r["messages"][0]["content"].startswith("Here is a Verus program that uses")]
+    [assert_by] = [p for p in prompts if FEATURE_TERMS["assert_by"] in p]
+    most = max(p["feat_assert_by"] for p in programs)
+    assert fenced_code(assert_by) in {p["program"] for p in programs if p["feat_assert_by"] == most}
+    assert not any("`assert_by`" in p.split(":", 1)[0] for p in prompts)
+    # the export: tasks, repairs, the kept synthesized program and its trajectory, with their source
+    export = json.loads((out / "export" / "sft.json").read_text())
+    sources = [row["source"] for row in export]
+    assert sources.count("synthesized:self_synthesis") == 1 and sources.count("trajectories:self_synthesis") == 1
+    assert "trajectories:tutorial" not in sources  # its outputs were all rejected
+    [trajectory] = [row for row in export if row["source"] == "trajectories:self_synthesis"]
+    assert trajectory["prompt"].startswith("Turn this Rust program into a Verus program")
+    assert "fn made_2" in trajectory["output"] and "fn plain_2" in trajectory["input"]

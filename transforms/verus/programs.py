@@ -19,7 +19,8 @@ from transforms.io.readers import Unreadable, iter_jsonl
 from transforms.records import Rejected, content_id
 from transforms.verus.features import feature_columns, program_summary
 from transforms.verus.syntax import parse_verus
-from transforms.verus.tasks import cheating_reason, goal_reason, spec_code_fingerprint, strip_proof
+from transforms.verus.tasks import (cheating_reason, goal_reason, keeps_goals, spec_code_fingerprint, strip_proof,
+                                    target_text)
 from transforms.verus.verifier import VerificationResult, VerusConfig, skipped_record_fields, verify_many
 
 RS_SUFFIXES = (".rs",)
@@ -28,6 +29,7 @@ ERRORS_MARKER = re.compile(r"^[ \t]*The error messages are.*$", re.MULTILINE)
 FENCE = re.compile(r"```[ \t]*(rust|verus|rs)?[ \t]*\r?\n(.*?)```", re.DOTALL | re.IGNORECASE)
 CODE_NORMALIZATION = TextNormalization(lowercase=False, nfkc=False, strip_punctuation=False, collapse_whitespace=True)
 PRIVATE = "_"  # fields starting with it travel between stages and are never written
+TARGET = PRIVATE + "target"  # tasks.target_text: the per-function dedup / decontamination key
 COVERAGE_NAMESPACE = "verus:seed_coverage"
 TASK_PROMPT = ("Given a Verus program with function signatures, preconditions, postconditions and code, but "
                "with the proof annotations missing, add loop invariants, assertions and lemmas so that Verus "
@@ -43,7 +45,7 @@ def seed_files(patterns: list[str]) -> list[str]:
     return seed_inputs(patterns)[0]
 
 
-def seed_inputs(patterns: list[str]) -> tuple[list[str], dict[str, str]]:
+def seed_inputs(patterns: list[str], flag: str = "--seeds") -> tuple[list[str], dict[str, str]]:
     """(``seed_files``, display name per file): a seed's ``source`` is its path relative to the
     ``--seeds`` pattern that found it (``transforms.io.local_paths.display_names``), never its
     absolute local path, so the same layout gives the same sources and ids on every machine."""
@@ -55,18 +57,18 @@ def seed_inputs(patterns: list[str]) -> tuple[list[str], dict[str, str]]:
             matches = [p for p in glob.glob(os.path.join(pattern, "**", "*"), recursive=True)
                        if os.path.isfile(p) and p.lower().endswith(RS_SUFFIXES + JSON_SUFFIXES)]
             if not matches:
-                raise InputError(f"--seeds {given}: directory holds no .rs, .json or .jsonl files")
+                raise InputError(f"{flag} {given}: directory holds no .rs, .json or .jsonl files")
         elif glob.has_magic(pattern):
             matches = [p for p in glob.glob(pattern) if os.path.isfile(p)]
             if not matches:
-                raise InputError(f"--seeds {given}: no file matches")
+                raise InputError(f"{flag} {given}: no file matches")
         elif os.path.isfile(pattern):
             matches = [pattern]
         else:
-            raise InputError(f"--seeds {given}: no such file or directory")
+            raise InputError(f"{flag} {given}: no such file or directory")
         for path in matches:
             if not path.lower().endswith(RS_SUFFIXES + JSON_SUFFIXES):
-                raise InputError(f"--seeds {path}: expected .rs, .json or .jsonl")
+                raise InputError(f"{flag} {path}: expected .rs, .json or .jsonl")
         found.extend(matches)
         groups.append((pattern, matches))
     return sorted(dict.fromkeys(found)), display_names(groups)
@@ -196,7 +198,8 @@ def program_id(source: str) -> str:
 
 
 class Features:
-    """Map stage: features, line counts, stripped task, fingerprint, id; counts seed coverage."""
+    """Map stage: features, line counts, stripped task, fingerprint, id, the target key
+    (``TARGET``); counts seed coverage."""
 
     def setup(self):
         from apache_beam.metrics import Metrics
@@ -216,6 +219,7 @@ class Features:
             "program_without_proof": strip_proof(program),
             "spec_fingerprint": spec_code_fingerprint(program),
             **program_summary(program), **columns, **skipped_record_fields(), "accepted": None,
+            TARGET: target_text(program),
         }
         for key in ("_repair", "_task"):
             if candidate.get(key) is not None:
@@ -269,7 +273,8 @@ def task_of(record: dict, verification_ran: bool):
         return Rejected(f"cheating:{cheat}")
     task = record["program_without_proof"]
     imported = record.get(PRIVATE + "task")
-    if imported and spec_code_fingerprint(imported) == record["spec_fingerprint"]:
+    if (imported and spec_code_fingerprint(imported) == record["spec_fingerprint"]
+            and keeps_goals(record["program"], imported)):
         task = imported
     if normalize_program(task) == normalize_program(record["program"]):
         return Rejected("no_proof")

@@ -1037,6 +1037,13 @@ def _name_references(program: VerusProgram) -> dict[str, list[int]]:
     return refs
 
 
+def _top_asserts(fn: Function) -> list[Statement]:
+    """Plain asserts of a body not inside another proof statement (proof block, assert-by)."""
+    wrappers = [s for s in fn.statements if s.kind in PROOF_STATEMENTS and s.kind != "assert"]
+    return [s for s in fn.statements if s.kind == "assert"
+            and not any(w.start < s.start and s.end <= w.end for w in wrappers)]
+
+
 def proof_fn_roles(program: VerusProgram) -> dict[int, str]:
     """Role of every proof fn, keyed by its start token index:
 
@@ -1045,8 +1052,12 @@ def proof_fn_roles(program: VerusProgram) -> dict[int, str]:
       machine: the trait / machine needs the item, so its signature stays and only its body is proof;
     * ``theorem``: has a non-empty ``ensures`` clause and its name is used nowhere outside its
       own body: a statement the program proves (its signature is spec, its body proof);
-    * ``helper``: any other lemma (called from proofs, used by ``broadcast use`` or ``via``):
-      proof, removed whole.
+    * ``test``: no ``ensures``, its name used nowhere outside its own body, and a plain
+      ``assert`` among its top-level statements: a test whose asserts are its only stated goal
+      (``goal_asserts``); handled like an exec fn's body (proof statements but the goals go);
+    * ``helper``: any other lemma (called from proofs, used by ``broadcast use`` or ``via``). A
+      helper with a non-empty ``ensures`` is a lemma the task asks to prove (``lemma_fns``): its
+      signature stays and its body is proof, like a theorem's; one without is removed whole.
     """
     refs = _name_references(program)
     roles = {}
@@ -1060,9 +1071,22 @@ def proof_fn_roles(program: VerusProgram) -> dict[int, str]:
         elif any(c.exprs for c in fn.clauses_of("ensures")) and all(
                 fn.start <= k < fn.end for k in refs.get(fn.name, ()) if k != fn.name_index):
             roles[fn.start] = "theorem"
+        elif all(fn.start <= k < fn.end for k in refs.get(fn.name, ()) if k != fn.name_index) and _top_asserts(fn):
+            roles[fn.start] = "test"
         else:
             roles[fn.start] = "helper"
     return roles
+
+
+def lemma_fns(program: VerusProgram) -> list[Function]:
+    """Proof fns a task keeps as statements to prove: theorems and helpers with a non-empty
+    ``ensures`` (``proof_fn_roles``). Their signatures stay in the task with emptied bodies: a
+    lemma the verified program proved is part of what the task asks for (not trusted context, which
+    would need ``external_body``, a cheat marker); an answer must keep each signature unchanged
+    (``tasks.cheating_reason``: ``dropped_goal``) and may add lemmas of its own."""
+    roles = proof_fn_roles(program)
+    return [fn for fn in program.functions if roles.get(fn.start) in ("theorem", "helper")
+            and any(c.exprs for c in fn.clauses_of("ensures"))]
 
 
 def merge_spans(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -1077,17 +1101,42 @@ def merge_spans(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
 
 
 def goal_asserts(program: VerusProgram) -> list[tuple[Function, Statement]]:
-    """Plain ``assert(..)`` statements that are the only stated goal of an exec fn: one Verus
-    verifies (a body, not external / external_body) with no ``ensures``, the assert not inside
-    another proof statement (proof block, assert-by). A task keeps them (``proof_pieces``)."""
+    """Plain ``assert(..)`` statements that are the only stated goal of an exec fn or of a
+    proof fn test (role ``test``, ``proof_fn_roles``): one Verus verifies (a body, not external /
+    external_body) with no ``ensures``, the assert not inside another proof statement (proof
+    block, assert-by). A task keeps them (``proof_pieces``)."""
     out = []
+    roles = proof_fn_roles(program)
     for fn in program.functions:
-        if (fn.mode != "exec" or fn.body is None or any(c.exprs for c in fn.clauses_of("ensures"))
+        if fn.mode == "proof" and roles.get(fn.start) != "test":
+            continue
+        if (fn.mode == "spec" or fn.body is None or any(c.exprs for c in fn.clauses_of("ensures"))
                 or fn.has_attribute("verifier::external_body") or fn.has_attribute("verifier::external")):
             continue
-        wrappers = [s for s in fn.statements if s.kind in PROOF_STATEMENTS and s.kind != "assert"]
-        out += [(fn, s) for s in fn.statements if s.kind == "assert"
-                and not any(w.start < s.start and s.end <= w.end for w in wrappers)]
+        out += [(fn, s) for s in _top_asserts(fn)]
+    return out
+
+
+def hypothesis_assumes(program: VerusProgram) -> list[tuple[Function, Statement]]:
+    """The assumptions of a havoc-style test (``let x = f(); assume(P(x)); assert(Q(x));``, as
+    Verus's own tests and examples write them): ``assume(..)`` statements of an exec fn whose
+    only goal is asserts (``goal_asserts``), not inside another proof statement, before its last
+    goal assert. ``assume(false)`` is never one. A task keeps them, like ``requires``."""
+    t = program.tokens
+    goals: dict[int, list[Statement]] = {}
+    for fn, s in goal_asserts(program):
+        goals.setdefault(fn.start, []).append(s)
+    out = []
+    for fn in program.functions:
+        if fn.start not in goals:
+            continue
+        last = max(s.start for s in goals[fn.start])
+        wrappers = [s for s in fn.statements if s.kind in PROOF_STATEMENTS and s.kind not in ("assert", "assume")]
+        for s in fn.statements:
+            inner = [t[k].text for k in range(s.start, s.end) if t[k].text not in (";",)]
+            if (s.kind == "assume" and s.start < last and inner[-3:] != ["(", "false", ")"]
+                    and not any(w.start < s.start and s.end <= w.end for w in wrappers)):
+                out.append((fn, s))
     return out
 
 
@@ -1104,8 +1153,9 @@ class ProofPiece:
 def proof_pieces(program: VerusProgram) -> list[ProofPiece]:
     """Proof content, piece by piece, sorted by start (pieces may nest; see ``proof_spans``).
 
-    * helper proof fns (see ``proof_fn_roles``), whole;
-    * theorem / interface proof fns: their body contents, ``decreases`` and ``by (solver)``;
+    * helper proof fns without ``ensures`` (see ``proof_fn_roles``), whole;
+    * theorem / interface proof fns and helpers with ``ensures`` (``lemma_fns``): their body
+      contents, ``decreases`` and ``by (solver)``;
     * loop clauses (invariant, invariant_except_break, ensures, decreases);
     * proof statements in any body: ``proof { }``, assert / assert-by / assert forall, assume,
       admit, reveal / reveal_with_fuel / hide, calc!, broadcast use;
@@ -1113,8 +1163,9 @@ def proof_pieces(program: VerusProgram) -> list[ProofPiece]:
     * ``broadcast use`` / ``broadcast group`` items and prover-tuning attributes (rlimit, ...).
 
     Kept: spec fns, requires / ensures / recommends, exec code, datatypes, trusted proof fns,
-    ghost / tracked lets (exec code may pass them on as ``Ghost(x)`` arguments), and the asserts
-    that are an exec fn's only goal (``goal_asserts``).
+    ghost / tracked lets (exec code may pass them on as ``Ghost(x)`` arguments), the asserts
+    that are an exec fn's only goal (``goal_asserts``) and the assumptions before them
+    (``hypothesis_assumes``).
     """
     t = program.tokens
     pieces: list[ProofPiece] = []
@@ -1127,18 +1178,18 @@ def proof_pieces(program: VerusProgram) -> list[ProofPiece]:
         if item.kind in ("broadcast_use", "broadcast_group"):
             add(item.start, item.end)
     roles = proof_fn_roles(program)
-    goals = {s.start for _, s in goal_asserts(program)}
+    goals = {s.start for _, s in goal_asserts(program) + hypothesis_assumes(program)}
     for fn in program.functions:
         role = roles.get(fn.start)
         if role == "trusted":
             continue
-        if role == "helper":
+        if role == "helper" and not any(c.exprs for c in fn.clauses_of("ensures")):
             add(fn.start, fn.end)
             continue
         for attribute in fn.attributes:
             if attribute.name in PROOF_TUNING_ATTRIBUTES:
                 add(attribute.start, attribute.end, whole=False)
-        if fn.mode == "proof":  # theorem or interface: keep the signature only
+        if fn.mode == "proof" and role != "test":  # theorem, lemma or interface: keep the signature only
             for clause in fn.clauses_of("decreases"):
                 add(clause.start, clause.end)
             if fn.solver_span:
@@ -1150,7 +1201,7 @@ def proof_pieces(program: VerusProgram) -> list[ProofPiece]:
                     pieces.append(ProofPiece(lo, hi, False))
             continue
         for clause in fn.clauses_of("decreases"):
-            if fn.mode == "exec":
+            if fn.mode != "spec":
                 add(clause.start, clause.end)
             else:
                 via = next((k for k in range(clause.start, clause.end) if t[k].text == "via"), None)

@@ -22,12 +22,13 @@ candidate that failed verification to an accepted fix yields a repair pair (``RE
 origin ``synthesis``). Fields starting with ``_`` (``_repairs``, ``_accepted``, ``_reason``,
 ``_result``, ...) travel with the trajectory and are never written (``public``).
 
-Loops: ``self_synthesis`` (program, then its spec + proof; near-dup filter on accepted programs;
+Loops: ``self_synthesis`` (program, then its spec + proof; output filter on accepted programs;
 stop rule), ``tutorial_synthesis`` (variants of one seed per feature that must use that feature),
 ``repair_synthesis`` (failing program + errors -> fix) and ``proof_completion`` (tasks). They yield
 ``(kind, row)`` pairs: ``program`` (``VERUS_PROGRAM_SCHEMA``), ``trajectory``, ``repair``,
-``rejected`` (a ``Rejected`` with the trajectory id as detail: ``duplicate``, ``not_accepted:<why>``,
-``missing_target_feature``) and, last for ``self_synthesis``, ``stopped`` (why the loop ended).
+``rejected`` (a ``Rejected`` with the trajectory id in the detail: ``not_accepted:<why>``,
+``missing_target_feature``, and by ``OutputFilter``: ``trivial_spec``, ``near_seed``,
+``near_duplicate_output``) and, last for ``self_synthesis``, ``stopped`` (why the loop ended).
 """
 from __future__ import annotations
 
@@ -39,14 +40,15 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 
-from schemas.verus import ESCAPE_COLUMNS, FEATURE_COLUMNS, VERUS_FEATURES
+from schemas.verus import ESCAPE_COLUMNS, FEATURE_COLUMNS, FEATURE_TERMS, VERUS_FEATURES
 from transforms.dedup.minhash import MinHashConfig, band_hashes, estimated_jaccard, signatures
 from transforms.llm.client import ChatRequest, Completion, LlmClient, LlmError
 from transforms.records import Rejected, content_id
 from transforms.verus import programs
 from transforms.verus.features import extract_features, feature_columns, program_summary
 from transforms.verus.syntax import parse_verus
-from transforms.verus.tasks import cheating_reason, spec_code_fingerprint, strip_proof
+from transforms.verus.tasks import (cheating_reason, spec_code_fingerprint, strip_proof, target_text,
+                                    trivial_spec_reason)
 from transforms.verus.verifier import VerificationResult, VerusConfig, verify_many
 
 VerifyFn = Callable[[Sequence[str]], Sequence[VerificationResult]]
@@ -58,9 +60,10 @@ SELF_SPEC_PROOF_PROMPT = ("Turn this Rust program into a Verus program that Veru
                           "write its specification (requires / ensures, spec fns where useful) and its proof (loop "
                           "invariants, assertions, lemmas). Do not use assume, admit or external_body. Respond with "
                           "the full program in a ```rust fence.\n\n{program}")
-TUTORIAL_PROMPT = ("Here is a Verus program that uses the Verus feature `{feature}`:\n\n{seed}\n\nWrite a new, "
-                   "different Verus program (other functions and data) that also uses `{feature}`, with a "
-                   "specification and a proof that Verus verifies. Do not use assume, admit or external_body. "
+TUTORIAL_PROMPT = ("Here is a Verus program that uses {feature}:\n\n{seed}\n\nWrite a new, "
+                   "different Verus program (other functions and data, not a copy of this one) that also uses "
+                   "{feature}, with a specification (ensures clauses that state what the code computes) and a "
+                   "proof that Verus verifies. Do not use assume, admit or external_body. "
                    "Respond with the full program in a ```rust fence.")
 NO_CODE_FEEDBACK = "Your answer holds no ```rust fenced program. Respond with the full program in a ```rust fence."
 
@@ -329,9 +332,9 @@ class NearDupIndex:
     def __len__(self) -> int:
         return len(self.exact)
 
-    def add_many(self, texts: Sequence[str]) -> list[bool]:
+    def add_many(self, texts: Sequence[str], keep: bool = True) -> list[bool]:
         """For each text in order: True when it duplicates one kept before (earlier texts of the call
-        included); texts that are not duplicates are kept."""
+        included); texts that are not duplicates are kept (with ``keep=False``: only looked up)."""
         if not texts:
             return []
         sigs, has = signatures(list(texts), self.config)
@@ -345,7 +348,7 @@ class NearDupIndex:
                 dup = any(not self.config.verify or estimated_jaccard(sigs[i], self.sigs[j]) >= self.config.threshold
                           for j in sorted(candidates))
             out.append(dup)
-            if dup:
+            if dup or not keep:
                 continue
             self.exact.add(norm)
             if has[i]:
@@ -356,22 +359,61 @@ class NearDupIndex:
         return out
 
 
+class OutputFilter:
+    """What a synthesized program must not be: a trivial spec (``tasks.trivial_spec_reason``:
+    ``trivial_spec``), equal or MinHash-near to a seed (``near_seed``) or to an output kept before
+    (``near_duplicate_output``, across the loops sharing the filter). Programs are compared by
+    their target key (``tasks.target_text``: spec + exec code of the target fns, no proof)."""
+
+    def __init__(self, seeds: Sequence[str] = (), config: MinHashConfig | None = None):
+        self.seeds = NearDupIndex(config)
+        self.seeds.add_many([_key(p) for p in seeds])
+        self.outputs = NearDupIndex(config)
+
+    def reasons(self, programs_: Sequence[str]) -> list[Rejected | None]:
+        """For each program in order: a Rejected (detail: why), or None when it is kept (and
+        remembered as an output)."""
+        out: list[Rejected | None] = []
+        for program in programs_:
+            parsed = parse_verus(program)
+            if isinstance(parsed, Rejected):  # verified, yet not structured by parse_verus
+                out.append(Rejected("parse_error", parsed.detail))
+                continue
+            why = trivial_spec_reason(parsed)
+            key = _key(program)
+            if why:
+                out.append(Rejected("trivial_spec", why))
+            elif self.seeds.add_many([key], keep=False)[0]:
+                out.append(Rejected("near_seed", "equal or near to a seed's target"))
+            elif self.outputs.add_many([key])[0]:
+                out.append(Rejected("near_duplicate_output", "equal or near to an earlier output's target"))
+            else:
+                out.append(None)
+        return out
+
+
+def _key(program: str) -> str:
+    return target_text(program)
+
+
 # --------------------------------------------------------------------------- loops
 
 
 def self_synthesis(client: LlmClient, verify_fn: VerifyFn, *, batch_size: int = 500,
                    stop_duplicate_share: float = 0.95, max_batches: int = 10,
                    minhash: MinHashConfig | None = None, max_repairs: int = 2, temperature: float | None = 1.0,
-                   max_tokens: int | None = None, seed: int | None = 0) -> Iterator[tuple[str, Any]]:
+                   max_tokens: int | None = None, seed: int | None = 0,
+                   output_filter: OutputFilter | None = None) -> Iterator[tuple[str, Any]]:
     """Self-synthesis: per batch, ``batch_size`` programs, then each one's spec + proof (an episode).
 
-    Accepted programs go through the near-dup filter against everything accepted so far; the loop
-    stops after a batch in which at least ``stop_duplicate_share`` of the accepted programs were
-    duplicates (a batch with none accepted does not count), or after ``max_batches``.
+    Accepted programs go through ``output_filter`` (``OutputFilter``: trivial spec, near a seed,
+    near an earlier output, ``parse_error`` for a verified program ``parse_verus`` cannot structure); the loop stops after a batch in which at least
+    ``stop_duplicate_share`` of the accepted programs were near a seed or an earlier output (a
+    batch with none accepted does not count), or after ``max_batches``.
     """
     if batch_size < 1 or max_batches < 1 or not 0 < stop_duplicate_share <= 1:
         raise ValueError("batch_size and max_batches must be >= 1, stop_duplicate_share in (0, 1]")
-    index = NearDupIndex(minhash)
+    output_filter = output_filter or OutputFilter(config=minhash)
     first = {"role": "user", "content": SELF_PROGRAM_PROMPT}
     stopped = {"reason": "max_batches", "batches": max_batches, "programs": 0, "last_duplicate_share": None}
     total = 0
@@ -394,14 +436,15 @@ def self_synthesis(client: LlmClient, verify_fn: VerifyFn, *, batch_size: int = 
         trajectories = episodes(starts, client, verify_fn, max_repairs=max_repairs, temperature=temperature,
                                 max_tokens=max_tokens, seed=seed)
         accepted = [i for i, t in enumerate(trajectories) if t["_accepted"]]
-        dups = index.add_many([trajectories[i]["final_program"] for i in accepted])
-        dup_of = dict(zip(accepted, dups))  # by position: equal episodes share a trajectory id
+        verdicts = output_filter.reasons([trajectories[i]["final_program"] for i in accepted])
+        verdict_of = dict(zip(accepted, verdicts))  # by position: equal episodes share a trajectory id
+        dups = [v is not None and v.reason != "trivial_spec" for v in verdicts]
         for i, t in enumerate(trajectories):
             yield from _episode_rows(t)
             if not t["_accepted"]:
                 yield "rejected", _not_accepted(t)
-            elif dup_of[i]:
-                yield "rejected", Rejected("duplicate", t["id"])
+            elif verdict_of[i] is not None:
+                yield "rejected", Rejected(verdict_of[i].reason, f"{t['id']}: {verdict_of[i].detail}")
             else:
                 total += 1
                 yield "program", program_record(t, "self_synthesis")
@@ -415,9 +458,13 @@ def self_synthesis(client: LlmClient, verify_fn: VerifyFn, *, batch_size: int = 
 
 def tutorial_synthesis(seeds_by_feature: Mapping[str, str], client: LlmClient, verify_fn: VerifyFn, *,
                        variants_per_seed: int = 4, max_repairs: int = 2, temperature: float | None = 1.0,
-                       max_tokens: int | None = None, seed: int | None = 0) -> Iterator[tuple[str, Any]]:
-    """Tutorial-based synthesis: ``variants_per_seed`` variants of the seed of each feature; an accepted
-    variant that does not use its feature (``extract_features``) is rejected ``missing_target_feature``."""
+                       max_tokens: int | None = None, seed: int | None = 0,
+                       output_filter: OutputFilter | None = None) -> Iterator[tuple[str, Any]]:
+    """Tutorial-based synthesis: ``variants_per_seed`` variants of the seed of each feature (the
+    prompt names the feature in Verus terms, ``schemas.verus.FEATURE_TERMS``); an accepted variant
+    that does not use its feature (``extract_features``) is rejected ``missing_target_feature``, one
+    ``output_filter`` refuses (``OutputFilter``; by default against the tutorial seeds) by its reason."""
+    output_filter = output_filter or OutputFilter(list(seeds_by_feature.values()))
     unknown = sorted(set(seeds_by_feature) - set(VERUS_FEATURES))
     if unknown:
         raise ValueError(f"unknown Verus features {unknown}; see schemas.verus.VERUS_FEATURES")
@@ -425,7 +472,7 @@ def tutorial_synthesis(seeds_by_feature: Mapping[str, str], client: LlmClient, v
     for feature in sorted(seeds_by_feature):
         seed_program = seeds_by_feature[feature]
         parent = programs.program_id(seed_program)
-        prompt = TUTORIAL_PROMPT.format(feature=feature, seed=programs.fenced(seed_program))
+        prompt = TUTORIAL_PROMPT.format(feature=FEATURE_TERMS[feature], seed=programs.fenced(seed_program))
         for i in range(variants_per_seed):
             starts.append(Start([{"role": "user", "content": prompt}], "tutorial", task_id=parent, sample_index=i,
                                 meta={"feature": feature, "parent_id": parent}))
@@ -435,8 +482,12 @@ def tutorial_synthesis(seeds_by_feature: Mapping[str, str], client: LlmClient, v
         meta = t["_start"].meta
         if not t["_accepted"]:
             yield "rejected", _not_accepted(t)
-        elif extract_features(parse_verus(t["final_program"])).get(meta["feature"], 0) <= 0:
+        elif isinstance(parsed := parse_verus(t["final_program"]), Rejected):
+            yield "rejected", Rejected("parse_error", f"{t['id']}: {parsed.detail}")
+        elif extract_features(parsed).get(meta["feature"], 0) <= 0:
             yield "rejected", Rejected("missing_target_feature", f"{t['id']}: no {meta['feature']}")
+        elif (verdict := output_filter.reasons([t["final_program"]])[0]) is not None:
+            yield "rejected", Rejected(verdict.reason, f"{t['id']}: {verdict.detail}")
         else:
             yield "program", program_record(t, "tutorial", parent_id=meta["parent_id"], target_feature=meta["feature"])
 

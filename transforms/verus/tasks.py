@@ -3,17 +3,20 @@
 ``strip_proof`` removes ``syntax.proof_pieces`` (see there for the full list): loop
 invariants / loop ensures / loop decreases, proof blocks, asserts of every kind, assume / admit,
 reveal, calc!, broadcast use / groups, exec-fn ``decreases``, prover-tuning attributes, helper
-lemmas (proof fns used by other code) and the bodies of theorems (proof fns with ``ensures``
-nobody calls: their statement is the program's spec, so ``proof fn t(..) ensures .. {}`` stays).
-Specs (spec fns, requires / ensures / recommends, theorem signatures), exec code, datatypes,
-trusted (external_body) items and ghost / tracked lets stay. Comment lines directly above a
+lemmas without ``ensures`` and the bodies of lemmas with ``ensures`` (theorems nobody calls and
+helpers other code calls alike, ``syntax.lemma_fns``: ``proof fn l(..) requires .. ensures .. {}``
+stays, a statement the task asks to prove). Specs (spec fns, requires / ensures / recommends,
+lemma signatures), exec code, datatypes, trusted (external_body) items, ghost / tracked lets,
+the asserts that are an exec fn's only goal and the ``assume``s before them in a havoc-style
+test (its hypotheses) stay. Comment lines directly above a
 removed statement or item go with it; a line left empty by a removal is dropped; an assert that
 was a match arm's whole value becomes ``{}`` so the task stays valid Rust.
 
 ``spec_code_fingerprint`` hashes the tokens ``strip_proof`` keeps, minus what a proof may add or
 change without touching the spec or the code: comments and whitespace, ghost / tracked lets,
 ``use`` imports, trigger annotations, trailing commas, and spec fns that no kept spec or code
-refers to (a proof's helper spec fns). So an added invariant, assert, proof block, helper lemma or
+refers to (a proof's helper spec fns), and lemmas whole (an answer may add lemmas; the task's own
+must stay as they are, which ``cheating_reason`` checks). So an added invariant, assert, proof block, helper lemma or
 helper spec fn leaves it unchanged; a changed ensures / requires clause, a changed spec fn the spec
 uses, or changed exec code changes it.
 """
@@ -27,9 +30,9 @@ from transforms.verus.features import (
     count_escape_hatches, escape_hatches_in_text, escape_hatches_in_tokens,
 )
 from transforms.verus.syntax import (
-    FN_CLAUSES, LOOP_CLAUSES, ProofPiece, Token, VerusProgram, VerusSyntaxError, goal_asserts, in_spans,
-    merge_spans,
-    outermost_pieces, parse_verus, proof_pieces, proof_spans, tokenize,
+    FN_CLAUSES, LOOP_CLAUSES, ProofPiece, Token, VerusProgram, VerusSyntaxError, goal_asserts, hypothesis_assumes,
+    in_spans, lemma_fns, merge_spans, outermost_pieces, parse_verus, proof_fn_roles, proof_pieces, proof_spans,
+    tokenize,
 )
 
 _FINGERPRINT_SALT = "verus-spec-code-v1"
@@ -165,7 +168,12 @@ def spec_code_tokens(program: VerusProgram) -> list[Token]:
     excluded += _trigger_spans(program) + _outside_use_spans(program)
     # goal asserts stay in a task, but an answer may add asserts next to them (cheating_reason
     # checks that it keeps the task's)
-    excluded += [program.char_span(s.start, s.end) for _, s in goal_asserts(program)]
+    excluded += [program.char_span(s.start, s.end) for _, s in goal_asserts(program) + hypothesis_assumes(program)]
+    # lemmas (theorems and helpers) whole: an answer may add its own; the task's lemmas must stay
+    # unchanged, which cheating_reason checks (lemma_goals)
+    roles = proof_fn_roles(program)
+    excluded += [program.char_span(f.start, f.end) for f in program.functions
+                 if roles.get(f.start) in ("theorem", "helper")]
     excluded = merge_spans(excluded)
     kept = [i for i, tok in enumerate(t) if not in_spans(excluded, tok.start)]
 
@@ -307,8 +315,68 @@ def _goal_texts(source: str | VerusProgram) -> list[str] | None:
     if isinstance(program, Rejected):
         return None
     t = program.tokens
+    return sorted([fn.name + ":" + " ".join(t[k].text for k in range(s.start, s.end) if t[k].text != ";")
+                   for fn, s in goal_asserts(program)] + ["lemma " + g for g in lemma_goals(program)])
+
+
+def _hypotheses(source: str | VerusProgram | None) -> list[str]:
+    """The havoc-style assumptions (``syntax.hypothesis_assumes``) as ``fn:tokens`` (none when
+    the source does not parse)."""
+    if source is None:
+        return []
+    program = source if isinstance(source, VerusProgram) else parse_verus(source)
+    if isinstance(program, Rejected):
+        return []
+    t = program.tokens
     return sorted(fn.name + ":" + " ".join(t[k].text for k in range(s.start, s.end) if t[k].text != ";")
-                  for fn, s in goal_asserts(program))
+                  for fn, s in hypothesis_assumes(program))
+
+
+def _allowed_assumes(candidate, seed) -> int:
+    """How many of the candidate's ``assume``s are test hypotheses: its own (without a seed), or
+    those equal to one of the seed's (with one)."""
+    mine = _hypotheses(candidate)
+    if seed is None:
+        return len(mine)
+    remaining = _hypotheses(seed)
+    allowed = 0
+    for h in mine:
+        if h in remaining:
+            remaining.remove(h)
+            allowed += 1
+    return allowed
+
+
+def lemma_goals(program: VerusProgram) -> list[str]:
+    """Each kept lemma (``syntax.lemma_fns``) as text: its signature's tokens (attributes,
+    ``decreases`` and trigger annotations left out) and those of the spec fns the signature
+    refers to, directly or through other spec fns. Sorted."""
+    t = program.tokens
+    spec = {f.name: f for f in program.functions if f.mode == "spec" and f.body is not None}
+    skip = _trigger_spans(program)
+
+    def text(lo: int, hi: int, drop=()) -> str:
+        spans = merge_spans(skip + [program.char_span(a, b) for a, b in drop])
+        return " ".join(t[k].text for k in range(lo, hi) if not in_spans(spans, t[k].start))
+
+    out = []
+    for fn in lemma_fns(program):
+        head = fn.name_index
+        while head > fn.start and t[head - 1].kind == "ident":
+            head -= 1  # the qualifiers before the name (pub, broadcast, proof, fn), not the attributes
+        sig_end = fn.body[0] if fn.body else fn.end
+        parts = [text(head, sig_end, [(c.start, c.end) for c in fn.clauses_of("decreases")])]
+        names = {t[k].text for k in range(head, sig_end) if t[k].kind == "ident"}
+        seen: set[str] = set()
+        while names - seen:
+            name = min(names - seen)
+            seen.add(name)
+            if name in spec and name != fn.name:
+                f = spec[name]
+                parts.append(text(f.name_index, f.end))
+                names |= {t[k].text for k in range(f.name_index, f.end) if t[k].kind == "ident"}
+        out.append(fn.name + ": " + " | ".join(parts))
+    return sorted(out)
 
 
 def _dropped_goal(candidate: str | VerusProgram, seed: str | VerusProgram) -> bool:
@@ -324,24 +392,31 @@ def _dropped_goal(candidate: str | VerusProgram, seed: str | VerusProgram) -> bo
     return False
 
 
+def keeps_goals(candidate: str | VerusProgram, task: str | VerusProgram) -> bool:
+    """Whether the candidate keeps every goal assert and lemma (``lemma_goals``) of the task."""
+    return not _dropped_goal(candidate, task)
+
+
 def cheating_reason(candidate: str | VerusProgram, seed: str | VerusProgram | None = None) -> str | None:
     """Why a candidate cannot be accepted even if it verifies, else None: Verus's ``--no-cheating``
     rules (``features.escape_hatches_in_tokens``), less what the seed itself had.
 
     Without a seed (a seed program judged on its own) this is ``--no-cheating`` itself: any
     ``assume`` / ``admit`` / ``external_body`` (``axiom fn`` included) / ``assume_specification`` /
-    ``assume_termination`` is cheating; ``#[verifier::external]`` is not (Verus then ignores the
+    ``assume_termination`` is cheating (but the assumptions of a havoc-style test,
+    ``syntax.hypothesis_assumes``: premises like ``requires``); ``#[verifier::external]`` is not (Verus then ignores the
     item, and verified code cannot use it). With a seed (an answer to a task made from it):
-    ``assume`` / ``admit``: present at all; ``external_body`` / ``external``: a trusted item the
+    ``assume`` / ``admit``: present at all (but the seed's own test hypotheses); ``external_body`` / ``external``: a trusted item the
     seed did not have (by attribute, kind and name; external_body by count when either side does
     not parse); ``assume_specification`` / ``assume_termination``: more of them than the seed had;
-    ``dropped_goal``: an assert that is the seed's goal (``syntax.goal_asserts``) is missing.
+    ``dropped_goal``: an assert that is the seed's goal (``syntax.goal_asserts``) is missing, or
+    one of its lemmas (``lemma_goals``: signature and the spec fns it names) is missing or changed.
     """
     found, found_external = _escape_profile(candidate)
     allowed, allowed_external = _escape_profile(seed)
     if seed is not None and _dropped_goal(candidate, seed):
         return "dropped_goal"
-    if found["assume"]:
+    if found["assume"] > _allowed_assumes(candidate, seed):
         return "assume"
     if found["admit"]:
         return "admit"
@@ -361,4 +436,111 @@ def cheating_reason(candidate: str | VerusProgram, seed: str | VerusProgram | No
         return "assume_termination"
     if found["assume_specification"] > allowed["assume_specification"]:
         return "assume_specification"
+    return None
+
+
+# ------------------------------------------------------------------------------ dedup key
+
+
+def target_functions(program: VerusProgram) -> list:
+    """The functions a task is about: exec fns Verus verifies with a non-empty ``ensures`` or goal
+    asserts; without any, the lemmas (``syntax.lemma_fns``: theorems and helpers with ``ensures``,
+    the same set in a program and in its task) and proof fn tests; else none. Helper lemmas, ``main``
+    without asserts, spec fns and trusted items are context, not targets."""
+    roles = proof_fn_roles(program)
+    with_goal_asserts = {fn.start for fn, _ in goal_asserts(program)}
+
+    def has_goal(fn) -> bool:
+        return any(c.exprs for c in fn.clauses_of("ensures")) or fn.start in with_goal_asserts
+
+    verified = [fn for fn in program.functions if not _trusted(fn) and fn.mode != "spec"]
+    lemmas = lemma_fns(program)
+    for chosen in ([fn for fn in verified if fn.mode == "exec" and has_goal(fn)],
+                   [fn for fn in verified if fn in lemmas or roles.get(fn.start) == "test"]):
+        if chosen:
+            return chosen
+    return []
+
+
+def target_text(source: str | VerusProgram) -> str:
+    """The dedup / decontamination key of a program: the tokens of its target functions
+    (``target_functions``) with proof, comments, whitespace, trigger annotations and ghost lets
+    removed, each followed by the spec fns it refers to (directly or through other spec fns),
+    the per-function texts sorted. Shared context (other functions, datatypes, ``main``) is not
+    part of it, so two targets in one context differ and one function in two contexts is equal.
+    A program without a target (its task would have no goal) is keyed by all its tokens, proof
+    included (comments and whitespace still left out); unparsable source by its whitespace-collapsed
+    text."""
+    if isinstance(source, str):
+        parsed = parse_verus(source)
+        if isinstance(parsed, Rejected):
+            return " ".join(source.split())
+        source = parsed
+    program = source
+    targets = target_functions(program)
+    if not targets:
+        return " ".join(tok.text for tok in program.tokens)
+    t = program.tokens
+    skip = list(proof_spans(program)) + _trigger_spans(program)
+    skip += [program.char_span(s.start, s.end) for fn in program.functions for s in fn.statements
+             if s.kind in ("ghost_let", "tracked_let")]
+    skip = merge_spans(skip)
+    spec = {f.name: f for f in program.functions if f.mode == "spec" and f.body is not None}
+
+    def text(lo: int, hi: int) -> tuple[str, set[str]]:
+        kept = [t[k].text for k in range(lo, hi) if not in_spans(skip, t[k].start)]
+        kept = [x for x, after in zip(kept, kept[1:] + [None]) if x != "," or not (
+            after is None or after in (")", "]", "}", "{", ";") or after in _CLAUSE_KEYWORDS)]  # trailing commas
+        return " ".join(kept), {x for x in kept if x in spec}
+
+    parts = []
+    for fn in targets:
+        own, names = text(fn.start, fn.end)
+        seen: set[str] = set()
+        extra = []
+        while names - seen:
+            name = min(names - seen)
+            seen.add(name)
+            spec_text, more = text(spec[name].start, spec[name].end)
+            extra.append(spec_text)
+            names |= more
+        parts.append(" ".join([own] + sorted(extra)))
+    return "\n".join(sorted(parts))
+
+
+# ------------------------------------------------------------------------------ trivial specs
+
+
+def trivial_spec_reason(source: str | VerusProgram) -> str | None:
+    """Why a (synthesized) program's spec states nothing worth proving, else None:
+
+    * ``no_ensures``: no verified fn has a non-empty ``ensures`` (asserts do not count: a
+      synthesized program is to state what its code computes);
+    * ``ensures_true``: every ``ensures`` expression is the literal ``true``;
+    * ``requires_false``: a ``requires`` expression is the literal ``false`` (the fn is vacuous);
+    * ``unused_requires``: a ``requires`` expression names none of its fn's parameters (nor
+      ``self``): it constrains nothing the fn gets.
+    """
+    program = _program(source)
+    t = program.tokens
+    verified = [fn for fn in program.functions if not _trusted(fn) and fn.mode != "spec"]
+
+    def words(expr: tuple[int, int]) -> list[str]:
+        return [t[k].text for k in range(*expr) if t[k].text not in ("(", ")")]
+
+    ensures = [e for fn in verified for c in fn.clauses_of("ensures") for e in c.exprs]
+    if not ensures:
+        return "no_ensures"
+    if ensures and all(words(e) == ["true"] for e in ensures):
+        return "ensures_true"
+    for fn in verified:
+        lo, hi = fn.params
+        params = {t[k].text for k in range(lo + 1, hi) if t[k].kind == "ident" and k + 1 < hi
+                  and t[k + 1].text == ":"} | {"self", "old"}
+        for clause in fn.clauses_of("requires"):
+            for expr in clause.exprs:
+                if words(expr) == ["false"]:
+                    return "requires_false"
+                if not params & {t[k].text for k in range(*expr)}:
+                    return "unused_requires"
     return None

@@ -325,8 +325,11 @@ fn exec_code(x: u64) -> u64 requires x < 5 { proof { theorem(1); } x + 1 }
 """
     program = _program(source)
     roles = {f.name: proof_fn_roles(program).get(f.start) for f in program.functions}
-    assert roles == {"f": None, "helper": "helper", "theorem": "helper", "no_statement": "helper",
+    # an uncalled proof fn whose asserts are its only goal is a test
+    assert roles == {"f": None, "helper": "helper", "theorem": "helper", "no_statement": "test",
                      "axiom_f": "trusted", "law": "interface", "exec_code": None}
+    called = _program(source.replace("proof { theorem(1); }", "proof { theorem(1); no_statement(); }"))
+    assert proof_fn_roles(called)[_fn(called, "no_statement").start] == "helper"
     # without the call from exec code, 'theorem' is a statement the program proves
     program = _program(source.replace("proof { theorem(1); } ", ""))
     assert proof_fn_roles(program)[_fn(program, "theorem").start] == "theorem"

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from schemas.verus import REPAIR_PAIR_SCHEMA, TRAJECTORY_SCHEMA, VERUS_PROGRAM_SCHEMA
+from schemas.verus import FEATURE_TERMS, REPAIR_PAIR_SCHEMA, TRAJECTORY_SCHEMA, VERUS_PROGRAM_SCHEMA
 from transforms.dedup.minhash import MinHashConfig
 from transforms.llm.client import LlmClient, LlmConfig
 from transforms.testing.openai_server import FakeOpenAIServer
 from transforms.verus.synthesis import (
-    ERRORS_HEADER, NearDupIndex, episode, extract_rust_code, proof_completion, public, repair_synthesis,
+    ERRORS_HEADER, NearDupIndex, OutputFilter, episode, extract_rust_code, proof_completion, public, repair_synthesis,
     self_synthesis, tutorial_synthesis, verifier_fn,
 )
 from transforms.verus.tasks import strip_proof
@@ -49,6 +49,7 @@ CHEAT = sum_program("verified 2", proof="invariant i <= n,\n        // give up\n
     "    i\n}", "    assume(i == n);\n    i\n}")
 SPEC_CHANGED = sum_program("verified 2", ensures="r <= n")
 TASK = strip_proof(FIXED)
+TUTORIAL_SEED = sum_program("verified 2").replace("    i\n}", "    assert(i == n) by {}\n    i\n}")
 
 
 def fence(program: str) -> str:
@@ -75,9 +76,15 @@ class Script:
         text = "\n".join(m["content"] for m in messages)
         last = messages[-1]["content"]
         first = messages[0]["content"]
-        if "uses the Verus feature `assert_by`" in first:
-            if request.get("seed", 0) == 0:
-                return fence(sum_program("verified 2").replace("    i\n}", "    assert(i == n) by {}\n    i\n}"))
+        if "uses " + FEATURE_TERMS["assert_by"] in first:  # the feature in Verus terms, not its key
+            k = request.get("seed", 0)
+            if k in (0, 3):  # a new program with the feature; sample 3 repeats it
+                return fence(distinct_program(7).replace("    assert(a7 < 107);", "    assert(a7 < 107) by {}"))
+            if k == 2:  # the seed itself, verbatim
+                return fence(TUTORIAL_SEED)
+            if k == 4:  # a trivial spec
+                return fence(distinct_program(8).replace("assert(a8 < 108);", "assert(a8 < 108) by {}")
+                             .replace("ensures out8 == a8,", "ensures true,"))
             return fence(sum_program("verified 2", name="no_assert_by"))  # lacks the feature
         if first.startswith("Given a Verus program and its verification errors"):
             return fence(FIXED)  # the repair loop: fixed at once
@@ -199,7 +206,7 @@ def test_self_synthesis_near_dup_filter_and_stop_rule(server, verus, tmp_path):
     rows = list(self_synthesis(client, verus, batch_size=4, stop_duplicate_share=0.75, max_batches=5,
                                minhash=mh, max_repairs=0))
     programs = [r for k, r in rows if k == "program"]
-    dups = [r for k, r in rows if k == "rejected" and r.reason == "duplicate"]
+    dups = [r for k, r in rows if k == "rejected" and r.reason == "near_duplicate_output"]
     trajectories = [r for k, r in rows if k == "trajectory"]
     assert rows[-1][0] == "stopped"
     stopped = rows[-1][1]
@@ -235,15 +242,18 @@ def test_rerun_on_the_same_cache_makes_no_http_calls(verus, tmp_path):
     assert strip(first) == strip(second)
 
 
-def test_tutorial_variant_without_the_feature_is_rejected(server, verus, tmp_path):
+def test_tutorial_variants_rejected_by_feature_seed_copy_repeat_and_trivial_spec(server, verus, tmp_path):
     client = client_for(server, tmp_path)
-    seed = sum_program("verified 2").replace("    i\n}", "    assert(i == n) by {}\n    i\n}")
-    rows = list(tutorial_synthesis({"assert_by": seed}, client, verus, variants_per_seed=2, max_repairs=0))
+    seed = TUTORIAL_SEED
+    rows = list(tutorial_synthesis({"assert_by": seed}, client, verus, variants_per_seed=5, max_repairs=0))
     programs = [r for k, r in rows if k == "program"]
     rejected = [r for k, r in rows if k == "rejected"]
     assert len(programs) == 1 and programs[0]["target_feature"] == "assert_by"
     assert programs[0]["origin"] == "tutorial" and programs[0]["feat_assert_by"] >= 1
-    assert programs[0]["parent_id"] and [r.reason for r in rejected] == ["missing_target_feature"]
+    # samples 1..4: no assert_by, the seed returned verbatim, a repeat of sample 0, `ensures true`
+    assert programs[0]["parent_id"] and [r.reason for r in rejected] == [
+        "missing_target_feature", "near_seed", "near_duplicate_output", "trivial_spec"]
+    assert rejected[-1].detail.endswith("ensures_true")
     check_rows(programs, VERUS_PROGRAM_SCHEMA)
     with pytest.raises(ValueError):
         list(tutorial_synthesis({"no_such_feature": seed}, client, verus))
@@ -255,3 +265,28 @@ def test_near_dup_index():
     assert index.add_many([a, b, a, a.replace("  ", "    ")]) == [False, False, True, True]
     assert index.add_many([distinct_program(1).replace("verified 2", "verified 3")]) == [True]
     assert len(index) == 2
+
+
+def test_output_filter_trivial_specs_and_near_copies():
+    seed = distinct_program(1)
+    out = OutputFilter([seed], MinHashConfig.for_code(num_perm=64))
+    base = distinct_program(2)
+    reasons = out.reasons([
+        base.replace("ensures out2 == a2,\n", ""),                       # no ensures
+        base.replace("ensures out2 == a2,", "ensures true,"),
+        base.replace("requires a2 < 102,", "requires false,"),
+        base.replace("requires a2 < 102,", "requires 1 < 102,"),          # names no parameter
+        seed.replace("// FAKE_VERUS", "// a comment\n// FAKE_VERUS"),   # the seed with a comment
+        base, base.replace("    a2\n}", "    proof { assert(a2 == a2); }\n    a2\n}"),  # another proof only
+        distinct_program(3),
+    ])
+    assert [(r.reason, r.detail) if r else None for r in reasons] == [
+        ("trivial_spec", "no_ensures"), ("trivial_spec", "ensures_true"), ("trivial_spec", "requires_false"),
+        ("trivial_spec", "unused_requires"), ("near_seed", "equal or near to a seed's target"), None,
+        ("near_duplicate_output", "equal or near to an earlier output's target"), None]
+
+
+def test_output_filter_rejects_a_verified_program_it_cannot_parse():
+    # seen on verus-lang/verus examples/ through the fake verus: a fence cut short still "verified"
+    [reason] = OutputFilter().reasons(["verus! { fn f(x: u64) -> (r: u64) ensures r == x { x "])
+    assert reason.reason == "parse_error"

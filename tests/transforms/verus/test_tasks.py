@@ -4,7 +4,7 @@ import pytest
 from tests.transforms.verus.programs import BINARY_SEARCH
 from transforms.records import Rejected
 from transforms.verus.features import count_escape_hatches, extract_features
-from transforms.verus.syntax import parse_verus, token_roles
+from transforms.verus.syntax import lemma_fns, parse_verus, token_roles
 from transforms.verus.tasks import (
     cheating_reason, goal_reason, spec_code_fingerprint, spec_code_text, strip_proof,
 )
@@ -106,7 +106,7 @@ fn compute_sum(n: u64) -> (s: u64)
 } // verus!
 """
 
-# the helper lemma goes; the unused lemma with an ensures is a theorem: its statement stays
+# both lemmas have an ensures: their statements stay with emptied bodies (the called helper too)
 SUM_TASK = """\
 use vstd::prelude::*;
 
@@ -122,6 +122,14 @@ spec fn sum_to(n: nat) -> nat
 proof fn lemma_sum_to_closed(n: nat)
     ensures
         2 * sum_to(n) == n * (n + 1),
+{}
+
+/// Sums grow with n.
+proof fn lemma_sum_monotonic(i: nat, j: nat)
+    requires
+        i <= j,
+    ensures
+        sum_to(i) <= sum_to(j),
 {}
 
 fn compute_sum(n: u64) -> (s: u64)
@@ -290,7 +298,7 @@ def test_strip_binary_search_removes_the_loop_clauses_only():
     assert strip_proof(BINARY_SEARCH) == BINARY_SEARCH_TASK
 
 
-def test_strip_sum_keeps_the_theorem_statement_and_drops_the_helper():
+def test_strip_sum_keeps_the_statements_of_the_theorem_and_the_called_lemma():
     assert strip_proof(SUM) == SUM_TASK
 
 
@@ -300,8 +308,9 @@ def test_stripped_task_parses_and_holds_no_proof(source):
     task = strip_proof(source)
     stripped = _parse(task)
     before, after = extract_features(original), extract_features(stripped)
+    broadcast_lemmas = sum("broadcast" in f.qualifiers for f in lemma_fns(original))
     for name in PROOF_FEATURES:
-        assert after[name] == 0, name
+        assert after[name] == (broadcast_lemmas if name == "broadcast" else 0), name
     for name in SPEC_FEATURES:
         assert after[name] == before[name], name
     # spec and exec fns keep their clauses (helper lemmas take theirs along)
@@ -323,15 +332,18 @@ def test_stripped_task_parses_and_holds_no_proof(source):
 
 def test_strip_mixed_program_details():
     task = strip_proof(MIXED)
-    for gone in ("invariant\n", "invariant j", "assert", "proof {", "calc!", "reveal", "broadcast",
-                 "lemma_even_plus_two", "use_type_invariant", "decreases n,", "decreases s.len()", "rlimit",
+    for gone in ("invariant\n", "invariant j", "assert", "proof {", "calc!", "reveal", "broadcast use",
+                 "broadcast group", "use_type_invariant", "decreases n,", "decreases s.len()", "rlimit",
                  "the new byte is fine"):
         assert gone not in task, gone
     for kept in ("#[verifier::type_invariant]", "#[verifier::external_body]", "#[verifier::opaque]",
                  "pub assume_specification[ core::cmp::max::<u64> ]", "let ghost start = s@;",
                  "/// All bytes are ASCII.\nfn all_ascii", "spec fn prefix_ok",
                  "        Some(v) => {},\n", "    while j < 3 { j = j + 1; }\n",
-                 "    let r = x & 1;\n    match flag {"):
+                 "    let r = x & 1;\n    match flag {",
+                 # a lemma with an ensures keeps its statement, body emptied
+                 "pub broadcast proof fn lemma_even_plus_two(x: int)\n    ensures\n"
+                 "        #[trigger] is_even(x + 2) == is_even(x),\n{}\n"):
         assert kept in task, kept
 
 
@@ -369,12 +381,18 @@ def test_fingerprint_catches_spec_and_code_changes():
     ]
     for variant in changed:
         assert spec_code_fingerprint(variant) != base
-    # a theorem's statement and a spec fn the spec uses are spec too
+    # a spec fn the exec spec uses is spec too
     sum_base = spec_code_fingerprint(SUM)
-    assert spec_code_fingerprint(SUM.replace("2 * sum_to(n) == n * (n + 1)", "sum_to(n) >= n")) != sum_base
     assert spec_code_fingerprint(SUM.replace("n + sum_to((n - 1) as nat)", "n + 1")) != sum_base
-    # the helper lemma's statement is proof
-    assert spec_code_fingerprint(SUM.replace("sum_to(i) <= sum_to(j),", "sum_to(i) <= sum_to(j) + 0,")) == sum_base
+    # lemmas (theorem and called helper alike) are outside the fingerprint, since an answer may add
+    # lemmas of its own; changing a task's lemma is dropped_goal instead
+    for old, new in (("2 * sum_to(n) == n * (n + 1)", "sum_to(n) >= n"),
+                     ("sum_to(i) <= sum_to(j),", "sum_to(i) <= sum_to(j) + 0,"),
+                     ("        i <= j,\n", "        i < j,\n")):
+        changed = SUM.replace(old, new)
+        assert changed != SUM and spec_code_fingerprint(changed) == sum_base
+        assert cheating_reason(changed, strip_proof(SUM)) == "dropped_goal"
+    assert cheating_reason(SUM, strip_proof(SUM)) is None
 
 
 def test_fingerprint_of_the_mixed_program_is_stable_under_stripping():
@@ -574,3 +592,119 @@ def test_asserts_that_are_an_exec_fns_only_goal_stay_in_the_task():
     # with an ensures the fn's asserts are proof again
     with_ensures = GOAL_ASSERTS.replace("fn test(v: Vec<u64>) {", "fn test(v: Vec<u64>)\n    ensures true,\n{")
     assert "assert(n == v@.len());" not in strip_proof(with_ensures)
+
+
+CALLED_LEMMA = """\
+use vstd::prelude::*;
+verus! {
+spec fn tri(n: nat) -> nat decreases n { if n == 0 { 0 } else { n + tri((n - 1) as nat) } }
+proof fn lemma_tri_mono(i: nat, j: nat)
+    requires i <= j,
+    ensures tri(i) <= tri(j),
+    decreases j,
+{
+    if i < j { lemma_tri_mono(i, (j - 1) as nat); }
+}
+proof fn lemma_no_statement(n: nat) {
+    reveal_with_fuel(tri, 2);
+}
+fn tri_u64(n: u64) -> (r: u64)
+    requires tri(n as nat) <= u64::MAX,
+    ensures r == tri(n as nat),
+{
+    let mut r: u64 = 0;
+    let mut i: u64 = 0;
+    while i < n
+        invariant i <= n, r == tri(i as nat), tri(n as nat) <= u64::MAX,
+        decreases n - i,
+    {
+        i = i + 1;
+        proof { lemma_tri_mono(i as nat, n as nat); lemma_no_statement(n as nat); }
+        r = r + i;
+    }
+    r
+}
+}
+"""
+
+
+def test_a_called_lemma_keeps_its_statement_with_an_emptied_body():
+    # examples/guide: a lemma the exec proof calls is part of the task (a statement to prove)
+    task = strip_proof(CALLED_LEMMA)
+    assert ("proof fn lemma_tri_mono(i: nat, j: nat)\n    requires i <= j,\n    ensures tri(i) <= tri(j),\n{}\n"
+            in task)
+    assert "decreases j" not in task and "lemma_tri_mono(i as nat" not in task
+    assert "lemma_no_statement" not in task  # a lemma without ensures states nothing: removed whole
+    assert goal_reason(task) is None and strip_proof(task) == task
+    assert spec_code_fingerprint(task) == spec_code_fingerprint(CALLED_LEMMA)
+    assert cheating_reason(CALLED_LEMMA, task) is None
+    # an answer may add a lemma of its own; it may not drop or weaken the task's lemma
+    extra = CALLED_LEMMA.replace("fn tri_u64", "proof fn lemma_tri_zero() ensures tri(0) == 0 {}\nfn tri_u64")
+    assert spec_code_fingerprint(extra) == spec_code_fingerprint(task) and cheating_reason(extra, task) is None
+    weaker = CALLED_LEMMA.replace("requires i <= j,", "requires i <= j, j < 10,")
+    assert cheating_reason(weaker, task) == "dropped_goal"
+    # a change of a spec fn the lemma states something about is a change of the lemma
+    assert cheating_reason(CALLED_LEMMA.replace("n + tri((n - 1) as nat)", "n + tri((n - 1) as nat) + 0"),
+                           task) == "dropped_goal"
+    dropped = CALLED_LEMMA.replace("requires i <= j,\n    ensures tri(i) <= tri(j),\n", "")
+    assert cheating_reason(dropped, task) == "dropped_goal"
+
+
+PROOF_TEST = """\
+use vstd::prelude::*;
+verus! {
+spec fn sq(x: int) -> int { x * x }
+proof fn test_sq(a: int)
+    requires a > 1,
+{
+    let b = a + 1;
+    assert(sq(a) == a * a);
+    assert(sq(b) > sq(a)) by (nonlinear_arith)
+        requires b > a > 1;
+    assert(b > a);
+}
+}
+"""
+
+
+def test_asserts_that_are_a_proof_fns_only_goal_stay_in_the_task():
+    # source/rust_verify_test/tests: proof fn tests with no ensures, asserts as their goal
+    task = strip_proof(PROOF_TEST)
+    assert "let b = a + 1;" in task and "assert(sq(a) == a * a);" in task and "assert(b > a);" in task
+    assert "nonlinear_arith" not in task and "requires a > 1" in task
+    assert goal_reason(task) is None
+    assert cheating_reason(PROOF_TEST, task) is None
+    assert cheating_reason(PROOF_TEST.replace("    assert(b > a);\n", ""), task) == "dropped_goal"
+
+
+HAVOC_TEST = """\
+use vstd::prelude::*;
+verus! {
+spec fn f(x: int) -> int;
+fn test_havoc(x: u64) {
+    assume(f(x as int) > 10);
+    proof { assert(f(x as int) > 5); }
+    assert(f(x as int) >= 11);
+}
+fn main() {}
+}
+"""
+
+
+def test_the_assumptions_of_a_havoc_style_test_stay_in_the_task():
+    # source/rust_verify_test/tests/*.rs and examples/syntax.rs: assume(P(x)); assert(Q(x))
+    task = strip_proof(HAVOC_TEST)
+    assert "assume(f(x as int) > 10);" in task and "assert(f(x as int) >= 11);" in task
+    assert "proof {" not in task and goal_reason(task) is None
+    # a test's assumption is a premise (like requires), not a cheat; an answer may keep it
+    assert cheating_reason(HAVOC_TEST) is None and cheating_reason(HAVOC_TEST, task) is None
+    # ... but may not add one of its own, and assume(false) is never a premise
+    added = HAVOC_TEST.replace("    assert(f(x as int) >= 11);", "    assume(f(x as int) >= 11);\n"
+                               "    assert(f(x as int) >= 11);")
+    assert cheating_reason(added, task) == "assume"
+    vacuous = HAVOC_TEST.replace("assume(f(x as int) > 10);", "assume(false);")
+    assert cheating_reason(vacuous) == "assume" and "assume(false)" not in strip_proof(vacuous)
+    # an assume after the last goal assert is no premise of it
+    late = HAVOC_TEST.replace("    assert(f(x as int) >= 11);\n", "    assert(f(x as int) >= 11);\n"
+                              "    assume(f(x as int) > 20);\n")
+    assert cheating_reason(late) == "assume" and "> 20" not in strip_proof(late)
