@@ -106,6 +106,9 @@ def test_dr_sci_difficulty_and_rubrics_with_a_real_model(server, tmp_path):
         out = tmp_path / name
         code = main(["dr-sci", "--source", f"webinstruct_verified={verifiable}",
                      "--source", f"natural_reasoning={open_ended}", "--dedup-method", "none",
+                     # the LLM stages are under test, not the shipped classifier (which calls the
+                     # ice question mathematics, then open_ended_math drops it before the LLM)
+                     "--subject-classifier", "none",
                      "--llm-base-url", server.url, "--llm-model", MODEL_ALIAS, "--llm-cache-dir", str(cache),
                      "--llm-log", str(log), "--llm-max-tokens", MAX_TOKENS, "--llm-max-concurrency", "2",
                      "--llm-timeout", "300", "--rollouts", "2", "--output", str(out)])
