@@ -21,7 +21,7 @@ over the nine outcomes, science-vs-not accuracy, a table at ``not_science`` thre
 Parameters (the defaults): fastText softmax, 50 epochs, lr 0.5, word bigrams, character n-grams
 3-5, dim 16, 200,000 buckets, one thread and seed 0 (deterministic), then product quantization
 retrained on the training data with a cutoff of 20,000 words and n-grams. Measured with them
-(MMLU test + GSM8K test as in ``../shared/data``), recorded in the README:
+(the public MMLU and GSM8K test sets), recorded in the README:
 
     model 371,158 bytes; 13,051 training questions; held out 1,316 MMLU questions (567 science,
     749 not_science) and 132 GSM8K problems
