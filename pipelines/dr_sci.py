@@ -65,7 +65,7 @@ import pyarrow.parquet as pq
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipelines import flags
-from pipelines.options import AnswerOptions, DecontamOptions, DedupOptions, RunOptions, start_run
+from pipelines.options import AnswerOptions, ColumnMapOptions, DecontamOptions, DedupOptions, RunOptions, start_run
 from schemas.science import SCIENCE_QUESTION_SCHEMA
 from transforms.dedup.spec import dedup_spec
 from transforms.io.local_paths import display_names, worker_path
@@ -253,7 +253,7 @@ def check(options: PipelineOptions) -> Plan:
         raise InputError("need --rubric-min-items <= --rubric-max-items")
     sample = not opts.source
     specs = list(opts.source or SAMPLE_SOURCES)
-    by_file, files, csvs, names = parse_sources(specs, opts.column_map)
+    by_file, files, csvs, names = parse_sources(specs, options.view_as(ColumnMapOptions).column_map)
     benchmarks = list(options.view_as(DecontamOptions).decontam_benchmark or ([SAMPLE_BENCHMARK] if sample else []))
     for path in benchmarks:
         if not (os.path.exists(path) or glob.glob(path)):
@@ -300,7 +300,8 @@ def subject_model(plan: Plan, workdir: str, extra: dict, staged_dir: str | None 
         extra["subject_classifier"]["path"] = choice
         return choice, f"subject classifier: {choice}"
     opts = plan.options.view_as(DrSciOptions)
-    labelled = [q for q in driver_records(plan.by_file, plan.files, plan.csvs, opts.column_map, plan.names)
+    labelled = [q for q in driver_records(plan.by_file, plan.files, plan.csvs,
+                                                plan.options.view_as(ColumnMapOptions).column_map, plan.names)
                 if subject_from_metadata(q)[0]]
     if len(labelled) < MIN_CLASSIFIER_ROWS or len({subject_from_metadata(q)[0] for q in labelled}) < 2:
         return None, (f"subject classifier: none ({len(labelled)} metadata-labelled rows, need "
@@ -334,7 +335,8 @@ def steps(plan: Plan, model_path: str | None = None, extra: dict | None = None) 
                       exact_normalization=EXACT_NORMALIZATION,
                       resolve=functools.partial(resolve_duplicates, rel_tol=rel_tol))
     listed += [
-        Map("adapt", Adapt({plan.names[file]: name for file, name in plan.by_file.items()}, opts.column_map),
+        Map("adapt", Adapt({plan.names[file]: name for file, name in plan.by_file.items()},
+                                plan.options.view_as(ColumnMapOptions).column_map),
             id_field=POSITION_FIELD, about="per source layout (ADAPTERS / generic column map)",
             reasons="missing_question, needs_image, missing_choices, unknown_source"),
         Map("clean", clean_question, about="Unicode repair, markup -> LaTeX, answer checks",

@@ -145,16 +145,22 @@ def clean_pr_flags(parser) -> None:
                         default=MAX_FILE_BYTES, help="files larger than this are not read (rejected as oversized)")
 
 
+def column_map_flags(parser) -> None:
+    """``--column-map``: where a source's fields are (Dr. SCI generic sources, Verus JSON seeds)."""
+    parser.add_argument("--column-map", "--column_map", dest="column_map", action="append", default=None,
+                        metavar="[NAME:]TARGET=COLUMN,...",
+                        help="field mapping. dr-sci generic sources: e.g. question=q,reference_answer=a,choices=A|B|C|D; "
+                             "NAME:... maps --source generic:NAME only (repeat the flag per source). verus: where JSON "
+                             "seeds keep the program, e.g. program=y,task=x (targets: program, task, failing_program, "
+                             "errors, source_id)")
+
+
 def dr_sci_flags(parser) -> None:
     """Flags of the Dr. SCI pipeline only (shared ones: ``pipelines.options``, ``--llm-*``: LlmOptions)."""
     parser.add_argument("--source", action="append", default=None, metavar="NAME=PATH",
                         help="a source: NAME one of " + ", ".join(SCIENCE_ADAPTERS) + " ('mmlu' reads MMLU CSV "
                              "files/dirs), or 'generic' / 'generic:SOURCE_NAME' with --column-map; PATH a file, "
                              "directory or glob; repeatable (default: the embedded sample)")
-    parser.add_argument("--column-map", "--column_map", dest="column_map", action="append", default=None,
-                        metavar="[NAME:]TARGET=COLUMN,...",
-                        help="generic adapter mapping, e.g. question=q,reference_answer=a,choices=A|B|C|D; "
-                             "NAME:... maps --source generic:NAME only (repeat the flag per source)")
     parser.add_argument("--decontam-ngram", "--decontam_ngram", dest="decontam_ngram", type=at_least(1), default=DECONTAM_NGRAM,
                         help="word n-gram size of the overlap test")
     parser.add_argument("--rollouts", type=at_least(1), default=DEFAULT_ROLLOUTS, help="solver rollouts per question (k)")

@@ -44,6 +44,14 @@ class ColumnOptions(PipelineOptions):
         flags.column_flags(parser)
 
 
+class ColumnMapOptions(PipelineOptions):
+    """``--column-map`` (shared by Dr. SCI and Verus: Beam registers every options class on one parser)."""
+
+    @classmethod
+    def _add_argparse_args(cls, parser):
+        flags.column_map_flags(parser)
+
+
 class ProfileOptions(PipelineOptions):
     """``--profile``: dedup / rate defaults for a build pipeline's output (``pipelines.profiles``)."""
 

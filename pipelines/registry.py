@@ -57,14 +57,15 @@ BUILTIN = (
     PipelineSpec("clean-pr", "pull requests -> Search/Replace edit samples and Agentless-style SFT data",
                  (flags.run_flags, flags.dedup_flags, flags.clean_pr_flags), "pipelines.clean_pr:run"),
     PipelineSpec("dr-sci", "science Q/A sets -> questions with subject, split, difficulty and rubrics",
-                 (flags.run_flags, flags.dedup_flags, flags.llm_flags, flags.dr_sci_flags, flags.answer_flags),
+                 (flags.run_flags, flags.dedup_flags, flags.llm_flags, flags.column_map_flags, flags.dr_sci_flags,
+                  flags.answer_flags),
                  "pipelines.dr_sci:run"),
     PipelineSpec("check-answers", "verdict (equivalent / different / unknown) of each row's answer against its "
                                   "reference, for any Parquet/JSONL table (an RL reward)",
                  (flags.run_flags, flags.answer_flags, flags.check_answers_flags), "pipelines.check_answers:run",
                  positional_input=True),
     PipelineSpec("verus", "Verus seed programs -> programs, proof-completion tasks, repair pairs, SFT export",
-                 (flags.run_flags, flags.dedup_flags, flags.llm_flags, flags.verus_flags), "pipelines.verus:run"),
+                 (flags.run_flags, flags.dedup_flags, flags.llm_flags, flags.column_map_flags, flags.verus_flags), "pipelines.verus:run"),
 )
 PIPELINES: dict[str, PipelineSpec] = {spec.name: spec for spec in BUILTIN}
 

@@ -23,6 +23,7 @@ prints them for other flags):
                                                                            invalid_utf8,
                                                                            unreadable_file
     extract    map         program (and repair parts) out of the layout    no_code, unknown_layout
+                           or --column-map
     parse      filter      parse_verus                                     parse_error, no_function
     features   map         feat_* / escape_* columns, line counts,
                            stripped task, spec fingerprint, id, target
@@ -84,7 +85,7 @@ import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipelines import flags
-from pipelines.options import DecontamOptions, DedupOptions, RunOptions, start_run
+from pipelines.options import ColumnMapOptions, DecontamOptions, DedupOptions, RunOptions, start_run
 from schemas.verus import (ESCAPE_COLUMNS, FEATURE_COLUMNS, PROOF_TASK_SCHEMA, REPAIR_PAIR_SCHEMA, TRAJECTORY_SCHEMA,
                            VERUS_FEATURES, VERUS_PROGRAM_SCHEMA)
 from transforms.dedup.spec import dedup_spec, minhash_config
@@ -94,9 +95,10 @@ from transforms.stages import UniqueBy
 from transforms.steps import Batch, Checkpoint, Custom, Dedup, Derive, Filter, Map, Note, ReadFrom, Step, Write
 from transforms.verus.export import coverage_from_counters, coverage_note, coverage_of, read_rows, sft_rows
 from transforms.verus.decontam import FLAG as DECONTAM_FLAG, REASON as DECONTAM_REASON, Decontaminate, build_index
-from transforms.verus.programs import (CODE_NORMALIZATION, PRIVATE, TARGET, Features, SeedReader, VerifyPrograms,
-                                       acceptance_reason, extract, parse_reason, public, repair_of, seed_inputs,
-                                       task_of)
+from transforms.argtypes import parse_column_map
+from transforms.verus.programs import (CODE_NORMALIZATION, PRIVATE, TARGET, Extract, Features, SeedReader,
+                                       VerifyPrograms, acceptance_reason, check_column_map, parse_reason, public,
+                                       repair_of, seed_inputs, task_of)
 from transforms.verus.verifier import VerusConfig, find_verus, sandbox_note, verus_version
 
 PIPELINE = "verus"
@@ -332,6 +334,7 @@ class Plan:
     llm: object | None
     extra: dict
     benchmark: object | None = None  # decontam.BenchmarkIndex of --decontam-benchmark
+    column_map: dict | None = None  # --column-map, checked
 
 
 def check(options: PipelineOptions) -> Plan:
@@ -366,7 +369,11 @@ def check(options: PipelineOptions) -> Plan:
         extra["verification"] = {"verus": binary, "version": verus_version(binary), "config": config.describe()}
     else:
         extra["verification"] = None
-    return Plan(options, files, names, config, binary, loops, llm_config, extra, benchmark)
+    column_maps = options.view_as(ColumnMapOptions).column_map or []
+    if len(column_maps) > 1:
+        raise InputError("--column-map: give one mapping for the Verus seeds")
+    column_map = check_column_map(parse_column_map(column_maps[0])) if column_maps else None
+    return Plan(options, files, names, config, binary, loops, llm_config, extra, benchmark, column_map)
 
 
 def steps(plan: Plan) -> list[Step]:
@@ -377,7 +384,8 @@ def steps(plan: Plan) -> list[Step]:
         ReadFrom("read", items=tuple(plan.files), reader=SeedReader(plan.names),
                  about="one raw record per .rs file / JSON element / JSON line",
                  reasons="invalid_json, not_an_object, invalid_utf8, unreadable_file"),
-        Map("extract", extract, id_field="_source_id", about="program (and repair parts) out of the layout",
+        Map("extract", Extract(plan.column_map), id_field="_source_id",
+            about="program (and repair parts) out of the layout or --column-map",
             reasons="no_code, unknown_layout"),
         Filter("parse", parse_reason, id_field="source_id", about="parse_verus",
                reasons="parse_error, no_function"),

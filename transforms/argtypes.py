@@ -8,6 +8,8 @@ import argparse
 import math
 from typing import Callable
 
+from transforms.errors import InputError
+
 
 def _checked(kind: type, accept: Callable[[float], bool], requirement: str) -> Callable[[str], float]:
     """A ``type`` parsing ``kind`` and accepting the values ``accept`` holds true for."""
@@ -44,3 +46,17 @@ def json_object(text: str) -> str:
     if not isinstance(value, dict):
         raise argparse.ArgumentTypeError(f"expected a JSON object, got {type(value).__name__}")
     return text
+
+
+def parse_column_map(text: str | None) -> dict:
+    """A ``--column-map`` value, ``question=q,reference_answer=a,choices=A|B|C|D``, as {target: column};
+    ``A|B|C|D`` maps one target to several columns (a list). ``InputError`` for a part without ``=``."""
+    mapping: dict = {}
+    for part in (text or "").split(","):
+        if not part.strip():
+            continue
+        if "=" not in part:
+            raise InputError(f"--column-map: {part!r} is not TARGET=COLUMN")
+        target, column = (s.strip() for s in part.split("=", 1))
+        mapping[target] = column.split("|") if "|" in column else column
+    return mapping

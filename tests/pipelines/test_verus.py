@@ -15,7 +15,10 @@ import pytest
 
 from pipelines.cli import main
 from pipelines.verus import SAMPLE_DIR
-from transforms.verus.programs import REPAIR_PROMPT, TASK_PROMPT, extract, fenced_code, split_debugging_input
+from transforms.argtypes import parse_column_map
+from transforms.errors import InputError
+from transforms.verus.programs import (REPAIR_PROMPT, TASK_PROMPT, check_column_map, extract, fenced_code,
+                                       split_debugging_input)
 from schemas.verus import FEATURE_COLUMNS, FEATURE_TERMS
 from transforms.testing.openai_server import FakeOpenAIServer
 from transforms.records import Rejected
@@ -129,6 +132,40 @@ def test_extract_layouts():
     got = extract({"_source": "t", "_source_id": "t:0", "record": {"task_id": 7, "task": "```rust\nfn f() {}\n```",
                                                                    "ground_truth": "fn f() {}"}})
     assert got["source_id"] == "7" and got["program"] == "fn f() {}" and got["_task"] == "fn f() {}\n"
+
+
+def test_extract_by_column_map():
+    mapping = check_column_map(parse_column_map("program=y,task=x,source_id=id"))
+    record = {"id": 12, "x": "```rust\nfn f() {}\n```", "y": "verus! { fn f() { assert(true); } }"}
+    got = extract({"_source": "p.jsonl", "_source_id": "p.jsonl:0", "record": record}, mapping)
+    assert got["program"] == record["y"] and got["_task"] == "fn f() {}\n" and got["source_id"] == "12"
+    # without the map the same layout is unknown; with it, a record lacking the field is no_code naming it
+    assert extract({"_source_id": "p:0", "record": record}).reason == "unknown_layout"
+    missing = extract({"_source_id": "p:1", "record": {"x": "fn g() {}"}}, mapping)
+    assert missing.reason == "no_code" and "'y'" in missing.detail
+    for bad, words in [("task=x", "program"), ("program=y,prefix=x", "unknown target"), ("program=a|b", "one field"),
+                       ("program=y,errors=e", "go together")]:
+        with pytest.raises(InputError, match=words):
+            check_column_map(parse_column_map(bad))
+
+
+def test_column_map_reads_a_prefix_verified_layout(tmp_path, capsys):
+    """{x: proof-free prefix, y: verified program} JSONL: every line becomes a program with its task."""
+    seeds = tmp_path / "pairs.jsonl"
+    rows = [{"x": f"use vstd::prelude::*;\nverus! {{\nfn f{i}(a: u64) -> (r: u64)\n    ensures r == a,\n{{\n    a\n}}\n}}\n",
+             "y": f"use vstd::prelude::*;\nverus! {{\nfn f{i}(a: u64) -> (r: u64)\n    ensures r == a,\n{{\n"
+                  f"    proof {{ assert(a == a); }}\n    a\n}}\n}}\n"} for i in range(3)]
+    seeds.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = tmp_path / "out"
+    argv = ["verus", "--seeds", str(seeds), "--output", str(out), "--verus", "none"]
+    assert main(argv) != 0  # nothing written: the run fails naming the top reject
+    assert "extract/unknown_layout (3 of 3)" in capsys.readouterr().err
+    out2 = tmp_path / "out2"
+    assert main(argv[:-4] + ["--output", str(out2), "--verus", "none", "--column-map", "program=y,task=x"]) == 0
+    programs = _rows(out2, "programs")
+    assert sorted(p["program"] for p in programs) == sorted(r["y"] for r in rows)
+    assert not _rows(out2, "rejects")
+    assert main(argv[:-4] + ["--output", str(tmp_path / "out3"), "--column-map", "task=x"]) == 2
 
 
 @pytest.fixture()

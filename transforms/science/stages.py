@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 from typing import Iterator
 
+from transforms.argtypes import parse_column_map
 from transforms.errors import InputError
 from transforms.io.readers import Unreadable
 from transforms.records import Rejected
@@ -15,19 +16,6 @@ from transforms.science.answers import assign_split
 from transforms.science.decontam import Contamination
 from transforms.science.rubrics import FINAL_ANSWER_WEIGHT, final_answer_item, has_final_answer_item
 from transforms.science.subjects import SubjectClassifier, assign_subject
-
-
-def parse_column_map(text: str | None) -> dict:
-    """``question=q,reference_answer=a,choices=A|B|C|D`` -> mapping for ``generic_adapter``."""
-    mapping: dict = {}
-    for part in (text or "").split(","):
-        if not part.strip():
-            continue
-        if "=" not in part:
-            raise InputError(f"--column-map: {part!r} is not TARGET=COLUMN")
-        target, column = (s.strip() for s in part.split("=", 1))
-        mapping[target] = column.split("|") if "|" in column else column
-    return mapping
 
 
 def parse_column_maps(values: str | list[str] | None) -> dict[str, dict]:

@@ -147,14 +147,60 @@ def _code_of(value) -> str | None:
     return value if ("verus!" in value or re.search(r"\bfn\s+\w+", value)) else None
 
 
-def extract(raw: dict):
-    """Raw record -> candidate ``{program, source, source_id, origin, _repair?, _task?}``."""
+# --column-map targets of the Verus pipeline: where a JSON record keeps the program and its parts.
+COLUMN_MAP_TARGETS = ("program", "task", "failing_program", "errors", "source_id")
+
+
+def check_column_map(mapping: dict) -> dict:
+    """A Verus ``--column-map`` (``parse_column_map``) checked: known targets, one column each, ``program`` given."""
+    unknown = sorted(set(mapping) - set(COLUMN_MAP_TARGETS))
+    if unknown:
+        raise InputError(f"--column-map: unknown target(s) {', '.join(unknown)} (known: {', '.join(COLUMN_MAP_TARGETS)})")
+    if "program" not in mapping:
+        raise InputError("--column-map: name the program's field, e.g. --column-map program=y,task=x")
+    several = sorted(target for target, column in mapping.items() if not isinstance(column, str))
+    if several:
+        raise InputError(f"--column-map: {', '.join(several)} must name one field each")
+    if ("errors" in mapping) != ("failing_program" in mapping):
+        raise InputError("--column-map: failing_program and errors go together (a repair pair)")
+    return dict(mapping)
+
+
+def _mapped(out: dict, record: dict, mapping: dict):
+    """``extract`` of a JSON record by a checked column map."""
+    column = mapping["program"]
+    if column not in record:
+        return Rejected("no_code", f"field {column!r} (--column-map program) is absent; got keys {sorted(record)[:10]}")
+    program = _code_of(record[column])
+    if program is None:
+        return Rejected("no_code", f"field {column!r} (--column-map program) holds no program")
+    out = {**out, "program": program}
+    if "source_id" in mapping and record.get(mapping["source_id"]) is not None:
+        out["source_id"] = str(record[mapping["source_id"]])
+    if "task" in mapping:
+        out["_task"] = _code_of(record.get(mapping["task"]))
+    if "failing_program" in mapping:
+        failing, errors = _code_of(record.get(mapping["failing_program"])), record.get(mapping["errors"])
+        if failing is not None and isinstance(errors, str) and errors.strip():
+            out["_repair"] = {"failing_program": failing, "errors": errors.strip()}
+    return out
+
+
+def extract(raw: dict, column_map: dict | None = None):
+    """Raw record -> candidate ``{program, source, source_id, origin, _repair?, _task?}``.
+
+    A JSON record is read by ``column_map`` when one is given (``check_column_map``), else by its
+    layout: SAFE / VeruSyn ``{prompt, input, output}``, task files ``{task_id, task, ground_truth}``,
+    ``{program}`` or ``{code}``.
+    """
     out = {"source": raw.get("_source"), "source_id": raw.get("_source_id"), "origin": "seed"}
     if "text" in raw:
         if not raw["text"].strip():
             return Rejected("no_code", "empty .rs file")
         return {**out, "program": raw["text"]}
     record = raw.get("record") or {}
+    if column_map:
+        return _mapped(out, record, column_map)
     if "ground_truth" in record:  # task file
         program = _code_of(record.get("ground_truth"))
         if program is None:
@@ -176,8 +222,19 @@ def extract(raw: dict):
             if program is None:
                 return Rejected("no_code", f"{key} holds no program")
             return {**out, "program": program}
-    return Rejected("unknown_layout", "expected {prompt, input, output}, {task_id, task, ground_truth} or {program}; "
+    return Rejected("unknown_layout", "expected {prompt, input, output}, {task_id, task, ground_truth} or {program}, "
+                                      "or give --column-map program=FIELD; "
                                       f"got keys {sorted(record)[:10]}")
+
+
+class Extract:
+    """Map stage ``extract`` with the run's ``--column-map`` (None: the known layouts)."""
+
+    def __init__(self, column_map: dict | None = None):
+        self.column_map = column_map
+
+    def __call__(self, raw: dict):
+        return extract(raw, self.column_map)
 
 
 def parse_reason(candidate: dict):

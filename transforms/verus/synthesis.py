@@ -370,6 +370,13 @@ class OutputFilter:
         self.seeds.add_many([_key(p) for p in seeds])
         self.outputs = NearDupIndex(config)
 
+    def near_seed(self, program: str | None) -> Rejected | None:
+        """``near_seed`` for a program equal or near to a seed, whatever its verdict (a copy adds no
+        data, and a seed that does not verify must not make its copy a ``not_accepted``)."""
+        if not program or isinstance(parse_verus(program), Rejected) or not self.seeds.add_many([_key(program)], keep=False)[0]:
+            return None
+        return Rejected("near_seed", "equal or near to a seed's target")
+
     def reasons(self, programs_: Sequence[str]) -> list[Rejected | None]:
         """For each program in order: a Rejected (detail: why), or None when it is kept (and
         remembered as an output)."""
@@ -441,7 +448,9 @@ def self_synthesis(client: LlmClient, verify_fn: VerifyFn, *, batch_size: int = 
         dups = [v is not None and v.reason != "trivial_spec" for v in verdicts]
         for i, t in enumerate(trajectories):
             yield from _episode_rows(t)
-            if not t["_accepted"]:
+            if not t["_accepted"] and (copy := output_filter.near_seed(t["final_program"])) is not None:
+                yield "rejected", Rejected(copy.reason, f"{t['id']}: {copy.detail}")
+            elif not t["_accepted"]:
                 yield "rejected", _not_accepted(t)
             elif verdict_of[i] is not None:
                 yield "rejected", Rejected(verdict_of[i].reason, f"{t['id']}: {verdict_of[i].detail}")
@@ -480,7 +489,9 @@ def tutorial_synthesis(seeds_by_feature: Mapping[str, str], client: LlmClient, v
                       max_tokens=max_tokens, seed=seed):
         yield from _episode_rows(t)
         meta = t["_start"].meta
-        if not t["_accepted"]:
+        if not t["_accepted"] and (copy := output_filter.near_seed(t["final_program"])) is not None:
+            yield "rejected", Rejected(copy.reason, f"{t['id']}: {copy.detail}")
+        elif not t["_accepted"]:
             yield "rejected", _not_accepted(t)
         elif isinstance(parsed := parse_verus(t["final_program"]), Rejected):
             yield "rejected", Rejected("parse_error", f"{t['id']}: {parsed.detail}")

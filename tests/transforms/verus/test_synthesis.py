@@ -290,3 +290,20 @@ def test_output_filter_rejects_a_verified_program_it_cannot_parse():
     # seen on verus-lang/verus examples/ through the fake verus: a fence cut short still "verified"
     [reason] = OutputFilter().reasons(["verus! { fn f(x: u64) -> (r: u64) ensures r == x { x "])
     assert reason.reason == "parse_error"
+
+
+def test_a_seed_copy_is_near_seed_even_when_the_copy_does_not_verify(verus, tmp_path):
+    """A tutorial seed that fails verification, returned verbatim: the copy is a near_seed (it adds no
+    data), not a not_accepted:* that hides why it was dropped."""
+    failing_seed = TUTORIAL_SEED.replace("verified 2", "failed 1 1")
+
+    class CopyScript:
+        def __call__(self, request, index):
+            return fence(failing_seed)
+
+    with FakeOpenAIServer(CopyScript()) as fake:
+        rows = list(tutorial_synthesis({"assert_by": failing_seed}, client_for(fake, tmp_path), verus,
+                                       variants_per_seed=2, max_repairs=0))
+    rejected = [r for k, r in rows if k == "rejected"]
+    assert [r.reason for r in rejected] == ["near_seed", "near_seed"]
+    assert [k for k, _ in rows].count("trajectory") == 2  # the episodes are still recorded
