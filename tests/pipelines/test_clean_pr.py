@@ -14,6 +14,7 @@ import pytest
 from pipelines.cli import main
 from schemas.pull_requests import RAW_PR_SCHEMA, SFT_STEPS
 from tests.shared_data import shared_path
+from transforms.code.decontam import shipped_index
 from transforms.code.pr_sample import (
     CleanPrConfig, build_edit_sample, noise_reason, prepare_pr, repo_cap_keep,
 )
@@ -516,8 +517,9 @@ ASTROPY_GOLD_OLD = (
 
 
 def test_default_decontamination_uses_the_shipped_index(tmp_path):
-    """No shared data and no --benchmarks: a PR of astropy/astropy editing the lines of
-    astropy__astropy-12907's gold hunk is removed, one editing other lines of the file is kept."""
+    """No shared data and no --benchmarks: a PR of astropy/astropy making astropy__astropy-12907's
+    gold change is removed (swebench_patch), one editing a line of the gold hunk otherwise too
+    (swebench_hunk_overlap), one editing other lines of the file is kept."""
     head = "".join(f"setting_{i} = {i}\n" for i in range(1, 60))  # the gold text sits at 60..66, not 242
     tail = "".join(f"other_{i} = {i}\n" for i in range(30))
     original = head + ASTROPY_GOLD_OLD + tail
@@ -526,21 +528,36 @@ def test_default_decontamination_uses_the_shipped_index(tmp_path):
     fixed = original.replace("-right.shape[1]:] = 1\n", "-right.shape[1]:] = right\n")
     repo.squash(5001, "Fix separability of nested compound models", {ASTROPY_GOLD_PATH: fixed})
     repo.squash(5002, "Change an unrelated setting", {ASTROPY_GOLD_PATH: fixed.replace("other_25 = 25", "other_25 = 2500")})
-    repo.squash(12907, "Change another setting", {ASTROPY_GOLD_PATH: fixed.replace("other_25 = 25", "other_25 = 2500")
-                                                  .replace("setting_2 = 2\n", "setting_2 = 200\n")})
+    final = fixed.replace("other_25 = 25", "other_25 = 2500").replace("setting_2 = 2\n", "setting_2 = 200\n")
+    repo.squash(12907, "Change another setting", {ASTROPY_GOLD_PATH: final})
+    repo.squash(5003, "Tweak the fill value", {ASTROPY_GOLD_PATH: final.replace("-right.shape[1]:] = right\n",
+                                                                           "-right.shape[1]:] = 2\n")})
     out = tmp_path / "out"
     assert main(["clean-pr", "--git-repo", str(repo.path), "--output", str(out)]) == 0
     assert [r["pr_number"] for r in table(out / "edits")] == [5002]
-    assert reject_keys(out) == {("astropy/astropy", 5001, "decontam", "swebench_hunk_overlap"),
+    assert reject_keys(out) == {("astropy/astropy", 5001, "decontam", "swebench_patch"),
+                                ("astropy/astropy", 5003, "decontam", "swebench_hunk_overlap"),
                                 ("astropy/astropy", 12907, "decontam", "swebench_instance")}
     details = {row["reason"]: row["detail"] for row in table(out / "rejects")}
+    assert details["swebench_patch"] == (f"astropy__astropy-12907: {ASTROPY_GOLD_PATH} changes every line of the "
+                                         "gold change (1 removed, 1 added)")
     assert details["swebench_hunk_overlap"] == (f"astropy__astropy-12907: {ASTROPY_GOLD_PATH} lines 63-63 overlap "
                                                 "gold hunk lines 60-66 (declared 242-248)")
-    assert SHIPPED_INDEX_NOTE in json.loads((out / "_manifest.json").read_text())["notes"]
+    notes = json.loads((out / "_manifest.json").read_text())["notes"]
+    assert SHIPPED_INDEX_NOTE in notes
+    index = shipped_index()
+    held = {source: sum(1 for i in index.instances.values() if i.repo == "astropy/astropy" and n in i.sources)
+            for n, source in enumerate(["swebench_lite.jsonl", "swebench_verified.jsonl"])}
+    assert (f"decontam: the input's 1 repositories have {held['swebench_lite.jsonl']} instances in swebench_lite.jsonl, "
+            f"{held['swebench_verified.jsonl']} instances in swebench_verified.jsonl; removed swebench_instance 1 "
+            "(1 of swebench_lite.jsonl, 1 of swebench_verified.jsonl); swebench_patch 1 (1 of swebench_lite.jsonl, "
+            "1 of swebench_verified.jsonl); swebench_issue 0; swebench_hunk_overlap 1 (1 of swebench_lite.jsonl, "
+            "1 of swebench_verified.jsonl); 0 sample(s) overlapping a gold hunk kept: merged before the instance's "
+            "base commit") in notes
     # --no-decontam still turns it off
     out = tmp_path / "kept"
     assert main(["clean-pr", "--git-repo", str(repo.path), "--no-decontam", "--output", str(out)]) == 0
-    assert sorted(r["pr_number"] for r in table(out / "edits")) == [5001, 5002, 12907]
+    assert sorted(r["pr_number"] for r in table(out / "edits")) == [5001, 5002, 5003, 12907]
 
 
 def test_apply_blocks_command(tmp_path, capsys):

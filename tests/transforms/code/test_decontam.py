@@ -322,8 +322,11 @@ def test_shipped_index_alone_finds_an_edit_of_a_gold_hunk():
                                 "(707 instances from swebench_lite.jsonl, swebench_verified.jsonl)")
     lines = filler(100) + list(GOLD_OLD_LINES) + filler(100, "y")  # gold text at 101..107, not 242
     before = "".join(line + "\n" for line in lines)
-    fixed = edit_lines(before, {104: "        cright[-right.shape[0]:, -right.shape[1]:] = right"})
-    verdict = contamination_reason(sample("astropy/astropy", 99999, GOLD_PATH, before, fixed), index)
+    fixed = edit_lines(before, {104: "        cright[-right.shape[0]:, -right.shape[1]:] = right"})  # the gold fix
+    assert contamination_reason(sample("astropy/astropy", 99999, GOLD_PATH, before, fixed), index) == Rejected(
+        "swebench_patch", f"{INSTANCE}: {GOLD_PATH} changes every line of the gold change (1 removed, 1 added)")
+    other = edit_lines(before, {104: "        cright[-right.shape[0]:, -right.shape[1]:] = 2"})
+    verdict = contamination_reason(sample("astropy/astropy", 99999, GOLD_PATH, before, other), index)
     assert verdict.reason == "swebench_hunk_overlap"
     assert verdict.detail == (f"{INSTANCE}: {GOLD_PATH} lines 104-104 overlap gold hunk lines 101-107 "
                               "(declared 242-248)")
