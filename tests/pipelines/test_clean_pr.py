@@ -657,3 +657,61 @@ def test_repo_cap_is_a_seeded_order_free_choice():
     assert len(kept) == 10 and kept == repo_cap_keep(list(reversed(ids)), 10, seed=1)
     assert kept != repo_cap_keep(ids, 10, seed=2)
     assert repo_cap_keep(ids, 0) == set(ids) == repo_cap_keep(ids, 50)
+
+
+WIDGET_PATH = "widget/geometry.py"
+WIDGET = ("".join(f"SETTING_{n} = {n}\n" for n in range(1, 30)) + "\n\ndef area(radius):\n    return 3.14 * radius\n\n\n"
+          "def volume(radius):\n    return 4 * radius\n\n\n" + "".join(f"LIMIT_{n} = {n}\n" for n in range(30)))
+
+
+def test_decontam_index_command_and_an_instance_of_a_real_clone(tmp_path, capsys):
+    """A benchmark written for a repository built here: its instance's PR is removed, a later PR
+    editing the gold hunk too, an earlier one editing it (an ancestor of the base commit) is kept."""
+    repo = Repo(tmp_path / "widget", origin="git@github.com:acme/widget.git")
+    repo.commit("Initial commit", {WIDGET_PATH: WIDGET})
+    early = WIDGET.replace("def volume(radius):\n", "def volume(radius):  # a sphere\n")
+    repo.squash(3, "Document volume", {WIDGET_PATH: early})
+    base = repo.squash(4, "Raise a limit", {WIDGET_PATH: early.replace("LIMIT_20 = 20", "LIMIT_20 = 2000")})
+    fixed = early.replace("LIMIT_20 = 20", "LIMIT_20 = 2000").replace("    return 3.14 * radius\n",
+                                                                      "    return 3.14159 * radius ** 2\n")
+    gold = repo.squash(17, "Fix area", {WIDGET_PATH: fixed})
+    repo.squash(20, "Name the area formula", {WIDGET_PATH: fixed.replace("def area(radius):\n", "def area(radius):  # pi r^2\n")})
+    repo.squash(21, "Lower a setting", {WIDGET_PATH: fixed.replace("def area(radius):\n", "def area(radius):  # pi r^2\n")
+                                         .replace("SETTING_3 = 3\n", "SETTING_3 = 0\n")})
+    patch = subprocess.run(["git", "diff", base, gold], cwd=repo.path, capture_output=True, check=True).stdout.decode()
+    bench = tmp_path / "my_evals.jsonl"
+    bench.write_text(json.dumps({"instance_id": "acme__widget-17", "repo": "acme/widget", "base_commit": base,
+                                 "problem_statement": "area() returns the circumference", "patch": patch}) + "\n")
+    index = tmp_path / "my_evals.bin.gz"
+    assert main(["decontam-index", str(bench), "--output", str(index)]) == 0
+    assert capsys.readouterr().out.startswith(f"{index}: 1 instances of 1 repositories from my_evals.jsonl, ")
+    out = tmp_path / "out"
+    assert main(["clean-pr", "--git-repo", str(repo.path), "--benchmarks", str(index), "--output", str(out)]) == 0
+    assert sorted(r["pr_number"] for r in table(out / "edits")) == [3, 4, 21]
+    assert reject_keys(out) == {("acme/widget", 17, "decontam", "swebench_instance"),
+                                ("acme/widget", 20, "decontam", "swebench_hunk_overlap")}
+    notes = json.loads((out / "_manifest.json").read_text())["notes"]
+    assert "decontaminated against the SWE-bench index my_evals.bin.gz (1 instances from my_evals.jsonl)" in notes
+    assert ("decontam: the input's 1 repositories have 1 instances in my_evals.jsonl; removed swebench_instance 1 "
+            "(1 of my_evals.jsonl); swebench_patch 0; swebench_issue 0; swebench_hunk_overlap 1 (1 of my_evals.jsonl); "
+            "1 sample(s) overlapping a gold hunk kept: merged before the instance's base commit") in notes
+    # the JSONL itself decides alike; the shipped index knows nothing of acme/widget
+    out = tmp_path / "jsonl"
+    assert main(["clean-pr", "--git-repo", str(repo.path), "--benchmarks", str(bench), "--output", str(out)]) == 0
+    assert sorted(r["pr_number"] for r in table(out / "edits")) == [3, 4, 21]
+    out = tmp_path / "shipped"
+    assert main(["clean-pr", "--git-repo", str(repo.path), "--output", str(out)]) == 0
+    assert sorted(r["pr_number"] for r in table(out / "edits")) == [3, 4, 17, 20, 21]
+
+
+def test_unusable_benchmark_files_are_one_line_errors(tmp_path, capsys):
+    bad = tmp_path / "evals.jsonl"
+    bad.write_text('{"instance_id": "a__b-1", "repo": "a/b", "patch": ""}\n{"instance_id": 3}\n')
+    assert main(["decontam-index", str(bad), "--output", str(tmp_path / "x.bin.gz")]) == 2
+    err = capsys.readouterr().err
+    assert err == f"shardsmith: error: decontam-index: {bad} line 2: 'instance_id' missing or not a string\n"
+    assert not (tmp_path / "x.bin.gz").exists()
+    repo = Repo(tmp_path / "widget", origin="https://github.com/acme/widget.git")
+    repo.commit("Initial commit", {WIDGET_PATH: WIDGET})
+    assert main(["clean-pr", "--git-repo", str(repo.path), "--benchmarks", str(bad), "--output", str(tmp_path / "o")]) == 2
+    assert capsys.readouterr().err == f"shardsmith: error: --benchmarks: {bad} line 2: 'instance_id' missing or not a string\n"
