@@ -25,8 +25,9 @@ Steps (generated from ``steps()``; ``shardsmith steps clean-pr --git-repo REPO``
     secrets       batch   has_secrets / secret_types: detect-secrets on
                           the added lines
     decontam      filter  SWE-bench Lite + Verified (shipped index or     swebench_instance,
-                          --benchmarks)                                   swebench_hunk_overlap,
-                                                                          swebench_issue
+                          --benchmarks)                                   swebench_patch,
+                                                                          swebench_issue,
+                                                                          swebench_hunk_overlap
     dedup         dedup   identical, then MinHash-similar change sets     -> duplicates/
                           (rendered blocks)
     repo_cap      cap     <= --repo-cap samples per repository (seeded)   repo_cap
