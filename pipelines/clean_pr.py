@@ -25,8 +25,9 @@ Steps (generated from ``steps()``; ``shardsmith steps clean-pr --git-repo REPO``
     secrets       batch   has_secrets / secret_types: detect-secrets on
                           the added lines
     decontam      filter  SWE-bench Lite + Verified (shipped index or     swebench_instance,
-                          --benchmarks)                                   swebench_hunk_overlap,
-                                                                          swebench_issue
+                          --benchmarks)                                   swebench_patch,
+                                                                          swebench_issue,
+                                                                          swebench_hunk_overlap
     dedup         dedup   identical, then MinHash-similar change sets     -> duplicates/
                           (rendered blocks)
     repo_cap      cap     <= --repo-cap samples per repository (seeded)   repo_cap
@@ -57,10 +58,11 @@ from transforms.code.git_history import GitError, branch_tip, git_dir_of
 from transforms.code.languages import LANGUAGE_BY_EXTENSION, LANGUAGES
 from transforms.code.pr_sample import (QUALITY_COLUMNS, CleanPrConfig, change_set_text, parse_error_reason,
                                        prepare_pr, repo_cap_keep, screen_pr)
+from transforms.code.decontam import REASONS as DECONTAM_REASONS, BenchmarkFileError
 from transforms.code.platform import REJECT_REASONS as METADATA_REASONS
 from transforms.code.secret_scan import SecretScanner, secrets_reason
-from transforms.code.stages import (PLATFORM_COUNTERS, BuildEditSample, Decontaminate, JoinPlatform, MetadataReader,
-                                    RepoReader, SftRows, joined_key, public_fields)
+from transforms.code.stages import (DECONTAM_COUNTERS, PLATFORM_COUNTERS, BuildEditSample, Decontaminate, JoinPlatform,
+                                    MetadataReader, RepoReader, SftRows, joined_key, public_fields)
 from transforms.dedup.exact import TextNormalization
 from transforms.dedup.spec import dedup_spec
 from transforms.io.local_paths import worker_path
@@ -129,8 +131,9 @@ def _inputs_of(flag: str, patterns: list[str] | None) -> list[str]:
 
 
 def benchmark_paths(given: list[str] | None) -> list[str]:
-    """The ``--benchmarks`` SWE-bench JSONL files (globs allowed); [] when none are given, which
-    means the index shipped in the package (``transforms.code.decontam.shipped_index``)."""
+    """The ``--benchmarks`` files: SWE-bench JSONL or index files (``shardsmith decontam-index``),
+    globs allowed; [] when none are given, which means the index shipped in the package
+    (``transforms.code.decontam.shipped_index``)."""
     found = []
     for pattern in given or ():
         matches = sorted(glob.glob(pattern)) if any(c in pattern for c in "*?[") else [pattern]
@@ -172,6 +175,28 @@ def platform_note(counters: dict) -> str:
             "(rejected unmerged, the detail says which way)")
 
 
+def decontam_note(index, counters: dict, rejects: dict) -> str:
+    """The manifest note of the decontam step: per benchmark file how many instances of the
+    input's repositories it holds, per rule the samples removed (and per benchmark file), and
+    how many overlapping samples the predating rule kept."""
+    names = [name for namespace, name in counters if namespace == DECONTAM_COUNTERS]
+    repos = sorted(name.split("|", 1)[1] for name in names if name.startswith("repo|"))
+    files = [source["file"] for source in index.sources]
+    held = index.instances_per_source(repos)
+    parts = [f"decontam: the input's {len(repos)} repositories have "
+             + ", ".join(f"{held[f]} instances in {f}" for f in files)]
+    removed = []
+    for reason in DECONTAM_REASONS:
+        total = rejects.get(f"decontam/{reason}", 0)
+        by_file = [(f, counters.get((DECONTAM_COUNTERS, f"removed|{reason}|{f}"), 0)) for f in files]
+        shown = ", ".join(f"{n} of {f}" for f, n in by_file if n)
+        removed.append(f"{reason} {total}" + (f" ({shown})" if shown else ""))
+    parts.append("removed " + "; ".join(removed))
+    kept = counters.get((DECONTAM_COUNTERS, "predates"), 0)
+    parts.append(f"{kept} sample(s) overlapping a gold hunk kept: merged before the instance's base commit")
+    return "; ".join(parts)
+
+
 # --------------------------------------------------------------------------- the steps
 
 def steps(options: PipelineOptions) -> list[Step]:
@@ -187,6 +212,11 @@ def steps(options: PipelineOptions) -> list[Step]:
     metadata_files = [worker_path(f) for f in _inputs_of("--pr-metadata", opts.pr_metadata)]
     # files the workers read by path: absolute, since the workers of a portable runner have their own cwd
     decontam = None if opts.no_decontam else Decontaminate([worker_path(p) for p in benchmark_paths(opts.benchmarks)])
+    if decontam is not None:
+        try:
+            decontam.index()
+        except BenchmarkFileError as exc:
+            raise InputError(f"--benchmarks: {exc}") from None
     config = CleanPrConfig(extensions=parse_extensions(opts.extensions), max_core_files=opts.max_core_files,
                            token_budget=opts.token_budget, max_file_bytes=opts.max_file_bytes)
     spec = dedup_spec(dedup, id_field="sample_id", text_field=None, text_fn=change_set_text, shingles="code",
@@ -229,7 +259,7 @@ def steps(options: PipelineOptions) -> list[Step]:
     if decontam is not None:
         listed.append(Filter("decontam", decontam, id_field="sample_id", note=f"decontaminated against "
                              f"{decontam.describe()}", about="SWE-bench Lite + Verified (shipped index or "
-                             "--benchmarks)", reasons="swebench_instance, swebench_hunk_overlap, swebench_issue"))
+                             "--benchmarks)", reasons=", ".join(DECONTAM_REASONS)))
     else:
         listed.append(Note("decontam", note="decontamination skipped (--no-decontam)"))
     listed.append(Dedup("dedup", spec, about="identical, then MinHash-similar change sets (rendered blocks)",
@@ -266,8 +296,12 @@ def run(argv: list[str]) -> dict:
     run_ = start_run(PIPELINE, options, "shardsmith-out/clean-pr",
                      inputs=pr_patterns + list(opts.issues or []) + list(opts.pr_metadata or []),
                      read_in_place=repos)
-    finalize = None
-    if opts.pr_metadata:
-        def finalize(manifest, counters, _root):
+    decontam = next((step.fn for step in listed if isinstance(step, Filter) and isinstance(step.fn, Decontaminate)),
+                    None)
+
+    def finalize(manifest, counters, _root):
+        if opts.pr_metadata:
             manifest["notes"].append(platform_note(counters))
+        if decontam is not None:
+            manifest["notes"].append(decontam_note(decontam.index(), counters, manifest["rejects_by_stage_reason"]))
     return run_.run_steps(listed, finalize=finalize)

@@ -105,6 +105,13 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--valid-fraction", type=float, default=0.1)
     train.add_argument("--seed", type=int, default=0)
 
+    index = subparsers.add_parser("decontam-index", help="build a Clean-PR decontamination index (hashes only) from "
+                                  "SWE-bench-style JSONL files (and index files, merged) for clean-pr --benchmarks")
+    index.add_argument("inputs", nargs="+", metavar="FILE",
+                       help="SWE-bench-style JSONL (instance_id, repo, patch, problem_statement, base_commit, "
+                            "optional created_at) or index files")
+    index.add_argument("--output", required=True, metavar="INDEX", help="index file to write (.bin.gz)")
+
     apply_blocks.add_parser(subparsers)
     publish.add_parser(subparsers)
     report.add_parser(subparsers)
@@ -227,6 +234,23 @@ def _train_rater(args) -> int:
     return 0
 
 
+def _decontam_index(args) -> int:
+    """``shardsmith decontam-index FILES... --output INDEX``: one line, the index and its instance count."""
+    from transforms.code.decontam import BenchmarkFileError, load_benchmarks, write_index
+
+    try:
+        index = load_benchmarks(args.inputs)
+    except BenchmarkFileError as exc:
+        raise InputError(f"decontam-index: {exc}") from None
+    try:
+        size = write_index(index, args.output)
+    except OSError as exc:
+        raise InputError(f"decontam-index: {args.output}: {exc.strerror or exc}") from None
+    files = ", ".join(source["file"] for source in index.sources)
+    print(f"{args.output}: {len(index)} instances of {len(index.repos)} repositories from {files}, {size:,} bytes")
+    return 0
+
+
 def _schemas(args) -> int:
     import schemas
     from schemas.common import describe, fingerprint
@@ -285,6 +309,7 @@ def main(argv: list[str] | None = None) -> int:
             return _run_pipeline(parser, spec, argv[1:])
         args = parser.parse_args(argv)
         handlers = {"stats": _stats, "query": _query, "train-rater": _train_rater, "schemas": _schemas,
+                    "decontam-index": _decontam_index,
                     "apply-blocks": apply_blocks.main, "publish": publish.main,
                     "report": report.main}
         return handlers[args.command](args)

@@ -135,8 +135,8 @@ def clean_pr_flags(parser) -> None:
     parser.add_argument("--reject-secrets", "--reject_secrets", dest="reject_secrets", action="store_true",
                         default=False, help="reject samples whose added code holds a secret (has_secrets; reason secrets)")
     parser.add_argument("--benchmarks", action="append", default=None, metavar="FILE",
-                        help="SWE-bench JSONL files to decontaminate against "
-                             "(default: the SWE-bench index shipped with shardsmith)")
+                        help="SWE-bench-style JSONL or index files (shardsmith decontam-index) to decontaminate "
+                             "against; repeatable, globs (default: the SWE-bench index shipped with shardsmith)")
     parser.add_argument("--no-decontam", "--no_decontam", dest="no_decontam", action="store_true", default=False,
                         help="skip SWE-bench decontamination")
     parser.add_argument("--sft-negatives", "--sft_negatives", dest="sft_negatives", type=at_least(0), default=1,

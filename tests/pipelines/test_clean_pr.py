@@ -14,6 +14,7 @@ import pytest
 from pipelines.cli import main
 from schemas.pull_requests import RAW_PR_SCHEMA, SFT_STEPS
 from tests.shared_data import shared_path
+from transforms.code.decontam import shipped_index
 from transforms.code.pr_sample import (
     CleanPrConfig, build_edit_sample, noise_reason, prepare_pr, repo_cap_keep,
 )
@@ -516,8 +517,9 @@ ASTROPY_GOLD_OLD = (
 
 
 def test_default_decontamination_uses_the_shipped_index(tmp_path):
-    """No shared data and no --benchmarks: a PR of astropy/astropy editing the lines of
-    astropy__astropy-12907's gold hunk is removed, one editing other lines of the file is kept."""
+    """No shared data and no --benchmarks: a PR of astropy/astropy making astropy__astropy-12907's
+    gold change is removed (swebench_patch), one editing a line of the gold hunk otherwise too
+    (swebench_hunk_overlap), one editing other lines of the file is kept."""
     head = "".join(f"setting_{i} = {i}\n" for i in range(1, 60))  # the gold text sits at 60..66, not 242
     tail = "".join(f"other_{i} = {i}\n" for i in range(30))
     original = head + ASTROPY_GOLD_OLD + tail
@@ -526,21 +528,36 @@ def test_default_decontamination_uses_the_shipped_index(tmp_path):
     fixed = original.replace("-right.shape[1]:] = 1\n", "-right.shape[1]:] = right\n")
     repo.squash(5001, "Fix separability of nested compound models", {ASTROPY_GOLD_PATH: fixed})
     repo.squash(5002, "Change an unrelated setting", {ASTROPY_GOLD_PATH: fixed.replace("other_25 = 25", "other_25 = 2500")})
-    repo.squash(12907, "Change another setting", {ASTROPY_GOLD_PATH: fixed.replace("other_25 = 25", "other_25 = 2500")
-                                                  .replace("setting_2 = 2\n", "setting_2 = 200\n")})
+    final = fixed.replace("other_25 = 25", "other_25 = 2500").replace("setting_2 = 2\n", "setting_2 = 200\n")
+    repo.squash(12907, "Change another setting", {ASTROPY_GOLD_PATH: final})
+    repo.squash(5003, "Tweak the fill value", {ASTROPY_GOLD_PATH: final.replace("-right.shape[1]:] = right\n",
+                                                                           "-right.shape[1]:] = 2\n")})
     out = tmp_path / "out"
     assert main(["clean-pr", "--git-repo", str(repo.path), "--output", str(out)]) == 0
     assert [r["pr_number"] for r in table(out / "edits")] == [5002]
-    assert reject_keys(out) == {("astropy/astropy", 5001, "decontam", "swebench_hunk_overlap"),
+    assert reject_keys(out) == {("astropy/astropy", 5001, "decontam", "swebench_patch"),
+                                ("astropy/astropy", 5003, "decontam", "swebench_hunk_overlap"),
                                 ("astropy/astropy", 12907, "decontam", "swebench_instance")}
     details = {row["reason"]: row["detail"] for row in table(out / "rejects")}
+    assert details["swebench_patch"] == (f"astropy__astropy-12907: {ASTROPY_GOLD_PATH} changes every line of the "
+                                         "gold change (1 removed, 1 added)")
     assert details["swebench_hunk_overlap"] == (f"astropy__astropy-12907: {ASTROPY_GOLD_PATH} lines 63-63 overlap "
                                                 "gold hunk lines 60-66 (declared 242-248)")
-    assert SHIPPED_INDEX_NOTE in json.loads((out / "_manifest.json").read_text())["notes"]
+    notes = json.loads((out / "_manifest.json").read_text())["notes"]
+    assert SHIPPED_INDEX_NOTE in notes
+    index = shipped_index()
+    held = {source: sum(1 for i in index.instances.values() if i.repo == "astropy/astropy" and n in i.sources)
+            for n, source in enumerate(["swebench_lite.jsonl", "swebench_verified.jsonl"])}
+    assert (f"decontam: the input's 1 repositories have {held['swebench_lite.jsonl']} instances in swebench_lite.jsonl, "
+            f"{held['swebench_verified.jsonl']} instances in swebench_verified.jsonl; removed swebench_instance 1 "
+            "(1 of swebench_lite.jsonl, 1 of swebench_verified.jsonl); swebench_patch 1 (1 of swebench_lite.jsonl, "
+            "1 of swebench_verified.jsonl); swebench_issue 0; swebench_hunk_overlap 1 (1 of swebench_lite.jsonl, "
+            "1 of swebench_verified.jsonl); 0 sample(s) overlapping a gold hunk kept: merged before the instance's "
+            "base commit") in notes
     # --no-decontam still turns it off
     out = tmp_path / "kept"
     assert main(["clean-pr", "--git-repo", str(repo.path), "--no-decontam", "--output", str(out)]) == 0
-    assert sorted(r["pr_number"] for r in table(out / "edits")) == [5001, 5002, 12907]
+    assert sorted(r["pr_number"] for r in table(out / "edits")) == [5001, 5002, 5003, 12907]
 
 
 def test_apply_blocks_command(tmp_path, capsys):
@@ -640,3 +657,61 @@ def test_repo_cap_is_a_seeded_order_free_choice():
     assert len(kept) == 10 and kept == repo_cap_keep(list(reversed(ids)), 10, seed=1)
     assert kept != repo_cap_keep(ids, 10, seed=2)
     assert repo_cap_keep(ids, 0) == set(ids) == repo_cap_keep(ids, 50)
+
+
+WIDGET_PATH = "widget/geometry.py"
+WIDGET = ("".join(f"SETTING_{n} = {n}\n" for n in range(1, 30)) + "\n\ndef area(radius):\n    return 3.14 * radius\n\n\n"
+          "def volume(radius):\n    return 4 * radius\n\n\n" + "".join(f"LIMIT_{n} = {n}\n" for n in range(30)))
+
+
+def test_decontam_index_command_and_an_instance_of_a_real_clone(tmp_path, capsys):
+    """A benchmark written for a repository built here: its instance's PR is removed, a later PR
+    editing the gold hunk too, an earlier one editing it (an ancestor of the base commit) is kept."""
+    repo = Repo(tmp_path / "widget", origin="git@github.com:acme/widget.git")
+    repo.commit("Initial commit", {WIDGET_PATH: WIDGET})
+    early = WIDGET.replace("def volume(radius):\n", "def volume(radius):  # a sphere\n")
+    repo.squash(3, "Document volume", {WIDGET_PATH: early})
+    base = repo.squash(4, "Raise a limit", {WIDGET_PATH: early.replace("LIMIT_20 = 20", "LIMIT_20 = 2000")})
+    fixed = early.replace("LIMIT_20 = 20", "LIMIT_20 = 2000").replace("    return 3.14 * radius\n",
+                                                                      "    return 3.14159 * radius ** 2\n")
+    gold = repo.squash(17, "Fix area", {WIDGET_PATH: fixed})
+    repo.squash(20, "Name the area formula", {WIDGET_PATH: fixed.replace("def area(radius):\n", "def area(radius):  # pi r^2\n")})
+    repo.squash(21, "Lower a setting", {WIDGET_PATH: fixed.replace("def area(radius):\n", "def area(radius):  # pi r^2\n")
+                                         .replace("SETTING_3 = 3\n", "SETTING_3 = 0\n")})
+    patch = subprocess.run(["git", "diff", base, gold], cwd=repo.path, capture_output=True, check=True).stdout.decode()
+    bench = tmp_path / "my_evals.jsonl"
+    bench.write_text(json.dumps({"instance_id": "acme__widget-17", "repo": "acme/widget", "base_commit": base,
+                                 "problem_statement": "area() returns the circumference", "patch": patch}) + "\n")
+    index = tmp_path / "my_evals.bin.gz"
+    assert main(["decontam-index", str(bench), "--output", str(index)]) == 0
+    assert capsys.readouterr().out.startswith(f"{index}: 1 instances of 1 repositories from my_evals.jsonl, ")
+    out = tmp_path / "out"
+    assert main(["clean-pr", "--git-repo", str(repo.path), "--benchmarks", str(index), "--output", str(out)]) == 0
+    assert sorted(r["pr_number"] for r in table(out / "edits")) == [3, 4, 21]
+    assert reject_keys(out) == {("acme/widget", 17, "decontam", "swebench_instance"),
+                                ("acme/widget", 20, "decontam", "swebench_hunk_overlap")}
+    notes = json.loads((out / "_manifest.json").read_text())["notes"]
+    assert "decontaminated against the SWE-bench index my_evals.bin.gz (1 instances from my_evals.jsonl)" in notes
+    assert ("decontam: the input's 1 repositories have 1 instances in my_evals.jsonl; removed swebench_instance 1 "
+            "(1 of my_evals.jsonl); swebench_patch 0; swebench_issue 0; swebench_hunk_overlap 1 (1 of my_evals.jsonl); "
+            "1 sample(s) overlapping a gold hunk kept: merged before the instance's base commit") in notes
+    # the JSONL itself decides alike; the shipped index knows nothing of acme/widget
+    out = tmp_path / "jsonl"
+    assert main(["clean-pr", "--git-repo", str(repo.path), "--benchmarks", str(bench), "--output", str(out)]) == 0
+    assert sorted(r["pr_number"] for r in table(out / "edits")) == [3, 4, 21]
+    out = tmp_path / "shipped"
+    assert main(["clean-pr", "--git-repo", str(repo.path), "--output", str(out)]) == 0
+    assert sorted(r["pr_number"] for r in table(out / "edits")) == [3, 4, 17, 20, 21]
+
+
+def test_unusable_benchmark_files_are_one_line_errors(tmp_path, capsys):
+    bad = tmp_path / "evals.jsonl"
+    bad.write_text('{"instance_id": "a__b-1", "repo": "a/b", "patch": ""}\n{"instance_id": 3}\n')
+    assert main(["decontam-index", str(bad), "--output", str(tmp_path / "x.bin.gz")]) == 2
+    err = capsys.readouterr().err
+    assert err == f"shardsmith: error: decontam-index: {bad} line 2: 'instance_id' missing or not a string\n"
+    assert not (tmp_path / "x.bin.gz").exists()
+    repo = Repo(tmp_path / "widget", origin="https://github.com/acme/widget.git")
+    repo.commit("Initial commit", {WIDGET_PATH: WIDGET})
+    assert main(["clean-pr", "--git-repo", str(repo.path), "--benchmarks", str(bad), "--output", str(tmp_path / "o")]) == 2
+    assert capsys.readouterr().err == f"shardsmith: error: --benchmarks: {bad} line 2: 'instance_id' missing or not a string\n"

@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 from typing import Iterator
 
-from transforms.code.decontam import contamination_reason, load_benchmark_patches, shipped_index
+from transforms.code.decontam import GitAncestry, contamination_verdict, load_benchmarks, shipped_index
 from transforms.code.git_history import git_dir_of, pr_records, repo_name_of
 from transforms.code.pr_sample import REPO_PATH_FIELD, CleanPrConfig, build_edit_sample, issues_index, sft_examples
 from transforms.code.repo_tree import RepoFiles
@@ -17,6 +17,7 @@ from transforms.code.platform import (PLATFORM_FIELD, join_metadata, lookup, met
 from transforms.io.readers import Unreadable, iter_records
 
 PLATFORM_COUNTERS = "platform"  # Beam counter namespace of the --pr-metadata join (manifest notes)
+DECONTAM_COUNTERS = "decontam"  # Beam counter namespace of the decontam step (manifest notes)
 
 
 
@@ -65,19 +66,29 @@ class BuildEditSample:
 
 
 class Decontaminate:
-    """Filter stage function: SWE-bench contamination against the given JSONL files, or the index
-    shipped in the package when none are given; loads the index once per worker."""
+    """Filter stage function: SWE-bench contamination (``contamination_verdict``) against the
+    given JSONL / index files, or the index shipped in the package when none are given; loads the
+    index once per worker. Git-input samples ask their clone whether they predate an instance
+    (``GitAncestry``). Counts, in the ``DECONTAM_COUNTERS`` namespace, the samples per repository
+    and per rule and benchmark file the removed ones and those the predating rule kept
+    (``pipelines.clean_pr.decontam_note``)."""
 
     def __init__(self, paths: list[str] | None = None):
         self.paths = list(paths or ())
         self._index = None
+        self._ancestry = GitAncestry(REPO_PATH_FIELD)
 
     def load(self):
-        return load_benchmark_patches(self.paths) if self.paths else shipped_index()
+        return load_benchmarks(self.paths) if self.paths else shipped_index()
+
+    def index(self):
+        """The loaded index (``BenchmarkFileError`` naming a file that cannot be read)."""
+        self.setup()
+        return self._index
 
     def describe(self) -> str:
         """The run note's name for the index (and its instance count); never a local path."""
-        return (self._index or self.load()).describe()
+        return self.index().describe()
 
     def setup(self):
         if self._index is None:
@@ -85,8 +96,23 @@ class Decontaminate:
 
     def __call__(self, sample: dict):
         self.setup()
-        return contamination_reason(sample, self._index)
+        verdict, spared = contamination_verdict(sample, self._index, self._ancestry)
+        repo = sample.get("repo")
+        _decontam_counter(f"repo|{repo}").inc()
+        if verdict is not None:
+            for source in self._index.source_names(verdict.detail.split(":", 1)[0]):
+                _decontam_counter(f"removed|{verdict.reason}|{source}").inc()
+        elif spared is not None:
+            for source in self._index.source_names(spared):
+                _decontam_counter(f"predates|{source}").inc()
+            _decontam_counter("predates").inc()
+        return verdict
 
+
+def _decontam_counter(name: str):
+    from apache_beam.metrics import Metrics  # the Beam layer only (counters for the manifest notes)
+
+    return Metrics.counter(DECONTAM_COUNTERS, name)
 
 
 class RepoReader:

@@ -3,8 +3,10 @@
 the index shipped in the package; the rebuild check; and, without the shared data, the shipped
 index on a gold hunk written into the test."""
 import json
+import os
 import pickle
 import re
+import subprocess
 import time
 
 import pytest
@@ -322,8 +324,11 @@ def test_shipped_index_alone_finds_an_edit_of_a_gold_hunk():
                                 "(707 instances from swebench_lite.jsonl, swebench_verified.jsonl)")
     lines = filler(100) + list(GOLD_OLD_LINES) + filler(100, "y")  # gold text at 101..107, not 242
     before = "".join(line + "\n" for line in lines)
-    fixed = edit_lines(before, {104: "        cright[-right.shape[0]:, -right.shape[1]:] = right"})
-    verdict = contamination_reason(sample("astropy/astropy", 99999, GOLD_PATH, before, fixed), index)
+    fixed = edit_lines(before, {104: "        cright[-right.shape[0]:, -right.shape[1]:] = right"})  # the gold fix
+    assert contamination_reason(sample("astropy/astropy", 99999, GOLD_PATH, before, fixed), index) == Rejected(
+        "swebench_patch", f"{INSTANCE}: {GOLD_PATH} changes every line of the gold change (1 removed, 1 added)")
+    other = edit_lines(before, {104: "        cright[-right.shape[0]:, -right.shape[1]:] = 2"})
+    verdict = contamination_reason(sample("astropy/astropy", 99999, GOLD_PATH, before, other), index)
     assert verdict.reason == "swebench_hunk_overlap"
     assert verdict.detail == (f"{INSTANCE}: {GOLD_PATH} lines 104-104 overlap gold hunk lines 101-107 "
                               "(declared 242-248)")
@@ -446,3 +451,213 @@ def test_shipped_and_jsonl_indexes_decide_alike(jsonl_index, rows):
     reasons = {verdict.reason if verdict else None for verdict in jsonl}
     assert reasons == {None, "swebench_instance", "swebench_hunk_overlap", "swebench_issue"}
     assert len(samples) > 500 and sum(v is None for v in jsonl) > 100
+
+
+# --------------------------------------------------------------------------- format 2 rules on a hand-built benchmark
+
+GEOMETRY_PATCH = ("diff --git a/pkg/geo.py b/pkg/geo.py\n--- a/pkg/geo.py\n+++ b/pkg/geo.py\n"
+                  "@@ -20,5 +20,6 @@\n def area(radius):\n-    return 3.14 * radius\n+    import math\n"
+                  "+    return math.pi * radius ** 2\n \n \n def volume(radius):\n")
+GEOMETRY_BEFORE = "".join(f"setting_{n} = {n}\n" for n in range(1, 20)) + (
+    "def area(radius):\n    return 3.14 * radius\n\n\ndef volume(radius):\n    return 4 * radius\n") + "".join(
+    f"tail_{n} = {n}\n" for n in range(20))
+
+
+def geometry_rows(**extra):
+    return [{"instance_id": "octo__geometry-17", "repo": "octo/geometry", "base_commit": "a" * 40,
+             "problem_statement": "area is wrong " * 20, "patch": GEOMETRY_PATCH, **extra}]
+
+
+@pytest.fixture
+def geometry(tmp_path):
+    source = tmp_path / "geometry_bench.jsonl"
+    source.write_text("".join(json.dumps(row) + "\n" for row in geometry_rows(created_at="2021-06-01T00:00:00Z")))
+    return load_benchmark_patches([source])
+
+
+def test_gold_hunk_keeps_removed_and_added_lines_apart():
+    (file_diff,) = parse_unified_diff(GEOMETRY_PATCH)
+    (hunk,) = file_diff.hunks
+    assert hunk.removed_lines == ("    return 3.14 * radius",)
+    assert hunk.added_lines == ("    import math", "    return math.pi * radius ** 2")
+    assert len(hunk.old_lines) == 5 and len(hunk.new_lines) == 6
+
+
+def test_sample_containing_the_gold_change_is_swebench_patch(geometry):
+    fixed = GEOMETRY_BEFORE.replace("    return 3.14 * radius\n", "    import math\n    return math.pi * radius ** 2\n")
+    verdict = contamination_reason(sample("octo/geometry", 500, "pkg/geo.py", GEOMETRY_BEFORE, fixed), geometry)
+    assert verdict == Rejected("swebench_patch", "octo__geometry-17: pkg/geo.py changes every line of the gold "
+                                                 "change (1 removed, 2 added)")
+    # the fix inside a bigger squash, far from the declared lines, among other changes
+    moved = "".join(f"extra_{n} = {n}\n" for n in range(80)) + GEOMETRY_BEFORE
+    squash = moved.replace("    return 3.14 * radius\n", "    import math\n    return math.pi * radius ** 2\n") \
+        .replace("extra_3 = 3\n", "extra_3 = 33\n").replace("tail_5 = 5\n", "")
+    assert contamination_reason(sample("octo/geometry", 501, "pkg/geo.py", moved, squash), geometry).reason == "swebench_patch"
+    # a rename whose old path is the gold path
+    renamed = sample("octo/geometry", 502, "pkg/shapes.py", GEOMETRY_BEFORE, fixed)
+    renamed["files"][0].update(previous_path="pkg/geo.py", status="renamed")
+    assert contamination_reason(renamed, geometry).reason == "swebench_patch"
+
+
+def test_part_of_the_gold_change_is_not_swebench_patch(geometry):
+    half = GEOMETRY_BEFORE.replace("    return 3.14 * radius\n", "    import math\n    return 3.14 * radius\n")
+    verdict = contamination_reason(sample("octo/geometry", 500, "pkg/geo.py", GEOMETRY_BEFORE, half), geometry)
+    assert verdict.reason == "swebench_hunk_overlap"  # it still edits the gold hunk's lines
+    other_file = GEOMETRY_BEFORE.replace("    return 3.14 * radius\n", "    import math\n    return math.pi * radius ** 2\n")
+    assert contamination_reason(sample("octo/geometry", 500, "pkg/other.py", GEOMETRY_BEFORE, other_file), geometry) is None
+
+
+def test_after_state_holding_the_gold_change_is_swebench_patch(geometry):
+    # the before-file has another wrong formula: the sample removes it, not the gold removed line,
+    # but its after-file is the fixed state
+    before = GEOMETRY_BEFORE.replace("    return 3.14 * radius\n", "    return 3 * radius\n")
+    fixed = GEOMETRY_BEFORE.replace("    return 3.14 * radius\n", "    import math\n    return math.pi * radius ** 2\n")
+    verdict = contamination_reason(sample("octo/geometry", 500, "pkg/geo.py", before, fixed), geometry)
+    assert verdict == Rejected("swebench_patch", "octo__geometry-17: pkg/geo.py after the change holds the gold "
+                                                 "change (the new side of its 1 hunk(s))")
+    # a file that already held the fix before the sample: a later edit next to it is an overlap, not the patch
+    later = fixed.replace("def volume(radius):\n", "def volume(radius: float):\n")
+    assert contamination_reason(sample("octo/geometry", 501, "pkg/geo.py", fixed, later), geometry).reason == \
+        "swebench_hunk_overlap"
+
+
+def test_overlap_of_a_sample_merged_before_the_instance_is_kept(geometry):
+    from transforms.code.decontam import contamination_verdict
+
+    tweak = GEOMETRY_BEFORE.replace("def volume(radius):\n", "def volume(radius):  # cubic\n")
+    record = sample("octo/geometry", 500, "pkg/geo.py", GEOMETRY_BEFORE, tweak)
+    assert contamination_reason(record, geometry).reason == "swebench_hunk_overlap"  # no merge time: not known to predate
+    record["merged_at"] = "2021-05-31T23:59:59Z"  # created_at 2021-06-01T00:00:00Z
+    assert contamination_verdict(record, geometry) == (None, "octo__geometry-17")
+    record["merged_at"] = "2021-06-01T01:00:00+01:00"  # the same instant as created_at: not earlier
+    assert contamination_reason(record, geometry).reason == "swebench_hunk_overlap"
+    record["merged_at"] = "yesterday"
+    assert contamination_reason(record, geometry).reason == "swebench_hunk_overlap"
+    # the instance's own PR and the gold change itself are removed whenever they were merged
+    early = dict(record, merged_at="2001-01-01T00:00:00Z")
+    assert contamination_reason(dict(early, pr_number=17), geometry).reason == "swebench_instance"
+    fixed = GEOMETRY_BEFORE.replace("    return 3.14 * radius\n", "    import math\n    return math.pi * radius ** 2\n")
+    assert contamination_reason(sample("octo/geometry", 500, "pkg/geo.py", GEOMETRY_BEFORE, fixed,
+                                       merged_at="2001-01-01T00:00:00Z"), geometry).reason == "swebench_patch"
+
+
+def _git(path, *args, when=0):
+    env = {"PATH": os.environ["PATH"], "HOME": str(path), "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": os.devnull,
+           "GIT_AUTHOR_NAME": "A", "GIT_AUTHOR_EMAIL": "a@example.com", "GIT_COMMITTER_NAME": "A",
+           "GIT_COMMITTER_EMAIL": "a@example.com", "GIT_AUTHOR_DATE": f"{1600000000 + when} +0000",
+           "GIT_COMMITTER_DATE": f"{1600000000 + when} +0000"}
+    return subprocess.run(["git", "-c", "commit.gpgsign=false", *args], cwd=path, env=env, check=True,
+                          capture_output=True).stdout.decode().strip()
+
+
+def test_git_ancestry_of_the_base_commit_decides_over_dates(tmp_path):
+    """A real clone: a sample whose head is an ancestor of the instance's base commit is kept,
+    one after it is removed, whatever the dates say; a base commit the clone lacks falls back to dates."""
+    from transforms.code.decontam import GitAncestry, contamination_verdict
+
+    clone = tmp_path / "geometry"
+    clone.mkdir()
+    _git(clone, "init", "-q", "-b", "main")
+    (clone / "pkg").mkdir()
+    commits = []
+    for n, text in enumerate([GEOMETRY_BEFORE, GEOMETRY_BEFORE + "more = 1\n", GEOMETRY_BEFORE + "more = 2\n"]):
+        (clone / "pkg" / "geo.py").write_text(text)
+        _git(clone, "add", "-A", when=n)
+        _git(clone, "commit", "-q", "-m", f"commit {n}", when=n)
+        commits.append(_git(clone, "rev-parse", "HEAD"))
+    early, base, late = commits
+    bench = tmp_path / "bench.jsonl"
+    # created_at long before every commit: by dates alone, no sample predates the instance
+    bench.write_text(json.dumps(geometry_rows(base_commit=base, created_at="2000-01-01T00:00:00Z")[0]) + "\n")
+    index = load_benchmark_patches([bench])
+    ancestry = GitAncestry("_repo_path")
+    tweak = GEOMETRY_BEFORE.replace("def volume(radius):\n", "def volume(radius):  # cubic\n")
+
+    def verdict(head, merged_at="2030-01-01T00:00:00Z", **extra):
+        record = sample("octo/geometry", 500, "pkg/geo.py", GEOMETRY_BEFORE, tweak, head_sha=head,
+                        merged_at=merged_at, _repo_path=str(clone), **extra)
+        return contamination_verdict(record, index, ancestry)
+
+    assert ancestry({"_repo_path": str(clone), "head_sha": early}, base) is True
+    assert ancestry({"_repo_path": str(clone), "head_sha": late}, base) is False
+    assert verdict(early) == (None, "octo__geometry-17")  # ancestor (the base itself counts too)
+    assert verdict(base) == (None, "octo__geometry-17")
+    assert verdict(late)[0].reason == "swebench_hunk_overlap"
+    # without the clone: the dates decide (created_at 2000: a 2030 merge does not predate it)
+    assert contamination_verdict(sample("octo/geometry", 500, "pkg/geo.py", GEOMETRY_BEFORE, tweak, head_sha=early,
+                                        merged_at="2030-01-01T00:00:00Z"), index, ancestry)[0] is not None
+    # a base commit the clone does not have: the dates decide
+    absent = load_benchmark_patches([_write_rows(tmp_path / "absent.jsonl", geometry_rows(
+        base_commit="b" * 40, created_at="2031-01-01T00:00:00Z"))])
+    record = sample("octo/geometry", 500, "pkg/geo.py", GEOMETRY_BEFORE, tweak, head_sha=late,
+                    merged_at="2030-01-01T00:00:00Z", _repo_path=str(clone))
+    assert ancestry(record, "b" * 40) is None
+    assert contamination_verdict(record, absent, ancestry) == (None, "octo__geometry-17")
+    # hostile values never reach git as options
+    assert ancestry(dict(record, head_sha="--output=/tmp/x"), base) is None
+    assert ancestry(dict(record, _repo_path=str(tmp_path / "missing")), base) is None
+
+
+def _write_rows(path, rows):
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    return path
+
+
+def test_index_file_keeps_the_new_fields_and_merges_with_jsonl(tmp_path):
+    from transforms.code.decontam import index_payload, load_benchmarks, read_index, write_index
+
+    first = _write_rows(tmp_path / "mine.jsonl", geometry_rows(created_at="2021-06-01T00:00:00Z"))
+    second = _write_rows(tmp_path / "more.jsonl", geometry_rows() + [
+        {"instance_id": "octo__geometry-40", "repo": "octo/geometry", "base_commit": "c" * 40,
+         "problem_statement": "", "patch": ""}])
+    write_index(load_benchmark_patches([first]), tmp_path / "mine.bin.gz")
+    loaded = read_index(tmp_path / "mine.bin.gz")
+    assert loaded.instances["octo__geometry-17"].base_commit == "a" * 40
+    assert loaded.instances["octo__geometry-17"].created_at == "2021-06-01T00:00:00Z"
+    (hunk,) = loaded.hunks["octo/geometry"]["pkg/geo.py"]
+    assert len(hunk.removed_hashes) == 1 and len(hunk.added_hashes) == 2
+    merged = load_benchmarks([tmp_path / "mine.bin.gz", second])
+    assert merged.instance_ids == ["octo__geometry-17", "octo__geometry-40"]
+    assert merged.source_names("octo__geometry-17") == ["mine.jsonl", "more.jsonl"]
+    assert merged.source_names("octo__geometry-40") == ["more.jsonl"]
+    assert merged.instances_per_source(["octo/geometry", "else/where"]) == {"mine.jsonl": 1, "more.jsonl": 2}
+    assert merged.instances_per_source(["geometry"]) == {"mine.jsonl": 1, "more.jsonl": 2}  # a clone named by its folder
+    assert merged.describe() == "SWE-bench files mine.bin.gz, more.jsonl (2 instances from mine.jsonl, more.jsonl)"
+    # the index file's first instance wins over the JSONL row: created_at kept
+    assert merged.instances["octo__geometry-17"].created_at == "2021-06-01T00:00:00Z"
+    again = load_benchmarks([tmp_path / "mine.bin.gz", second])
+    assert index_payload(again) == index_payload(merged)
+
+
+def test_unusable_benchmark_files_fail_in_one_line_naming_the_file(tmp_path):
+    import gzip
+
+    from transforms.code.decontam import INDEX_FORMAT, BenchmarkFileError, load_benchmarks, read_index
+
+    old = tmp_path / "old.bin.gz"
+    old.write_bytes(gzip.compress(b"SHARDSMITH-SWEBENCH-INDEX 1\n" + b"\0" * 40))
+    cases = {
+        old: "old.bin.gz: SWE-bench index format 1, this shardsmith reads format 2: rebuild it with shardsmith decontam-index",
+        _write_rows(tmp_path / "a.jsonl", geometry_rows()).with_name("missing.jsonl"): "missing.jsonl: No such file",
+        tmp_path / "b.jsonl": "b.jsonl line 2: not JSON",
+        tmp_path / "c.jsonl": "c.jsonl line 1: 'repo' missing or not a string",
+        tmp_path / "d.jsonl": "d.jsonl line 1: 'patch' is not a string",
+        tmp_path / "e.jsonl": "e.jsonl: no SWE-bench rows",
+        tmp_path / "f.bin.gz": "f.bin.gz: not a shardsmith SWE-bench index",
+        tmp_path / "g.bin.gz": "g.bin.gz: ",
+        tmp_path / "h.jsonl": "h.jsonl: not UTF-8",
+    }
+    (tmp_path / "b.jsonl").write_text(json.dumps(geometry_rows()[0]) + "\n{oops\n")
+    (tmp_path / "c.jsonl").write_text(json.dumps({"instance_id": "x__y-1", "repo": 5}) + "\n")
+    (tmp_path / "d.jsonl").write_text(json.dumps(dict(geometry_rows()[0], patch=["diff"])) + "\n")
+    (tmp_path / "e.jsonl").write_text("\n\n")
+    (tmp_path / "f.bin.gz").write_bytes(gzip.compress(b"hello"))
+    (tmp_path / "g.bin.gz").write_bytes(gzip.compress(INDEX_FORMAT + b"\xff" * 8)[:-6])  # truncated gzip
+    (tmp_path / "h.jsonl").write_bytes(b'{"instance_id": "\xff"}\n')
+    for path, message in cases.items():
+        with pytest.raises(BenchmarkFileError) as caught:
+            load_benchmarks([path])
+        text = str(caught.value)
+        assert message in text and str(path) in text and "\n" not in text, (path, text)
+    with pytest.raises(BenchmarkFileError, match="format 1"):
+        read_index(old)
