@@ -160,7 +160,7 @@ def demo(tmp_path_factory):
     facts["pr2_head"] = repo.rev("HEAD")
     assert "160000 commit" in repo.git("ls-tree", "HEAD", "vendor/lib")
 
-    # PR #8: rebase-merged (commit rewritten onto main, same author/date/message).
+    # PR #8: rebase-merged (commit rewritten onto main by Bob, same author and patch).
     repo.git("checkout", "-q", "-b", "tidy")
     repo.write("docs/new_name.py", NEW_DOC + "more docs\n")
     facts["pr8_head"] = repo.commit("Tidy docs\n\nRebased PR.", author=ERIN)
@@ -173,9 +173,10 @@ def demo(tmp_path_factory):
     repo.write("requirements.txt", "lib==1.1\n")
     facts["pr3_head"] = repo.commit("Bump lib from 1.0 to 1.1 (#3)", author=DEPENDABOT, committer=BOB)
     repo.git("cherry-pick", facts["pr8_head"], committer=BOB)
-    assert repo.rev("HEAD") != facts["pr8_head"]
+    facts["pr8_rebased"] = repo.rev("HEAD")
+    assert facts["pr8_rebased"] != facts["pr8_head"]
 
-    # PR #9's head is a plain commit on main: reachable, matched by nothing -> no record.
+    # PR #9's head is a plain commit on main: reachable, matched by nothing -> merged_unattributable.
     repo.write("README.md", "# demo 1.0\n")
     facts["release"] = repo.commit("Release 1.0")
     repo.git("update-ref", "refs/pull/9/head", facts["release"])
@@ -194,13 +195,21 @@ def by_path(record: dict) -> dict:
 
 
 def test_finds_exactly_the_pull_requests_oldest_first(records):
-    assert [(r["number"], r["merged"]) for r in records] == [(1, True), (2, True), (3, True), (7, False)]
+    # attributed PRs in history order, then the others by number: #8 (rebase) and #9 (on main,
+    # matched by no rule) used to vanish
+    assert [(r["number"], r["merged"], r["_merge_rule"]) for r in records] == [
+        (1, True, "merge_head"), (2, True, "squash"), (3, True, "squash"), (8, True, "rebase"),
+        (7, False, "unmerged"), (9, True, "unattributable")]
 
 
 def test_shas_titles_bodies_and_authors(demo, records):
     _, facts = demo
-    pr1, pr2, pr3, pr7 = records
+    pr1, pr2, pr3, pr8, pr7, pr9 = records
     assert (pr1["base_sha"], pr1["head_sha"]) == (facts["pr1_base"], facts["pr1_head"])
+    assert (pr8["base_sha"], pr8["head_sha"]) == (facts["pr3_head"], facts["pr8_rebased"])
+    assert (pr8["title"], pr8["body"], pr8["author_login"]) == ("Tidy docs", "Rebased PR.", "Erin")
+    assert [f["path"] for f in pr8["files"]] == ["docs/new_name.py"]
+    assert (pr9["base_sha"], pr9["head_sha"], pr9["files"], pr9["merged_at"]) == (None, facts["release"], [], None)
     assert (pr2["base_sha"], pr2["head_sha"]) == (facts["pr2_base"], facts["pr2_head"])
     assert (pr7["base_sha"], pr7["head_sha"]) == (None, facts["pr7_head"])
     assert (pr1["title"], pr1["body"]) == ("Add feature", "The feature, with tests.")
@@ -208,8 +217,8 @@ def test_shas_titles_bodies_and_authors(demo, records):
     assert (pr3["title"], pr3["body"]) == ("Bump lib from 1.0 to 1.1", None)
     assert (pr7["title"], pr7["body"]) == ("Experimental thing", None)
     # The merge's author is the branch author (alice via her no-reply e-mail), not Bob.
-    assert [(r["author_login"], r["author_type"]) for r in records] == [
-        ("alice", "User"), ("Carol", "User"), ("dependabot[bot]", "Bot"), ("Dave", "User")]
+    assert [(r["author_login"], r["author_type"]) for r in records[:5]] == [
+        ("alice", "User"), ("Carol", "User"), ("dependabot[bot]", "Bot"), ("Erin", "User"), ("Dave", "User")]
     assert {r["repo"] for r in records} == {"acme/demo"}
     assert all(r["linked_issues"] == [] and r["patch"] is None for r in records)
 
@@ -217,7 +226,7 @@ def test_shas_titles_bodies_and_authors(demo, records):
 def test_dates_are_iso_utc(demo, records):
     _, facts = demo
     dates = facts["dates"]
-    pr1, pr2, _, pr7 = records
+    pr1, pr2, _, _, pr7, _ = records
     assert pr1["created_at"] == iso(dates["feature_tip"][0]) and pr1["merged_at"] == iso(dates["pr1_head"][1])
     assert pr2["created_at"] == iso(dates["pr2_head"][0]) and pr2["merged_at"] == iso(dates["pr2_head"][1])
     assert pr7["created_at"] == iso(dates["pr7_head"][0]) and pr7["merged_at"] is None
@@ -255,7 +264,7 @@ def test_squash_pr_statuses_contents_and_skipped_entries(records):
 def test_bot_and_unmerged_files(records):
     assert records[2]["files"] == [{"path": "requirements.txt", "previous_path": None, "status": "modified",
                                     "before": "lib==1.0\n", "after": "lib==1.1\n", "patch": None, "is_binary": False}]
-    assert records[3]["files"] == []
+    assert records[4]["files"] == [] and records[5]["files"] == []
 
 
 def test_oversized_files_are_withheld_and_marked(demo):
@@ -270,8 +279,8 @@ def test_oversized_files_are_withheld_and_marked(demo):
 
 def test_records_conform_to_the_raw_pr_schema(records):
     table = pa.Table.from_pylist(records, schema=RAW_PR_SCHEMA)
-    assert table.num_rows == 4 and table.schema.equals(RAW_PR_SCHEMA)
-    assert [check_record(r, RAW_PR_SCHEMA) for r in records] == [None] * 4
+    assert table.num_rows == 6 and table.schema.equals(RAW_PR_SCHEMA)
+    assert [check_record(r, RAW_PR_SCHEMA) for r in records] == [None] * 6
     assert table.to_pylist()[1]["files"] == records[1]["files"]
 
 
@@ -281,7 +290,10 @@ def test_bare_clone_and_mirror_give_the_same_records(demo, records, tmp_path):
     subprocess.run(["git", "clone", "-q", "--mirror", str(repo.path), str(tmp_path / "mirror.git")], check=True, env=repo.env())
     bare = list(pr_records(tmp_path / "demo.git", repo_name="acme/demo", max_file_bytes=1000))
     mirror = list(pr_records(tmp_path / "mirror.git", repo_name="acme/demo", max_file_bytes=1000))
-    assert bare == records[:3]  # a plain bare clone has no refs/pull: no unmerged PR
+    # a plain bare clone has no refs/pull: no rebased, unmerged or unattributable PR, and #1 is
+    # found by its "Merge pull request" subject instead of its head
+    assert [r.pop("_merge_rule") for r in bare] == ["merge_subject", "squash", "squash"]
+    assert bare == [{k: v for k, v in r.items() if k != "_merge_rule"} for r in records[:3]]
     assert mirror == records
     assert {r["repo"] for r in pr_records(tmp_path / "demo.git")} == {"demo"}
 
@@ -293,8 +305,10 @@ def test_non_bare_clone_walks_origin_head_not_the_checkout(demo, records, tmp_pa
     subprocess.run(["git", "fetch", "-q", "origin", "refs/pull/*:refs/pull/*"], cwd=clone, check=True, env=repo.env())
     subprocess.run(["git", "checkout", "-q", "-b", "topic"], cwd=clone, check=True, env=repo.env())
     subprocess.run(["git", "commit", "-q", "--allow-empty", "-m", "Local work (#99)"], cwd=clone, check=True, env=repo.env())
-    assert list(pr_records(clone, repo_name="acme/demo", max_file_bytes=1000)) == records
-    assert [p.number for p in list_pr_commits(clone, branch="topic")] == [1, 2, 3, 99, 7]
+    # every local and remote-tracking branch is walked: the local topic branch's squash too
+    assert [r["number"] for r in pr_records(clone, repo_name="acme/demo", max_file_bytes=1000)] == [1, 2, 3, 8, 99, 7, 9]
+    assert list(pr_records(clone, repo_name="acme/demo", max_file_bytes=1000, branch="main")) == records
+    assert [p.number for p in list_pr_commits(clone, branch="topic")] == [1, 2, 3, 8, 99, 7, 9]
     assert branch_tip(clone) == repo.rev("main")
     with pytest.raises(ValueError, match="branch 'nope' not found"):
         branch_tip(clone, "nope")
@@ -303,7 +317,7 @@ def test_non_bare_clone_walks_origin_head_not_the_checkout(demo, records, tmp_pa
 def test_pairs_for_the_benchmark(demo, records):
     repo, _ = demo
     pairs = pr_commit_pairs(repo.path)
-    assert pairs == [(r["base_sha"], r["head_sha"]) for r in records if r["merged"]]
+    assert pairs == [(r["base_sha"], r["head_sha"]) for r in records if r["_merge_rule"] not in ("unmerged", "unattributable")]
     assert git_log_patch(repo.path, pairs) > 0
 
 
@@ -311,7 +325,8 @@ def test_list_pr_commits_carries_names_and_kinds(demo):
     repo, _ = demo
     prs = list_pr_commits(repo.path)
     assert [(p.number, p.kind, p.author_name) for p in prs] == [
-        (1, "merge", "Alice Liddell"), (2, "squash", "Carol"), (3, "squash", "dependabot[bot]"), (7, "unmerged", "Dave")]
+        (1, "merge", "Alice Liddell"), (2, "squash", "Carol"), (3, "squash", "dependabot[bot]"), (8, "rebase", "Erin"),
+        (7, "unmerged", "Dave"), (9, "unattributable", "Carol")]
 
 
 def test_empty_and_pr_less_repositories_yield_nothing(tmp_path):
