@@ -316,7 +316,11 @@ def test_git_run_keeps_replayable_samples_and_rejects_the_rest(shop_run):
     }
     (unreadable,) = [r for r in table(out / "rejects") if r["reason"] == "unreadable_repo"]
     assert unreadable["detail"].startswith("broken: GitError: git --git-dir=broken/.git ")
-    assert manifest["conservation"] == {"read": 16, "written": 9, "rejected": 6, "deduplicated": 1, "holds": True}
+    assert manifest["conservation"] == {"read": 16, "written": 9, "rejected": 6, "deduplicated": 1, "holds": True,
+                                        "prs_known": 15, "prs_read_from_git": 15}
+    repos = manifest["git_repositories"]
+    assert {n: (r["pr_refs"], r["prs_known"], r["prs_read"], r["unreadable"]) for n, r in repos.items()} == {
+        "acme/shop": (1, 14, 14, False), "acme/shop-fork": (0, 1, 1, False), "broken": (0, 1, 0, True)}  # listed, then failed: not checked
     assert SHIPPED_INDEX_NOTE in manifest["notes"]  # the default: the index shipped in the package
     assert_replays(edits)
 

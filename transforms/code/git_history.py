@@ -71,7 +71,11 @@ MERGE_SUBJECT = re.compile(r"^Merge pull request #(\d+) from (\S+)")
 SQUASH_ANY = re.compile(r"\(#(\d+)\)")
 PULL_HEAD_REF = re.compile(r"^refs/pull/(\d+)/head$")
 NOREPLY_EMAIL = re.compile(r"^(?:\d+\+)?([^@+]+)@users\.noreply\.github\.com$", re.IGNORECASE)
-GITHUB_URL = re.compile(r"github\.com[:/]+([^/\s]+)/([^/\s]+?)(?:\.git)?/*$", re.IGNORECASE)
+SCP_URL = re.compile(r"^(?:[^@/\s]+@)?([A-Za-z0-9][A-Za-z0-9.-]*):(?!/)(.+)$")  # git@host:owner/name.git
+REPO_PART = re.compile(r"^[A-Za-z0-9._-]+$")
+# Directory names that say nothing about the repository: the parent's name is used instead.
+GENERIC_DIR_NAMES = frozenset({"repo", "repos", "repository", "git", ".git", "src", "source", "sources", "clone",
+                               "checkout", "code", "mirror", "work", "workspace", "project", "main", "master", "tmp"})
 
 DEFAULT_BRANCH_REFS = ("refs/remotes/origin/HEAD", "HEAD", "refs/heads/main", "refs/heads/master")
 GIT_CONFIG_ARGS = (
@@ -829,26 +833,63 @@ def _file_record(change: _Change, blobs: dict[str, bytes | Oversized | None]) ->
 
 
 def repo_name_from_url(url: str) -> str | None:
-    """'owner/name' from a GitHub remote URL (https, ssh or scp-style), else None."""
-    match = GITHUB_URL.search(url.strip())
-    return f"{match.group(1)}/{match.group(2)}" if match else None
+    """'owner/name' from a remote URL: ``https://``, ``ssh://``, ``git://`` and scp-style
+    ``user@host:owner/name.git`` forms on any host (GitHub, GitLab, self-hosted), credentials and
+    ports ignored. On github.com the first two path parts; elsewhere the full path, so a GitLab
+    subgroup stays ``group/subgroup/name`` (GitLab's own ``path_with_namespace``, unique where the
+    last two parts are not). None for a local path, ``file://`` or a path without owner and name."""
+    url = url.strip()
+    if "://" in url:
+        scheme, _, rest = url.partition("://")
+        if scheme.lower() not in ("http", "https", "ssh", "git", "git+ssh", "ssh+git"):
+            return None
+        authority, _, path = rest.partition("/")
+        host = authority.rpartition("@")[2].split(":")[0]
+    else:
+        match = SCP_URL.match(url)
+        if not match:
+            return None
+        host, path = match.group(1), match.group(2)
+    parts = [part for part in path.split("/") if part]
+    if parts and parts[-1].lower().endswith(".git"):
+        parts[-1] = parts[-1][:-4]
+    if host.lower() in ("github.com", "www.github.com"):
+        parts = parts[:2]
+    if len(parts) < 2 or not all(REPO_PART.match(part) and part.strip(".") for part in parts):
+        return None
+    return "/".join(parts)
 
 
 def repo_name_of(repo_path: str | os.PathLike) -> str:
-    """'owner/name' from the ``origin`` remote when it is on GitHub, else the directory name."""
+    """``repo_identity(repo_path)``'s name: 'owner/name' from the ``origin`` remote, else the directory name."""
+    return repo_identity(repo_path)[0]
+
+
+def repo_identity(repo_path: str | os.PathLike) -> tuple[str, bool]:
+    """(name, from_remote): 'owner/name' from ``remote.origin.url`` (``repo_name_from_url``), else
+    the clone's directory name without ``.git``; a generic directory name (``GENERIC_DIR_NAMES``:
+    'repo', '.git', 'src', 'clone', ...) gives way to its parent's name."""
     git_dir = git_dir_of(repo_path)
-    return _repo_name(git_dir, repo_path)
-
-
-def _repo_name(git_dir: str, repo_path: str | os.PathLike) -> str:
     proc = _run_git(git_dir, "config", "--get", "remote.origin.url", check=False)
     from_url = repo_name_from_url(proc.stdout.decode("utf-8", "replace")) if proc.returncode == 0 else None
     if from_url:
-        return from_url
-    name = os.path.basename(os.path.abspath(os.fspath(repo_path)).rstrip(os.sep))
-    if name == ".git":
-        name = os.path.basename(os.path.dirname(os.path.abspath(os.fspath(repo_path))))
-    return name[:-4] if name.endswith(".git") and len(name) > 4 else name
+        return from_url, True
+    return directory_name(repo_path), False
+
+
+def directory_name(repo_path: str | os.PathLike) -> str:
+    """The name a clone without a usable remote gets: its directory's (``.git`` dropped), or the
+    first non-generic parent's; 'repo' when every part is generic."""
+    path = os.path.abspath(os.fspath(repo_path))
+    while True:
+        name = os.path.basename(path)
+        stem = name[:-4] if name.lower().endswith(".git") and len(name) > 4 else name
+        if stem and stem.lower() not in GENERIC_DIR_NAMES:
+            return stem
+        parent = os.path.dirname(path)
+        if parent == path:
+            return "repo"
+        path = parent
 
 
 def pr_records(repo_path: str | os.PathLike, repo_name: str | None = None,
@@ -868,7 +909,7 @@ def pr_records(repo_path: str | os.PathLike, repo_name: str | None = None,
     prs = listing.prs
     if not prs:
         return
-    name = repo_name or _repo_name(git_dir, repo_path)
+    name = repo_name or repo_name_of(repo_path)
     changed = [pr for pr in prs if pr.has_change]
     changes = iter(_changes_for(git_dir, changed))  # aligned with the PRs that have a change, in order
     with BlobReader(git_dir) as reader:
