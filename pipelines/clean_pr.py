@@ -13,9 +13,11 @@ Steps (generated from ``steps()``; ``shardsmith steps clean-pr --git-repo REPO``
     prepare       map     RAW_PR_SCHEMA check (REST pull objects          missing_field, wrong_type,
                           converted), pr_id                               rest_pull_without_files,
                                                                           bad_pr_metadata
-    noise         map     bots, unmerged, file rules                      bot_author, unmerged,
-                                                                          docs_only, no_core_files,
-                                                                          binary, vendored, ...
+    noise         map     bots, unmerged, file rules                      bot_author,
+                                                                          merged_unattributable,
+                                                                          unmerged, docs_only,
+                                                                          no_core_files, binary,
+                                                                          vendored, ...
     unique_prs    unique  one record per (repo, number)                   duplicate_pr_id
     edit_samples  map     blocks, replay, parse, intent, crop, text       missing_contents,
                                                                           no_core_changes,
@@ -35,7 +37,12 @@ Steps (generated from ``steps()``; ``shardsmith steps clean-pr --git-repo REPO``
     sft/          derive  Agentless-style SFT rows from the kept edits
                           (outside conservation)
 
-Every PR read ends in ``edits/``, ``rejects/`` or ``duplicates/``; the manifest checks it.
+Every PR read ends in ``edits/``, ``rejects/`` or ``duplicates/``; the manifest checks it. For git
+input every PR the clone knows of is read (all branches; ``transforms.code.git_history``): the
+manifest's ``git_repositories`` gives per repository ``pr_refs``, ``prs_known``, ``prs_read`` and the
+rules that attributed them, and the conservation check fails when ``prs_known != prs_read``.
+``--git-repo PATH=OWNER/NAME`` names a clone; else ``remote.origin.url`` does, else its directory
+(with a warning note; two clones that would share a directory name are refused).
 ``--pr-metadata`` adds a read of its files (only malformed objects become records: rejects
 ``bad_pr_metadata``) and the ``platform`` step before ``prepare`` (the join,
 ``transforms.code.platform``; a manifest note counts the PRs joined and absent from the input);
@@ -262,7 +269,7 @@ def steps(options: PipelineOptions) -> list[Step]:
             reasons="missing_field, wrong_type, rest_pull_without_files, bad_pr_metadata"),
         Map("noise", functools.partial(screen_pr, config=config), id_field="pr_id",
                about="bots, unmerged, file rules",
-               reasons="bot_author, unmerged, docs_only, no_core_files, binary, vendored, ..."),
+               reasons="bot_author, merged_unattributable, unmerged, docs_only, no_core_files, binary, vendored, ..."),
         Unique("unique_prs", "pr_id", about="one record per (repo, number)", reasons="duplicate_pr_id"),
         Map("edit_samples", BuildEditSample([worker_path(f) for f in issue_files], config), id_field="pr_id",
             about="blocks, replay, parse, intent, crop, text",

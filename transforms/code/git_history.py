@@ -1,26 +1,47 @@
 """Raw pull requests from a local git clone (Clean-PR input 1), as ``RAW_PR_SCHEMA`` records.
 
-Pure functions, no Beam. ``pr_records(path)`` walks the first-parent history of the default
-branch and yields one raw PR record per pull request found:
+Pure functions, no Beam. ``pr_records(path)`` reads every commit reachable from every local
+and remote-tracking branch (``refs/heads/*``, ``refs/remotes/*`` without symbolic refs such as
+``origin/HEAD``; ``branch=`` narrows it to one branch; a repository without branches reads its
+HEAD) in one ``rev-list``, and yields one record per pull request the clone knows of: every
+``refs/pull/N/head`` (``git fetch origin 'refs/pull/*:refs/pull/*'``, or ``git clone --mirror``)
+and every number a merge or squash commit on a branch claims. A PR is merged when its change
+reached any branch (a release or side branch too); the rule that found it is ``PrCommit.rule``
+(the records' private ``MERGE_RULE_FIELD``):
 
-* a merge commit whose subject is ``Merge pull request #N from user/branch``: base = first
-  parent, head = the merge; title = the first line of the message body (GitHub writes the PR
-  title there), body = the rest; author = the author of the second parent (the PR branch),
-  not the person who merged;
-* a non-merge commit whose subject ends with ``(#N)`` (GitHub squash merge): base = its parent,
-  head = the commit; title = the subject without `` (#N)``, body = the rest of the message;
-* a ``refs/pull/N/head`` ref (``git fetch origin 'refs/pull/*:refs/pull/*'``, or a
-  ``git clone --mirror``) whose commit is not reachable from the branch and whose number no
-  merge/squash commit claimed: an unmerged PR, emitted with ``merged=False``, ``base_sha=None``
-  and no files (the pipeline rejects it as ``unmerged`` first, so its contents would only
-  bloat the rejects). Two kinds of heads emit nothing: heads reachable from the branch whose
-  number matched nothing (fast-forwarded or merged under another message: one PR can no
-  longer be told apart from the commits around it), and heads whose commit was rebased onto
-  the branch (``Rebase and merge`` rewrites commits; detected by a first-parent commit with
-  the same author e-mail, author time and subject).
+* ``merge_head``: a merge commit whose non-first parent is the ``refs/pull/N/head`` commit,
+  whatever its subject (GitHub's merge button with the PR title writes ``Title (#N)``);
+* ``merge_subject``: a merge commit whose subject is ``Merge pull request #N from user/branch``;
+  for both merge rules base = first parent, head = the merge, author = the author of the PR
+  branch head (not the person who merged); title = the first line of the message body for a
+  ``Merge pull request`` subject (GitHub writes the PR title there), else the subject without
+  ``(#N)``;
+* ``squash``: a non-merge commit naming ``(#N)`` in its subject (the last one, usually at the
+  end): base = its parent, head = the commit, title = the subject without ``(#N)``;
+* ``rebase``: a ``refs/pull/N/head`` no branch contains whose patch (``git patch-id --stable``)
+  equals a non-merge branch commit's by the same person (``same_person``: e-mail, or GitHub
+  no-reply login against the other's login/name/e-mail local part); identical fixes by others
+  do not count. Head = the oldest such branch commit, base = as many first-parent steps back as
+  the PR has non-merge commits no branch contains (a rebase replays them in a row). One
+  ``diff-tree --stdin -p | patch-id`` pair serves every candidate;
+* ``unattributable``: a PR head some branch contains but no rule claims (fast-forwarded, or
+  merged under another message): its change cannot be told apart from the commits around it,
+  so the record has ``merged=True``, ``base_sha=None``, no files, and the pipeline rejects it
+  ``merged_unattributable``;
+* ``unmerged``: a PR head no branch contains and no rule claims: ``merged=False``,
+  ``base_sha=None``, no files (the pipeline rejects it ``unmerged`` first, so its contents
+  would only bloat the rejects).
 
-Numbers are unique per repository: when several commits claim ``#N`` the oldest wins.
-Records come oldest merge first, then unmerged PRs by number.
+Each number is read once: the oldest commit (in ``rev-list --reverse`` order) claiming ``#N``
+wins, merge rules before the subject rule on the same commit. Records come in history order
+(merge, squash and rebase PRs), then the unattributable and unmerged ones by number.
+``pr_listing`` also answers how many ``refs/pull/N/head`` refs there are (``pr_refs``; refs
+naming anything but a commit are not counted) and ``prs_known``, for the manifest's accounting.
+
+Identity (``repo_identity``): ``owner/name`` from ``remote.origin.url`` (``repo_name_from_url``:
+GitHub, GitLab with its subgroups kept as the full path, any host; https, ssh, git and scp
+forms), else the directory name (``directory_name``; generic names such as ``repo``/``.git``
+use the parent's).
 
 Authors: a GitHub no-reply e-mail (``123+login@users.noreply.github.com`` or
 ``login@users.noreply.github.com``) gives the login, ``[bot]`` suffix kept; otherwise the
