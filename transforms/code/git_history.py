@@ -495,6 +495,8 @@ def _list_pr_commits(git_dir: str, tips: list[str]) -> PrListing:
 
     unclaimed = [(n, c) for n, c in _heads_in_order(git_dir, {n: s for n, s in heads.items() if n not in claims})]
     off_branch = [(n, c) for n, c in unclaimed if c.sha not in first_parent]
+    for _, commit, _ in claims.values():  # a commit another PR claims is that PR's change, not a rebase
+        authors.pop(commit.sha, None)
     rebased = _rebase_matches(git_dir, off_branch, authors, tips, first_parent)
     rest = []
     for number, head in unclaimed:
