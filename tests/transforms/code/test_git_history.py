@@ -650,3 +650,15 @@ def test_identity_without_origin(tmp_path):
     assert repo_identity(nested.path) == ("acme/tools", True)
     plain.git("remote", "add", "origin", "/srv/elsewhere/widgets")  # a local remote says nothing
     assert repo_identity(plain.path) == ("widgets", False)
+
+
+def test_a_squashed_change_is_not_also_a_rebase_of_a_duplicate_pr(tmp_path):
+    repo = Repo(tmp_path / "dupe")
+    repo.write("a.py", "a = 1\n")
+    repo.commit("Initial")
+    head31 = _pr_branch(repo, "31", "a.py", "a = 2\n")  # Alice opens the same change twice
+    repo.write("a.py", "a = 2\n")
+    repo.commit("Change a.py (#30)", author=ALICE)
+    repo.git("branch", "-q", "-D", "pr31")
+    kinds = {p.number: (p.kind, p.head_sha) for p in list_pr_commits(repo.path)}
+    assert kinds[30][0] == "squash" and kinds[31] == ("unmerged", head31)
