@@ -13,9 +13,11 @@ Steps (generated from ``steps()``; ``shardsmith steps clean-pr --git-repo REPO``
     prepare       map     RAW_PR_SCHEMA check (REST pull objects          missing_field, wrong_type,
                           converted), pr_id                               rest_pull_without_files,
                                                                           bad_pr_metadata
-    noise         map     bots, unmerged, file rules                      bot_author, unmerged,
-                                                                          docs_only, no_core_files,
-                                                                          binary, vendored, ...
+    noise         map     bots, unmerged, file rules                      bot_author,
+                                                                          merged_unattributable,
+                                                                          unmerged, docs_only,
+                                                                          no_core_files, binary,
+                                                                          vendored, ...
     unique_prs    unique  one record per (repo, number)                   duplicate_pr_id
     edit_samples  map     blocks, replay, parse, intent, crop, text       missing_contents,
                                                                           no_core_changes,
@@ -36,7 +38,12 @@ Steps (generated from ``steps()``; ``shardsmith steps clean-pr --git-repo REPO``
     sft/          derive  Agentless-style SFT rows from the kept edits
                           (outside conservation)
 
-Every PR read ends in ``edits/``, ``rejects/`` or ``duplicates/``; the manifest checks it.
+Every PR read ends in ``edits/``, ``rejects/`` or ``duplicates/``; the manifest checks it. For git
+input every PR the clone knows of is read (all branches; ``transforms.code.git_history``): the
+manifest's ``git_repositories`` gives per repository ``pr_refs``, ``prs_known``, ``prs_read`` and the
+rules that attributed them, and the conservation check fails when ``prs_known != prs_read``.
+``--git-repo PATH=OWNER/NAME`` names a clone; else ``remote.origin.url`` does, else its directory
+(with a warning note; two clones that would share a directory name are refused).
 ``--pr-metadata`` adds a read of its files (only malformed objects become records: rejects
 ``bad_pr_metadata``) and the ``platform`` step before ``prepare`` (the join,
 ``transforms.code.platform``; a manifest note counts the PRs joined and absent from the input);
@@ -54,7 +61,7 @@ from pipelines import flags
 from pipelines.options import DedupOptions, RunOptions, start_run
 from schemas.common import with_quality_columns
 from schemas.pull_requests import EDIT_SAMPLE_SCHEMA, SFT_SAMPLE_SCHEMA
-from transforms.code.git_history import GitError, branch_tip, git_dir_of
+from transforms.code.git_history import REPO_PART, GitError, branch_tip, git_dir_of, repo_identity
 from transforms.code.languages import LANGUAGE_BY_EXTENSION, LANGUAGES
 from transforms.code.pr_sample import (QUALITY_COLUMNS, CleanPrConfig, change_set_text, parse_error_reason,
                                        prepare_pr, repo_cap_keep, screen_pr)
@@ -62,7 +69,7 @@ from transforms.code.decontam import REASONS as DECONTAM_REASONS, BenchmarkFileE
 from transforms.code.platform import REJECT_REASONS as METADATA_REASONS
 from transforms.code.secret_scan import SecretScanner, secrets_reason
 from transforms.code.stages import (DECONTAM_COUNTERS, PLATFORM_COUNTERS, BuildEditSample, Decontaminate, JoinPlatform,
-                                    MetadataReader, RepoReader, SftRows, joined_key, public_fields)
+                                    MetadataReader, RepoReader, SftRows, git_accounting, joined_key, public_fields)
 from transforms.dedup.exact import TextNormalization
 from transforms.dedup.spec import dedup_spec
 from transforms.io.local_paths import worker_path
@@ -107,17 +114,60 @@ def parse_extensions(specs: list[str] | None) -> dict[str, str]:
     return mapping
 
 
-def check_git_repos(paths: list[str], branch: str | None) -> list[str]:
-    """Absolute paths of the clones; ``InputError`` for a path that is not a repository or lacks the branch."""
-    checked = []
-    for path in paths:
+def split_repo_spec(spec: str) -> tuple[str, str | None]:
+    """``--git-repo`` value -> (path, name): ``PATH=OWNER/NAME`` names the clone; a value whose
+    part after the last '=' is no ``owner/name`` (or that is an existing path) is a plain path."""
+    path, sep, name = spec.rpartition("=")
+    if not sep or not path or os.path.exists(spec):
+        return spec, None
+    name = name.strip().strip("/")
+    parts = name.split("/")
+    if len(parts) < 2 or not all(REPO_PART.match(p) and p.strip(".") for p in parts):
+        raise InputError(f"--git-repo {spec}: the name after '=' must be OWNER/NAME")
+    return path, name
+
+
+def check_git_repos(specs: list[str], branch: str | None) -> list[tuple[str, str, bool]]:
+    """(absolute path, repo name, named by the user or a remote) of each ``--git-repo PATH[=OWNER/NAME]``;
+    ``InputError`` for a path that is not a repository or lacks the branch, and for two clones
+    that would share a name taken from their directories (their PR ids would collide)."""
+    checked: dict[str, tuple[str, bool]] = {}
+    for spec in specs:
+        path, given = split_repo_spec(spec)
         try:
             git_dir_of(path)
             branch_tip(path, branch)
+            name, known = (given, True) if given else repo_identity(path)
         except (ValueError, GitError) as exc:
             raise InputError(str(exc).splitlines()[0]) from None
-        checked.append(os.path.abspath(path))
-    return list(dict.fromkeys(checked))
+        checked.setdefault(os.path.abspath(path), (name, known))
+    by_name: dict[str, list[str]] = {}
+    for path, (name, _) in checked.items():
+        by_name.setdefault(name.lower(), []).append(path)
+    for paths in by_name.values():
+        if len(paths) > 1 and not all(checked[p][1] for p in paths):
+            raise InputError(f"--git-repo: {' and '.join(paths)} would both be named {checked[paths[0]][0]!r} "
+                             "(from their directory names); name them with --git-repo PATH=OWNER/NAME")
+    return [(path, name, known) for path, (name, known) in checked.items()]
+
+
+def git_accounting_check(manifest: dict, counters: dict) -> None:
+    """``finalize`` part of git input: per repository ``pr_refs``, ``prs_known``, ``prs_read``
+    (``manifest['git_repositories']``); the conservation check fails when a readable clone's
+    known PRs are not all read."""
+    repos = git_accounting(counters)
+    manifest["git_repositories"] = repos
+    checked = {name: r for name, r in repos.items() if not r["unreadable"]}
+    known, read = sum(r["prs_known"] for r in checked.values()), sum(r["prs_read"] for r in checked.values())
+    c = manifest["conservation"]
+    c.update(prs_known=known, prs_read_from_git=read, holds=bool(c["holds"]) and known == read)
+    if known != read:
+        lost = ", ".join(f"{n} ({r['prs_known']} known, {r['prs_read']} read)" for n, r in checked.items()
+                         if r["prs_known"] != r["prs_read"])
+        manifest["notes"].append(f"PR accounting broken: {lost}")
+    unreadable = sorted(n for n, r in repos.items() if r["unreadable"])
+    if unreadable:
+        manifest["notes"].append(f"PR accounting not checked for unreadable clone(s): {', '.join(unreadable)}")
 
 
 def _inputs_of(flag: str, patterns: list[str] | None) -> list[str]:
@@ -206,7 +256,8 @@ def steps(options: PipelineOptions) -> list[Step]:
     pr_patterns = list(opts.prs or []) + list(run_opts.input or [])  # --input means --prs here
     if not opts.git_repo and not pr_patterns:
         raise InputError("give at least one --git-repo PATH or --prs FILE")
-    repos = check_git_repos(opts.git_repo or [], opts.branch)
+    clones = check_git_repos(opts.git_repo or [], opts.branch)
+    repos = [path for path, _, _ in clones]
     pr_files = expand_inputs(pr_patterns) if pr_patterns else []
     issue_files = expand_inputs(opts.issues) if opts.issues else []
     metadata_files = [worker_path(f) for f in _inputs_of("--pr-metadata", opts.pr_metadata)]
@@ -223,7 +274,13 @@ def steps(options: PipelineOptions) -> list[Step]:
                       exact_normalization=CHANGE_SET_NORMALIZATION)
     listed: list[Step] = []
     if repos:
-        listed.append(ReadFrom("read", items=tuple(repos), reader=RepoReader(opts.max_file_bytes, opts.branch),
+        unnamed = sorted(name for _, name, known in clones if not known)
+        listed.append(ReadFrom("read", items=tuple(repos),
+                               reader=RepoReader(opts.max_file_bytes, opts.branch,
+                                                 {path: name for path, name, _ in clones}),
+                               note=unnamed and (f"warning: {', '.join(unnamed)} named after the clone's directory "
+                                                 "(no GitHub/GitLab origin remote; --git-repo PATH=OWNER/NAME names "
+                                                 "it)") or None,
                                about="git clones: one worker per clone walks its PRs (pr_records)",
                                reasons="unreadable_repo (named by the repo, not its local path)"))
     if pr_files:
@@ -242,7 +299,7 @@ def steps(options: PipelineOptions) -> list[Step]:
             reasons="missing_field, wrong_type, rest_pull_without_files, bad_pr_metadata"),
         Map("noise", functools.partial(screen_pr, config=config), id_field="pr_id",
                about="bots, unmerged, file rules",
-               reasons="bot_author, unmerged, docs_only, no_core_files, binary, vendored, ..."),
+               reasons="bot_author, merged_unattributable, unmerged, docs_only, no_core_files, binary, vendored, ..."),
         Unique("unique_prs", "pr_id", about="one record per (repo, number)", reasons="duplicate_pr_id"),
         Map("edit_samples", BuildEditSample([worker_path(f) for f in issue_files], config), id_field="pr_id",
             about="blocks, replay, parse, intent, crop, text",
@@ -304,4 +361,6 @@ def run(argv: list[str]) -> dict:
             manifest["notes"].append(platform_note(counters))
         if decontam is not None:
             manifest["notes"].append(decontam_note(decontam.index(), counters, manifest["rejects_by_stage_reason"]))
+        if repos:
+            git_accounting_check(manifest, counters)
     return run_.run_steps(listed, finalize=finalize)

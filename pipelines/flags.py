@@ -107,7 +107,9 @@ def rate_flags(parser) -> None:
 def clean_pr_flags(parser) -> None:
     """Flags of the Clean-PR pipeline only (shared ones: ``pipelines.options``)."""
     parser.add_argument("--git-repo", "--git_repo", dest="git_repo", action="append", default=None,
-                        metavar="PATH", help="local git clone (bare or not) to read PRs from; repeatable")
+                        metavar="PATH[=OWNER/NAME]", help="local git clone (bare or not) to read PRs from; repeatable. "
+                        "Named OWNER/NAME when given, else from remote.origin.url (GitHub, GitLab), else after its "
+                        "directory (a warning in the manifest)")
     parser.add_argument("--prs", action="append", default=None, metavar="FILE",
                         help="PR records (JSONL or Parquet, RAW_PR_SCHEMA layout, or GitHub REST pull objects that "
                              "carry their files); file, directory or glob; repeatable")
@@ -119,7 +121,7 @@ def clean_pr_flags(parser) -> None:
                         help="issues to resolve #N references: JSONL / JSON / Parquet of repo, number, title, body, "
                              "or GitHub REST issue objects as the API returns them (pull requests among them skipped)")
     parser.add_argument("--branch", default=None,
-                        help="branch whose first-parent history is walked (default: origin/HEAD, HEAD, main, master)")
+                        help="the only branch whose history is read (default: every local and remote-tracking branch)")
     parser.add_argument("--max-core-files", "--max_core_files", dest="max_core_files", type=at_least(1),
                         default=DEFAULT_MAX_CORE_FILES, help="PRs editing more core files are rejected (too_many_files)")
     parser.add_argument("--token-budget", "--token_budget", dest="token_budget", type=at_least(1),

@@ -30,6 +30,7 @@ PRIVATE_FIELDS = frozenset({
     "_repo_path",  # transforms.code.stages.REPO_PATH_FIELD: local path of the clone a PR was read from
     "_file_reasons",  # transforms.code.pr_sample.FILE_REASONS: the noise stage's verdict per file
     "_platform",  # transforms.code.platform.PLATFORM_FIELD: what the --pr-metadata join took
+    "_merge_rule",  # transforms.code.git_history.MERGE_RULE_FIELD: which rule found a git PR merged
     "_position",  # transforms.science.adapters.POSITION_FIELD: "<file>#<index>" of a Dr. SCI input row
     "__position",  # pipelines.dedup.POSITION (also used by pipelines.rate)
     "__record_id",  # pipelines.rate.RECORD_ID

@@ -317,7 +317,11 @@ def test_git_run_keeps_replayable_samples_and_rejects_the_rest(shop_run):
     }
     (unreadable,) = [r for r in table(out / "rejects") if r["reason"] == "unreadable_repo"]
     assert unreadable["detail"].startswith("broken: GitError: git --git-dir=broken/.git ")
-    assert manifest["conservation"] == {"read": 16, "written": 9, "rejected": 6, "deduplicated": 1, "holds": True}
+    assert manifest["conservation"] == {"read": 16, "written": 9, "rejected": 6, "deduplicated": 1, "holds": True,
+                                        "prs_known": 15, "prs_read_from_git": 15}
+    repos = manifest["git_repositories"]
+    assert {n: (r["pr_refs"], r["prs_known"], r["prs_read"], r["unreadable"]) for n, r in repos.items()} == {
+        "acme/shop": (1, 14, 14, False), "acme/shop-fork": (0, 1, 1, False), "broken": (0, 1, 0, True)}  # listed, then failed: not checked
     assert SHIPPED_INDEX_NOTE in manifest["notes"]  # the default: the index shipped in the package
     assert_replays(edits)
 
@@ -715,3 +719,63 @@ def test_unusable_benchmark_files_are_one_line_errors(tmp_path, capsys):
     repo.commit("Initial commit", {WIDGET_PATH: WIDGET})
     assert main(["clean-pr", "--git-repo", str(repo.path), "--benchmarks", str(bad), "--output", str(tmp_path / "o")]) == 2
     assert capsys.readouterr().err == f"shardsmith: error: --benchmarks: {bad} line 2: 'instance_id' missing or not a string\n"
+
+
+def build_widgets(path: Path, constant: int) -> Repo:
+    """A clone without origin: one squash PR, and PR #2 fast-forwarded (its head is a plain main commit)."""
+    repo = Repo(path)
+    repo.commit("Initial commit", {"widgets/core.py": CART})
+    repo.squash(1, "Add a constant", {"widgets/const.py": f"LIMIT = {constant}\n\n\ndef limit():\n    return LIMIT\n"})
+    head = repo.commit("Use quantities", {"widgets/core.py": CART_V1}, author=ALICE)
+    repo.git("update-ref", "refs/pull/2/head", head)
+    return repo
+
+
+def test_two_clones_without_origin_named_and_accounted(tmp_path, capsys):
+    one, two = build_widgets(tmp_path / "one" / "widgets", 1), build_widgets(tmp_path / "two" / "widgets", 2)
+    out = tmp_path / "out"
+    # both would be named 'widgets' after their directories: their PR ids would collide
+    assert main(["clean-pr", "--git-repo", str(one.path), "--git-repo", str(two.path), "--output", str(out)]) == 2
+    assert "would both be named 'widgets'" in capsys.readouterr().err
+    code = main(["clean-pr", "--git-repo", f"{one.path}=team-a/widgets", "--git-repo", str(two.path),
+                 "--output", str(out)])
+    assert code == 0
+    manifest = json.loads((out / "_manifest.json").read_text())
+    assert {r["repo"] for r in table(out / "edits")} == {"team-a/widgets", "widgets"}
+    assert reject_keys(out) == {("team-a/widgets", 2, "noise", "merged_unattributable"),
+                                ("widgets", 2, "noise", "merged_unattributable")}
+    assert not any(r["reason"] == "duplicate_pr_id" for r in table(out / "rejects"))
+    assert {n: (r["pr_refs"], r["prs_known"], r["prs_read"], r["by_rule"]) for n, r in manifest["git_repositories"].items()} == {
+        n: (1, 2, 2, {"squash": 1, "unattributable": 1}) for n in ("team-a/widgets", "widgets")}
+    c = manifest["conservation"]
+    assert c["holds"] and (c["read"], c["prs_known"], c["prs_read_from_git"]) == (4, 4, 4)
+    assert any(note.startswith("warning: widgets named after the clone's directory") for note in manifest["notes"])
+    assert not any("team-a" in note for note in manifest["notes"] if note.startswith("warning"))
+
+
+def test_accounting_check_fails_when_known_prs_are_not_read():
+    from pipelines.clean_pr import git_accounting_check
+    from transforms.code.stages import GIT_COUNTERS
+
+    counters = {(GIT_COUNTERS, "pr_refs|acme/a"): 3, (GIT_COUNTERS, "prs_known|acme/a"): 4,
+                (GIT_COUNTERS, "prs_read|acme/a"): 3, (GIT_COUNTERS, "rule:squash|acme/a"): 3}
+    manifest = {"conservation": {"read": 3, "written": 1, "rejected": 2, "deduplicated": 0, "holds": True}, "notes": []}
+    git_accounting_check(manifest, counters)
+    assert manifest["conservation"]["holds"] is False
+    assert manifest["notes"] == ["PR accounting broken: acme/a (4 known, 3 read)"]
+    assert manifest["git_repositories"]["acme/a"]["by_rule"] == {"squash": 3}
+
+
+def test_git_repo_spec_names(tmp_path):
+    from pipelines.clean_pr import split_repo_spec
+    from transforms.io.readers import InputError
+
+    assert split_repo_spec("/src/x=acme/x") == ("/src/x", "acme/x")
+    assert split_repo_spec("/src/x=group/sub/x/") == ("/src/x", "group/sub/x")
+    assert split_repo_spec("/src/x") == ("/src/x", None)
+    odd = tmp_path / "a=b/c"
+    odd.mkdir(parents=True)
+    assert split_repo_spec(str(odd)) == (str(odd), None)  # an existing path is a path
+    for bad in ("/src/x=acme", "/src/x=acme/../x", "/src/x=acme/x y"):
+        with pytest.raises(InputError, match="must be OWNER/NAME"):
+            split_repo_spec(bad)

@@ -30,6 +30,7 @@ def build_repo(root):
     head = repo.commit("Port 8080", {"shop/net.go": "package shop\n\nvar Port = 8080\n"}, author=ALICE)
     repo.git("update-ref", "refs/pull/4/head", head)
     repo.git("checkout", "-q", "main")
+    repo.git("branch", "-q", "-D", "release")  # every branch is read: a kept one would contain the head
     repo.squash(5, "Log the timeout", {"shop/config.py": "TIMEOUT = 30\nLOG = True\n"},
                 body="* Log the timeout\n* add a flag\n* add a flag\n* Merge branch 'main' into log\n"
                      "Thanks to Dave <dave@example.com> for the idea." + TRAILERS)

@@ -1,26 +1,47 @@
 """Raw pull requests from a local git clone (Clean-PR input 1), as ``RAW_PR_SCHEMA`` records.
 
-Pure functions, no Beam. ``pr_records(path)`` walks the first-parent history of the default
-branch and yields one raw PR record per pull request found:
+Pure functions, no Beam. ``pr_records(path)`` reads every commit reachable from every local
+and remote-tracking branch (``refs/heads/*``, ``refs/remotes/*`` without symbolic refs such as
+``origin/HEAD``; ``branch=`` narrows it to one branch; a repository without branches reads its
+HEAD) in one ``rev-list``, and yields one record per pull request the clone knows of: every
+``refs/pull/N/head`` (``git fetch origin 'refs/pull/*:refs/pull/*'``, or ``git clone --mirror``)
+and every number a merge or squash commit on a branch claims. A PR is merged when its change
+reached any branch (a release or side branch too); the rule that found it is ``PrCommit.rule``
+(the records' private ``MERGE_RULE_FIELD``):
 
-* a merge commit whose subject is ``Merge pull request #N from user/branch``: base = first
-  parent, head = the merge; title = the first line of the message body (GitHub writes the PR
-  title there), body = the rest; author = the author of the second parent (the PR branch),
-  not the person who merged;
-* a non-merge commit whose subject ends with ``(#N)`` (GitHub squash merge): base = its parent,
-  head = the commit; title = the subject without `` (#N)``, body = the rest of the message;
-* a ``refs/pull/N/head`` ref (``git fetch origin 'refs/pull/*:refs/pull/*'``, or a
-  ``git clone --mirror``) whose commit is not reachable from the branch and whose number no
-  merge/squash commit claimed: an unmerged PR, emitted with ``merged=False``, ``base_sha=None``
-  and no files (the pipeline rejects it as ``unmerged`` first, so its contents would only
-  bloat the rejects). Two kinds of heads emit nothing: heads reachable from the branch whose
-  number matched nothing (fast-forwarded or merged under another message: one PR can no
-  longer be told apart from the commits around it), and heads whose commit was rebased onto
-  the branch (``Rebase and merge`` rewrites commits; detected by a first-parent commit with
-  the same author e-mail, author time and subject).
+* ``merge_head``: a merge commit whose non-first parent is the ``refs/pull/N/head`` commit,
+  whatever its subject (GitHub's merge button with the PR title writes ``Title (#N)``);
+* ``merge_subject``: a merge commit whose subject is ``Merge pull request #N from user/branch``;
+  for both merge rules base = first parent, head = the merge, author = the author of the PR
+  branch head (not the person who merged); title = the first line of the message body for a
+  ``Merge pull request`` subject (GitHub writes the PR title there), else the subject without
+  ``(#N)``;
+* ``squash``: a non-merge commit naming ``(#N)`` in its subject (the last one, usually at the
+  end): base = its parent, head = the commit, title = the subject without ``(#N)``;
+* ``rebase``: a ``refs/pull/N/head`` no branch contains whose patch (``git patch-id --stable``)
+  equals a non-merge branch commit's by the same person (``same_person``: e-mail, or GitHub
+  no-reply login against the other's login/name/e-mail local part); identical fixes by others
+  do not count. Head = the oldest such branch commit, base = as many first-parent steps back as
+  the PR has non-merge commits no branch contains (a rebase replays them in a row). One
+  ``diff-tree --stdin -p | patch-id`` pair serves every candidate;
+* ``unattributable``: a PR head some branch contains but no rule claims (fast-forwarded, or
+  merged under another message): its change cannot be told apart from the commits around it,
+  so the record has ``merged=True``, ``base_sha=None``, no files, and the pipeline rejects it
+  ``merged_unattributable``;
+* ``unmerged``: a PR head no branch contains and no rule claims: ``merged=False``,
+  ``base_sha=None``, no files (the pipeline rejects it ``unmerged`` first, so its contents
+  would only bloat the rejects).
 
-Numbers are unique per repository: when several commits claim ``#N`` the oldest wins.
-Records come oldest merge first, then unmerged PRs by number.
+Each number is read once: the oldest commit (in ``rev-list --reverse`` order) claiming ``#N``
+wins, merge rules before the subject rule on the same commit. Records come in history order
+(merge, squash and rebase PRs), then the unattributable and unmerged ones by number.
+``pr_listing`` also answers how many ``refs/pull/N/head`` refs there are (``pr_refs``; refs
+naming anything but a commit are not counted) and ``prs_known``, for the manifest's accounting.
+
+Identity (``repo_identity``): ``owner/name`` from ``remote.origin.url`` (``repo_name_from_url``:
+GitHub, GitLab with its subgroups kept as the full path, any host; https, ssh, git and scp
+forms), else the directory name (``directory_name``; generic names such as ``repo``/``.git``
+use the parent's).
 
 Authors: a GitHub no-reply e-mail (``123+login@users.noreply.github.com`` or
 ``login@users.noreply.github.com``) gives the login, ``[bot]`` suffix kept; otherwise the
@@ -68,10 +89,14 @@ BINARY_SNIFF_BYTES = 8000
 CAT_FILE_CHUNK = 256
 
 MERGE_SUBJECT = re.compile(r"^Merge pull request #(\d+) from (\S+)")
-SQUASH_SUFFIX = re.compile(r"\s*\(#(\d+)\)\s*$")
+SQUASH_ANY = re.compile(r"\(#(\d+)\)")
 PULL_HEAD_REF = re.compile(r"^refs/pull/(\d+)/head$")
 NOREPLY_EMAIL = re.compile(r"^(?:\d+\+)?([^@+]+)@users\.noreply\.github\.com$", re.IGNORECASE)
-GITHUB_URL = re.compile(r"github\.com[:/]+([^/\s]+)/([^/\s]+?)(?:\.git)?/*$", re.IGNORECASE)
+SCP_URL = re.compile(r"^(?:[^@/\s]+@)?([A-Za-z0-9][A-Za-z0-9.-]*):(?!/)(.+)$")  # git@host:owner/name.git
+REPO_PART = re.compile(r"^[A-Za-z0-9._-]+$")
+# Directory names that say nothing about the repository: the parent's name is used instead.
+GENERIC_DIR_NAMES = frozenset({"repo", "repos", "repository", "git", ".git", "src", "source", "sources", "clone",
+                               "checkout", "code", "mirror", "work", "workspace", "project", "main", "master", "tmp"})
 
 DEFAULT_BRANCH_REFS = ("refs/remotes/origin/HEAD", "HEAD", "refs/heads/main", "refs/heads/master")
 GIT_CONFIG_ARGS = (
@@ -86,6 +111,8 @@ COMMIT_FORMAT = "%H%x00%P%x00%an%x00%ae%x00%at%x00%ct%x00%B%x00"
 COMMIT_FIELDS = 7
 
 REGULAR_FILE_MODES = ("100644", "100755", "100664")
+CHANGE_KINDS = ("merge", "squash", "rebase")  # PR kinds whose before/after commits are known
+MERGE_RULE_FIELD = "_merge_rule"  # private record field: the PrCommit.rule that attributed the PR
 
 
 class GitError(RuntimeError):
@@ -97,9 +124,10 @@ class PrCommit:
     """One pull request found in a clone: where its before/after trees are and who wrote it."""
 
     number: int
-    kind: str  # 'merge', 'squash' or 'unmerged'
-    base_sha: str | None  # before: first parent / parent; None for a root commit or an unmerged PR
-    head_sha: str  # after: the merge or squash commit; the PR head for an unmerged PR
+    kind: str  # 'merge', 'squash', 'rebase' (CHANGE_KINDS), 'unattributable' or 'unmerged'
+    rule: str  # what attributed it: merge_head, merge_subject, squash, rebase, unattributable, unmerged
+    base_sha: str | None  # before: first parent / parent; None for a root commit or a PR without a change
+    head_sha: str  # after: the merge, squash or rebased commit; the PR head for the other kinds
     title: str
     body: str | None
     author_name: str
@@ -111,7 +139,13 @@ class PrCommit:
 
     @property
     def merged(self) -> bool:
+        """Its change reached a branch (an unattributable PR too, though its change is unknown)."""
         return self.kind != "unmerged"
+
+    @property
+    def has_change(self) -> bool:
+        """Its before/after commits are known: the record carries its files."""
+        return self.kind in CHANGE_KINDS
 
 
 @dataclass(frozen=True)
@@ -308,97 +342,303 @@ def _split_message(message: str) -> tuple[str, str | None]:
     return first.strip(), rest or None
 
 
-def _pr_commit(number: int, kind: str, commit: _Commit, base: str | None, author: _Commit,
+def _pr_commit(number: int, kind: str, rule: str, commit: _Commit, base: str | None, author: _Commit,
                title: str, body: str | None) -> PrCommit:
     login = login_from_author(author.author_name, author.author_email)
     return PrCommit(
-        number=number, kind=kind, base_sha=base, head_sha=commit.sha, title=title, body=body,
+        number=number, kind=kind, rule=rule, base_sha=base, head_sha=commit.sha, title=title, body=body,
         author_name=author.author_name, author_email=author.author_email,
         author_login=login, author_type=author_type_of(login),
         created_at=iso_utc(author.author_time),
-        merged_at=iso_utc(commit.commit_time) if kind != "unmerged" else None,
+        merged_at=iso_utc(commit.commit_time) if kind in CHANGE_KINDS else None,
     )
 
 
-def _identity(commit: _Commit) -> tuple[str, int, str]:
-    """What survives a rebase: author e-mail, author time, subject."""
-    return commit.author_email.lower(), commit.author_time, commit.subject
+def same_person(name_a: str, email_a: str, name_b: str, email_b: str) -> bool:
+    """True when two commit authors are one person: the same e-mail (case-insensitive), or a GitHub
+    no-reply login (``123+login@users.noreply.github.com``) on one side equal to the other side's
+    login, name or e-mail local part (case-insensitive)."""
+    sides = []
+    for name, email in ((name_a, email_a), (name_b, email_b)):
+        email = email.strip().lower()
+        match = NOREPLY_EMAIL.match(email)
+        sides.append((email, match.group(1).lower() if match else None,
+                      {x for x in (name.strip().lower(), email.partition("@")[0]) if x}))
+    (email_1, login_1, aliases_1), (email_2, login_2, aliases_2) = sides
+    if email_1 and email_1 == email_2:
+        return True
+    return bool((login_1 and (login_1 == login_2 or login_1 in aliases_2))
+                or (login_2 and login_2 in aliases_1))
+
+
+def _person_keys(name: str, email: str, query: bool) -> set[str]:
+    """Index keys for ``same_person`` candidates: a branch commit is filed under its keys
+    (``query=False``), a PR head looks up its keys (``query=True``); matches still go through
+    ``same_person``."""
+    email = email.strip().lower()
+    match = NOREPLY_EMAIL.match(email)
+    login = match.group(1).lower() if match else None
+    aliases = {x for x in (name.strip().lower(), email.partition("@")[0]) if x}
+    keys = {"e:" + email} if email else set()
+    if query:
+        keys |= {"l:" + a for a in aliases}
+        if login:
+            keys |= {"a:" + login, "l:" + login}
+    else:
+        keys |= {"a:" + a for a in aliases}
+        if login:
+            keys.add("l:" + login)
+    return keys
+
+
+@dataclass(frozen=True)
+class PrListing:
+    """Every PR a clone knows of (``prs``: one per number) and how many ``refs/pull/N/head`` it has."""
+
+    prs: list[PrCommit]
+    pr_refs: int
+
+    @property
+    def prs_known(self) -> int:
+        return len({pr.number for pr in self.prs})
+
+    def by_rule(self) -> dict[str, int]:
+        """How many PRs each rule attributed (``PrCommit.rule``)."""
+        counts: dict[str, int] = {}
+        for pr in self.prs:
+            counts[pr.rule] = counts.get(pr.rule, 0) + 1
+        return dict(sorted(counts.items()))
 
 
 def list_pr_commits(repo_path: str | os.PathLike, branch: str | None = None) -> list[PrCommit]:
-    """Pull requests in a clone: merged ones in first-parent order (oldest first), then unmerged by number."""
+    """Pull requests in a clone: attributed ones in history order (oldest first), then the
+    unattributable and unmerged ones by number (see the module notes)."""
+    return pr_listing(repo_path, branch).prs
+
+
+def pr_listing(repo_path: str | os.PathLike, branch: str | None = None) -> PrListing:
+    """``list_pr_commits`` with the count of ``refs/pull/N/head`` refs (the manifest's ``pr_refs``)."""
     git_dir = git_dir_of(repo_path)
-    tip = _branch_tip(git_dir, branch, repo_path)
-    if tip is None:
-        return []
-    return _list_pr_commits(git_dir, tip)
+    return _list_pr_commits(git_dir, _branch_tips(git_dir, branch, repo_path))
 
 
-def _list_pr_commits(git_dir: str, tip: str) -> list[PrCommit]:
-    candidates: list[tuple[int, str, _Commit]] = []
-    identities: set[tuple[str, int, str]] = set()
-    seen_numbers: set[int] = set()
-    for commit in _read_commits(git_dir, ["--first-parent", "--reverse", tip]):
-        identities.add(_identity(commit))
-        subject = commit.subject
-        merge = MERGE_SUBJECT.match(subject)
-        squash = SQUASH_SUFFIX.search(subject)
-        if merge and len(commit.parents) >= 2:
-            number, kind = int(merge.group(1)), "merge"
-        elif squash and len(commit.parents) <= 1:
-            number, kind = int(squash.group(1)), "squash"
+def _branch_tips(git_dir: str, branch: str | None, repo_path: str | os.PathLike) -> list[str]:
+    """Commits the read walks from: ``branch`` alone, else every local and remote-tracking branch
+    (symbolic refs such as ``origin/HEAD`` left out), else the default branch (a detached HEAD)."""
+    if branch is not None:
+        return [_branch_tip(git_dir, branch, repo_path)]
+    proc = _run_git(git_dir, "for-each-ref", "--format=%(objectname) %(objecttype) %(symref)",
+                    "refs/heads/", "refs/remotes/")
+    tips = set()
+    for line in proc.stdout.decode("utf-8", "replace").splitlines():
+        sha, kind, symref = (line.split(" ", 2) + ["", ""])[:3]
+        if kind == "commit" and not symref:
+            tips.add(sha)
+    if not tips:
+        fallback = _branch_tip(git_dir, None, repo_path)
+        return [fallback] if fallback else []
+    return sorted(tips)
+
+
+def _pull_heads(git_dir: str) -> dict[int, str]:
+    """``refs/pull/N/head`` -> commit (refs naming anything but a commit are left out)."""
+    proc = _run_git(git_dir, "for-each-ref", "--format=%(objectname) %(objecttype) %(refname)", "refs/pull/")
+    heads: dict[int, str] = {}
+    for line in proc.stdout.decode("utf-8", "replace").splitlines():
+        sha, kind, ref = (line.split(" ", 2) + ["", ""])[:3]
+        match = PULL_HEAD_REF.match(ref)
+        if match and kind == "commit":
+            heads[int(match.group(1))] = sha
+    return heads
+
+
+def _squash_number(subject: str) -> tuple[int, str] | None:
+    """(N, subject without its ``(#N)``) for the last ``(#N)`` of a subject, else None."""
+    matches = list(SQUASH_ANY.finditer(subject))
+    if not matches:
+        return None
+    last = matches[-1]
+    title = (subject[:last.start()].rstrip() + " " + subject[last.end():].lstrip()).strip()
+    return int(last.group(1)), title
+
+
+def _list_pr_commits(git_dir: str, tips: list[str]) -> PrListing:
+    heads = _pull_heads(git_dir)
+    if not tips:
+        return PrListing([_pr_commit(n, "unmerged", "unmerged", c, None, c, *_split_message(c.message))
+                          for n, c in _heads_in_order(git_dir, heads)], len(heads))
+    numbers_of_head: dict[str, list[int]] = {}
+    for number, sha in heads.items():
+        numbers_of_head.setdefault(sha, []).append(number)
+    claims: dict[int, tuple[str, _Commit, str | None]] = {}  # number -> (rule, commit, PR head); insertion = age
+    first_parent: dict[str, str | None] = {}  # every branch commit, in walk order (oldest first)
+    authors: dict[str, tuple[str, str]] = {}  # non-merge branch commit -> (name, e-mail), for rebases
+    for commit in _read_commits(git_dir, ["--reverse", "--stdin"], tips):  # oldest first: the oldest claim wins
+        first_parent[commit.sha] = commit.parents[0] if commit.parents else None
+        if len(commit.parents) >= 2:
+            for parent in commit.parents[1:]:
+                for number in numbers_of_head.get(parent, ()):
+                    claims.setdefault(number, ("merge_head", commit, parent))
+            merge = MERGE_SUBJECT.match(commit.subject)
+            if merge:
+                claims.setdefault(int(merge.group(1)), ("merge_subject", commit, commit.parents[1]))
         else:
-            continue
-        if number not in seen_numbers:  # the oldest commit claiming #N wins
-            seen_numbers.add(number)
-            candidates.append((number, kind, commit))
+            authors[commit.sha] = (commit.author_name, commit.author_email)
+            squash = _squash_number(commit.subject)
+            if squash:
+                claims.setdefault(squash[0], ("squash", commit, None))
 
-    branch_heads = {c.parents[1] for _, kind, c in candidates if kind == "merge"}
+    branch_heads = {head for rule, _, head in claims.values() if head}
     heads_by_sha = _commits_by_sha(git_dir, sorted(branch_heads))
+    prs = [_claimed_pr(number, rule, commit, heads_by_sha.get(head) if head else None)
+           for number, (rule, commit, head) in claims.items()]
 
-    prs: list[PrCommit] = []
-    for number, kind, commit in candidates:
-        if kind == "merge":
-            head = heads_by_sha[commit.parents[1]]
-            title, body = _split_message(commit.message.strip().partition("\n")[2])
-            if not title:  # no PR title in the message: the branch head's subject stands in
-                title, body = _split_message(head.message)[0], None
-            prs.append(_pr_commit(number, kind, commit, commit.parents[0], head, title, body))
+    unclaimed = [(n, c) for n, c in _heads_in_order(git_dir, {n: s for n, s in heads.items() if n not in claims})]
+    off_branch = [(n, c) for n, c in unclaimed if c.sha not in first_parent]
+    for _, commit, _ in claims.values():  # a commit another PR claims is that PR's change, not a rebase
+        authors.pop(commit.sha, None)
+    rebased = _rebase_matches(git_dir, off_branch, authors, tips, first_parent)
+    rest = []
+    for number, head in unclaimed:
+        title, body = _split_message(head.message)
+        if number in rebased:
+            commit, base = rebased[number]
+            prs.append(_pr_commit(number, "rebase", "rebase", commit, base, head, title, body))
+        elif head.sha in first_parent:  # on a branch, but no commit says which change was the PR's
+            rest.append(_pr_commit(number, "unattributable", "unattributable", head, None, head, title, body))
         else:
-            subject, body = _split_message(commit.message)
-            title = SQUASH_SUFFIX.sub("", subject)
-            prs.append(_pr_commit(number, kind, commit, commit.parents[0] if commit.parents else None, commit, title, body))
+            rest.append(_pr_commit(number, "unmerged", "unmerged", head, None, head, title, body))
+    position = {sha: i for i, sha in enumerate(first_parent)}
+    prs.sort(key=lambda pr: position[pr.head_sha])  # rebased PRs among the others, by their commit
+    return PrListing(prs + rest, len(heads))
 
-    prs.extend(_unmerged_prs(git_dir, tip, seen_numbers, identities))
-    return prs
+
+def _heads_in_order(git_dir: str, heads: dict[int, str]) -> list[tuple[int, _Commit]]:
+    commits = _commits_by_sha(git_dir, sorted(set(heads.values())))
+    return [(number, commits[heads[number]]) for number in sorted(heads)]
+
+
+def _claimed_pr(number: int, rule: str, commit: _Commit, head: _Commit | None) -> PrCommit:
+    """The PR record of a merge or squash commit claiming ``number``."""
+    if rule == "squash":
+        subject, body = _split_message(commit.message)
+        title = (_squash_number(subject) or (number, subject))[1]
+        return _pr_commit(number, "squash", rule, commit, commit.parents[0] if commit.parents else None, commit,
+                          title, body)
+    assert head is not None
+    subject, rest = _split_message(commit.message)
+    if MERGE_SUBJECT.match(subject):  # GitHub's "Merge pull request #N from ...": the PR title is the body
+        title, body = _split_message(rest or "")
+        if not title:  # no PR title in the message: the branch head's subject stands in
+            title, body = _split_message(head.message)[0], None
+    else:  # the merge button with the PR title: "Title (#N)"
+        squash = _squash_number(subject)
+        title, body = (squash[1] if squash else subject), rest
+    return _pr_commit(number, "merge", rule, commit, commit.parents[0], head, title, body)
+
+
+def _rebase_matches(git_dir: str, heads: list[tuple[int, _Commit]], authors: dict[str, tuple[str, str]],
+                    tips: list[str], first_parent: dict[str, str | None]) -> dict[int, tuple[_Commit, str | None]]:
+    """PRs whose head's patch (``git patch-id --stable``) equals a branch commit's patch by the same
+    person (``same_person``): number -> (the oldest such branch commit, the base before the PR's commits).
+
+    The base is ``k`` first-parent steps back from the matched commit, ``k`` the PR's non-merge
+    commits that no branch contains (a rebase replays them in a row)."""
+    heads = [(n, c) for n, c in heads if len(c.parents) == 1]
+    if not heads:
+        return {}
+    index: dict[str, list[str]] = {}
+    for sha, (name, email) in authors.items():
+        for key in _person_keys(name, email, query=False):
+            index.setdefault(key, []).append(sha)
+    candidates: dict[int, list[str]] = {}
+    for number, head in heads:
+        found = {sha for key in _person_keys(head.author_name, head.author_email, query=True)
+                 for sha in index.get(key, ())}
+        same = [sha for sha in found if same_person(head.author_name, head.author_email, *authors[sha])]
+        if same:
+            candidates[number] = same
+    if not candidates:
+        return {}
+    head_of = dict(heads)
+    wanted = sorted({head_of[n].sha for n in candidates} | {sha for shas in candidates.values() for sha in shas})
+    patch_ids = _patch_ids(git_dir, wanted)
+    order = {sha: i for i, sha in enumerate(authors)}  # walk order: oldest first
+    matched: dict[int, str] = {}
+    for number, shas in candidates.items():
+        pid = patch_ids.get(head_of[number].sha)
+        same_patch = [sha for sha in shas if pid is not None and patch_ids.get(sha) == pid]
+        if same_patch:
+            matched[number] = min(same_patch, key=order.__getitem__)
+    if not matched:
+        return {}
+    own = _own_commit_counts(git_dir, [head_of[n].sha for n in matched], tips)
+    commits = _commits_by_sha(git_dir, sorted(set(matched.values())))
+    result = {}
+    for number, sha in matched.items():
+        base: str | None = sha
+        for _ in range(max(1, own.get(head_of[number].sha, 1))):
+            base = first_parent.get(base) if base else None
+        result[number] = (commits[sha], base)
+    return result
+
+
+def _own_commit_counts(git_dir: str, heads: list[str], tips: list[str]) -> dict[str, int]:
+    """head -> how many non-merge commits reachable from it no branch contains (one rev-list)."""
+    parents: dict[str, tuple[str, ...]] = {}
+    for commit in _read_commits(git_dir, ["--stdin"], sorted(set(heads)) + ["^" + tip for tip in tips]):
+        parents[commit.sha] = commit.parents
+    counts = {}
+    for head in heads:
+        seen, stack, count = set(), [head], 0
+        while stack:
+            sha = stack.pop()
+            if sha in seen or sha not in parents:
+                continue
+            seen.add(sha)
+            count += len(parents[sha]) == 1
+            stack.extend(parents[sha])
+        counts[head] = count
+    return counts
+
+
+def _patch_ids(git_dir: str, shas: list[str]) -> dict[str, str]:
+    """commit -> ``git patch-id --stable`` of its change against its parent, for non-empty changes;
+    one ``diff-tree --stdin -p`` piped into one ``patch-id`` for all of them."""
+    if not shas:
+        return {}
+    import tempfile
+
+    with tempfile.TemporaryFile() as requests, contained(git_env()) as env:
+        requests.write("".join(sha + "\n" for sha in shas).encode("ascii"))
+        requests.seek(0)
+        diff = subprocess.Popen(_git_argv(git_dir, "diff-tree", "--stdin", "-p", "--no-color", "--no-ext-diff",
+                                          "--no-textconv", "--root"),
+                                stdin=requests, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+                                start_new_session=True)
+        patch = subprocess.Popen(_git_argv(git_dir, "patch-id", "--stable"), stdin=diff.stdout,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, start_new_session=True)
+        assert diff.stdout is not None
+        diff.stdout.close()  # patch-id holds the only read end
+        out, patch_err = patch.communicate()
+        diff_err = diff.stderr.read() if diff.stderr else b""
+        if diff.stderr:
+            diff.stderr.close()
+        diff_rc = diff.wait()
+    if diff_rc != 0 or patch.returncode != 0:
+        raise GitError(f"git diff-tree | git patch-id failed ({diff_rc}, {patch.returncode}): "
+                       f"{(diff_err + patch_err).decode('utf-8', 'replace').strip()}")
+    ids = {}
+    for line in out.decode("ascii", "replace").splitlines():
+        pid, _, sha = line.partition(" ")
+        ids[sha.strip()] = pid
+    return ids
 
 
 def _commits_by_sha(git_dir: str, shas: list[str]) -> dict[str, _Commit]:
     if not shas:
         return {}
     return {c.sha: c for c in _read_commits(git_dir, ["--no-walk=unsorted", "--stdin"], shas)}
-
-
-def _unmerged_prs(git_dir: str, tip: str, merged_numbers: set[int],
-                  identities: set[tuple[str, int, str]]) -> list[PrCommit]:
-    """``refs/pull/N/head`` refs not reachable from ``tip``, minus merged numbers and rebased heads."""
-    proc = _run_git(git_dir, "for-each-ref", "--format=%(objectname) %(refname)", "--no-merged=" + tip, "refs/pull/")
-    heads: dict[int, str] = {}
-    for line in proc.stdout.decode("utf-8", "replace").splitlines():
-        sha, _, ref = line.partition(" ")
-        match = PULL_HEAD_REF.match(ref)
-        if match and int(match.group(1)) not in merged_numbers:
-            heads[int(match.group(1))] = sha
-    commits = _commits_by_sha(git_dir, sorted(set(heads.values())))
-    unmerged = []
-    for number in sorted(heads):
-        head = commits[heads[number]]
-        if _identity(head) in identities:  # rebased onto the branch: merged, but not as one commit
-            continue
-        title, body = _split_message(head.message)
-        unmerged.append(_pr_commit(number, "unmerged", head, None, head, title, body))
-    return unmerged
-
 
 def pr_commit_pairs(repo_path: str | os.PathLike, branch: str | None = None) -> list[tuple[str | None, str]]:
     """(before, after) commits of the merged PRs, in the order ``pr_records`` reads them.
@@ -407,7 +647,7 @@ def pr_commit_pairs(repo_path: str | os.PathLike, branch: str | None = None) -> 
     ``git log -p --no-walk=unsorted --diff-merges=first-parent --stdin`` fed the ``after``
     shas prints exactly these diffs (``git_log_patch`` runs it).
     """
-    return [(pr.base_sha, pr.head_sha) for pr in list_pr_commits(repo_path, branch) if pr.merged]
+    return [(pr.base_sha, pr.head_sha) for pr in list_pr_commits(repo_path, branch) if pr.has_change]
 
 
 def git_log_patch(repo_path: str | os.PathLike, pairs: list[tuple[str | None, str]]) -> int:
@@ -616,49 +856,89 @@ def _file_record(change: _Change, blobs: dict[str, bytes | Oversized | None]) ->
 
 
 def repo_name_from_url(url: str) -> str | None:
-    """'owner/name' from a GitHub remote URL (https, ssh or scp-style), else None."""
-    match = GITHUB_URL.search(url.strip())
-    return f"{match.group(1)}/{match.group(2)}" if match else None
+    """'owner/name' from a remote URL: ``https://``, ``ssh://``, ``git://`` and scp-style
+    ``user@host:owner/name.git`` forms on any host (GitHub, GitLab, self-hosted), credentials and
+    ports ignored. On github.com the first two path parts; elsewhere the full path, so a GitLab
+    subgroup stays ``group/subgroup/name`` (GitLab's own ``path_with_namespace``, unique where the
+    last two parts are not). None for a local path, ``file://`` or a path without owner and name."""
+    url = url.strip()
+    if "://" in url:
+        scheme, _, rest = url.partition("://")
+        if scheme.lower() not in ("http", "https", "ssh", "git", "git+ssh", "ssh+git"):
+            return None
+        authority, _, path = rest.partition("/")
+        host = authority.rpartition("@")[2].split(":")[0]
+    else:
+        match = SCP_URL.match(url)
+        if not match:
+            return None
+        host, path = match.group(1), match.group(2)
+    parts = [part for part in path.split("/") if part]
+    if parts and parts[-1].lower().endswith(".git"):
+        parts[-1] = parts[-1][:-4]
+    if host.lower() in ("github.com", "www.github.com"):
+        parts = parts[:2]
+    if len(parts) < 2 or not all(REPO_PART.match(part) and part.strip(".") for part in parts):
+        return None
+    return "/".join(parts)
 
 
 def repo_name_of(repo_path: str | os.PathLike) -> str:
-    """'owner/name' from the ``origin`` remote when it is on GitHub, else the directory name."""
+    """``repo_identity(repo_path)``'s name: 'owner/name' from the ``origin`` remote, else the directory name."""
+    return repo_identity(repo_path)[0]
+
+
+def repo_identity(repo_path: str | os.PathLike) -> tuple[str, bool]:
+    """(name, from_remote): 'owner/name' from ``remote.origin.url`` (``repo_name_from_url``), else
+    the clone's directory name without ``.git``; a generic directory name (``GENERIC_DIR_NAMES``:
+    'repo', '.git', 'src', 'clone', ...) gives way to its parent's name."""
     git_dir = git_dir_of(repo_path)
-    return _repo_name(git_dir, repo_path)
-
-
-def _repo_name(git_dir: str, repo_path: str | os.PathLike) -> str:
     proc = _run_git(git_dir, "config", "--get", "remote.origin.url", check=False)
     from_url = repo_name_from_url(proc.stdout.decode("utf-8", "replace")) if proc.returncode == 0 else None
     if from_url:
-        return from_url
-    name = os.path.basename(os.path.abspath(os.fspath(repo_path)).rstrip(os.sep))
-    if name == ".git":
-        name = os.path.basename(os.path.dirname(os.path.abspath(os.fspath(repo_path))))
-    return name[:-4] if name.endswith(".git") and len(name) > 4 else name
+        return from_url, True
+    return directory_name(repo_path), False
+
+
+def directory_name(repo_path: str | os.PathLike) -> str:
+    """The name a clone without a usable remote gets: its directory's (``.git`` dropped), or the
+    first non-generic parent's; 'repo' when every part is generic."""
+    path = os.path.abspath(os.fspath(repo_path))
+    while True:
+        name = os.path.basename(path)
+        stem = name[:-4] if name.lower().endswith(".git") and len(name) > 4 else name
+        if stem and stem.lower() not in GENERIC_DIR_NAMES:
+            return stem
+        parent = os.path.dirname(path)
+        if parent == path:
+            return "repo"
+        path = parent
 
 
 def pr_records(repo_path: str | os.PathLike, repo_name: str | None = None,
-               max_file_bytes: int | None = MAX_FILE_BYTES, branch: str | None = None) -> Iterator[dict]:
-    """Raw PR records (``RAW_PR_SCHEMA``) of a local clone, oldest merge first, then unmerged PRs.
+               max_file_bytes: int | None = MAX_FILE_BYTES, branch: str | None = None,
+               stats: dict | None = None) -> Iterator[dict]:
+    """Raw PR records (``RAW_PR_SCHEMA``) of a local clone: attributed PRs oldest first, then the
+    unattributable and unmerged ones by number; each carries ``MERGE_RULE_FIELD`` (private).
 
     ``repo_name`` defaults to ``repo_name_of(repo_path)``; ``max_file_bytes=None`` reads every
-    file whatever its size.
+    file whatever its size. ``stats``, when given, receives ``pr_refs``, ``prs_known`` and
+    ``by_rule`` once the PRs are listed (before the first record).
     """
     git_dir = git_dir_of(repo_path)
-    tip = _branch_tip(git_dir, branch, repo_path)
-    if tip is None:
-        return
-    prs = _list_pr_commits(git_dir, tip)
+    listing = _list_pr_commits(git_dir, _branch_tips(git_dir, branch, repo_path))
+    if stats is not None:
+        stats.update(pr_refs=listing.pr_refs, prs_known=listing.prs_known, by_rule=listing.by_rule())
+    prs = listing.prs
     if not prs:
         return
-    name = repo_name or _repo_name(git_dir, repo_path)
-    merged = [pr for pr in prs if pr.merged]
-    changes = iter(_changes_for(git_dir, merged))  # aligned with the merged PRs, in order
+    name = repo_name or repo_name_of(repo_path)
+    changed = [pr for pr in prs if pr.has_change]
+    changes = iter(_changes_for(git_dir, changed))  # aligned with the PRs that have a change, in order
     with BlobReader(git_dir) as reader:
         for pr in prs:
             files: list[dict] = []
-            if pr.merged:
+            if pr.has_change:
                 pr_changes = next(changes)
                 wanted = [sha for c in pr_changes for sha in (c.before_blob, c.after_blob) if sha]
                 blobs = reader.read(wanted, max_file_bytes)
@@ -671,4 +951,5 @@ def pr_records(repo_path: str | os.PathLike, repo_name: str | None = None,
                 "base_sha": pr.base_sha, "head_sha": pr.head_sha,
                 "files": files, "patch": None, "linked_issues": [],
                 "gitattributes": context.get("gitattributes", []), "package_markers": context.get("package_markers", []),
+                MERGE_RULE_FIELD: pr.rule,
             }

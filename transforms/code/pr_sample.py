@@ -11,7 +11,8 @@ Stages and their reject reasons, in pipeline order:
   its files, else rejected ``rest_pull_without_files``; a malformed one is ``bad_pr_metadata``
   (``transforms.code.platform.raw_pr_from_platform``).
 * ``noise_reason``: ``bot_author`` (login ending ``[bot]``, ``author_type`` Bot, or a name of
-  ``KNOWN_BOTS``), ``unmerged`` (its detail says how the platform and the clone disagree when
+  ``KNOWN_BOTS``), ``merged_unattributable`` (git input: a PR head on a branch that no merge, squash
+  or rebase commit claims, e.g. a fast-forward; its change cannot be told apart), ``unmerged`` (its detail says how the platform and the clone disagree when
   ``--pr-metadata`` was joined), ``too_many_files`` (more than ``max_pr_files`` changed files of
   any kind, counted before any file is inspected), then the file rules (``file_reject_reason``). A PR is kept
   when at least one changed file is a core source file after the file rules; the other files
@@ -77,7 +78,7 @@ from typing import Iterable, Mapping
 from schemas.pull_requests import RAW_PR_SCHEMA
 from schemas.validate import check_record
 from transforms.code.crop import DEFAULT_TOKEN_BUDGET, crop_file
-from transforms.code.git_history import MAX_FILE_BYTES, is_withheld
+from transforms.code.git_history import MAX_FILE_BYTES, MERGE_RULE_FIELD, is_withheld
 from transforms.code.intent import build_intent, find_issue_refs
 from transforms.code.languages import (
     LANGUAGE_BY_EXTENSION, core_file_reject_reason, grammar_of, is_docs_or_config, language_of,
@@ -236,6 +237,9 @@ def _noise(pr: Mapping, config: CleanPrConfig) -> tuple[str | Rejected | None, l
     """(the noise reason or None, the file verdicts when they were computed)."""
     if is_bot(pr, config.known_bots):
         return Rejected("bot_author", pr.get("author_login") or pr.get("author_type") or ""), None
+    if pr.get(MERGE_RULE_FIELD) == "unattributable":
+        return Rejected("merged_unattributable", f"refs/pull/{pr.get('number')}/head {str(pr.get('head_sha'))[:12]} is "
+                        "on a branch, but no merge, squash or rebase commit names the PR: its change is unknown"), None
     if not is_merged(pr):
         conflict = platform_conflict(pr)
         return (Rejected("unmerged", conflict) if conflict else "unmerged"), None

@@ -9,7 +9,7 @@ import os
 from typing import Iterator
 
 from transforms.code.decontam import GitAncestry, contamination_verdict, load_benchmarks, shipped_index
-from transforms.code.git_history import git_dir_of, pr_records, repo_name_of
+from transforms.code.git_history import directory_name, git_dir_of, pr_records, repo_name_of
 from transforms.code.pr_sample import REPO_PATH_FIELD, CleanPrConfig, build_edit_sample, issues_index, sft_examples
 from transforms.code.repo_tree import RepoFiles
 from transforms.code.platform import (PLATFORM_FIELD, join_metadata, lookup, metadata_index, metadata_key,
@@ -18,6 +18,7 @@ from transforms.io.readers import Unreadable, iter_records
 
 PLATFORM_COUNTERS = "platform"  # Beam counter namespace of the --pr-metadata join (manifest notes)
 DECONTAM_COUNTERS = "decontam"  # Beam counter namespace of the decontam step (manifest notes)
+GIT_COUNTERS = "git_prs"  # Beam counter namespace of the per-clone PR accounting ("<what>|<repo>")
 
 
 
@@ -26,8 +27,7 @@ def repo_identity(repo_path: str) -> str:
     try:
         return repo_name_of(repo_path)
     except Exception:  # noqa: BLE001 - a clone too broken for git config: its directory name
-        name = os.path.basename(os.path.abspath(repo_path).rstrip(os.sep))
-        return name[:-4] if name.endswith(".git") and len(name) > 4 else name or "repo"
+        return directory_name(repo_path)
 
 
 def without_clone_path(text: str, repo_path: str, name: str) -> str:
@@ -116,24 +116,61 @@ def _decontam_counter(name: str):
 
 
 class RepoReader:
-    """``reader`` of the git inputs: a clone's PR records (each with ``REPO_PATH_FIELD``). A clone
-    that fails part-way (git error, vanished objects) keeps the PRs already read and ends in one
-    ``unreadable_repo`` naming the repository, its detail showing paths relative to the clone."""
+    """``reader`` of the git inputs: a clone's PR records (each with ``REPO_PATH_FIELD``), named
+    ``names[path]`` (else ``repo_identity``). A clone that fails part-way (git error, vanished
+    objects) keeps the PRs already read and ends in one ``unreadable_repo`` naming the repository,
+    its detail showing paths relative to the clone. Counts per clone (``GIT_COUNTERS``): pr_refs,
+    prs_known, prs_read, rule:<rule>, unreadable -- ``git_accounting`` reads them back."""
 
-    def __init__(self, max_file_bytes: int, branch: str | None):
-        self.max_file_bytes, self.branch = max_file_bytes, branch
+    def __init__(self, max_file_bytes: int, branch: str | None, names: dict[str, str] | None = None):
+        self.max_file_bytes, self.branch, self.names = max_file_bytes, branch, dict(names or {})
 
     def __call__(self, repo_path: str) -> Iterator[dict | Unreadable]:
         read = 0
+        stats: dict = {}
+        name = self.names.get(repo_path) or repo_identity(repo_path)
         try:
-            for record in pr_records(repo_path, max_file_bytes=self.max_file_bytes, branch=self.branch):
+            for record in pr_records(repo_path, repo_name=name, max_file_bytes=self.max_file_bytes,
+                                     branch=self.branch, stats=stats):
                 read += 1
                 record[REPO_PATH_FIELD] = repo_path
                 yield record
         except Exception as exc:  # noqa: BLE001 - a broken clone is a reject, not a failed run
-            name = repo_identity(repo_path)
             detail = without_clone_path(f"{type(exc).__name__}: {exc}", repo_path, name)
+            _git_counter("unreadable", name).inc()
             yield Unreadable("unreadable_repo", f"{name}: {detail}", {"repo": name, "prs_read_before_failure": read})
+        finally:
+            _git_counter("prs_read", name).inc(read)
+            for key in ("pr_refs", "prs_known"):
+                _git_counter(key, name).inc(stats.get(key, 0))
+            for rule, count in (stats.get("by_rule") or {}).items():
+                _git_counter("rule:" + rule, name).inc(count)
+
+
+def _git_counter(what: str, repo: str):
+    from apache_beam.metrics import Metrics  # the Beam layer only (counters for the manifest)
+
+    return Metrics.counter(GIT_COUNTERS, f"{what}|{repo}")
+
+
+def git_accounting(counters: dict) -> dict[str, dict]:
+    """Per repository from the ``GIT_COUNTERS``: pr_refs (``refs/pull/N/head``), prs_known (distinct
+    PR numbers: refs plus numbers claimed by merge/squash commits), prs_read (records read),
+    by_rule, unreadable."""
+    repos: dict[str, dict] = {}
+    for (namespace, key), value in sorted(counters.items()):
+        if namespace != GIT_COUNTERS or "|" not in key:
+            continue
+        what, _, repo = key.partition("|")
+        entry = repos.setdefault(repo, {"pr_refs": 0, "prs_known": 0, "prs_read": 0, "by_rule": {},
+                                        "unreadable": False})
+        if what.startswith("rule:"):
+            entry["by_rule"][what[5:]] = value
+        elif what == "unreadable":
+            entry["unreadable"] = value > 0
+        elif what in entry:
+            entry[what] = value
+    return repos
 
 
 def metadata_entries(paths: list[str]) -> Iterator[dict | Unreadable]:

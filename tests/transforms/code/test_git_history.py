@@ -21,9 +21,12 @@ from transforms.code.git_history import (
     list_pr_commits,
     login_from_author,
     pr_commit_pairs,
+    pr_listing,
     pr_records,
+    repo_identity,
     repo_name_from_url,
     repo_name_of,
+    same_person,
 )
 
 T0 = 1_700_000_000
@@ -160,7 +163,7 @@ def demo(tmp_path_factory):
     facts["pr2_head"] = repo.rev("HEAD")
     assert "160000 commit" in repo.git("ls-tree", "HEAD", "vendor/lib")
 
-    # PR #8: rebase-merged (commit rewritten onto main, same author/date/message).
+    # PR #8: rebase-merged (commit rewritten onto main by Bob, same author and patch).
     repo.git("checkout", "-q", "-b", "tidy")
     repo.write("docs/new_name.py", NEW_DOC + "more docs\n")
     facts["pr8_head"] = repo.commit("Tidy docs\n\nRebased PR.", author=ERIN)
@@ -173,9 +176,10 @@ def demo(tmp_path_factory):
     repo.write("requirements.txt", "lib==1.1\n")
     facts["pr3_head"] = repo.commit("Bump lib from 1.0 to 1.1 (#3)", author=DEPENDABOT, committer=BOB)
     repo.git("cherry-pick", facts["pr8_head"], committer=BOB)
-    assert repo.rev("HEAD") != facts["pr8_head"]
+    facts["pr8_rebased"] = repo.rev("HEAD")
+    assert facts["pr8_rebased"] != facts["pr8_head"]
 
-    # PR #9's head is a plain commit on main: reachable, matched by nothing -> no record.
+    # PR #9's head is a plain commit on main: reachable, matched by nothing -> merged_unattributable.
     repo.write("README.md", "# demo 1.0\n")
     facts["release"] = repo.commit("Release 1.0")
     repo.git("update-ref", "refs/pull/9/head", facts["release"])
@@ -194,13 +198,21 @@ def by_path(record: dict) -> dict:
 
 
 def test_finds_exactly_the_pull_requests_oldest_first(records):
-    assert [(r["number"], r["merged"]) for r in records] == [(1, True), (2, True), (3, True), (7, False)]
+    # attributed PRs in history order, then the others by number: #8 (rebase) and #9 (on main,
+    # matched by no rule) used to vanish
+    assert [(r["number"], r["merged"], r["_merge_rule"]) for r in records] == [
+        (1, True, "merge_head"), (2, True, "squash"), (3, True, "squash"), (8, True, "rebase"),
+        (7, False, "unmerged"), (9, True, "unattributable")]
 
 
 def test_shas_titles_bodies_and_authors(demo, records):
     _, facts = demo
-    pr1, pr2, pr3, pr7 = records
+    pr1, pr2, pr3, pr8, pr7, pr9 = records
     assert (pr1["base_sha"], pr1["head_sha"]) == (facts["pr1_base"], facts["pr1_head"])
+    assert (pr8["base_sha"], pr8["head_sha"]) == (facts["pr3_head"], facts["pr8_rebased"])
+    assert (pr8["title"], pr8["body"], pr8["author_login"]) == ("Tidy docs", "Rebased PR.", "Erin")
+    assert [f["path"] for f in pr8["files"]] == ["docs/new_name.py"]
+    assert (pr9["base_sha"], pr9["head_sha"], pr9["files"], pr9["merged_at"]) == (None, facts["release"], [], None)
     assert (pr2["base_sha"], pr2["head_sha"]) == (facts["pr2_base"], facts["pr2_head"])
     assert (pr7["base_sha"], pr7["head_sha"]) == (None, facts["pr7_head"])
     assert (pr1["title"], pr1["body"]) == ("Add feature", "The feature, with tests.")
@@ -208,8 +220,8 @@ def test_shas_titles_bodies_and_authors(demo, records):
     assert (pr3["title"], pr3["body"]) == ("Bump lib from 1.0 to 1.1", None)
     assert (pr7["title"], pr7["body"]) == ("Experimental thing", None)
     # The merge's author is the branch author (alice via her no-reply e-mail), not Bob.
-    assert [(r["author_login"], r["author_type"]) for r in records] == [
-        ("alice", "User"), ("Carol", "User"), ("dependabot[bot]", "Bot"), ("Dave", "User")]
+    assert [(r["author_login"], r["author_type"]) for r in records[:5]] == [
+        ("alice", "User"), ("Carol", "User"), ("dependabot[bot]", "Bot"), ("Erin", "User"), ("Dave", "User")]
     assert {r["repo"] for r in records} == {"acme/demo"}
     assert all(r["linked_issues"] == [] and r["patch"] is None for r in records)
 
@@ -217,7 +229,7 @@ def test_shas_titles_bodies_and_authors(demo, records):
 def test_dates_are_iso_utc(demo, records):
     _, facts = demo
     dates = facts["dates"]
-    pr1, pr2, _, pr7 = records
+    pr1, pr2, _, _, pr7, _ = records
     assert pr1["created_at"] == iso(dates["feature_tip"][0]) and pr1["merged_at"] == iso(dates["pr1_head"][1])
     assert pr2["created_at"] == iso(dates["pr2_head"][0]) and pr2["merged_at"] == iso(dates["pr2_head"][1])
     assert pr7["created_at"] == iso(dates["pr7_head"][0]) and pr7["merged_at"] is None
@@ -255,7 +267,7 @@ def test_squash_pr_statuses_contents_and_skipped_entries(records):
 def test_bot_and_unmerged_files(records):
     assert records[2]["files"] == [{"path": "requirements.txt", "previous_path": None, "status": "modified",
                                     "before": "lib==1.0\n", "after": "lib==1.1\n", "patch": None, "is_binary": False}]
-    assert records[3]["files"] == []
+    assert records[4]["files"] == [] and records[5]["files"] == []
 
 
 def test_oversized_files_are_withheld_and_marked(demo):
@@ -270,8 +282,8 @@ def test_oversized_files_are_withheld_and_marked(demo):
 
 def test_records_conform_to_the_raw_pr_schema(records):
     table = pa.Table.from_pylist(records, schema=RAW_PR_SCHEMA)
-    assert table.num_rows == 4 and table.schema.equals(RAW_PR_SCHEMA)
-    assert [check_record(r, RAW_PR_SCHEMA) for r in records] == [None] * 4
+    assert table.num_rows == 6 and table.schema.equals(RAW_PR_SCHEMA)
+    assert [check_record(r, RAW_PR_SCHEMA) for r in records] == [None] * 6
     assert table.to_pylist()[1]["files"] == records[1]["files"]
 
 
@@ -281,7 +293,10 @@ def test_bare_clone_and_mirror_give_the_same_records(demo, records, tmp_path):
     subprocess.run(["git", "clone", "-q", "--mirror", str(repo.path), str(tmp_path / "mirror.git")], check=True, env=repo.env())
     bare = list(pr_records(tmp_path / "demo.git", repo_name="acme/demo", max_file_bytes=1000))
     mirror = list(pr_records(tmp_path / "mirror.git", repo_name="acme/demo", max_file_bytes=1000))
-    assert bare == records[:3]  # a plain bare clone has no refs/pull: no unmerged PR
+    # a plain bare clone has no refs/pull: no rebased, unmerged or unattributable PR, and #1 is
+    # found by its "Merge pull request" subject instead of its head
+    assert [r.pop("_merge_rule") for r in bare] == ["merge_subject", "squash", "squash"]
+    assert bare == [{k: v for k, v in r.items() if k != "_merge_rule"} for r in records[:3]]
     assert mirror == records
     assert {r["repo"] for r in pr_records(tmp_path / "demo.git")} == {"demo"}
 
@@ -293,8 +308,10 @@ def test_non_bare_clone_walks_origin_head_not_the_checkout(demo, records, tmp_pa
     subprocess.run(["git", "fetch", "-q", "origin", "refs/pull/*:refs/pull/*"], cwd=clone, check=True, env=repo.env())
     subprocess.run(["git", "checkout", "-q", "-b", "topic"], cwd=clone, check=True, env=repo.env())
     subprocess.run(["git", "commit", "-q", "--allow-empty", "-m", "Local work (#99)"], cwd=clone, check=True, env=repo.env())
-    assert list(pr_records(clone, repo_name="acme/demo", max_file_bytes=1000)) == records
-    assert [p.number for p in list_pr_commits(clone, branch="topic")] == [1, 2, 3, 99, 7]
+    # every local and remote-tracking branch is walked: the local topic branch's squash too
+    assert [r["number"] for r in pr_records(clone, repo_name="acme/demo", max_file_bytes=1000)] == [1, 2, 3, 8, 99, 7, 9]
+    assert list(pr_records(clone, repo_name="acme/demo", max_file_bytes=1000, branch="main")) == records
+    assert [p.number for p in list_pr_commits(clone, branch="topic")] == [1, 2, 3, 8, 99, 7, 9]
     assert branch_tip(clone) == repo.rev("main")
     with pytest.raises(ValueError, match="branch 'nope' not found"):
         branch_tip(clone, "nope")
@@ -303,7 +320,7 @@ def test_non_bare_clone_walks_origin_head_not_the_checkout(demo, records, tmp_pa
 def test_pairs_for_the_benchmark(demo, records):
     repo, _ = demo
     pairs = pr_commit_pairs(repo.path)
-    assert pairs == [(r["base_sha"], r["head_sha"]) for r in records if r["merged"]]
+    assert pairs == [(r["base_sha"], r["head_sha"]) for r in records if r["_merge_rule"] not in ("unmerged", "unattributable")]
     assert git_log_patch(repo.path, pairs) > 0
 
 
@@ -311,7 +328,8 @@ def test_list_pr_commits_carries_names_and_kinds(demo):
     repo, _ = demo
     prs = list_pr_commits(repo.path)
     assert [(p.number, p.kind, p.author_name) for p in prs] == [
-        (1, "merge", "Alice Liddell"), (2, "squash", "Carol"), (3, "squash", "dependabot[bot]"), (7, "unmerged", "Dave")]
+        (1, "merge", "Alice Liddell"), (2, "squash", "Carol"), (3, "squash", "dependabot[bot]"), (8, "rebase", "Erin"),
+        (7, "unmerged", "Dave"), (9, "unattributable", "Carol")]
 
 
 def test_empty_and_pr_less_repositories_yield_nothing(tmp_path):
@@ -388,7 +406,7 @@ def test_login_mapping(name, email, login, kind):
     ("https://token@github.com/acme/demo", "acme/demo"),
     ("git@github.com:acme/demo.git", "acme/demo"),
     ("ssh://git@github.com/acme/demo.git/", "acme/demo"),
-    ("https://gitlab.com/acme/demo.git", None),
+    ("https://gitlab.com/acme/demo.git", "acme/demo"),  # GitLab is named too (issue 12)
     ("/srv/repos/demo", None),
 ])
 def test_repo_name_from_url(url, name):
@@ -445,3 +463,202 @@ def test_git_descendants_that_leave_the_session_are_killed(demo, tmp_path, monke
     size = heartbeat.stat().st_size
     time.sleep(0.4)
     assert (heartbeat.stat().st_size if heartbeat.exists() else 0) == size, "a git descendant is still running"
+
+
+# --------------------------------------------------------------------------- all branches (issue 12)
+
+
+def _pr_branch(repo: Repo, name: str, path: str, text: str, author=ALICE, message: str | None = None) -> str:
+    """A PR branch off the current HEAD with one commit; refs/pull/<name>/head points at it; back on the
+    previous branch."""
+    back = repo.git("rev-parse", "--abbrev-ref", "HEAD")
+    repo.git("checkout", "-q", "-b", f"pr{name}")
+    repo.write(path, text)
+    head = repo.commit(message or f"Change {path}", author=author)
+    repo.git("update-ref", f"refs/pull/{name}/head", head)
+    repo.git("checkout", "-q", back)
+    return head
+
+
+@pytest.fixture(scope="module")
+def branches(tmp_path_factory):
+    """A history where the old first-parent reading lost PRs: a merge-button "Title (#N)" merge, a
+    release branch with a PR merged into it (later merged into main), a PR merged only into a side
+    branch, a squash commit off the first-parent chain, rebase merges by the PR author and by
+    someone else, and a fast-forwarded PR head."""
+    repo = Repo(tmp_path_factory.mktemp("git") / "branches")
+    facts: dict = {}
+    repo.write("core.py", "A = 1\n")
+    repo.commit("Initial")
+
+    # #21: GitHub's merge button with the PR title: "Title (#21)", second parent = refs/pull/21/head
+    facts["h21"] = _pr_branch(repo, "21", "widget.py", "W = 1\n")
+    repo.git("merge", "-q", "--no-ff", "-m", "Add widget (#21)\n\nThe widget PR.", "pr21", author=BOB)
+    facts["m21"] = repo.rev("HEAD")
+
+    # #22 merged into release-1.x (a "Merge pull request" merge), release-1.x merged into main later
+    repo.git("checkout", "-q", "-b", "release-1.x")
+    facts["h22"] = _pr_branch(repo, "22", "fix.py", "FIX = 1\n", author=ERIN)
+    repo.git("merge", "-q", "--no-ff", "-m", "Merge pull request #22 from erin/fix\n\nFix on the release", "pr22",
+             author=BOB)
+    facts["m22"] = repo.rev("HEAD")
+    # #23: a squash commit on the release branch, off main's first-parent chain after the merge below
+    repo.write("fix.py", "FIX = 2\n")
+    facts["s23"] = repo.commit("Tune the (#23) fix", author=ERIN)
+    repo.git("checkout", "-q", "main")
+    repo.git("merge", "-q", "--no-ff", "-m", "Merge branch 'release-1.x'", "release-1.x", author=BOB)
+
+    # #24 merged into a side branch that never reached main
+    repo.git("checkout", "-q", "-b", "side")
+    facts["h24"] = _pr_branch(repo, "24", "side.py", "S = 1\n")
+    repo.git("merge", "-q", "--no-ff", "-m", "Merge pull request #24 from alice/side", "pr24", author=BOB)
+    facts["m24"] = repo.rev("HEAD")
+    repo.git("checkout", "-q", "main")
+
+    # #25: rebase-merged by Bob; Alice's commit replayed (same patch, same author)
+    facts["h25"] = _pr_branch(repo, "25", "core.py", "A = 2\n")
+    repo.git("cherry-pick", facts["h25"], committer=BOB)
+    facts["r25"] = repo.rev("HEAD")
+    # #26: Dave proposed the same patch as a later commit by Carol: not a merge of #26
+    repo.write("core.py", "A = 3\n")
+    base26 = repo.rev("HEAD")
+    facts["h26"] = _pr_branch(repo, "26", "core.py", "A = 3\n", author=DAVE, message="Same fix")
+    repo.write("core.py", "A = 3\n")
+    repo.commit("Carol's own fix", author=CAROL)
+    assert repo.rev("HEAD^") == base26
+    # #27 fast-forwarded: its head is a plain commit of main
+    facts["h27"] = _pr_branch(repo, "27", "ff.py", "F = 1\n")
+    repo.git("merge", "-q", "--ff-only", "pr27")
+    for name in ("pr21", "pr22", "pr24", "pr25", "pr26", "pr27"):
+        repo.git("branch", "-q", "-D", name)
+    return repo, facts
+
+
+def test_every_branch_is_read_and_every_pr_attributed(branches):
+    repo, facts = branches
+    listing = pr_listing(repo.path)
+    got = {p.number: (p.kind, p.rule, p.base_sha, p.head_sha) for p in listing.prs}
+    assert got == {
+        21: ("merge", "merge_head", repo.rev(f"{facts['m21']}^1"), facts["m21"]),
+        22: ("merge", "merge_head", repo.rev(f"{facts['m22']}^1"), facts["m22"]),
+        23: ("squash", "squash", repo.rev(f"{facts['s23']}^"), facts["s23"]),
+        24: ("merge", "merge_head", repo.rev(f"{facts['m24']}^1"), facts["m24"]),
+        25: ("rebase", "rebase", repo.rev(f"{facts['r25']}^"), facts["r25"]),
+        26: ("unmerged", "unmerged", None, facts["h26"]),
+        27: ("unattributable", "unattributable", None, facts["h27"]),
+    }
+    assert (listing.pr_refs, listing.prs_known) == (6, 7)  # #23 is known from its squash commit only
+    assert listing.by_rule() == {"merge_head": 3, "rebase": 1, "squash": 1, "unattributable": 1, "unmerged": 1}
+    by_number = {p.number: p for p in listing.prs}
+    assert (by_number[21].title, by_number[21].body, by_number[21].author_login) == ("Add widget", "The widget PR.", "alice")
+    assert (by_number[22].title, by_number[22].body, by_number[22].author_name) == ("Fix on the release", None, "Erin")
+    assert by_number[23].title == "Tune the fix"  # "(#N)" anywhere in the subject
+    assert (by_number[25].author_login, by_number[25].title) == ("alice", "Change core.py")
+    assert by_number[27].merged and not by_number[27].has_change and by_number[27].merged_at is None
+
+
+def test_records_of_branch_prs_carry_their_changes_and_rule(branches):
+    repo, _ = branches
+    records = {r["number"]: r for r in pr_records(repo.path, repo_name="acme/branches")}
+    assert {n: [f["path"] for f in r["files"]] for n, r in records.items()} == {
+        21: ["widget.py"], 22: ["fix.py"], 23: ["fix.py"], 24: ["side.py"], 25: ["core.py"], 26: [], 27: []}
+    assert records[25]["files"][0]["before"] == "A = 1\n" and records[25]["files"][0]["after"] == "A = 2\n"
+    assert {n: r["_merge_rule"] for n, r in records.items()}[27] == "unattributable"
+    assert [check_record(r, RAW_PR_SCHEMA) for r in records.values()] == [None] * 7
+
+
+def test_branch_flag_narrows_the_walk(branches):
+    repo, facts = branches
+    on_main = {p.number: p.kind for p in list_pr_commits(repo.path, branch="main")}
+    assert on_main[24] == "unmerged" and on_main[22] == "merge"  # the side branch is not walked
+    on_side = {p.number: p.kind for p in list_pr_commits(repo.path, branch="side")}
+    assert on_side[24] == "merge" and on_side[22] == "merge"  # side was cut after release-1.x reached main
+    assert on_side[25] == "unmerged" and on_side[27] == "unmerged"  # rebased / fast-forwarded on main only
+
+
+def test_rebase_needs_the_same_person_and_git_calls_stay_batched(branches, monkeypatch):
+    import transforms.code.git_history as gh
+
+    calls = []
+    real = gh._patch_ids
+    monkeypatch.setattr(gh, "_patch_ids", lambda git_dir, shas: calls.append(len(shas)) or real(git_dir, shas))
+    repo, _ = branches
+    kinds = {p.number: p.kind for p in list_pr_commits(repo.path)}
+    assert (kinds[25], kinds[26]) == ("rebase", "unmerged")
+    assert len(calls) == 1  # one diff-tree | patch-id pair for every candidate
+
+
+def test_multi_commit_rebase_takes_all_the_pr_commits(tmp_path):
+    repo = Repo(tmp_path / "rebase")
+    repo.write("a.py", "a = 1\n")
+    repo.commit("Initial")
+    repo.git("checkout", "-q", "-b", "topic")
+    repo.write("a.py", "a = 2\n")
+    first = repo.commit("Step one", author=ALICE)
+    repo.write("b.py", "b = 1\n")
+    head = repo.commit("Step two", author=ALICE)
+    repo.git("update-ref", "refs/pull/3/head", head)
+    repo.git("checkout", "-q", "main")
+    repo.write("c.py", "c = 1\n")
+    base = repo.commit("Meanwhile on main")
+    # GitHub's rebase merge: Alice's commits replayed with the no-reply e-mail's login as the name
+    repo.git("cherry-pick", first, head, author=("alice", "alice@example.org"), committer=BOB)
+    repo.git("branch", "-q", "-D", "topic")
+    [record] = pr_records(repo.path)
+    assert (record["_merge_rule"], record["base_sha"], record["head_sha"]) == ("rebase", base, repo.rev("HEAD"))
+    assert sorted(f["path"] for f in record["files"]) == ["a.py", "b.py"]
+
+
+@pytest.mark.parametrize("a, b, same", [
+    (("Alice", "Alice@Example.com"), ("A. L.", "alice@example.com"), True),
+    (("Alice", "1234+alice@users.noreply.github.com"), ("alice", "a@corp.example"), True),
+    (("Alice", "1234+alice@users.noreply.github.com"), ("Somebody", "alice@corp.example"), True),
+    (("Alice", "1234+alice@users.noreply.github.com"), ("Alice L", "99+alice@users.noreply.github.com"), True),
+    (("Alice", "alice@example.com"), ("Mallory", "mallory@example.com"), False),
+    (("Alice", "1234+alice@users.noreply.github.com"), ("bob", "bob@example.com"), False),
+    (("", ""), ("", ""), False),
+])
+def test_same_person(a, b, same):
+    assert same_person(*a, *b) is same and same_person(*b, *a) is same
+
+
+@pytest.mark.parametrize("url, name", [
+    ("https://gitlab.com/acme/demo.git", "acme/demo"),
+    ("git@gitlab.com:group/sub/demo.git", "group/sub/demo"),
+    ("https://gitlab.example.org/group/sub/demo", "group/sub/demo"),
+    ("ssh://git@github.com:22/acme/demo", "acme/demo"),
+    ("git://github.com/acme/demo.git", "acme/demo"),
+    ("https://user:secret@github.com/acme/demo.git", "acme/demo"),
+    ("github.com:acme/demo", "acme/demo"),
+    ("file:///srv/repos/acme/demo.git", None),
+    ("../acme/demo", None),
+    ("https://github.com/acme", None),
+    ("", None),
+])
+def test_repo_name_from_other_url_forms(url, name):
+    assert repo_name_from_url(url) == name
+
+
+def test_identity_without_origin(tmp_path):
+    plain = Repo(tmp_path / "widgets")
+    assert repo_identity(plain.path) == ("widgets", False)
+    nested = Repo(tmp_path / "acme-tools" / "repo")
+    assert repo_identity(nested.path) == ("acme-tools", False)  # a generic directory name: the parent's
+    bare = Repo(tmp_path / "gizmo.git", bare=True)
+    assert repo_identity(bare.path) == ("gizmo", False)
+    nested.git("remote", "add", "origin", "https://gitlab.com/acme/tools.git")
+    assert repo_identity(nested.path) == ("acme/tools", True)
+    plain.git("remote", "add", "origin", "/srv/elsewhere/widgets")  # a local remote says nothing
+    assert repo_identity(plain.path) == ("widgets", False)
+
+
+def test_a_squashed_change_is_not_also_a_rebase_of_a_duplicate_pr(tmp_path):
+    repo = Repo(tmp_path / "dupe")
+    repo.write("a.py", "a = 1\n")
+    repo.commit("Initial")
+    head31 = _pr_branch(repo, "31", "a.py", "a = 2\n")  # Alice opens the same change twice
+    repo.write("a.py", "a = 2\n")
+    repo.commit("Change a.py (#30)", author=ALICE)
+    repo.git("branch", "-q", "-D", "pr31")
+    kinds = {p.number: (p.kind, p.head_sha) for p in list_pr_commits(repo.path)}
+    assert kinds[30][0] == "squash" and kinds[31] == ("unmerged", head31)
