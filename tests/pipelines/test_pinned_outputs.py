@@ -3,7 +3,8 @@
 The digests were taken before the pipelines became step lists (issue 11) and must not change
 with refactors of how a pipeline is wired; a change that means to alter the output updates them
 on purpose (run with SHARDSMITH_PRINT_PINS=1 to print the new values). Changed on purpose since:
-dedup and rate, whose position-based ids no longer depend on the input's absolute path. Inputs: the embedded
+dedup and rate, whose position-based ids no longer depend on the input's absolute path; dr-sci's duplicates and
+rejects, whose subject_confidence values come from the retrained subject model (issue 13, same counts). Inputs: the embedded
 samples, the deterministic git repository of the Clean-PR tests, the Dr. SCI sample through the
 FakeOpenAIServer test double with a stateless script, and the Verus sample through the fake
 ``verus`` test double.

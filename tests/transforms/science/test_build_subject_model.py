@@ -6,7 +6,8 @@ import json
 import pytest
 
 from tests.shared_data import shared_path
-from transforms.science.build_subject_model import evaluate, gsm8k_examples, held_out_split, main, mmlu_examples
+from transforms.science.build_subject_model import (evaluate, gsm8k_examples, held_out_split, main, mmlu_examples,
+                                                    question_stem, with_stems)
 from transforms.science.subjects import BUILTIN_MODEL, SubjectClassifier
 
 
@@ -28,6 +29,14 @@ def test_held_out_split_is_stratified_reproducible_and_keeps_copies_together():
 def _write_mmlu(folder, stem, rows):
     with open(folder / f"{stem}_test.csv", "w", newline="", encoding="utf-8") as handle:
         csv.writer(handle).writerows(rows)
+
+
+def test_stems_are_the_questions_without_their_options():
+    text = "Which particle carries charge?\n\nA. electron\nB. neutron\nC. photon\nD. neutrino"
+    assert question_stem(text) == "Which particle carries charge?"
+    assert question_stem("Why does ice float on water?") == "Why does ice float on water?"
+    examples = [(text, "physics", "mmlu"), ("Tom has 3 apples.", "mathematics", "gsm8k")]
+    assert with_stems(examples) == examples + [("Which particle carries charge?", "physics", "mmlu_stem")]
 
 
 def test_build_from_files_writes_a_quantized_model_and_prints_held_out_figures(tmp_path, capsys):
@@ -62,8 +71,10 @@ def test_the_shipped_model_on_its_held_out_split():
     _, held = held_out_split(examples, 0.1, seed=0)
     figures = evaluate(str(BUILTIN_MODEL), held)
     assert (figures["mmlu_held_out"], figures["science"], figures["gsm8k_held_out"]) == (1316, 567, 132)
-    assert figures["top_label_accuracy"] == 0.8868 and figures["science_vs_not_accuracy"] == 0.9354
-    assert figures["not_science_thresholds"]["0.9"] == {"accuracy": 0.8708, "not_science_caught": 694,
-                                                        "science_rejected": 33}
-    assert figures["not_science_thresholds"]["0.5"]["science_rejected"] == 46
+    assert figures["top_label_accuracy"] == 0.9012 and figures["science_vs_not_accuracy"] == 0.943
+    assert figures["not_science_thresholds"]["0.9"] == {"accuracy": 0.8875, "not_science_caught": 696,
+                                                        "science_rejected": 26}
+    assert figures["not_science_thresholds"]["0.5"]["science_rejected"] == 38
+    # open-ended phrasing: the held-out questions' stems without options (trained on the training stems)
+    assert figures["stems_held_out"] == 1316 and figures["stems_top_label_accuracy"] == 0.8533
     assert figures["gsm8k_mathematics"] == 0.9773 and figures["gsm8k_not_science"] == 0.0
