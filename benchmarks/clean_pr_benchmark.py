@@ -9,7 +9,11 @@ per PR (full before/after contents, file rules, Search/Replace reconstruction an
 tree-sitter before/after, intent, cropping, SWE-bench decontamination, exact + MinHash dedup,
 per-repository cap, SFT steps with the repository tree and distractors, Parquet shards), so
 the ratio says what all of that costs on top of the floor. ``read_seconds`` is ``pr_records``
-alone (contents read through ``git cat-file --batch``), for the breakdown.
+alone (contents read through ``git cat-file --batch``), for the breakdown. ``stage_seconds``
+are the run manifest's own per-stage timings (``timings.stage_seconds``: time spent inside each
+stage's function, so their sum is less than ``pipeline_seconds``, the rest being Beam's own work
+and the Parquet writes); ``peak_rss_mb`` is the process's maximum resident set (the pipeline runs
+in it; git's child processes are not included).
 
 Without ``--git-repo`` a history is synthesized with ``git fast-import`` (seconds, not
 minutes): ``--files`` source files in Python, Go, Java, TypeScript, Rust and C (20-60 small
@@ -29,6 +33,7 @@ import argparse
 import json
 import os
 import random
+import resource
 import subprocess
 import sys
 import tempfile
@@ -264,6 +269,9 @@ def main() -> int:
         "git_log_p_seconds": round(git_log_seconds, 2),
         "git_log_p_bytes": patch_bytes,
         "ratio_pipeline_to_git_log_p": round(pipeline_seconds / git_log_seconds, 1),
+        "stage_seconds": manifest.get("timings", {}).get("stage_seconds", {}),
+        "stage_seconds_total": round(sum(manifest.get("timings", {}).get("stage_seconds", {}).values()), 2),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
         "repo_cap": args.repo_cap,
         "workers": args.workers,
         "cpus": os.cpu_count(),
