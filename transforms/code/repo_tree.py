@@ -14,6 +14,7 @@ language, then by path.
 """
 from __future__ import annotations
 
+import functools
 import os
 import posixpath
 import subprocess
@@ -48,6 +49,18 @@ def tree_files(git_dir: str, commit: str) -> list[tuple[str, str]]:
     return sorted(files)
 
 
+@functools.lru_cache(maxsize=1 << 16)
+def _candidate_terms(path: str) -> tuple[str, frozenset[str]] | None:
+    """(language, identifier tokens of the path) of a core path, None for any other path.
+
+    Cached: every PR of a repository ranks nearly the same tree, and the path rules (Linguist's
+    vendor patterns above all) cost far more than the ranking itself."""
+    language = language_of(path)
+    if language is None or core_file_reject_reason(path) is not None:
+        return None
+    return language, frozenset(identifier_tokens(path.replace("/", " ").replace(".", " ")))
+
+
 def distractor_candidates(paths: Iterable[str], edited_paths: Iterable[str], intent: str,
                           limit: int = DEFAULT_DISTRACTOR_CANDIDATES, excluded: Iterable[str] = ()) -> list[str]:
     """Up to ``limit`` core paths, none of ``edited_paths`` or ``excluded`` (the other paths the
@@ -59,10 +72,11 @@ def distractor_candidates(paths: Iterable[str], edited_paths: Iterable[str], int
     edited_languages = {language_of(p) for p in edited}
     ranked = []
     for path in paths:
-        language = language_of(path)
-        if path in skipped or language is None or core_file_reject_reason(path) is not None:
+        terms = None if path in skipped else _candidate_terms(path)
+        if terms is None:
             continue
-        shared = len(intent_tokens & set(identifier_tokens(path.replace("/", " ").replace(".", " "))))
+        language, path_tokens = terms
+        shared = len(intent_tokens & path_tokens)
         ranked.append((-shared, posixpath.dirname(path) not in edited_dirs, language not in edited_languages, path))
     ranked.sort()
     return [entry[-1] for entry in ranked[:max(0, limit)]]
