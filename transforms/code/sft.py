@@ -48,8 +48,9 @@ hash so two distractors of one file (different functions) get different ids.
 from __future__ import annotations
 
 import functools
-
+import itertools
 import math
+import operator
 import re
 from collections import Counter
 from typing import Iterable, Mapping, NamedTuple, Sequence
@@ -163,17 +164,23 @@ def identifier_tokens(text: str) -> list[str]:
     return tokens
 
 
-@functools.lru_cache(maxsize=4096)
-def _log_term_frequencies(text: str) -> tuple[tuple[str, float], ...]:
-    # (term, 1 + ln tf) of a document. Cached: the same files and definitions are ranked for
-    # many samples of a repository.
-    return tuple((term, 1.0 + math.log(count)) for term, count in Counter(identifier_tokens(text)).items())
+class _TermFrequencies(NamedTuple):
+    terms: tuple[str, ...]
+    log_tf: dict[str, float]  # term -> 1 + ln tf
+
+
+@functools.lru_cache(maxsize=1 << 14)
+def _term_frequencies(text: str) -> _TermFrequencies:
+    # Cached: the same files and definitions are ranked for many samples of a repository.
+    # Callers must not mutate the result.
+    counts = Counter(identifier_tokens(text))
+    return _TermFrequencies(tuple(counts), {term: 1.0 + math.log(count) for term, count in counts.items()})
 
 
 def tfidf_similarities(query: str, documents: Sequence[str]) -> list[float]:
     """Cosine similarity of ``query`` to each document, TF-IDF over ``identifier_tokens``, 6 decimals."""
-    document_terms = [_log_term_frequencies(document) for document in documents]
-    frequency: Counter = Counter(term for terms in document_terms for term, _ in terms)
+    document_terms = [_term_frequencies(document) for document in documents]
+    frequency = Counter(itertools.chain.from_iterable(doc.terms for doc in document_terms))
     total = len(documents)
     idf = {term: math.log((1 + total) / (1 + df)) + 1.0 for term, df in frequency.items()}
     unseen_idf = math.log(1 + total) + 1.0
@@ -181,13 +188,14 @@ def tfidf_similarities(query: str, documents: Sequence[str]) -> list[float]:
                      for term, count in Counter(identifier_tokens(query)).items()}
     query_norm = math.sqrt(math.fsum([w * w for w in query_weights.values()]))
     similarities = []
-    for terms in document_terms:
-        weights = [(term, log_tf * idf[term]) for term, log_tf in terms]
-        norm = math.sqrt(math.fsum([w * w for _, w in weights]))
+    for doc in document_terms:
+        weights = list(map(operator.mul, doc.log_tf.values(), map(idf.__getitem__, doc.log_tf)))
+        norm = math.sqrt(math.fsum(map(operator.mul, weights, weights)))
         if not (query_norm and norm):
             similarities.append(0.0)
             continue
-        dot = math.fsum([query_weights[term] * w for term, w in weights if term in query_weights])
+        log_tf = doc.log_tf
+        dot = math.fsum([weight * (log_tf[term] * idf[term]) for term, weight in query_weights.items() if term in log_tf])
         similarities.append(round(dot / (query_norm * norm), 6))
     return similarities
 
