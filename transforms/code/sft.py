@@ -202,8 +202,10 @@ def tfidf_similarities(query: str, documents: Sequence[str]) -> list[float]:
 
 # --------------------------------------------------------------------------- edited locations
 
-def _edit_points(before: str, after: str) -> tuple[list[int], list[int]]:
-    """(changed before-lines, insertion gaps) of before -> after; gap p lies between lines p and p+1."""
+@functools.lru_cache(maxsize=64)
+def _edit_points(before: str, after: str) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """(changed before-lines, insertion gaps) of before -> after; gap p lies between lines p and p+1.
+    Cached: navigation and editing diff the same pair."""
     lines: list[int] = []
     gaps: list[int] = []
     for i1, i2 in changed_line_ranges(before, after):
@@ -211,7 +213,7 @@ def _edit_points(before: str, after: str) -> tuple[list[int], list[int]]:
             lines.extend(range(i1 + 1, i2 + 1))
         else:
             gaps.append(i1)
-    return lines, gaps
+    return tuple(lines), tuple(gaps)
 
 
 def _innermost(definitions: Iterable[Definition]) -> Definition | None:
