@@ -9,7 +9,17 @@ per PR (full before/after contents, file rules, Search/Replace reconstruction an
 tree-sitter before/after, intent, cropping, SWE-bench decontamination, exact + MinHash dedup,
 per-repository cap, SFT steps with the repository tree and distractors, Parquet shards), so
 the ratio says what all of that costs on top of the floor. ``read_seconds`` is ``pr_records``
-alone (contents read through ``git cat-file --batch``), for the breakdown.
+alone (contents read through ``git cat-file --batch``), for the breakdown. ``stage_seconds``
+are the run manifest's own per-stage timings (``timings.stage_seconds``: time spent inside each
+stage's function, so their sum is less than ``pipeline_seconds``, the rest being Beam's own work
+and the Parquet writes); ``peak_rss_mb`` is the process's maximum resident set (the pipeline runs
+in it; git's child processes are not included).
+
+``--direct`` adds ``direct_cpu_seconds``: the CPU seconds (``time.process_time``, min of
+``--direct-repeats`` runs, caches emptied before each) of the stage functions alone, called in a
+plain loop without Beam: read (``pr_records``), prepare + noise, edit_samples and sft, the
+stages that do the work per PR. Beside ``stage_seconds`` it tells the cost of the functions
+from the cost of running them in Beam.
 
 Without ``--git-repo`` a history is synthesized with ``git fast-import`` (seconds, not
 minutes): ``--files`` source files in Python, Go, Java, TypeScript, Rust and C (20-60 small
@@ -29,6 +39,7 @@ import argparse
 import json
 import os
 import random
+import resource
 import subprocess
 import sys
 import tempfile
@@ -201,6 +212,59 @@ def synthesize(path: Path, n_files: int, n_prs: int, seed: int) -> None:
     subprocess.run(["git", "--git-dir", str(path), "gc", "-q"], check=True, env=env)
 
 
+def _clear_caches() -> None:
+    """Empty the per-process caches of the Clean-PR functions (a repeat starts cold)."""
+    import functools
+
+    from transforms.code import parse, repo_tree, sft
+
+    for module in (parse, repo_tree, sft):
+        for value in vars(module).values():
+            if isinstance(value, functools._lru_cache_wrapper) and value.__name__ not in (  # noqa: SLF001
+                    "language_for", "parser_for", "_definition_query"):
+                value.cache_clear()
+    cache = getattr(parse, "_parsed_cache", None)
+    if cache is not None:
+        cache.clear()
+
+
+def direct_cpu_seconds(repo: Path, repeats: int) -> dict:
+    """CPU seconds of the per-PR stage functions run without Beam (see the module notes)."""
+    from transforms.code.git_history import pr_records
+    from transforms.code.pr_sample import REPO_PATH_FIELD, CleanPrConfig, prepare_pr, screen_pr
+    from transforms.code.stages import BuildEditSample, SftRows
+    from transforms.records import Rejected
+
+    best: dict[str, float] = {}
+    for _ in range(max(1, repeats)):
+        _clear_caches()
+        spent = {}
+        started = time.process_time()
+        records = list(pr_records(repo))
+        spent["read"] = time.process_time() - started
+        for record in records:
+            record[REPO_PATH_FIELD] = str(repo)
+        config = CleanPrConfig()
+        started = time.process_time()
+        prepared = [p for p in map(prepare_pr, records) if not isinstance(p, Rejected)]
+        screened = [p for p in (screen_pr(p, config) for p in prepared) if not isinstance(p, Rejected)]
+        spent["prepare+noise"] = time.process_time() - started
+        build = BuildEditSample([], config)
+        started = time.process_time()
+        samples = [s for s in map(build, screened) if not isinstance(s, Rejected)]
+        spent["edit_samples"] = time.process_time() - started
+        rows = SftRows(1, config.token_budget)
+        rows.setup()
+        started = time.process_time()
+        for sample in samples:
+            rows(sample)
+        spent["sft"] = time.process_time() - started
+        rows.teardown()
+        for stage, seconds in spent.items():
+            best[stage] = min(best.get(stage, float("inf")), seconds)
+    return {stage: round(seconds, 2) for stage, seconds in best.items()} | {"total": round(sum(best.values()), 2)}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--git-repo", help="benchmark this local clone instead of a synthetic history")
@@ -210,6 +274,9 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=1, help="FnApiRunner workers (multi_processing when > 1)")
     parser.add_argument("--repo-cap", type=int, default=0,
                         help="the pipeline's --repo-cap (default 0 here: every sample of the one repository gets SFT work)")
+    parser.add_argument("--direct", action="store_true",
+                        help="also time the per-PR stage functions without Beam (direct_cpu_seconds)")
+    parser.add_argument("--direct-repeats", type=int, default=2)
     parser.add_argument("--keep", help="keep the output (and synthetic repository) under this directory")
     args = parser.parse_args()
 
@@ -247,6 +314,8 @@ def main() -> int:
     manifest = run(argv)
     pipeline_seconds = time.perf_counter() - started
     conservation = manifest["conservation"]
+    peak_rss_mb = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    direct = direct_cpu_seconds(repo, args.direct_repeats) if args.direct else None
     print(json.dumps({
         "repo": "synthetic" if not args.git_repo else str(repo),
         "seed": args.seed if not args.git_repo else None,
@@ -264,6 +333,10 @@ def main() -> int:
         "git_log_p_seconds": round(git_log_seconds, 2),
         "git_log_p_bytes": patch_bytes,
         "ratio_pipeline_to_git_log_p": round(pipeline_seconds / git_log_seconds, 1),
+        "stage_seconds": manifest.get("timings", {}).get("stage_seconds", {}),
+        "stage_seconds_total": round(sum(manifest.get("timings", {}).get("stage_seconds", {}).values()), 2),
+        "peak_rss_mb": peak_rss_mb,
+        **({"direct_cpu_seconds": direct} if direct is not None else {}),
         "repo_cap": args.repo_cap,
         "workers": args.workers,
         "cpus": os.cpu_count(),

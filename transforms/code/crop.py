@@ -38,7 +38,15 @@ _TOKEN = re.compile(r"\w+|[^\w\s]")
 
 def count_tokens(text: str) -> int:
     """Tokens of ``text``: ``\\w+`` runs and single non-space, non-word characters."""
-    return sum(1 for _ in _TOKEN.finditer(text))
+    return len(_TOKEN.findall(text))
+
+
+def fits_budget(text: str, token_budget: int, tokens: Callable[[str], int] = count_tokens) -> bool:
+    """``tokens(text) <= token_budget``; for ``count_tokens`` a text no longer than the budget
+    fits without counting (each of its tokens is at least one character)."""
+    if tokens is count_tokens and len(text) <= token_budget:
+        return True
+    return tokens(text) <= token_budget
 
 
 def _search_text(block: Block | Mapping) -> str:
@@ -123,7 +131,7 @@ def crop_file(content: str, blocks_for_file: Iterable[Block | Mapping], token_bu
               margin_lines: int = DEFAULT_MARGIN_LINES) -> tuple[str, bool]:
     """(text, was_cropped): ``content`` itself when it fits ``token_budget``, else windows of
     lines around every SEARCH occurrence (see the module notes)."""
-    if tokens(content) <= token_budget:
+    if fits_budget(content, token_budget, tokens):
         return content, False
     ranges = search_line_ranges(content, blocks_for_file)
     if not ranges:
@@ -133,6 +141,6 @@ def crop_file(content: str, blocks_for_file: Iterable[Block | Mapping], token_bu
     margin = max(0, margin_lines)
     while True:
         cropped = keep_line_windows(content, ranges, margin)
-        if margin == 0 or tokens(cropped) <= token_budget:
+        if margin == 0 or fits_budget(cropped, token_budget, tokens):
             return cropped, True
         margin //= 2

@@ -15,10 +15,11 @@ on a single line that contains a function (``class A { fun f() {} }``); multi-li
 """
 from __future__ import annotations
 
-import functools
-
+import hashlib
 import importlib
 import re
+import threading
+from collections import OrderedDict
 from functools import lru_cache
 from typing import Iterable, NamedTuple
 
@@ -136,10 +137,44 @@ def parse(source: str | bytes, grammar: str) -> tree_sitter.Tree | None:
     return None if parser is None else parser.parse(_source_bytes(source))
 
 
+class _Parsed(NamedTuple):
+    has_error: bool
+    definitions: tuple  # tuple[Definition, ...]
+
+
+PARSED_CACHE_SIZE = 2048  # file versions; an entry is a flag and a few dozen small tuples
+_parsed_cache: OrderedDict[tuple[str, bytes], _Parsed] = OrderedDict()
+_parsed_lock = threading.Lock()
+
+
+def _parsed(source: str | bytes, grammar: str) -> _Parsed | None:
+    """Parse errors and definitions of one file version, parsed once per process for both.
+
+    Clean-PR asks for the same versions again and again: a PR's before-file is often the
+    previous PR's after-file, and the SFT step lists the definitions of files whose parse errors
+    the edit step checked. Keyed by a digest of the bytes, so the cache holds no source text."""
+    if parser_for(grammar) is None:
+        return None
+    data = _source_bytes(source)
+    key = (grammar, hashlib.blake2b(data, digest_size=16).digest())
+    with _parsed_lock:
+        hit = _parsed_cache.get(key)
+        if hit is not None:
+            _parsed_cache.move_to_end(key)
+            return hit
+    tree = parse(data, grammar)
+    result = _Parsed(tree.root_node.has_error, _definitions_of(tree, grammar))
+    with _parsed_lock:
+        _parsed_cache[key] = result
+        while len(_parsed_cache) > PARSED_CACHE_SIZE:
+            _parsed_cache.popitem(last=False)
+    return result
+
+
 def has_parse_errors(source: str | bytes, grammar: str) -> bool | None:
     """True when tree-sitter finds ERROR or MISSING nodes; None when there is no grammar."""
-    tree = parse(source, grammar)
-    return None if tree is None else tree.root_node.has_error
+    parsed = _parsed(source, grammar)
+    return None if parsed is None else parsed.has_error
 
 
 def _text(node: tree_sitter.Node | None) -> str:
@@ -212,7 +247,8 @@ def _span_node(node: tree_sitter.Node) -> tree_sitter.Node:
 
 def list_definitions(source: str | bytes, grammar: str) -> list[Definition]:
     """All named function/class/module definitions, in source order; [] when there is no grammar."""
-    return list(_definitions(source, grammar))
+    parsed = _parsed(source, grammar)
+    return [] if parsed is None else list(parsed.definitions)
 
 
 @lru_cache(maxsize=None)
@@ -232,12 +268,9 @@ def _definition_query(grammar: str) -> tree_sitter.Query | None:
     return tree_sitter.Query(language, "\n".join(patterns)) if patterns else None
 
 
-@functools.lru_cache(maxsize=512)
-def _definitions(source: str | bytes, grammar: str) -> tuple[Definition, ...]:
-    # Cached: the SFT steps ask for the same files' definitions several times per sample.
+def _definitions_of(tree: tree_sitter.Tree | None, grammar: str) -> tuple[Definition, ...]:
     # The definition nodes come from a tree-sitter query (found in C); only they are visited in
     # Python, each named by the nearest enclosing definition that has a name.
-    tree = parse(source, grammar)
     query = _definition_query(grammar)
     if tree is None or query is None:
         return ()

@@ -82,16 +82,21 @@ def read_repo_context(reader, base_sha: str | None, head_sha: str | None, files:
     return {"gitattributes": attributes, "package_markers": sorted(markers)}
 
 
-def tree_file_names(tree: bytes, hash_size: int = 20) -> list[str]:
-    """Names of the regular files in a raw git tree object (``<mode> <name>\\0<hash>`` entries);
-    [] when the bytes are not a tree (a file of that name)."""
-    names, i = [], 0
+def tree_entries(tree: bytes, hash_size: int = 20) -> list[tuple[bytes, bytes, bytes]] | None:
+    """(mode, name, raw hash) of every entry of a raw git tree object (``<mode> <name>\\0<hash>``
+    entries, the mode as written: ``100644``, ``40000`` ...); None when the bytes are not a tree."""
+    entries, i = [], 0
     while i < len(tree):
         space, nul = tree.find(b" ", i), tree.find(b"\0", i)
         if space == -1 or nul == -1 or space > nul or nul + 1 + hash_size > len(tree):
-            return []
-        mode = tree[i:space]
-        if mode in (b"100644", b"100755", b"100664"):
-            names.append(tree[space + 1:nul].decode("utf-8", "replace"))
+            return None
+        entries.append((tree[i:space], tree[space + 1:nul], tree[nul + 1:nul + 1 + hash_size]))
         i = nul + 1 + hash_size
-    return names
+    return entries
+
+
+def tree_file_names(tree: bytes, hash_size: int = 20) -> list[str]:
+    """Names of the regular files in a raw git tree object (``<mode> <name>\\0<hash>`` entries);
+    [] when the bytes are not a tree (a file of that name)."""
+    return [name.decode("utf-8", "replace") for mode, name, _ in tree_entries(tree, hash_size) or ()
+            if mode in (b"100644", b"100755", b"100664")]

@@ -48,14 +48,15 @@ hash so two distractors of one file (different functions) get different ids.
 from __future__ import annotations
 
 import functools
-
+import itertools
 import math
+import operator
 import re
 from collections import Counter
 from typing import Iterable, Mapping, NamedTuple, Sequence
 
 from transforms.code.crop import (
-    DEFAULT_TOKEN_BUDGET, count_tokens, crop_file, keep_line_windows, search_line_ranges,
+    DEFAULT_TOKEN_BUDGET, crop_file, fits_budget, keep_line_windows, search_line_ranges,
 )
 from transforms.code.decontam import changed_line_ranges
 from transforms.code.languages import grammar_of, is_core_file
@@ -163,41 +164,48 @@ def identifier_tokens(text: str) -> list[str]:
     return tokens
 
 
-@functools.lru_cache(maxsize=4096)
-def _term_counts(text: str) -> Counter:
+class _TermFrequencies(NamedTuple):
+    terms: tuple[str, ...]
+    log_tf: dict[str, float]  # term -> 1 + ln tf
+
+
+@functools.lru_cache(maxsize=1 << 14)
+def _term_frequencies(text: str) -> _TermFrequencies:
     # Cached: the same files and definitions are ranked for many samples of a repository.
-    # Callers must not mutate the returned Counter.
-    return Counter(identifier_tokens(text))
-
-
-def _weights(counts: Counter, idf: Mapping[str, float], unseen_idf: float) -> dict[str, float]:
-    return {term: (1.0 + math.log(count)) * idf.get(term, unseen_idf) for term, count in counts.items()}
+    # Callers must not mutate the result.
+    counts = Counter(identifier_tokens(text))
+    return _TermFrequencies(tuple(counts), {term: 1.0 + math.log(count) for term, count in counts.items()})
 
 
 def tfidf_similarities(query: str, documents: Sequence[str]) -> list[float]:
     """Cosine similarity of ``query`` to each document, TF-IDF over ``identifier_tokens``, 6 decimals."""
-    document_counts = [_term_counts(document) for document in documents]
-    frequency: Counter = Counter()
-    for counts in document_counts:
-        frequency.update(counts.keys())
+    document_terms = [_term_frequencies(document) for document in documents]
+    frequency = Counter(itertools.chain.from_iterable(doc.terms for doc in document_terms))
     total = len(documents)
     idf = {term: math.log((1 + total) / (1 + df)) + 1.0 for term, df in frequency.items()}
     unseen_idf = math.log(1 + total) + 1.0
-    query_weights = _weights(Counter(identifier_tokens(query)), idf, unseen_idf)
-    query_norm = math.sqrt(math.fsum(w * w for w in query_weights.values()))
+    query_weights = {term: (1.0 + math.log(count)) * idf.get(term, unseen_idf)
+                     for term, count in Counter(identifier_tokens(query)).items()}
+    query_norm = math.sqrt(math.fsum([w * w for w in query_weights.values()]))
     similarities = []
-    for counts in document_counts:
-        weights = _weights(counts, idf, unseen_idf)
-        norm = math.sqrt(math.fsum(w * w for w in weights.values()))
-        dot = math.fsum(query_weights[t] * weights[t] for t in query_weights.keys() & weights.keys())
-        similarities.append(round(dot / (query_norm * norm), 6) if query_norm and norm else 0.0)
+    for doc in document_terms:
+        weights = list(map(operator.mul, doc.log_tf.values(), map(idf.__getitem__, doc.log_tf)))
+        norm = math.sqrt(math.fsum(map(operator.mul, weights, weights)))
+        if not (query_norm and norm):
+            similarities.append(0.0)
+            continue
+        log_tf = doc.log_tf
+        dot = math.fsum([weight * (log_tf[term] * idf[term]) for term, weight in query_weights.items() if term in log_tf])
+        similarities.append(round(dot / (query_norm * norm), 6))
     return similarities
 
 
 # --------------------------------------------------------------------------- edited locations
 
-def _edit_points(before: str, after: str) -> tuple[list[int], list[int]]:
-    """(changed before-lines, insertion gaps) of before -> after; gap p lies between lines p and p+1."""
+@functools.lru_cache(maxsize=64)
+def _edit_points(before: str, after: str) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """(changed before-lines, insertion gaps) of before -> after; gap p lies between lines p and p+1.
+    Cached: navigation and editing diff the same pair."""
     lines: list[int] = []
     gaps: list[int] = []
     for i1, i2 in changed_line_ranges(before, after):
@@ -205,7 +213,7 @@ def _edit_points(before: str, after: str) -> tuple[list[int], list[int]]:
             lines.extend(range(i1 + 1, i2 + 1))
         else:
             gaps.append(i1)
-    return lines, gaps
+    return tuple(lines), tuple(gaps)
 
 
 def _innermost(definitions: Iterable[Definition]) -> Definition | None:
@@ -391,7 +399,7 @@ def build_sft_examples(sample: Mapping, repo_paths: Iterable[str],
         definitions = list_definitions(before, grammar) if grammar else []
         edited = search_line_ranges(before, file_blocks) + _edited_spans(before, after, definitions, max_definition_lines)
         context = keep_line_windows(before, edited, context_margin)
-        if count_tokens(context) > token_budget:
+        if not fits_budget(context, token_budget):
             context, _ = crop_file(before, file_blocks, token_budget, margin_lines=context_margin)
         examples.append(_example(sample, "editing", path, editing_prompt(intent, shown_path, context), completion))
         same_file_candidates += _distractor_definitions(path, before, definitions, max_definition_lines,
@@ -421,11 +429,18 @@ def build_sft_examples(sample: Mapping, repo_paths: Iterable[str],
     return examples
 
 
+@functools.lru_cache(maxsize=1 << 16)
+def _is_core_path(path: str) -> bool:
+    # Cached: the path rules (Linguist's vendor patterns above all) are costly and every sample
+    # of a repository ranks mostly the same paths.
+    return is_core_file(path)
+
+
 def _rank_other_files(intent: str, file_contents: Mapping[str, str], excluded: set[str]) -> list[tuple[float, str, str]]:
     """(similarity, path, content) of the core files (by the path rules of ``is_core_file``: not
     documentation, vendored or generated) not in ``excluded``, most similar first."""
     others = sorted((path, content) for path, content in file_contents.items()
-                    if path not in excluded and content and content.strip() and is_core_file(path))
+                    if path not in excluded and content and content.strip() and _is_core_path(path))
     scores = tfidf_similarities(intent, [content for _, content in others])
     return sorted(((score, path, content) for score, (path, content) in zip(scores, others)),
                   key=lambda ranked: (-ranked[0], ranked[1]))

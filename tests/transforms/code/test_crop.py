@@ -141,3 +141,13 @@ def test_random_edits_always_keep_their_search_text():
         for block in blocks:
             if block.search in before:
                 assert block.search in cropped
+
+
+def test_fits_budget_is_the_token_count_against_the_budget():
+    from transforms.code.crop import fits_budget
+
+    for text in ("", "a", "a b", "x.y(z)", "word " * 7, "é+ñ\n\t-", "  \n  "):
+        for budget in range(0, 12):
+            assert fits_budget(text, budget) is (count_tokens(text) <= budget), (text, budget)
+    # another token counter is always asked (no shortcut: a token may be shorter than a character)
+    assert fits_budget("ab", 2, tokens=lambda text: 3 * len(text)) is False

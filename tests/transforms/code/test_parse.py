@@ -263,3 +263,30 @@ def test_definitions_kinds_and_lines():
     assert by_name["Stack"].kind == "class"
     assert by_name["Stack.push"] == Definition("push", "Stack.push", "function", 6, 8)
     assert {d.kind for d in list_definitions(CPP, "cpp")} == {"module", "class", "function"}
+
+
+def test_one_parse_per_file_version_for_errors_and_definitions(monkeypatch):
+    from transforms.code import parse as parse_module
+
+    parsed = []
+    real_parse = parse_module.parse
+    monkeypatch.setattr(parse_module, "parse", lambda source, grammar: parsed.append(grammar) or real_parse(source, grammar))
+    monkeypatch.setattr(parse_module, "_parsed_cache", type(parse_module._parsed_cache)())  # noqa: SLF001
+    source = "def only_once(x):\n    return x\n"
+    assert has_parse_errors(source, "python") is False
+    assert [d.qualified_name for d in list_definitions(source, "python")] == ["only_once"]
+    assert list_definitions(source.encode(), "python") == list_definitions(source, "python")  # bytes: same version
+    assert parsed == ["python"]
+    assert has_parse_errors(source, "ruby") is not None and parsed == ["python", "ruby"]  # a grammar is its own key
+    assert has_parse_errors(source, "cobol") is None and list_definitions(source, "cobol") == []
+
+
+def test_parse_cache_is_bounded(monkeypatch):
+    from transforms.code import parse as parse_module
+
+    monkeypatch.setattr(parse_module, "PARSED_CACHE_SIZE", 3)
+    monkeypatch.setattr(parse_module, "_parsed_cache", type(parse_module._parsed_cache)())  # noqa: SLF001
+    for i in range(10):
+        assert list_definitions(f"def f{i}():\n    pass\n", "python")[0].name == f"f{i}"
+    assert len(parse_module._parsed_cache) == 3  # noqa: SLF001
+    assert has_parse_errors("def f9(:\n", "python") is True
