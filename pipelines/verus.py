@@ -93,6 +93,7 @@ from transforms.io.readers import InputError
 from transforms.llm import LlmClient, config_from_options, llm_counters, skipped_note
 from transforms.stages import UniqueBy
 from transforms.steps import Batch, Checkpoint, Custom, Dedup, Derive, Filter, Map, Note, ReadFrom, Step, Write
+from transforms.io.outputs import EXTRA_ENTRIES
 from transforms.verus.export import coverage_from_counters, coverage_note, coverage_of, read_rows, sft_rows
 from transforms.verus.decontam import FLAG as DECONTAM_FLAG, REASON as DECONTAM_REASON, Decontaminate, build_index
 from transforms.argtypes import parse_column_map
@@ -276,6 +277,7 @@ def _finish_manifest(manifest: dict, counters: dict, root: str, extra: dict) -> 
         by_source: dict[str, int] = {}
         for row in rows:
             by_source[row["source"]] = by_source.get(row["source"], 0) + 1
+        manifest.setdefault(EXTRA_ENTRIES, []).append("export")  # ours: --overwrite may replace it
         extra["export"] = {"path": EXPORT_PATH, "rows": len(rows), "by_source": dict(sorted(by_source.items())),
                            "layout": "JSON array of {prompt, input, output, source}"}
         manifest["notes"].append(f"export: {EXPORT_PATH} holds {len(rows)} {{prompt, input, output, source}} rows ("

@@ -125,6 +125,17 @@ def test_seed_sources_are_relative_to_the_seeds_path(sample_run, tmp_path):
             assert str(tmp_path) not in json.dumps(table.column(name).to_pylist(), default=str), (path, name)
 
 
+def test_a_finished_run_with_its_export_is_replaced_with_overwrite(tmp_path, capsys):
+    """export/ is the run's own (manifest extra_entries): --overwrite replaces it; a user's file is kept safe."""
+    out = tmp_path / "out"
+    argv = ["verus", "--output", str(out), "--verus", "none"]
+    assert main(argv) == 0 and (out / "export" / "sft.json").is_file()
+    assert main(argv + ["--overwrite"]) == 0
+    (out / "notes.txt").write_text("mine")
+    assert main(argv + ["--overwrite"]) == 2
+    assert "holds entries its run did not write (notes.txt)" in capsys.readouterr().err
+
+
 def test_extract_layouts():
     assert isinstance(extract({"_source": "a.json", "_source_id": "a.json:0",
                                "record": {"prompt": "p", "input": "i", "output": "no code"}}), Rejected)

@@ -27,6 +27,8 @@ SUCCESS_NAME = "_SUCCESS"
 REPORT_DIR = "_report"
 LOGS_DIR = "_logs"
 RUN_MADE_ENTRIES = (MANIFEST_NAME, SUCCESS_NAME, REPORT_DIR, LOGS_DIR)
+# manifest key: top-level entries a pipeline wrote besides its datasets (e.g. Verus's export/)
+EXTRA_ENTRIES = "extra_entries"
 
 
 def _fs(url: str):
@@ -69,7 +71,7 @@ def _entries(fs, path: str) -> list[str]:
 def foreign_entries(output: str, manifest: dict) -> list[str]:
     """Entries of a finished run's folder that its run did not write (user files put there later)."""
     fs, path = _fs(output)
-    made = set(RUN_MADE_ENTRIES) | set(manifest.get("datasets") or {})
+    made = set(RUN_MADE_ENTRIES) | set(manifest.get("datasets") or {}) | set(manifest.get(EXTRA_ENTRIES) or [])
     return [name for name in _entries(fs, path) if name not in made]
 
 

@@ -363,7 +363,8 @@ class OutputFilter:
     """What a synthesized program must not be: a trivial spec (``tasks.trivial_spec_reason``:
     ``trivial_spec``), equal or MinHash-near to a seed (``near_seed``) or to an output kept before
     (``near_duplicate_output``, across the loops sharing the filter). Programs are compared by
-    their target key (``tasks.target_text``: spec + exec code of the target fns, no proof)."""
+    ``novelty_key``: the target key (spec + exec code of the target fns, no proof) with the program's own
+    names renamed in order of use."""
 
     def __init__(self, seeds: Sequence[str] = (), config: MinHashConfig | None = None):
         self.seeds = NearDupIndex(config)
@@ -399,8 +400,25 @@ class OutputFilter:
         return out
 
 
+# names a program declares: items and bindings (``fn f``, ``let mut x``, ``struct S``) and parameters,
+# fields and return bindings (``(x: T``, ``, y: T``)
+_DECLARED = re.compile(r"\b(?:fn|struct|enum|trait|type|const|static|let(?:\s+mut)?|ghost|tracked)\s+([A-Za-z_]\w*)"
+                       r"|[(,{]\s*(?:mut\s+|ghost\s+|tracked\s+)?([A-Za-z_]\w*)\s*:(?!:)")
+_NOT_NAMES = frozenset({"self", "Self", "mut", "_", "main"})
+
+
+def novelty_key(program: str) -> str:
+    """The target key (``tasks.target_text``) with the names the program declares -- fns, parameters,
+    return bindings, lets, types, fields -- renamed ``n0, n1, ...`` in order of first use, so a copy
+    that only renames is still a copy (library names and keywords stay)."""
+    declared = {a or b for a, b in _DECLARED.findall(program)} - _NOT_NAMES
+    tokens = target_text(program).split()
+    order = {name: f"n{i}" for i, name in enumerate(dict.fromkeys(t for t in tokens if t in declared))}
+    return " ".join(order.get(t, t) for t in tokens)
+
+
 def _key(program: str) -> str:
-    return target_text(program)
+    return novelty_key(program)
 
 
 # --------------------------------------------------------------------------- loops

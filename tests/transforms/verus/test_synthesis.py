@@ -12,8 +12,8 @@ from transforms.dedup.minhash import MinHashConfig
 from transforms.llm.client import LlmClient, LlmConfig
 from transforms.testing.openai_server import FakeOpenAIServer
 from transforms.verus.synthesis import (
-    ERRORS_HEADER, NearDupIndex, OutputFilter, episode, extract_rust_code, proof_completion, public, repair_synthesis,
-    self_synthesis, tutorial_synthesis, verifier_fn,
+    ERRORS_HEADER, NearDupIndex, OutputFilter, episode, extract_rust_code, novelty_key, proof_completion, public,
+    repair_synthesis, self_synthesis, tutorial_synthesis, verifier_fn,
 )
 from transforms.verus.tasks import strip_proof
 from transforms.verus.verifier import VerusConfig
@@ -307,3 +307,19 @@ def test_a_seed_copy_is_near_seed_even_when_the_copy_does_not_verify(verus, tmp_
     rejected = [r for k, r in rows if k == "rejected"]
     assert [r.reason for r in rejected] == ["near_seed", "near_seed"]
     assert [k for k, _ in rows].count("trajectory") == 2  # the episodes are still recorded
+
+
+def test_a_copy_that_only_renames_is_near_seed_and_distinct_programs_stay_apart():
+    """The novelty key renames what a program declares (fns, parameters, lets, return bindings), so a
+    seed with new names is still the seed; another program with the same library calls is not."""
+    seed = FIXED
+    renamed = (seed.replace("sum_to", "count_up").replace("(n: u64)", "(limit: u64)").replace("(r: u64)", "(total: u64)")
+               .replace("n < 1000", "limit < 1000").replace("r == n", "total == limit")
+               .replace("let mut i: u64", "let mut step: u64").replace("while i < n", "while step < limit")
+               .replace("i <= n", "step <= limit").replace("n - i", "limit - step")
+               .replace("i = i + 1", "step = step + 1").replace("    i\n}", "    step\n}"))
+    assert novelty_key(renamed) == novelty_key(seed) and renamed != seed
+    output_filter = OutputFilter([seed])
+    assert output_filter.near_seed(renamed).reason == "near_seed"
+    assert output_filter.reasons([renamed])[0].reason == "near_seed"
+    assert output_filter.reasons([distinct_program(3)]) == [None]
