@@ -958,7 +958,7 @@ class _Parser:
             if prev in (".", "::") and x not in _OLD_STYLE_ASSERTS:
                 continue
             if x == "proof" and nxt == "{":
-                statements.append(Statement("proof_block", j, self.m[j + 1] + 1))
+                statements.append(Statement("proof_block", j, self.optional_semicolon(self.m[j + 1] + 1)))
             elif x == "assert" and nxt == "(":
                 statements.append(self.assert_statement(j, hi))
             elif x == "assert" and nxt == "forall":
@@ -974,6 +974,8 @@ class _Parser:
                 statements.append(Statement("calc", j, self.optional_semicolon(self.m[j + 2] + 1)))
             elif x == "let" and nxt in ("ghost", "tracked"):
                 statements.append(Statement(nxt + "_let", j, self.until_semicolon(j, hi)))
+            elif x == "let" and prev in (";", "{", "}", "") and (wrapper := self.wrapped_ghost_let(j, hi)):
+                statements.append(wrapper)
             elif x == "broadcast" and nxt == "use":
                 statements.append(Statement("broadcast_use", j, self.until_semicolon(j, hi)))
             elif (x == "while" or (x == "loop" and prev != "atomically")  # f(x) atomically loop |au| { }
@@ -983,6 +985,24 @@ class _Parser:
                     raise self.error(j, f"{x} loop without a body")
                 loops.append(Loop(x, j, (stop, self.m[stop]), tuple(clauses)))
         return loops, statements, calls
+
+    def wrapped_ghost_let(self, j: int, hi: int) -> Statement | None:
+        """``let [mut] x[: T] = Ghost(..);`` / ``Tracked(..)`` at ``j``: a ghost / tracked let written
+        with the wrapper (``ghost_let`` / ``tracked_let``), else None."""
+        k = j + 1 + (self.text(j + 1) == "mut")
+        if k >= hi or not self.is_ident(k):
+            return None
+        try:
+            end = self.until_semicolon(j, hi)
+        except VerusSyntaxError:
+            return None  # the let's own statement reports it
+        eq = next((i for i in range(k + 1, min(end, hi)) if self.text(i) == "="), None)
+        if eq is None or self.text(eq + 1) not in ("Ghost", "Tracked") or not self.is_(eq + 2, "(") \
+                or eq + 2 not in self.m:
+            return None
+        if self.m[eq + 2] + 1 != end - 1 or not self.is_(end - 1, ";"):
+            return None  # more than the wrapper call on the right: exec code
+        return Statement(self.text(eq + 1).lower() + "_let", j, end)
 
     def assert_statement(self, j: int, hi: int) -> Statement:
         k = self.m[j + 1] + 1

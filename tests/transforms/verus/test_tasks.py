@@ -708,3 +708,39 @@ def test_the_assumptions_of_a_havoc_style_test_stay_in_the_task():
     late = HAVOC_TEST.replace("    assert(f(x as int) >= 11);\n", "    assert(f(x as int) >= 11);\n"
                               "    assume(f(x as int) > 20);\n")
     assert cheating_reason(late) == "assume" and "> 20" not in strip_proof(late)
+
+
+WRAPPED_GHOST = """use vstd::prelude::*;
+verus! {
+fn f(x: u64) -> (r: u64)
+    ensures r == x,
+{
+    let g = Ghost(x);
+    let t: Tracked<u64> = Tracked(x);
+    let y = Ghost(x).view();
+    proof { assert(g@ == x); };
+    x
+}
+}
+"""
+
+
+def test_wrapped_ghost_lets_are_proof_for_the_fingerprint_and_a_proof_block_takes_its_semicolon():
+    """`let g = Ghost(..)` is how Verus code often writes a ghost let: an answer adding one keeps the
+    task's spec (no spec_changed); a let doing more than wrapping stays exec code; stripping
+    `proof { .. };` leaves no stray `;`."""
+    plain = (WRAPPED_GHOST.replace("    let g = Ghost(x);\n", "").replace("    let t: Tracked<u64> = Tracked(x);\n", "")
+             .replace("    proof { assert(g@ == x); };\n", ""))
+    assert spec_code_fingerprint(WRAPPED_GHOST) == spec_code_fingerprint(plain)
+    assert spec_code_fingerprint(WRAPPED_GHOST) != spec_code_fingerprint(plain.replace("    let y = Ghost(x).view();\n", ""))
+    task = strip_proof(WRAPPED_GHOST)
+    assert "proof" not in task and not any(line.strip() == ";" for line in task.splitlines())
+    assert "let g = Ghost(x);" in task  # ghost lets stay in the task: exec code may pass them on
+
+
+def test_if_let_is_not_taken_for_a_wrapped_ghost_let():
+    from transforms.verus.syntax import parse_verus
+
+    program = WRAPPED_GHOST.replace("    x\n}", "    if let Some(v) = Some(x) { v } else { x }\n}")
+    assert not isinstance(parse_verus(program), Rejected)
+    assert "if let Some(v) = Some(x)" in strip_proof(program)
