@@ -216,9 +216,9 @@ def _clear_caches() -> None:
     """Empty the per-process caches of the Clean-PR functions (a repeat starts cold)."""
     import functools
 
-    from transforms.code import parse, repo_tree, sft
+    from transforms.code import linguist, parse, repo_tree, sft
 
-    for module in (parse, repo_tree, sft):
+    for module in (linguist, parse, repo_tree, sft):
         for value in vars(module).values():
             if isinstance(value, functools._lru_cache_wrapper) and value.__name__ not in (  # noqa: SLF001
                     "language_for", "parser_for", "_definition_query"):

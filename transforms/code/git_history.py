@@ -11,7 +11,12 @@ reached any branch (a release or side branch too); the rule that found it is ``P
 
 * ``merge_head``: a merge commit whose non-first parent is the ``refs/pull/N/head`` commit,
   whatever its subject (GitHub's merge button with the PR title writes ``Title (#N)``);
-* ``merge_subject``: a merge commit whose subject is ``Merge pull request #N from user/branch``;
+* ``merge_subject``: a merge commit whose subject is ``Merge pull request #N from user/branch``,
+  unless it names a fork's own PR, merged inside the fork before its branch reached this
+  repository: the clone's ``refs/pull/N/head`` is another commit than the merged one, or more
+  than one such merge names #N (werkzeug's history holds nine ``Merge pull request #1 from
+  ...`` of forks; one fork merge took the number of werkzeug's own #5). Such a merge names no
+  PR of this repository;
   for both merge rules base = first parent, head = the merge, author = the author of the PR
   branch head (not the person who merged); title = the first line of the message body for a
   ``Merge pull request`` subject (GitHub writes the PR title there), else the subject without
@@ -470,7 +475,8 @@ def _list_pr_commits(git_dir: str, tips: list[str]) -> PrListing:
     numbers_of_head: dict[str, list[int]] = {}
     for number, sha in heads.items():
         numbers_of_head.setdefault(sha, []).append(number)
-    claims: dict[int, tuple[str, _Commit, str | None]] = {}  # number -> (rule, commit, PR head); insertion = age
+    found: list[tuple[int, str, _Commit, str | None]] = []  # (number, rule, commit, PR head), oldest first
+    subject_merges: dict[int, int] = {}  # number -> how many "Merge pull request #N" commits name it
     first_parent: dict[str, str | None] = {}  # every branch commit, in walk order (oldest first)
     authors: dict[str, tuple[str, str]] = {}  # non-merge branch commit -> (name, e-mail), for rebases
     for commit in _read_commits(git_dir, ["--reverse", "--stdin"], tips):  # oldest first: the oldest claim wins
@@ -478,15 +484,22 @@ def _list_pr_commits(git_dir: str, tips: list[str]) -> PrListing:
         if len(commit.parents) >= 2:
             for parent in commit.parents[1:]:
                 for number in numbers_of_head.get(parent, ()):
-                    claims.setdefault(number, ("merge_head", commit, parent))
+                    found.append((number, "merge_head", commit, parent))
             merge = MERGE_SUBJECT.match(commit.subject)
             if merge:
-                claims.setdefault(int(merge.group(1)), ("merge_subject", commit, commit.parents[1]))
+                number = int(merge.group(1))
+                subject_merges[number] = subject_merges.get(number, 0) + 1
+                found.append((number, "merge_subject", commit, commit.parents[1]))
         else:
             authors[commit.sha] = (commit.author_name, commit.author_email)
             squash = _squash_number(commit.subject)
             if squash:
-                claims.setdefault(squash[0], ("squash", commit, None))
+                found.append((squash[0], "squash", commit, None))
+    claims: dict[int, tuple[str, _Commit, str | None]] = {}  # number -> (rule, commit, PR head); insertion = age
+    for number, rule, commit, head in found:
+        if rule == "merge_subject" and (subject_merges[number] > 1 or heads.get(number, head) != head):
+            continue  # a fork's own PR (module notes)
+        claims.setdefault(number, (rule, commit, head))
 
     branch_heads = {head for rule, _, head in claims.values() if head}
     heads_by_sha = _commits_by_sha(git_dir, sorted(branch_heads))

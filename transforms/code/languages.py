@@ -297,11 +297,21 @@ def core_file_reject_reason(path: str, content: str | bytes | None = None, *,
     package marker files; ``text`` is the file's text for the Go package-clause check (defaults
     to ``content`` when that is text).
     """
+    if text is None and isinstance(content, str):
+        text = content
+    reason = path_reject_reason(path, extensions=extensions, context=context, text=text)
+    if reason is not None or content is None:
+        return reason
+    return content_reject_reason(path, content, context=context, **code_rules)
+
+
+def path_reject_reason(path: str, *, extensions: Mapping[str, str] = LANGUAGE_BY_EXTENSION, context=None,
+                       text: str | None = None) -> str | None:
+    """The rules of ``core_file_reject_reason`` that need no contents: ``not_code``,
+    ``docs_or_config``, ``vendored``, ``generated`` (``text`` only for the Go package clause)."""
     if language_of(path, extensions) is None:
         return "not_code"
     overrides = context.linguist_overrides(path) if context is not None else {}
-    if text is None and isinstance(content, str):
-        text = content
     if is_documentation(path, text, context):
         return "docs_or_config"
     vendored = overrides.get("vendored")
@@ -310,10 +320,21 @@ def core_file_reject_reason(path: str, content: str | bytes | None = None, *,
     generated = overrides.get("generated")
     if generated if generated is not None else is_generated_path(path):
         return "generated"
-    if content is None:
-        return None
-    return code_file_reject_reason(path, content, path_rules=False, generated_markers=generated is None,
-                                   **code_rules)
+    return None
+
+
+def path_rules_read_text(path: str) -> bool:
+    """Whether ``path_reject_reason`` can answer differently for two texts of ``path`` (only a Go
+    file's package clause is read), so a caller may reuse one verdict for every side of a file."""
+    return _extension(path).lower() == ".go"
+
+
+def content_reject_reason(path: str, content: str | bytes, *, context=None, **code_rules) -> str | None:
+    """The content rules of ``core_file_reject_reason`` for a file that passed ``path_reject_reason``
+    (generated markers are skipped where ``.gitattributes`` says ``linguist-generated``)."""
+    overrides = context.linguist_overrides(path) if context is not None else {}
+    return code_file_reject_reason(path, content, path_rules=False,
+                                   generated_markers=overrides.get("generated") is None, **code_rules)
 
 
 def is_core_file(path: str, content: str | bytes | None = None, *,

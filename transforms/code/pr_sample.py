@@ -81,7 +81,8 @@ from transforms.code.crop import DEFAULT_TOKEN_BUDGET, crop_file
 from transforms.code.git_history import MAX_FILE_BYTES, MERGE_RULE_FIELD, is_withheld
 from transforms.code.intent import build_intent, find_issue_refs
 from transforms.code.languages import (
-    LANGUAGE_BY_EXTENSION, core_file_reject_reason, grammar_of, is_docs_or_config, language_of,
+    LANGUAGE_BY_EXTENSION, content_reject_reason, grammar_of, is_docs_or_config, language_of,
+    path_reject_reason, path_rules_read_text,
 )
 from transforms.code.parse import has_parse_errors
 from transforms.code.platform import (body_from_platform, is_platform_object, issue_record, platform_conflict,
@@ -195,18 +196,24 @@ def file_reject_reason(file: Mapping, config: CleanPrConfig, context: RepoContex
     StarCoder-style content rules on each side that has contents."""
     path = file["path"]
     text = file.get("after") or file.get("before")
-    reason = core_file_reject_reason(path, None, extensions=config.extensions, context=context,
-                                     text=text if isinstance(text, str) else None)
+    text = text if isinstance(text, str) else None
+    reason = path_reject_reason(path, extensions=config.extensions, context=context, text=text)
     if reason is not None:
         return reason
     if file.get("is_binary"):
         return "binary"
     if is_withheld(file) and not file.get("patch"):
         return "oversized"
+    reads_text = path_rules_read_text(path)
     for side in (file.get("after"), file.get("before")):
         if side:
-            reason = core_file_reject_reason(path, side, extensions=config.extensions, context=context,
-                                             max_bytes=config.max_file_bytes)
+            side_text = side if isinstance(side, str) else None
+            # the path rules were answered for ``text``; only a Go package clause can read otherwise
+            if reads_text and side_text != text:
+                reason = path_reject_reason(path, extensions=config.extensions, context=context, text=side_text)
+                if reason is not None:
+                    return reason
+            reason = content_reject_reason(path, side, context=context, max_bytes=config.max_file_bytes)
             if reason is not None:
                 return reason
     return None

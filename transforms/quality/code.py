@@ -72,6 +72,7 @@ _HEX_DATA = re.compile(
 _ASCII_NON_ALNUM = bytes(b for b in range(128) if not chr(b).isalnum())
 # bytes.translate table: hexadecimal digits become "h", every other byte "."
 _HEX_MARKS = bytes(ord("h") if chr(b) in string.hexdigits else ord(".") for b in range(256))
+_HEX_RUN = b"h" * 64
 
 
 def decode_source(content: bytes | str) -> str | None:
@@ -122,9 +123,12 @@ def hex_fraction(text: str) -> float:
     """Share of characters inside long hexadecimal runs or long ``0x..`` literal lists."""
     if not text:
         return 0.0
-    data = text.encode("utf-8", "surrogatepass")
-    if b"0x" not in data and b"0X" not in data and b"h" * 64 not in data.translate(_HEX_MARKS):
-        return 0.0  # a cheap C-speed scan rules out both patterns
+    # A match needs a run of 64 hex digits or a list of 16 ``0x`` literals: counting at C speed rules
+    # out both for almost every file (code that merely uses a few ``0x`` constants included), so the
+    # regex, ten times slower, runs only where it can match.
+    if (text.count("0x") + text.count("0X") < 16
+            and _HEX_RUN not in text.encode("utf-8", "surrogatepass").translate(_HEX_MARKS)):
+        return 0.0
     return sum(m.end() - m.start() for m in _HEX_DATA.finditer(text)) / len(text)
 
 

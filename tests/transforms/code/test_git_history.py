@@ -662,3 +662,29 @@ def test_a_squashed_change_is_not_also_a_rebase_of_a_duplicate_pr(tmp_path):
     repo.git("branch", "-q", "-D", "pr31")
     kinds = {p.number: (p.kind, p.head_sha) for p in list_pr_commits(repo.path)}
     assert kinds[30][0] == "squash" and kinds[31] == ("unmerged", head31)
+
+
+def test_merges_of_a_forks_own_prs_name_no_pr_of_the_repository(tmp_path):
+    # werkzeug: "Merge pull request #5 from untitaker/python3" (a PR inside the fork, 2013) took the
+    # number of pallets/werkzeug's own #5; "Merge pull request #1 from ..." occurs nine times.
+    repo = Repo(tmp_path / "forked")
+    repo.write("a.py", "a = 1\n")
+    repo.commit("Initial")
+    for number, branch in ((5, "python3"), (1, "python3-more"), (1, "urls"), (2, "single")):
+        repo.git("checkout", "-q", "-b", branch)
+        repo.write(f"{branch}.py", "x = 1\n")
+        repo.commit(f"Port {branch}", author=ERIN)
+        repo.git("checkout", "-q", "main")
+        repo.git("merge", "-q", "--no-ff", "-m", f"Merge pull request #{number} from erin/{branch}\n\nPort",
+                 branch, author=ERIN)
+    repo.write("a.py", "a = 2\n")
+    repo.commit("Fix a (#1)")  # a squash of the repository's #1, later than the fork merges
+    _pr_branch(repo, "5", "cookie.py", "C = 1\n")  # the repository's own #5
+    repo.git("merge", "-q", "--no-ff", "-m", "Fix the cookie domain (#5)", "pr5", author=BOB)
+    listing = pr_listing(repo.path)
+    assert listing.pr_refs == 1 and listing.prs_known == 3
+    assert {p.number: (p.rule, p.head_sha) for p in listing.prs} == {
+        2: ("merge_subject", repo.rev("HEAD~2")), 1: ("squash", repo.rev("HEAD~1")), 5: ("merge_head", repo.rev("HEAD"))}
+    records = {r["number"]: r for r in pr_records(repo.path)}
+    assert [f["path"] for f in records[5]["files"]] == ["cookie.py"] and records[5]["title"] == "Fix the cookie domain"
+    assert [f["path"] for f in records[2]["files"]] == ["single.py"]

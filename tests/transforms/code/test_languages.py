@@ -138,6 +138,43 @@ def test_documentation_root(path, root):
     assert documentation_root(path) == root
 
 
+PATH_RULE_PATHS = ["doc/man_docs.go", "doc/man_docs_test.go", "docs/example/main.go", "cmd/tool/main.go",
+                   "docs/tools/build.py", "docs/conf.py", "src/app.py", "vendor/x/y.go", "api/v1/a.pb.go",
+                   "README.md", "docs/crate/src/lib.rs", "pkg/doc/gen.GO"]
+PATH_RULE_TEXTS = [None, "", "package main\n", "package doc\n", "package doc_test\n", "x = 1\n"]
+
+
+def test_path_rules_read_text_only_where_it_says():
+    from transforms.code.languages import path_reject_reason, path_rules_read_text
+    package = RepoContext(package_markers=frozenset({"doc/man_docs.go", "docs/tools/__init__.py"}))
+    for path in PATH_RULE_PATHS:
+        verdicts = {path_reject_reason(path, context=package, text=t) for t in PATH_RULE_TEXTS}
+        assert path_rules_read_text(path) or len(verdicts) == 1, (path, verdicts)
+        for text in PATH_RULE_TEXTS:  # the split rules compose to the whole rule
+            assert core_file_reject_reason(path, context=package, text=text) == \
+                path_reject_reason(path, context=package, text=text)
+    assert len({path_reject_reason("doc/man_docs.go", text=t) for t in PATH_RULE_TEXTS}) == 2
+    assert not path_rules_read_text("docs/tools/build.py") and path_rules_read_text("pkg/doc/gen.GO")
+
+
+def test_file_reject_reason_reads_the_path_rules_once_unless_a_side_reads_differently(monkeypatch):
+    from transforms.code import pr_sample
+    from transforms.code.pr_sample import CleanPrConfig, file_reject_reason
+    calls = []
+    real = pr_sample.path_reject_reason
+    monkeypatch.setattr(pr_sample, "path_reject_reason", lambda path, **kw: calls.append(path) or real(path, **kw))
+    config = CleanPrConfig()
+    edited = {"path": "src/app.py", "before": "x = 1\n", "after": "x = 2\n"}
+    assert file_reject_reason(edited, config) is None and calls == ["src/app.py"]
+    # a Go file in doc/: a library package after, `package main` (documentation) before
+    calls.clear()
+    moved = {"path": "doc/gen.go", "before": "package main\n\nfunc main() {}\n", "after": "package doc\n\nfunc G() {}\n"}
+    assert file_reject_reason(moved, config) == "docs_or_config" and calls == ["doc/gen.go"] * 2
+    assert file_reject_reason(dict(moved, before=moved["after"]), config) is None
+    # the content rules still run on each side
+    assert file_reject_reason(dict(edited, before="0" * 2000 + "\n"), config) == "long_lines"
+
+
 def test_source_packages_in_documentation_directories_are_code():
     # a Go package (cobra's doc/: man page and Markdown generators) is library code
     assert core_file_reject_reason("doc/man_docs.go", "package doc\n\nfunc GenMan() {}\n") is None

@@ -454,3 +454,13 @@ def test_merged_window_gets_fresh_context():
     # line below, 'x\nx\n' is unique, so the merged block does not keep the 'y' line.
     before, after = "y\nx\nx\n", "y\nNEW\nx\nNEW\n"
     assert assert_replays(before, after) == [Block(PATH, "x\nx\n", "NEW\nx\nNEW\n")]
+
+
+@pytest.mark.parametrize("texts, fence", [
+    ((), "```"), (("no backticks at all\n",), "```"), (("inline ``` is not a fence\n",), "```"),
+    (("```python\nx\n```\n",), "````"), (("  \t`````\n",), "``````"), (("a\n", "b\n````\n"), "`````"),
+    (("``\n",), "```"),
+])
+def test_fence_for_is_longer_than_any_fence_starting_a_line(texts, fence):
+    from transforms.code.search_replace import fence_for
+    assert fence_for(*texts) == fence

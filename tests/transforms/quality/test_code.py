@@ -4,10 +4,12 @@ from __future__ import annotations
 import pytest
 
 from transforms.quality.code import (
+    _HEX_DATA,
     CODE_REJECT_REASONS,
     CodeRater,
     code_file_reject_reason,
     code_file_verdict,
+    hex_fraction,
     is_generated_path,
     is_vendored_path,
 )
@@ -112,3 +114,34 @@ def test_starcoder_thresholds_agree_with_reject_reason(content):
     record = {"text": content, **{c: v[0] for c, v in CodeRater().rate([content]).items()}}
     kept_by_thresholds = threshold_filter(STARCODER_DEFAULTS)(record) is None
     assert kept_by_thresholds == (code_file_reject_reason("file.txt", content) is None)
+
+
+def _hex_fraction_by_regex_alone(text: str) -> float:
+    return sum(m.end() - m.start() for m in _HEX_DATA.finditer(text)) / len(text) if text else 0.0
+
+
+@pytest.mark.parametrize("text", [
+    ", ".join(["0x1f"] * 16),                      # exactly the 16 literals a list needs
+    ", ".join(["0x1f"] * 15),                      # one short
+    "x = [" + ", ".join(["0X1F"] * 8 + ["0x1f"] * 8) + "]\n",  # both spellings count
+    "a" * 64, "a" * 63, "é" + "0" * 64 + "é", "\ud800" + "f" * 70,
+    "k = 0x10\nm = 0xff\n" * 7 + "q" * 200,        # 14 literals, no list: the common case
+    "v" + ", ".join(["0x1"] * 20),                # the look-behind refuses the first one
+    HEX_TABLE, PYTHON_FILE,
+])
+def test_hex_fraction_prefilter_agrees_with_the_regex(text):
+    # The count prefilter must answer 0.0 only where the regex finds nothing.
+    assert hex_fraction(text) == _hex_fraction_by_regex_alone(text)
+
+
+def test_hex_fraction_prefilter_agrees_with_the_regex_on_random_texts():
+    import random
+    rng = random.Random(7)
+    pieces = ["0x1f, "] * 12 + ["0X2, ", "0x", "deadbeef" * 4, ", ", "a", "\n", " ", "zz", "é", "_"]
+    nonzero = 0
+    for _ in range(3000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randrange(0, 60)))
+        expected = _hex_fraction_by_regex_alone(text)
+        assert hex_fraction(text) == expected, text
+        nonzero += expected > 0
+    assert 100 < nonzero < 2900  # both outcomes are exercised
