@@ -219,16 +219,22 @@ class UniqueBy(beam.PTransform):
     """Keep one record per value of ``key_field``; the others become rejects ``duplicate_<key_field>``.
 
     The kept record is the one with the smallest JSON form, so the choice is deterministic.
-    Returns ``(kept, rejects)``.
+    Records wait per batch in a ``RecordStore`` (files under ``spill_dir``, else inline); only
+    ``(key, batch, row)`` is grouped, and only the records of a key seen more than once are
+    grouped whole to pick the survivor. Returns ``(kept, rejects)``.
     """
 
-    def __init__(self, stage: str, key_field: str = "id"):
+    def __init__(self, stage: str, key_field: str = "id", spill_dir: str | None = None,
+                 batch_records: int = 2048):
         super().__init__()
-        self.stage, self.key_field = stage, key_field
+        self.stage, self.key_field, self.spill_dir, self.batch_records = stage, key_field, spill_dir, batch_records
 
     def expand(self, pcoll):
+        from transforms.dedup.spill import RecordStore  # transforms.dedup imports this module
+
         stage, key_field = self.stage, self.key_field
         reason = f"duplicate_{key_field}"
+        store = RecordStore(self.spill_dir, stage)
 
         def split(item):
             key, records = item
@@ -242,13 +248,79 @@ class UniqueBy(beam.PTransform):
                 yield beam.pvalue.TaggedOutput(
                     REJECTS, reject_row(stage, reason, f"{key_field} {key!r} seen more than once", record, str(key)))
 
-        results = (
+        keyed = (
             pcoll
-            | f"{stage}:key" >> beam.Map(lambda r: (str(r.get(key_field)), r))
+            | f"{stage}:batch" >> beam.BatchElements(min_batch_size=self.batch_records,
+                                                      max_batch_size=self.batch_records)
+            | f"{stage}:keys" >> beam.ParDo(_UniqueKeysFn(key_field, store)).with_outputs(_TICKETS, main="keys")
+        )
+        contested = (
+            keyed.keys
             | f"{stage}:group" >> beam.GroupByKey()
+            | f"{stage}:contested" >> beam.FlatMap(_contested_rows)
+        )
+        routed = (
+            {"records": keyed[_TICKETS], "contested": contested}
+            | f"{stage}:join" >> beam.CoGroupByKey()
+            | f"{stage}:route" >> beam.ParDo(_RouteUniqueFn(stage, key_field)).with_outputs(_CONTESTED, main="kept")
+        )
+        results = (
+            routed[_CONTESTED]
+            | f"{stage}:group contested" >> beam.GroupByKey()
             | f"{stage}:split" >> beam.FlatMap(split).with_outputs(REJECTS, main="kept")
         )
-        return results.kept, results[REJECTS]
+        kept = (routed.kept, results.kept) | f"{stage}:kept" >> beam.Flatten()
+        return kept, results[REJECTS]
+
+
+_TICKETS, _CONTESTED = "tickets", "contested"
+
+
+class _UniqueKeysFn(beam.DoFn):
+    """A batch of records -> its ticket (tagged ``_TICKETS``) and ``(key, (batch, row))`` per record."""
+
+    def __init__(self, key_field: str, store):
+        self.key_field, self.store = key_field, store
+
+    def process(self, batch: list):
+        name, ticket = self.store.put_by_content(batch)  # keys may repeat across batches here
+        yield beam.pvalue.TaggedOutput(_TICKETS, (name, ticket))
+        for row, record in enumerate(batch):
+            yield str(record.get(self.key_field)), (name, row)
+
+
+def _contested_rows(item):
+    """A key with its ``(batch, row)`` members -> ``(batch, row)`` of each member when there are several."""
+    _, members = item
+    members = list(members)
+    if len(members) > 1:
+        yield from members
+
+
+class _RouteUniqueFn(beam.DoFn):
+    """A batch's ticket with its contested rows -> the other records (kept) and ``(key, record)``
+    of the contested ones (tagged ``_CONTESTED``)."""
+
+    def __init__(self, stage: str, key_field: str):
+        self.stage, self.key_field = stage, key_field
+
+    def setup(self):
+        from transforms.dedup.spill import RecordStore
+
+        self.get = RecordStore.get
+        self.counters = StageCounters(self.stage)
+
+    def process(self, keyed):
+        _, grouped = keyed
+        contested = set(grouped["contested"])
+        for ticket in grouped["records"]:
+            for row, record in enumerate(self.get(ticket)):
+                if row in contested:
+                    yield beam.pvalue.TaggedOutput(_CONTESTED, (str(record.get(self.key_field)), record))
+                else:
+                    self.counters.records_in.inc()
+                    self.counters.records_out.inc()
+                    yield record
 
 
 class CapPerGroup(beam.PTransform):

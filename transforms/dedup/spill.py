@@ -34,7 +34,20 @@ class RecordStore:
         self.stage = re.sub(r"[^A-Za-z0-9_.-]+", "_", stage)
 
     def put(self, key: bytes, records: list) -> tuple[int, bytes | str]:
+        """Store a batch under ``key``; returns its ticket."""
+        return self._put(key, pickle.dumps(records, protocol=5))
+
+    def put_by_content(self, records: list) -> tuple[bytes, tuple[int, bytes | str]]:
+        """Store a batch named by its content (sha1 of its pickle); returns ``(key, ticket)``.
+
+        For batches whose ids may repeat (before ids are unique, rows keyed by any column):
+        two batches with one name are then always the same bytes.
+        """
         raw = pickle.dumps(records, protocol=5)
+        key = hashlib.sha1(raw).digest()[:16]
+        return key, self._put(key, raw)
+
+    def _put(self, key: bytes, raw: bytes) -> tuple[int, bytes | str]:
         blob = _CODEC.compress(raw, asbytes=True)
         if self.directory is None:
             return len(raw), blob

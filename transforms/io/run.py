@@ -27,6 +27,7 @@ import hashlib
 import json
 import pickle
 import posixpath
+import re
 import sys
 import time
 import uuid
@@ -284,8 +285,10 @@ class ShardRun:
         if self.reused is not None:
             return
         self._phase_datasets.append(dataset)
+        # rows wait for their shard in the work dir (removed when the run finishes)
+        spill_dir = posixpath.join(self.work_dir, "shards", dataset)
         pcoll | f"write:{dataset}" >> WriteShards(posixpath.join(self.tmp, dataset), schema, sort_key,
-                                                  self.num_shards, self.rows_per_shard)
+                                                  self.num_shards, self.rows_per_shard, spill_dir=spill_dir)
 
     def _flatten(self, label: str, pcolls: list):
         if not pcolls:
@@ -404,7 +407,7 @@ class ShardRun:
         if kind in ("map", "filter", "flatmap"):
             return self.stage(step.name, records, step.fn, kind, step.id_field)
         if kind == "unique":
-            records, rejects = records | label >> UniqueBy(step.name, step.key_field)
+            records, rejects = records | label >> UniqueBy(step.name, step.key_field, spill_dir=self._spill_dir(label))
             self.add_rejects(rejects, stage=step.name)
             return records
         if kind == "dedup":
@@ -428,7 +431,8 @@ class ShardRun:
         if kind == "derive":
             rows = records | label >> beam.ParDo(DeriveRows(step.name, step.fn))
             if step.unique:
-                rows, rejects = rows | f"{label}:unique" >> UniqueBy(f"unique_{step.dataset}", "id")
+                rows, rejects = rows | f"{label}:unique" >> UniqueBy(f"unique_{step.dataset}", "id",
+                                                                     spill_dir=self._spill_dir(label))
                 self.add_rejects(rejects, stage=f"unique_{step.dataset}", derived=True)
             self.write(step.dataset, rows, step.schema, sort_key=step.sort_key)
             derived[step.dataset] = rows
@@ -446,6 +450,10 @@ class ShardRun:
                 print(f"[shardsmith] {step.note}", file=sys.stderr)
             return records
         raise ValueError(f"unknown step kind {kind!r} ({step.name})")
+
+    def _spill_dir(self, label: str) -> str | None:
+        """Where a step's records wait for a decision (under the work dir, removed when the run finishes)."""
+        return posixpath.join(self.work_dir, "spill", re.sub(r"[^A-Za-z0-9_.-]+", "_", label)) if self.work_dir else None
 
     def _apply_dedup(self, spec, records, label: str):
         # records wait for the decisions in the run's work dir (removed when the run finishes)
