@@ -219,9 +219,10 @@ class UniqueBy(beam.PTransform):
     """Keep one record per value of ``key_field``; the others become rejects ``duplicate_<key_field>``.
 
     The kept record is the one with the smallest JSON form, so the choice is deterministic.
-    Records wait per batch in a ``RecordStore`` (files under ``spill_dir``, else inline); only
-    ``(key, batch, row)`` is grouped, and only the records of a key seen more than once are
-    grouped whole to pick the survivor. Returns ``(kept, rejects)``.
+    Records wait per batch in a ``RecordStore`` (files under ``spill_dir``, else inline): only
+    ``(key, batch, row)`` is grouped, then the JSON of the records whose key was seen more than
+    once, and every batch is read back once more to route its records (no grouping or flatten
+    ever holds all records). Returns ``(kept, rejects)``.
     """
 
     def __init__(self, stage: str, key_field: str = "id", spill_dir: str | None = None,
@@ -233,47 +234,35 @@ class UniqueBy(beam.PTransform):
         from transforms.dedup.spill import RecordStore  # transforms.dedup imports this module
 
         stage, key_field = self.stage, self.key_field
-        reason = f"duplicate_{key_field}"
         store = RecordStore(self.spill_dir, stage)
-
-        def split(item):
-            key, records = item
-            counters = StageCounters(stage)
-            ordered = sorted(records, key=record_to_json)
-            counters.records_in.inc(len(ordered))
-            counters.records_out.inc()
-            yield ordered[0]
-            for record in ordered[1:]:
-                counters.rejected(reason)
-                yield beam.pvalue.TaggedOutput(
-                    REJECTS, reject_row(stage, reason, f"{key_field} {key!r} seen more than once", record, str(key)))
-
         keyed = (
             pcoll
             | f"{stage}:batch" >> beam.BatchElements(min_batch_size=self.batch_records,
                                                       max_batch_size=self.batch_records)
             | f"{stage}:keys" >> beam.ParDo(_UniqueKeysFn(key_field, store)).with_outputs(_TICKETS, main="keys")
         )
+        tickets = keyed[_TICKETS]
         contested = (
             keyed.keys
             | f"{stage}:group" >> beam.GroupByKey()
             | f"{stage}:contested" >> beam.FlatMap(_contested_rows)
         )
-        routed = (
-            {"records": keyed[_TICKETS], "contested": contested}
-            | f"{stage}:join" >> beam.CoGroupByKey()
-            | f"{stage}:route" >> beam.ParDo(_RouteUniqueFn(stage, key_field)).with_outputs(_CONTESTED, main="kept")
-        )
-        results = (
-            routed[_CONTESTED]
+        losers = (
+            {"records": tickets, "contested": contested}
+            | f"{stage}:join contested" >> beam.CoGroupByKey()
+            | f"{stage}:contested json" >> beam.FlatMap(_contested_json, key_field)
             | f"{stage}:group contested" >> beam.GroupByKey()
-            | f"{stage}:split" >> beam.FlatMap(split).with_outputs(REJECTS, main="kept")
+            | f"{stage}:losers" >> beam.FlatMap(_losers)
         )
-        kept = (routed.kept, results.kept) | f"{stage}:kept" >> beam.Flatten()
-        return kept, results[REJECTS]
+        routed = (
+            {"records": tickets, "losers": losers}
+            | f"{stage}:join" >> beam.CoGroupByKey()
+            | f"{stage}:route" >> beam.ParDo(_RouteUniqueFn(stage, key_field)).with_outputs(REJECTS, main="kept")
+        )
+        return routed.kept, routed[REJECTS]
 
 
-_TICKETS, _CONTESTED = "tickets", "contested"
+_TICKETS = "tickets"
 
 
 class _UniqueKeysFn(beam.DoFn):
@@ -297,9 +286,35 @@ def _contested_rows(item):
         yield from members
 
 
+def _contested_json(item, key_field: str):
+    """A batch's tickets with its contested rows -> ``(key, (json, batch, copy, row))`` of each such row.
+
+    ``copy`` numbers the tickets of one name: batches with equal content share a name, so every
+    copy of a record stays a separate member.
+    """
+    name, grouped = item
+    rows = sorted(set(grouped["contested"]))
+    if not rows:
+        return
+    from transforms.dedup.spill import RecordStore
+
+    for copy, ticket in enumerate(grouped["records"]):
+        batch = RecordStore.get(ticket)
+        for row in rows:
+            record = batch[row]
+            yield str(record.get(key_field)), (record_to_json(record), name, copy, row)
+
+
+def _losers(item):
+    """A contested key -> ``(batch, (copy, row, key))`` of every member but the one with the smallest
+    JSON (members with equal JSON are equal records: which of them stays does not matter)."""
+    key, members = item
+    for _, name, copy, row in sorted(members)[1:]:
+        yield name, (copy, row, key)
+
+
 class _RouteUniqueFn(beam.DoFn):
-    """A batch's ticket with its contested rows -> the other records (kept) and ``(key, record)``
-    of the contested ones (tagged ``_CONTESTED``)."""
+    """A batch's ticket with its losing rows -> the other records (kept) and reject rows for the losers."""
 
     def __init__(self, stage: str, key_field: str):
         self.stage, self.key_field = stage, key_field
@@ -312,15 +327,19 @@ class _RouteUniqueFn(beam.DoFn):
 
     def process(self, keyed):
         _, grouped = keyed
-        contested = set(grouped["contested"])
-        for ticket in grouped["records"]:
+        losers = {(copy, row): key for copy, row, key in grouped["losers"]}
+        reason = f"duplicate_{self.key_field}"
+        for copy, ticket in enumerate(grouped["records"]):
             for row, record in enumerate(self.get(ticket)):
-                if row in contested:
-                    yield beam.pvalue.TaggedOutput(_CONTESTED, (str(record.get(self.key_field)), record))
-                else:
-                    self.counters.records_in.inc()
+                self.counters.records_in.inc()
+                key = losers.get((copy, row))
+                if key is None:
                     self.counters.records_out.inc()
                     yield record
+                else:
+                    self.counters.rejected(reason)
+                    yield beam.pvalue.TaggedOutput(REJECTS, reject_row(
+                        self.stage, reason, f"{self.key_field} {key!r} seen more than once", record, key))
 
 
 class CapPerGroup(beam.PTransform):
@@ -531,10 +550,10 @@ class ReadItems(beam.PTransform):
     """
 
     def __init__(self, items: list, reader: Callable = iter_records, stage: str = READ_STAGE,
-                 position_field: str | None = None, names: dict | None = None):
+                 position_field: str | None = None, names: dict | None = None, spill_dir: str | None = None):
         super().__init__()
         self.items, self.reader, self.stage, self.position_field = list(items), reader, stage, position_field
-        self.names = names
+        self.names, self.spill_dir = names, spill_dir
 
     def expand(self, pbegin):
         read = (
@@ -543,5 +562,29 @@ class ReadItems(beam.PTransform):
             | "parse" >> beam.ParDo(_ReadItemsFn(self.stage, self.reader, self.position_field, self.names)).with_outputs(
                 REJECTS, main="records")
         )
-        return read.records | "spread" >> beam.Reshuffle(), read[REJECTS]
+        return read.records | "spread" >> SpreadRecords(self.spill_dir, self.stage), read[REJECTS]
+
+
+class SpreadRecords(beam.PTransform):
+    """A ``Reshuffle`` of records; with ``spill_dir`` only tickets are shuffled: the records wait in
+    batches in a ``RecordStore`` there and are read back after the shuffle (so a runner that holds
+    shuffled data in memory holds tickets, not texts)."""
+
+    def __init__(self, spill_dir: str | None, stage: str, batch_records: int = 2048):
+        super().__init__()
+        self.spill_dir, self.stage, self.batch_records = spill_dir, stage, batch_records
+
+    def expand(self, records):
+        if self.spill_dir is None:
+            return records | "shuffle" >> beam.Reshuffle()
+        from transforms.dedup.spill import RecordStore  # transforms.dedup imports this module
+
+        store = RecordStore(self.spill_dir, self.stage)
+        return (
+            records
+            | "batch" >> beam.BatchElements(min_batch_size=self.batch_records, max_batch_size=self.batch_records)
+            | "spill" >> beam.Map(lambda batch: store.put_by_content(batch)[1])
+            | "shuffle" >> beam.Reshuffle()
+            | "read back" >> beam.FlatMap(RecordStore.get)
+        )
 

@@ -40,3 +40,11 @@ def test_unique_keys_pass_without_grouping_their_records(tmp_path):
     inputs = [{"id": f"u{i}", "text": "t" * i} for i in range(25)]
     kept, rejects = _run(inputs, spill_dir=str(tmp_path))
     assert rejects == [] and len(kept) == 25
+
+
+def test_batches_with_equal_content_keep_every_copy_apart(tmp_path):
+    # batches of 3: the first two batches are byte-identical and share one name in the store
+    inputs = [{"id": "t", "text": "a"}] * 6 + [{"id": "t", "text": "b"}]
+    for spill in (None, str(tmp_path)):
+        kept, rejects = _run(inputs, spill_dir=spill)
+        assert kept == [{"id": "t", "text": "a"}] and len(rejects) == 6

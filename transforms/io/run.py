@@ -226,7 +226,8 @@ class ShardRun:
         names = {worker_path(path): name for path, name in names.items()}
         paths = [worker_path(path) for path in paths]
         records, rejects = self.pipeline | f"read:{stage}" >> ReadItems(paths, stage=stage, position_field=position_field,
-                                                                      names=names)
+                                                                      names=names,
+                                                                      spill_dir=self._spill_dir(f"read:{stage}"))
         self._input_bytes += sum(map(file_size, paths))
         rejects = rejects | f"read:{stage}:names" >> beam.Map(read_reject_named, names)
         self._order(stage)
@@ -393,7 +394,8 @@ class ShardRun:
             records = self.read(list(step.files), stage=step.name, position_field=step.position_field,
                                 names=step.names)
         else:
-            records, rejects = self.pipeline | label >> ReadItems(list(step.items), step.reader, stage=step.name)
+            records, rejects = self.pipeline | label >> ReadItems(list(step.items), step.reader, stage=step.name,
+                                                                  spill_dir=self._spill_dir(label))
             self._input_bytes += sum(file_size(item) for item in step.items if isinstance(item, str))
             self.add_rejects(rejects, stage=step.name)
         if step.note:
