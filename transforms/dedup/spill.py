@@ -1,11 +1,12 @@
-"""Where records wait while dedup decides: one zstd-compressed pickle per batch.
+"""Where records wait for a decision (dedup, unique ids, shard writing): one lz4-compressed pickle per batch.
 
 Only a ticket per batch rides through the dedup groupings (ids, keys and signature bands ride
 beside it), so a grouping's memory is bounded by the keys, not the texts. With a ``directory``
 (any Beam filesystem: local, ``gs://``, ``s3://``; on a cluster it must be shared by the workers)
-the batch is written to ``directory/<stage>/<batch key>.zst`` and the ticket is its path; without
+the batch is written to ``directory/<stage>/<batch key>.lz4`` and the ticket is its path; without
 one the compressed batch itself is the ticket (small inputs, tests). Names depend only on the
-batch's ids, so a retried bundle rewrites the same file with the same bytes. Beam-free apart from
+batch's ids (``put``) or its content (``put_by_content``), so a retried bundle rewrites the same
+file with the same bytes. Beam-free apart from
 ``FileSystems``.
 """
 from __future__ import annotations
@@ -17,8 +18,9 @@ import re
 
 import pyarrow as pa
 
-# level 1: ~3x fewer bytes than the pickle at ~1 GB/s; the batches are read back once
-_CODEC = pa.Codec("zstd", compression_level=1)
+# lz4: ~1.9x fewer bytes than the pickle at ~2.3x the speed of zstd level 1 (measured on
+# 300-word documents: 476 vs 211 MB/s); spilled batches are read back once or twice
+_CODEC = pa.Codec("lz4")
 
 
 def batch_key(ids: list[str]) -> bytes:
@@ -53,7 +55,7 @@ class RecordStore:
             return len(raw), blob
         from apache_beam.io.filesystems import FileSystems
 
-        path = posixpath.join(self.directory, self.stage, key.hex() + ".zst")
+        path = posixpath.join(self.directory, self.stage, key.hex() + ".lz4")
         with FileSystems.create(path, compression_type="uncompressed") as handle:
             handle.write(blob)
         return len(raw), path
