@@ -22,7 +22,9 @@ perfect tool removes all but one document of each (``must_remove`` = sum of size
 Each tool runs in its own subprocess on the same Parquet input (``--workers`` files), with
 ``--workers`` parallel workers and the same ngram / num_perm / bands x rows / seed:
   shardsmith_cli: the ``shardsmith dedup`` command itself (read, prepare, unique ids, exact and
-      near dedup, Parquet shards + manifest), in-process runner.
+      near dedup, Parquet shards + manifest), in-process runner (in_memory, one worker).
+  shardsmith_cli_2procs: the same with ``--direct_num_workers=2``: the in-process runner, and the
+      MinHash signatures computed in 2 local worker processes (``NearDedup(sign_processes=2)``).
   rensa: a single-process script on the ``rensa`` Rust MinHash (RMinHash + RMinHashLSH, same
       word 5-grams, 25 x 10 bands -> 250 permutations, since rensa's LSH needs num_perm =
       bands x rows), greedy: a document is dropped when an earlier kept one in a shared bucket
@@ -545,8 +547,9 @@ def main(argv=None) -> None:
     parser.add_argument("--also-in-memory", action=argparse.BooleanOptionalAction, default=True,
                         help="also time shardsmith with FnApiRunner in_memory (one process, one worker)")
     parser.add_argument("--skip-datatrove", action="store_true")
-    parser.add_argument("--tools", default="shardsmith,shardsmith_in_memory,shardsmith_cli,rensa,datatrove",
-                        help="comma-separated runs (default: all)")
+    parser.add_argument("--tools", default="shardsmith,shardsmith_in_memory,shardsmith_cli,shardsmith_cli_2procs,"
+                                             "rensa,datatrove",
+                        help="comma-separated runs (default: all; datatrove needs the datatrove package)")
     parser.add_argument("--background-pairs", type=int, default=2000)
     parser.add_argument("--workdir", default=None, help="kept afterwards if given")
     parser.add_argument("--run-tool", choices=["shardsmith", "shardsmith_cli", "rensa", "datatrove"],
@@ -592,6 +595,7 @@ def main(argv=None) -> None:
         runs = [run for run in [("shardsmith", "shardsmith", mode, args.workers),
                                 ("shardsmith_in_memory", "shardsmith", "in_memory", 1),
                                 ("shardsmith_cli", "shardsmith_cli", "in_memory", 1),
+                                ("shardsmith_cli_2procs", "shardsmith_cli", "in_memory", 2),
                                 ("rensa", "rensa", None, 1),
                                 ("datatrove", "datatrove", None, args.workers)] if run[0] in wanted]
         measured = {name: measure(tool, args, input_dir, workdir / f"out-{name}", running_mode, workers)
@@ -617,7 +621,7 @@ def main(argv=None) -> None:
                 stats["running_mode"] = running_mode
             result[name] = stats
         if "rensa" in result:
-            for name in ("shardsmith", "shardsmith_in_memory", "shardsmith_cli"):
+            for name in ("shardsmith", "shardsmith_in_memory", "shardsmith_cli", "shardsmith_cli_2procs"):
                 if name in result:
                     result[f"cpu_vs_rensa_{name}"] = round(result[name]["cpu_s"] / result["rensa"]["cpu_s"], 2)
         if "datatrove" in result:

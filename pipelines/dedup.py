@@ -25,7 +25,9 @@ text or id. Exact dedup (normalized text hash) runs before MinHash near dedup.
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
+import os
 from dataclasses import dataclass
 from typing import Callable
 
@@ -142,6 +144,20 @@ class Prepare:
         return record
 
 
+def sign_processes(options: PipelineOptions) -> int:
+    """Local processes for the MinHash signatures: ``--direct_num_workers`` when the in-process
+    runner runs in one process (``in_memory``), where its workers would otherwise share one core;
+    else 1 (multi-processing and distributed runners parallelize by themselves)."""
+    from apache_beam.options.pipeline_options import DirectOptions, StandardOptions
+
+    direct = options.view_as(DirectOptions)
+    if options.view_as(StandardOptions).runner not in (None, "", "FnApiRunner") or \
+            direct.direct_running_mode != "in_memory":
+        return 1
+    workers = direct.direct_num_workers
+    return max(1, workers if workers > 0 else (os.cpu_count() or 1))  # Beam: 0 means one per CPU
+
+
 def steps(options: PipelineOptions, argv: list[str]) -> list[Step]:
     """The dedup pipeline's steps (``argv``: which flags were given, over the ``--profile`` defaults)."""
     run_opts, cols, dedup = (options.view_as(c) for c in (RunOptions, ColumnOptions, DedupOptions))
@@ -161,8 +177,9 @@ def steps(options: PipelineOptions, argv: list[str]) -> list[Step]:
             id_field=ID_COLUMN, about="the id (--id-column, else file + position) and the text",
             reasons="missing_text, wrong_type, missing_id"),
         Unique("unique_ids", ID_COLUMN, about="one record per id", reasons="duplicate_dedup_id"),
-        Dedup("dedup", dedup_spec(dedup, id_field=ID_COLUMN, text_field=columns.text_field,
-                                  score_field=cols.score_column, shingles=columns.shingles),
+        Dedup("dedup", dataclasses.replace(dedup_spec(dedup, id_field=ID_COLUMN, text_field=columns.text_field,
+                                                      score_field=cols.score_column, shingles=columns.shingles),
+                                           sign_processes=sign_processes(options)),
               about="exact (normalized text hash), then MinHash near dedup", reasons="-> duplicates/"),
         Write("kept", schema=schema, primary=True, sort_key=ID_COLUMN, id_field=ID_COLUMN,
               about="the surviving input records, their own columns + dedup_id"),

@@ -8,17 +8,18 @@ id), so the output does not depend on bundling or element order.
 """
 from __future__ import annotations
 
+import collections
 import json
 from typing import Any, Callable, Iterable
 
 import apache_beam as beam
 import numpy as np
 from apache_beam.metrics import Metrics
+from apache_beam.transforms.window import GlobalWindows
 
 from transforms.dedup.components import DEFAULT_MAX_LOCAL_NODES, DEFAULT_ROUNDS, ConnectedComponents
 from transforms.dedup.exact import DEFAULT_NORMALIZATION, TextNormalization, content_key, keep_key, numeric_score
-from transforms.dedup.minhash import (MinHashConfig, band_hashes, min_equal_sketch_values, signatures,
-                                      verification_sketch)
+from transforms.dedup.minhash import MinHashConfig, min_equal_sketch_values, sign_batch
 from transforms.dedup.spill import RecordStore, batch_key
 from transforms.records import public_record, record_to_json, reject_row
 from transforms.stages import REJECTS, STAGE_NAMESPACE_PREFIX, StageCounters
@@ -155,12 +156,29 @@ class _SignBatchFn(beam.DoFn):
     Band chunk: ``((band, shard), (batch_key, band_hashes, rows))``; shard is taken from the band
     hash, so equal band values always meet in the same group. The ids and scores travel once per
     batch (``_NODES``) and are attached only to the rows whose band hash collided.
+
+    ``processes`` > 1: the signatures (``minhash.sign_batch``) are computed in that many worker
+    processes of this worker, up to ``processes`` batches in flight; only the texts go to them and
+    only band hashes and sketches come back. Outputs do not depend on which batch finishes first.
     """
 
     def __init__(self, text_of, id_field: str, score_field: str | None, config: MinHashConfig, shards: int,
-                 store: RecordStore, sketch_store: RecordStore):
+                 store: RecordStore, sketch_store: RecordStore, processes: int = 1):
         self.text_of, self.id_field, self.score_field = text_of, id_field, score_field
         self.config, self.shards, self.store, self.sketch_store = config, shards, store, sketch_store
+        self.processes = processes
+
+    def setup(self):
+        self.pool = None
+        if self.processes > 1:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
+            # spawn: the workers import only the Beam-free minhash module, never fork Beam's threads
+            self.pool = ProcessPoolExecutor(self.processes, mp_context=multiprocessing.get_context("spawn"))
+
+    def start_bundle(self):
+        self.pending = collections.deque()
 
     def process(self, batch: list):
         ids = [_record_id(r, self.id_field) for r in batch]
@@ -170,18 +188,37 @@ class _SignBatchFn(beam.DoFn):
         if self.score_field:
             # None (missing or non-numeric score) becomes NaN
             scores = np.array([numeric_score(r.get(self.score_field)) for r in batch], dtype=np.float64)
-        sigs, has_shingles = signatures([self.text_of(r) for r in batch], self.config)
-        if self.config.verify:
+        texts = [self.text_of(r) for r in batch]
+        if self.pool is None:
+            yield from self._outputs(key, ids, scores, sign_batch(texts, self.config, self.shards))
+            return
+        self.pending.append((key, ids, scores, self.pool.submit(sign_batch, texts, self.config, self.shards)))
+        while len(self.pending) > self.processes:
+            key, ids, scores, signed = self.pending.popleft()
+            yield from self._outputs(key, ids, scores, signed.result())
+
+    def finish_bundle(self):
+        while self.pending:
+            key, ids, scores, signed = self.pending.popleft()
+            for out in self._outputs(key, ids, scores, signed.result()):
+                if isinstance(out, beam.pvalue.TaggedOutput):
+                    yield beam.pvalue.TaggedOutput(out.tag, GlobalWindows.windowed_value(out.value))
+                else:
+                    yield GlobalWindows.windowed_value(out)
+
+    def teardown(self):
+        if getattr(self, "pool", None) is not None:
+            self.pool.shutdown(cancel_futures=True)
+
+    def _outputs(self, key: bytes, ids: list, scores, signed):
+        rows, keys, shard_of, sketches = signed
+        if sketches is not None:
             # the sketches wait in the store too: the two joins group only their ticket
-            yield beam.pvalue.TaggedOutput(_SKETCHES, (key, self.sketch_store.put(key, verification_sketch(sigs))))
-        rows = np.flatnonzero(has_shingles).astype(np.int32)
+            yield beam.pvalue.TaggedOutput(_SKETCHES, (key, self.sketch_store.put(key, sketches)))
         if rows.size == 0:
             return
         yield beam.pvalue.TaggedOutput(_NODES, (key, (ids, scores)))
-        bands, band_rows = self.config.band_layout
-        keys = band_hashes(sigs[rows], bands, band_rows)
-        shard_of = ((keys >> np.uint64(40)) % np.uint64(self.shards)).astype(np.int64)
-        for band in range(bands):
+        for band in range(keys.shape[1]):
             order = np.argsort(shard_of[:, band], kind="stable")
             shard_sorted = shard_of[order, band]
             cuts = np.flatnonzero(np.diff(shard_sorted)) + 1
@@ -346,6 +383,9 @@ class NearDedup(beam.PTransform):
     node (the keep rule), the others are removed -> records, which waited per batch in a
     ``RecordStore`` (files under ``spill_dir``, else inline), are routed to ``kept`` / ``removed``. Documents without tokens never match.
 
+    ``sign_processes`` > 1 computes the signatures in that many local worker processes per Beam
+    worker (for the in-process runner: both cores without pickling the records across processes).
+
     Limits (see README): connected components run on ONE worker up to ``max_local_nodes``
     documents that have a verified duplicate (about 400 bytes each: 10 M -> ~4 GB); past
     that they run as ``rounds`` Beam rounds plus a bounded local finish, which fails with
@@ -359,8 +399,9 @@ class NearDedup(beam.PTransform):
                  text_fn: Callable[[dict], str] | None = None, batch_chars: int = 4_000_000,
                  max_batch_records: int = 4096, bucket_shards: int = 16,
                  max_local_nodes: int = DEFAULT_MAX_LOCAL_NODES, rounds: int = DEFAULT_ROUNDS,
-                 spill_dir: str | None = None):
+                 spill_dir: str | None = None, sign_processes: int = 1):
         super().__init__()
+        self.sign_processes = sign_processes
         self.store = RecordStore(spill_dir, stage)
         self.sketch_store = RecordStore(spill_dir, stage + ":sketches")
         self.text_of = _text_getter(text_field, text_fn)
@@ -373,7 +414,8 @@ class NearDedup(beam.PTransform):
         signed = (
             _batched(records, self.text_of, self.batch_chars, self.max_batch_records)
             | "Sign" >> beam.ParDo(_SignBatchFn(self.text_of, self.id_field, self.score_field, self.config,
-                                                self.bucket_shards, self.store, self.sketch_store)).with_outputs(
+                                                self.bucket_shards, self.store, self.sketch_store,
+                                                self.sign_processes)).with_outputs(
                 _SKETCHES, _RECORDS, _NODES, main="bands")
         )
         candidate_edges = (

@@ -24,7 +24,8 @@ class DedupSpec:
     group has the best ``score_field`` value, then the smallest id. ``exact_normalization``: what
     exact dedup hashes. ``minhash``: the near-dedup config (None: no near dedup). ``resolve``: called
     with each survivor and the records folded into it (``members -> (survivors, [(record, verdict)])``),
-    for pipelines where a duplicate can be a conflict (stage ``resolve_stage``).
+    for pipelines where a duplicate can be a conflict (stage ``resolve_stage``). ``sign_processes``:
+    local worker processes for the MinHash signatures (``NearDedup``).
     """
 
     method: str
@@ -36,6 +37,7 @@ class DedupSpec:
     minhash: MinHashConfig | None = None
     resolve: Callable | None = None
     resolve_stage: str = "dedup:conflicts"
+    sign_processes: int = 1
 
     @property
     def exact(self) -> bool:

@@ -468,6 +468,7 @@ class ShardRun:
                 stage="dedup:exact", normalization=spec.exact_normalization, **common)
         if spec.near:
             records, near_removed = records | f"{label}:near" >> NearDedup(config=spec.minhash, stage="dedup:near",
+                                                                           sign_processes=spec.sign_processes,
                                                                            **common)
         if spec.resolve is None or (exact_removed is None and near_removed is None):
             if exact_removed is not None:

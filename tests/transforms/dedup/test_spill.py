@@ -42,3 +42,12 @@ def test_spilled_dedup_gives_the_inline_answer_and_leaves_records_in_files(tmp_p
     for stage in ("ex", "nr"):
         # several batches, each one file: only their tickets went through the groupings
         assert len(list((tmp_path / stage).glob("*.lz4"))) > 1
+
+
+def test_signatures_in_worker_processes_give_the_same_answer(tmp_path):
+    inputs = records() + [{"id": "zz-exact", "text": records()[0]["text"].upper()}]
+    near_removed = [("n-base", "a-copy3"), ("n-copy1", "a-copy3"), ("n-copy2", "a-copy3"),
+                    ("zz-exact", "a-copy3"), ("p-copy", "p-base")]
+    # small batches: several are in flight in the two processes, the last ones leave in finish_bundle
+    _check(NearDedup(stage="nr2", spill_dir=str(tmp_path), batch_chars=1500, rounds=1, sign_processes=2),
+           inputs, near_removed)
