@@ -23,7 +23,7 @@ Each tool runs in its own subprocess on the same Parquet input (``--workers`` fi
 ``--workers`` parallel workers and the same ngram / num_perm / bands x rows / seed:
   shardsmith_cli: the ``shardsmith dedup`` command itself (read, prepare, unique ids, exact and
       near dedup, Parquet shards + manifest), in-process runner (in_memory, one worker).
-  shardsmith_cli_2procs: the same with ``--direct_num_workers=2``: the in-process runner, and the
+  shardsmith_cli_2procs: the same with ``--sign-processes 2``: the in-process runner, and the
       MinHash signatures computed in 2 local worker processes (``NearDedup(sign_processes=2)``).
   rensa: a single-process script on the ``rensa`` Rust MinHash (RMinHash + RMinHashLSH, same
       word 5-grams, 25 x 10 bands -> 250 permutations, since rensa's LSH needs num_perm =
@@ -382,7 +382,11 @@ def run_shardsmith_cli(args) -> None:
     mode = args.running_mode or ("multi_processing" if args.workers > 1 else "in_memory")
     argv = ["dedup", str(Path(args.input)), "--text-column", "text", "--id-column", "id",
             "--output", str(Path(args.output) / "run"), "--threshold", str(args.threshold),
-            "--ngram", str(NGRAM), f"--direct_running_mode={mode}", f"--direct_num_workers={args.workers}"]
+            "--ngram", str(NGRAM), f"--direct_running_mode={mode}"]
+    if mode == "in_memory":  # one Beam worker; more processes only for the signatures
+        argv += ["--direct_num_workers=1", f"--sign-processes={args.workers}"]
+    else:
+        argv += [f"--direct_num_workers={args.workers}"]
     if args.num_perm:
         argv += ["--num-perm", str(args.num_perm)]
     code = cli.main(argv)

@@ -2,7 +2,7 @@
 
     shardsmith dedup data/*.parquet --text-column text --output out/dedup [--id-column id]
         [--threshold 0.8] [--num-perm 256] [--ngram 5] [--shingles words|code] [--score-column quality]
-        [--dedup-method both|exact|near]
+        [--dedup-method both|exact|near] [--sign-processes 2]
 
 Steps (generated from ``steps()``; ``shardsmith steps dedup DATA --text-column text --output OUT`` prints them for other flags):
 
@@ -25,9 +25,7 @@ text or id. Exact dedup (normalized text hash) runs before MinHash near dedup.
 """
 from __future__ import annotations
 
-import dataclasses
 import functools
-import os
 from dataclasses import dataclass
 from typing import Callable
 
@@ -144,20 +142,6 @@ class Prepare:
         return record
 
 
-def sign_processes(options: PipelineOptions) -> int:
-    """Local processes for the MinHash signatures: ``--direct_num_workers`` when the in-process
-    runner runs in one process (``in_memory``), where its workers would otherwise share one core;
-    else 1 (multi-processing and distributed runners parallelize by themselves)."""
-    from apache_beam.options.pipeline_options import DirectOptions, StandardOptions
-
-    direct = options.view_as(DirectOptions)
-    if options.view_as(StandardOptions).runner not in (None, "", "FnApiRunner") or \
-            direct.direct_running_mode != "in_memory":
-        return 1
-    workers = direct.direct_num_workers
-    return max(1, workers if workers > 0 else (os.cpu_count() or 1))  # Beam: 0 means one per CPU
-
-
 def steps(options: PipelineOptions, argv: list[str]) -> list[Step]:
     """The dedup pipeline's steps (``argv``: which flags were given, over the ``--profile`` defaults)."""
     run_opts, cols, dedup = (options.view_as(c) for c in (RunOptions, ColumnOptions, DedupOptions))
@@ -177,9 +161,8 @@ def steps(options: PipelineOptions, argv: list[str]) -> list[Step]:
             id_field=ID_COLUMN, about="the id (--id-column, else file + position) and the text",
             reasons="missing_text, wrong_type, missing_id"),
         Unique("unique_ids", ID_COLUMN, about="one record per id", reasons="duplicate_dedup_id"),
-        Dedup("dedup", dataclasses.replace(dedup_spec(dedup, id_field=ID_COLUMN, text_field=columns.text_field,
-                                                      score_field=cols.score_column, shingles=columns.shingles),
-                                           sign_processes=sign_processes(options)),
+        Dedup("dedup", dedup_spec(dedup, id_field=ID_COLUMN, text_field=columns.text_field,
+                                  score_field=cols.score_column, shingles=columns.shingles),
               about="exact (normalized text hash), then MinHash near dedup", reasons="-> duplicates/"),
         Write("kept", schema=schema, primary=True, sort_key=ID_COLUMN, id_field=ID_COLUMN,
               about="the surviving input records, their own columns + dedup_id"),

@@ -235,8 +235,9 @@ def _colliding_rows(keyed_chunks):
     repeated = np.unique(hashes[1:][hashes[1:] == hashes[:-1]])
     if repeated.size == 0:
         return
-    for batch, batch_hashes, rows in chunks:
-        hit = np.isin(batch_hashes, repeated, assume_unique=False)
+    hits = np.split(np.isin(np.concatenate([c[1] for c in chunks]), repeated),
+                    np.cumsum([len(c[1]) for c in chunks[:-1]]))
+    for (batch, batch_hashes, rows), hit in zip(chunks, hits):
         if hit.any():
             yield batch, (group, batch_hashes[hit], rows[hit])
 
