@@ -543,17 +543,19 @@ class ReadItems(beam.PTransform):
     path, a git clone, ...); returns ``(records, rejects)``, counted as stage ``stage``.
 
     Each item is read by one worker; a ``Reshuffle`` then spreads the records so the stages after
-    it run in parallel even when the input is one big file. With ``position_field``, each record
+    it run in parallel even when the input is one big file (``spread=False``: not, for a runner
+    with one worker; ``spill_dir``: only tickets are shuffled, see ``SpreadRecords``). With ``position_field``, each record
     gets ``"<name>#<index>"`` there, ``name`` being ``names[item]`` (a display name: where the input
     lives on this machine must not change ids) or the item itself: a stable, unique position for
     inputs without ids.
     """
 
     def __init__(self, items: list, reader: Callable = iter_records, stage: str = READ_STAGE,
-                 position_field: str | None = None, names: dict | None = None, spill_dir: str | None = None):
+                 position_field: str | None = None, names: dict | None = None, spill_dir: str | None = None,
+                 spread: bool = True):
         super().__init__()
         self.items, self.reader, self.stage, self.position_field = list(items), reader, stage, position_field
-        self.names, self.spill_dir = names, spill_dir
+        self.names, self.spill_dir, self.spread = names, spill_dir, spread
 
     def expand(self, pbegin):
         read = (
@@ -562,6 +564,8 @@ class ReadItems(beam.PTransform):
             | "parse" >> beam.ParDo(_ReadItemsFn(self.stage, self.reader, self.position_field, self.names)).with_outputs(
                 REJECTS, main="records")
         )
+        if not self.spread:
+            return read.records, read[REJECTS]
         return read.records | "spread" >> SpreadRecords(self.spill_dir, self.stage), read[REJECTS]
 
 

@@ -227,7 +227,8 @@ class ShardRun:
         paths = [worker_path(path) for path in paths]
         records, rejects = self.pipeline | f"read:{stage}" >> ReadItems(paths, stage=stage, position_field=position_field,
                                                                       names=names,
-                                                                      spill_dir=self._spill_dir(f"read:{stage}"))
+                                                                      spill_dir=self._spill_dir(f"read:{stage}"),
+                                                                      spread=not self._one_local_worker())
         self._input_bytes += sum(map(file_size, paths))
         rejects = rejects | f"read:{stage}:names" >> beam.Map(read_reject_named, names)
         self._order(stage)
@@ -452,6 +453,14 @@ class ShardRun:
                 print(f"[shardsmith] {step.note}", file=sys.stderr)
             return records
         raise ValueError(f"unknown step kind {kind!r} ({step.name})")
+
+    def _one_local_worker(self) -> bool:
+        """The in-process runner with one worker in one process: spreading records gains nothing."""
+        from apache_beam.options.pipeline_options import DirectOptions
+
+        direct = self.options.view_as(DirectOptions)
+        return (self.options.view_as(StandardOptions).runner in (None, "", "FnApiRunner")
+                and direct.direct_running_mode == "in_memory" and direct.direct_num_workers == 1)
 
     def _spill_dir(self, label: str) -> str | None:
         """Where a step's records wait for a decision (under the work dir, removed when the run finishes)."""
