@@ -126,7 +126,11 @@ class WriteShards(beam.PTransform):
         n_shards = beam.pvalue.AsSingleton(total)
 
         def split_batch(ticket, n):
-            for index, part in sorted(split_by_shard(RecordStore.get(ticket), sort_key, n).items()):
+            parts = split_by_shard(RecordStore.get(ticket), sort_key, n)
+            if len(parts) == 1:  # one shard (small datasets): the batch is its own piece
+                yield next(iter(parts)), ticket
+                return
+            for index, part in sorted(parts.items()):
                 yield index, pieces_store.put_by_content(part)[1]
 
         def write_group(item, n):
