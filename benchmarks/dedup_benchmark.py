@@ -1,5 +1,12 @@
 """Near-dup benchmark: shardsmith ``NearDedup`` (Beam, FnApiRunner) vs datatrove's MinHash pipeline.
 
+Usage: ``python benchmarks/dedup_benchmark.py --docs 1000000 --tools shardsmith_cli,shardsmith_cli_2procs,rensa
+--workdir /tmp/bench-1m`` (``--workdir`` keeps the corpus: a second run with the same corpus flags reuses
+it; ``SHARDSMITH_BENCH_CODE=/path/to/other/checkout`` runs that checkout's code on it, for before/after
+figures). The corpus is streamed to Parquet (only the planted clusters are held, as word-index arrays),
+so 1M or 10M documents can be generated. datatrove is slow at 1M on a small machine and needs its
+package: leave it out of ``--tools`` there and run it at 100k.
+
 Corpus (deterministic for ``--seed``): documents of ~``--words`` words (0.8x-1.2x) drawn from
 a 5,000-word random-letter vocabulary with Zipf(1.0) frequencies, rendered with sentence
 capitalization and punctuation (normalization must remove it). About 30% of the documents
@@ -384,7 +391,7 @@ def run_shardsmith_cli(args) -> None:
             "--output", str(Path(args.output) / "run"), "--threshold", str(args.threshold),
             "--ngram", str(NGRAM), f"--direct_running_mode={mode}"]
     if mode == "in_memory":  # one Beam worker; more processes only for the signatures
-        argv += ["--direct_num_workers=1", f"--sign-processes={args.workers}"]
+        argv += ["--direct_num_workers=1"] + ([f"--sign-processes={args.workers}"] if args.workers > 1 else [])
     else:
         argv += [f"--direct_num_workers={args.workers}"]
     if args.num_perm:
