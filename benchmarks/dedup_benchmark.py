@@ -1,5 +1,12 @@
 """Near-dup benchmark: shardsmith ``NearDedup`` (Beam, FnApiRunner) vs datatrove's MinHash pipeline.
 
+Usage: ``python benchmarks/dedup_benchmark.py --docs 1000000 --tools shardsmith_cli,shardsmith_cli_2procs,rensa
+--workdir /tmp/bench-1m`` (``--workdir`` keeps the corpus: a second run with the same corpus flags reuses
+it; ``SHARDSMITH_BENCH_CODE=/path/to/other/checkout`` runs that checkout's code on it, for before/after
+figures). The corpus is streamed to Parquet (only the planted clusters are held, as word-index arrays),
+so 1M or 10M documents can be generated. datatrove is slow at 1M on a small machine and needs its
+package: leave it out of ``--tools`` there and run it at 100k.
+
 Corpus (deterministic for ``--seed``): documents of ~``--words`` words (0.8x-1.2x) drawn from
 a 5,000-word random-letter vocabulary with Zipf(1.0) frequencies, rendered with sentence
 capitalization and punctuation (normalization must remove it). About 30% of the documents
@@ -22,7 +29,9 @@ perfect tool removes all but one document of each (``must_remove`` = sum of size
 Each tool runs in its own subprocess on the same Parquet input (``--workers`` files), with
 ``--workers`` parallel workers and the same ngram / num_perm / bands x rows / seed:
   shardsmith_cli: the ``shardsmith dedup`` command itself (read, prepare, unique ids, exact and
-      near dedup, Parquet shards + manifest), in-process runner.
+      near dedup, Parquet shards + manifest), in-process runner (in_memory, one worker).
+  shardsmith_cli_2procs: the same with ``--sign-processes 2``: the in-process runner, and the
+      MinHash signatures computed in 2 local worker processes (``NearDedup(sign_processes=2)``).
   rensa: a single-process script on the ``rensa`` Rust MinHash (RMinHash + RMinHashLSH, same
       word 5-grams, 25 x 10 bands -> 250 permutations, since rensa's LSH needs num_perm =
       bands x rows), greedy: a document is dropped when an earlier kept one in a shared bucket
@@ -66,8 +75,9 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
+for _code in (str(REPO), os.environ.get("SHARDSMITH_BENCH_CODE")):
+    if _code and _code not in sys.path[:1]:
+        sys.path.insert(0, _code)  # SHARDSMITH_BENCH_CODE (another checkout) before this one
 
 LEVELS = (0.95, 0.85, 0.75, 0.6)
 NGRAM = 5
@@ -103,7 +113,8 @@ def _render(words: list[str], seed: int) -> str:
     return " ".join(parts)
 
 
-def _shingle_set(words: list[str]) -> set:
+def _shingle_set(words) -> set:
+    words = [int(w) for w in words]
     if len(words) < NGRAM:
         return {tuple(words)} if words else set()
     return {tuple(words[i:i + NGRAM]) for i in range(len(words) - NGRAM + 1)}
@@ -113,80 +124,108 @@ def _jaccard(a: set, b: set) -> float:
     return len(a & b) / len(a | b) if (a or b) else 1.0
 
 
-def _planted_copy(base: list[str], target: float, vocab: list[str], cdf, rng) -> list[str]:
+def _planted_copy(base, target: float, cdf, rng):
     """Replace random words until (S - changed) / (S + changed) <= target (changed shingles)."""
     import numpy as np
 
-    copy = list(base)
+    copy = base.copy()
     n_shingles = len(base) - NGRAM + 1
     changed: set[int] = set()
     while (n_shingles - len(changed)) / (n_shingles + len(changed)) > target:
         p = int(rng.integers(0, len(copy)))
-        copy[p] = vocab[int(np.searchsorted(cdf, rng.random(), side="right"))]
+        copy[p] = int(np.searchsorted(cdf, rng.random(), side="right"))
         changed.update(range(max(0, p - NGRAM + 1), min(p, n_shingles - 1) + 1))
     return copy
 
 
-def generate(docs: int, words: int, seed: int):
-    """(rows [{id, text}], clusters [[doc index...]], cluster levels, word lists); deterministic."""
-    import numpy as np
+class Corpus:
+    """The deterministic corpus of ``docs`` documents, generated without holding it whole.
 
-    rng = np.random.default_rng(seed)
-    vocab = _vocabulary(rng)
-    weights = 1.0 / np.arange(1, VOCAB_SIZE + 1)
-    cdf = np.cumsum(weights / weights.sum())
-    cdf[-1] = 1.0
+    Words are vocabulary indices (int16). Only the planted clusters (~30% of the documents)
+    are kept in memory, as index arrays; background documents are drawn from their own random
+    stream while the documents are written in shuffled order (``rows``), so 1M or 10M
+    documents need memory for the clusters only.
+    """
 
-    def random_words(length: int) -> list[str]:
-        return [vocab[i] for i in np.searchsorted(cdf, rng.random(length), side="right")]
+    def __init__(self, docs: int, words: int, seed: int):
+        import numpy as np
 
-    n_clusters = max(1, docs // 10)
-    word_lists: list[list[str]] = []
-    clusters: list[list[int]] = []
-    cluster_of_level: list[float] = []
-    c = 0
-    while len(word_lists) < docs and c < n_clusters:
-        length = int(words * rng.uniform(0.8, 1.2))
-        base = random_words(length)
-        level = LEVELS[c % len(LEVELS)]
-        members = [len(word_lists)]
-        word_lists.append(base)
-        for _ in range(int(rng.integers(1, 4))):
-            if len(word_lists) >= docs:
-                break
-            members.append(len(word_lists))
-            word_lists.append(_planted_copy(base, level, vocab, cdf, rng))
-        clusters.append(members)
-        cluster_of_level.append(level)
-        c += 1
-    while len(word_lists) < docs:
-        length = int(words * rng.uniform(0.8, 1.2))
-        word_lists.append(random_words(length))
-    # shuffle document order so clusters are spread over files and batches
-    order = rng.permutation(len(word_lists))
-    position = {int(old): new for new, old in enumerate(order)}
-    word_lists = [word_lists[int(i)] for i in order]
-    clusters = [[position[m] for m in members] for members in clusters]
-    render_seeds = rng.integers(0, 2**63, size=len(word_lists))
-    rows = [{"id": f"doc{i:07d}", "text": _render(words, int(seed))}
-            for i, (words, seed) in enumerate(zip(word_lists, render_seeds))]
-    return rows, clusters, cluster_of_level, word_lists
+        self.docs, self.words, self.seed = docs, words, seed
+        rng = np.random.default_rng(seed)
+        self.vocab = _vocabulary(rng)
+        weights = 1.0 / np.arange(1, VOCAB_SIZE + 1)
+        self.cdf = np.cumsum(weights / weights.sum())
+        self.cdf[-1] = 1.0
+        self.id_width = max(7, len(str(max(docs - 1, 0))))
+        n_clusters = max(1, docs // 10)
+        self.cluster_words: list = []  # planted documents in generation order
+        self.clusters: list[list[int]] = []  # generation indices, mapped to positions below
+        self.levels: list[float] = []
+        c = 0
+        while len(self.cluster_words) < docs and c < n_clusters:
+            base = self._random_words(rng)
+            level = LEVELS[c % len(LEVELS)]
+            members = [len(self.cluster_words)]
+            self.cluster_words.append(base)
+            for _ in range(int(rng.integers(1, 4))):
+                if len(self.cluster_words) >= docs:
+                    break
+                members.append(len(self.cluster_words))
+                self.cluster_words.append(_planted_copy(base, level, self.cdf, rng))
+            self.clusters.append(members)
+            self.levels.append(level)
+            c += 1
+        # shuffled order, so clusters are spread over files and batches: position -> generation index
+        self.order = rng.permutation(docs)
+        self.position_of_planted = np.empty(len(self.cluster_words), dtype=np.int64)
+        planted = self.order < len(self.cluster_words)
+        self.position_of_planted[self.order[planted]] = np.flatnonzero(planted)
+        self.clusters = [[int(self.position_of_planted[m]) for m in members] for members in self.clusters]
+        self.render_seed = int(rng.integers(0, 2**63))
+        self.background_seed = int(rng.integers(0, 2**63))
+
+    def _random_words(self, rng):
+        import numpy as np
+
+        length = int(self.words * rng.uniform(0.8, 1.2))
+        return np.searchsorted(self.cdf, rng.random(length), side="right").astype(np.int16)
+
+    def doc_id(self, position: int) -> str:
+        return f"doc{position:0{self.id_width}d}"
+
+    def words_at(self):
+        """(position, word indices) of every document, in position order (streamed)."""
+        import numpy as np
+
+        background = np.random.default_rng(self.background_seed)
+        planted = len(self.cluster_words)
+        for position, generated in enumerate(self.order):
+            generated = int(generated)
+            yield position, (self.cluster_words[generated] if generated < planted else self._random_words(background))
+
+    def rows(self):
+        """``{id, text}`` per document, in position order, and the background sample for the truth."""
+        render = random.Random(self.render_seed)
+        for position, words in self.words_at():
+            yield {"id": self.doc_id(position), "text": _render([self.vocab[w] for w in words],
+                                                                 render.getrandbits(63))}, words
 
 
-def ground_truth(clusters, levels, word_lists, threshold: float, background_pairs: int, seed: int) -> dict:
+def ground_truth(corpus: Corpus, threshold: float, background_pairs: int, sample: list) -> dict:
+    """Exact Jaccard of every planted pair; ``sample``: (position, words) of documents for the
+    background check (pairs across clusters)."""
     import numpy as np
 
     from transforms.dedup.components import reference_components
 
-    pair_jaccards = []
     true_edges = []
     by_level: dict[float, list[float]] = {}
-    for members, level in zip(clusters, levels):
-        sets = {m: _shingle_set(word_lists[m]) for m in members}
+    generated_of = {int(p): g for g, p in enumerate(corpus.position_of_planted)}
+    for members, level in zip(corpus.clusters, corpus.levels):
+        sets = {m: _shingle_set(corpus.cluster_words[generated_of[m]]) for m in members}
         for i, a in enumerate(members):
             for b in members[i + 1:]:
                 j = _jaccard(sets[a], sets[b])
-                pair_jaccards.append(j)
                 if a == members[0]:
                     by_level.setdefault(level, []).append(j)
                 if j >= threshold:
@@ -194,16 +233,14 @@ def ground_truth(clusters, levels, word_lists, threshold: float, background_pair
     components: dict[int, list[int]] = {}
     for node, root in reference_components(true_edges).items():
         components.setdefault(root, []).append(node)
-    rng = np.random.default_rng(seed + 1)
-    cluster_of = {m: ci for ci, members in enumerate(clusters) for m in members}
-    background_max = 0.0
-    n = len(word_lists)
-    checked = 0
+    rng = np.random.default_rng(corpus.seed + 1)
+    cluster_of = {m: ci for ci, members in enumerate(corpus.clusters) for m in members}
+    background_max, checked, n = 0.0, 0, len(sample)
     while checked < background_pairs and n > 1:
-        a, b = (int(x) for x in rng.integers(0, n, size=2))
+        (a, wa), (b, wb) = (sample[int(x)] for x in rng.integers(0, n, size=2))
         if a == b or (a in cluster_of and cluster_of.get(a) == cluster_of.get(b)):
             continue
-        background_max = max(background_max, _jaccard(_shingle_set(word_lists[a]), _shingle_set(word_lists[b])))
+        background_max = max(background_max, _jaccard(_shingle_set(wa), _shingle_set(wb)))
         checked += 1
     return {
         "true_duplicates": {x for edge in true_edges for x in edge},
@@ -229,15 +266,35 @@ def score(removed_ids: set[str], truth: dict) -> dict:
             "recall": round(recall, 4)}
 
 
-def write_parquet(rows: list[dict], folder: Path, files: int) -> None:
+def write_parquet(corpus: Corpus, folder: Path, files: int, sample_size: int) -> list:
+    """Stream the corpus into ``files`` Parquet files (row groups of 4096); returns a sample of
+    (position, words) spread over the corpus, for the background check."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     folder.mkdir(parents=True, exist_ok=True)
-    per_file = -(-len(rows) // files)
-    for f in range(files):
-        part = rows[f * per_file:(f + 1) * per_file]
-        pq.write_table(pa.Table.from_pylist(part), folder / f"part-{f:05d}.parquet", row_group_size=4096)
+    per_file = -(-corpus.docs // files)
+    every = max(1, corpus.docs // max(1, sample_size))
+    sample, chunk, writer, current = [], [], None, -1
+    schema = pa.schema([("id", pa.string()), ("text", pa.string())])
+    for row, words in corpus.rows():
+        position = int(row["id"][3:])
+        if position // per_file != current:
+            if writer is not None:
+                writer.write_table(pa.Table.from_pylist(chunk, schema=schema))
+                writer.close()
+            current, chunk = position // per_file, []
+            writer = pq.ParquetWriter(folder / f"part-{current:05d}.parquet", schema)
+        chunk.append(row)
+        if len(chunk) == 4096:
+            writer.write_table(pa.Table.from_pylist(chunk, schema=schema))
+            chunk = []
+        if position % every == 0:
+            sample.append((position, words))
+    if writer is not None:
+        writer.write_table(pa.Table.from_pylist(chunk, schema=schema))
+        writer.close()
+    return sample
 
 
 # ----------------------------------------------------------------------------- tools
@@ -332,7 +389,11 @@ def run_shardsmith_cli(args) -> None:
     mode = args.running_mode or ("multi_processing" if args.workers > 1 else "in_memory")
     argv = ["dedup", str(Path(args.input)), "--text-column", "text", "--id-column", "id",
             "--output", str(Path(args.output) / "run"), "--threshold", str(args.threshold),
-            "--ngram", str(NGRAM), f"--direct_running_mode={mode}", f"--direct_num_workers={args.workers}"]
+            "--ngram", str(NGRAM), f"--direct_running_mode={mode}"]
+    if mode == "in_memory":  # one Beam worker; more processes only for the signatures
+        argv += ["--direct_num_workers=1"] + ([f"--sign-processes={args.workers}"] if args.workers > 1 else [])
+    else:
+        argv += [f"--direct_num_workers={args.workers}"]
     if args.num_perm:
         argv += ["--num-perm", str(args.num_perm)]
     code = cli.main(argv)
@@ -497,8 +558,9 @@ def main(argv=None) -> None:
     parser.add_argument("--also-in-memory", action=argparse.BooleanOptionalAction, default=True,
                         help="also time shardsmith with FnApiRunner in_memory (one process, one worker)")
     parser.add_argument("--skip-datatrove", action="store_true")
-    parser.add_argument("--tools", default="shardsmith,shardsmith_in_memory,shardsmith_cli,rensa,datatrove",
-                        help="comma-separated runs (default: all)")
+    parser.add_argument("--tools", default="shardsmith,shardsmith_in_memory,shardsmith_cli,shardsmith_cli_2procs,"
+                                             "rensa,datatrove",
+                        help="comma-separated runs (default: all; datatrove needs the datatrove package)")
     parser.add_argument("--background-pairs", type=int, default=2000)
     parser.add_argument("--workdir", default=None, help="kept afterwards if given")
     parser.add_argument("--run-tool", choices=["shardsmith", "shardsmith_cli", "rensa", "datatrove"],
@@ -524,11 +586,14 @@ def main(argv=None) -> None:
         # the corpus is built in a subprocess: this process stays small, so the tools it
         # launches do not inherit its memory high-water mark (exec keeps it in ru_maxrss)
         t0 = time.perf_counter()
-        subprocess.run([sys.executable, str(Path(__file__).resolve()), "--prepare", str(workdir),
-                        "--docs", str(args.docs), "--words", str(args.words), "--threshold", str(args.threshold),
+        prepare_argv = ["--docs", str(args.docs), "--words", str(args.words), "--threshold", str(args.threshold),
                         "--seed", str(args.seed), "--workers", str(args.workers),
-                        "--background-pairs", str(args.background_pairs)],
-                       check=True, env=_child_env(), cwd=str(REPO))
+                        "--background-pairs", str(args.background_pairs)]
+        stamp = workdir / "corpus.json"
+        if not (args.workdir and stamp.exists() and json.loads(stamp.read_text()) == prepare_argv):
+            subprocess.run([sys.executable, str(Path(__file__).resolve()), "--prepare", str(workdir), *prepare_argv],
+                           check=True, env=_child_env(), cwd=str(REPO))
+            stamp.write_text(json.dumps(prepare_argv))  # a --workdir run with the same corpus reuses it
         prep_seconds = time.perf_counter() - t0
         input_dir = workdir / "input"
 
@@ -541,6 +606,7 @@ def main(argv=None) -> None:
         runs = [run for run in [("shardsmith", "shardsmith", mode, args.workers),
                                 ("shardsmith_in_memory", "shardsmith", "in_memory", 1),
                                 ("shardsmith_cli", "shardsmith_cli", "in_memory", 1),
+                                ("shardsmith_cli_2procs", "shardsmith_cli", "in_memory", 2),
                                 ("rensa", "rensa", None, 1),
                                 ("datatrove", "datatrove", None, args.workers)] if run[0] in wanted]
         measured = {name: measure(tool, args, input_dir, workdir / f"out-{name}", running_mode, workers)
@@ -548,7 +614,8 @@ def main(argv=None) -> None:
 
         with open(workdir / "truth.pkl", "rb") as f:
             truth = pickle.load(f)
-        all_ids = truth.pop("all_ids")
+        width = truth.pop("id_width")
+        all_ids = {f"doc{i:0{width}d}" for i in range(args.docs)}
         result = {"docs": args.docs, "words": args.words, "threshold": args.threshold, "workers": args.workers,
                   "config": _config(args).describe(), "truth": truth.pop("summary"),
                   "prep_seconds": round(prep_seconds, 1)}
@@ -565,7 +632,7 @@ def main(argv=None) -> None:
                 stats["running_mode"] = running_mode
             result[name] = stats
         if "rensa" in result:
-            for name in ("shardsmith", "shardsmith_in_memory", "shardsmith_cli"):
+            for name in ("shardsmith", "shardsmith_in_memory", "shardsmith_cli", "shardsmith_cli_2procs"):
                 if name in result:
                     result[f"cpu_vs_rensa_{name}"] = round(result[name]["cpu_s"] / result["rensa"]["cpu_s"], 2)
         if "datatrove" in result:
@@ -582,12 +649,12 @@ def main(argv=None) -> None:
 
 def prepare(args, workdir: Path) -> None:
     """Write the corpus (Parquet, one file per worker) and the ground truth (truth.pkl)."""
-    rows, clusters, levels, word_lists = generate(args.docs, args.words, args.seed)
-    truth = ground_truth(clusters, levels, word_lists, args.threshold, args.background_pairs, args.seed)
-    write_parquet(rows, workdir / "input", args.workers)
-    truth["all_ids"] = {r["id"] for r in rows}
+    corpus = Corpus(args.docs, args.words, args.seed)
+    sample = write_parquet(corpus, workdir / "input", args.workers, sample_size=4 * args.background_pairs)
+    truth = ground_truth(corpus, args.threshold, args.background_pairs, sample)
+    truth["id_width"] = corpus.id_width
     truth["summary"] = {
-        "planted_docs": sum(len(c) for c in clusters), "true_duplicates": len(truth["true_duplicates"]),
+        "planted_docs": len(corpus.cluster_words), "true_duplicates": len(truth["true_duplicates"]),
         "must_remove": truth["must_remove"],
         "planted_base_copy_jaccard_min_mean_max": truth.pop("planted_base_copy_jaccard"),
         "background_pairs_checked": truth.pop("background_pairs_checked"),
@@ -597,7 +664,9 @@ def prepare(args, workdir: Path) -> None:
 
 
 def _child_env() -> dict:
-    return dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
+    # SHARDSMITH_BENCH_CODE: another checkout whose code the tools run (before/after figures)
+    code = os.environ.get("SHARDSMITH_BENCH_CODE", str(REPO))
+    return dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [code, str(REPO), os.environ.get("PYTHONPATH")])))
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 
     shardsmith dedup data/*.parquet --text-column text --output out/dedup [--id-column id]
         [--threshold 0.8] [--num-perm 256] [--ngram 5] [--shingles words|code] [--score-column quality]
-        [--dedup-method both|exact|near]
+        [--dedup-method both|exact|near] [--sign-processes 2]
 
 Steps (generated from ``steps()``; ``shardsmith steps dedup DATA --text-column text --output OUT`` prints them for other flags):
 

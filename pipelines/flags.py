@@ -83,6 +83,9 @@ def dedup_flags(parser) -> None:
     parser.add_argument("--shingles", choices=("words", "code"), default=None,
                         help="word n-grams of normalized text, or token n-grams of source code (case kept); "
                              "default: the pipeline's own (code for clean-pr and verus, else words)")
+    parser.add_argument("--sign-processes", "--sign_processes", dest="sign_processes", type=at_least(0), default=1,
+                        help="local worker processes that compute the MinHash signatures of each Beam worker "
+                             "(0: one per CPU); for the in-process runner, the way to use more than one core")
 
 
 def quality_flags(parser) -> None:

@@ -219,36 +219,127 @@ class UniqueBy(beam.PTransform):
     """Keep one record per value of ``key_field``; the others become rejects ``duplicate_<key_field>``.
 
     The kept record is the one with the smallest JSON form, so the choice is deterministic.
-    Returns ``(kept, rejects)``.
+    Records wait per batch in a ``RecordStore`` (files under ``spill_dir``, else inline): only
+    ``(key, batch, row)`` is grouped, then the JSON of the records whose key was seen more than
+    once, and every batch is read back once more to route its records (no grouping or flatten
+    ever holds all records). Returns ``(kept, rejects)``.
     """
 
-    def __init__(self, stage: str, key_field: str = "id"):
+    def __init__(self, stage: str, key_field: str = "id", spill_dir: str | None = None,
+                 batch_records: int = 2048):
         super().__init__()
-        self.stage, self.key_field = stage, key_field
+        self.stage, self.key_field, self.spill_dir, self.batch_records = stage, key_field, spill_dir, batch_records
 
     def expand(self, pcoll):
+        from transforms.dedup.spill import RecordStore  # transforms.dedup imports this module
+
         stage, key_field = self.stage, self.key_field
-        reason = f"duplicate_{key_field}"
-
-        def split(item):
-            key, records = item
-            counters = StageCounters(stage)
-            ordered = sorted(records, key=record_to_json)
-            counters.records_in.inc(len(ordered))
-            counters.records_out.inc()
-            yield ordered[0]
-            for record in ordered[1:]:
-                counters.rejected(reason)
-                yield beam.pvalue.TaggedOutput(
-                    REJECTS, reject_row(stage, reason, f"{key_field} {key!r} seen more than once", record, str(key)))
-
-        results = (
+        store = RecordStore(self.spill_dir, stage)
+        keyed = (
             pcoll
-            | f"{stage}:key" >> beam.Map(lambda r: (str(r.get(key_field)), r))
-            | f"{stage}:group" >> beam.GroupByKey()
-            | f"{stage}:split" >> beam.FlatMap(split).with_outputs(REJECTS, main="kept")
+            | f"{stage}:batch" >> beam.BatchElements(min_batch_size=self.batch_records,
+                                                      max_batch_size=self.batch_records)
+            | f"{stage}:keys" >> beam.ParDo(_UniqueKeysFn(key_field, store)).with_outputs(_TICKETS, main="keys")
         )
-        return results.kept, results[REJECTS]
+        tickets = keyed[_TICKETS]
+        contested = (
+            keyed.keys
+            | f"{stage}:group" >> beam.GroupByKey()
+            | f"{stage}:contested" >> beam.FlatMap(_contested_rows)
+        )
+        losers = (
+            {"records": tickets, "contested": contested}
+            | f"{stage}:join contested" >> beam.CoGroupByKey()
+            | f"{stage}:contested json" >> beam.FlatMap(_contested_json, key_field)
+            | f"{stage}:group contested" >> beam.GroupByKey()
+            | f"{stage}:losers" >> beam.FlatMap(_losers)
+        )
+        routed = (
+            {"records": tickets, "losers": losers}
+            | f"{stage}:join" >> beam.CoGroupByKey()
+            | f"{stage}:route" >> beam.ParDo(_RouteUniqueFn(stage, key_field)).with_outputs(REJECTS, main="kept")
+        )
+        return routed.kept, routed[REJECTS]
+
+
+_TICKETS = "tickets"
+
+
+class _UniqueKeysFn(beam.DoFn):
+    """A batch of records -> its ticket (tagged ``_TICKETS``) and ``(key, (batch, row))`` per record."""
+
+    def __init__(self, key_field: str, store):
+        self.key_field, self.store = key_field, store
+
+    def process(self, batch: list):
+        name, ticket = self.store.put_by_content(batch)  # keys may repeat across batches here
+        yield beam.pvalue.TaggedOutput(_TICKETS, (name, ticket))
+        for row, record in enumerate(batch):
+            yield str(record.get(self.key_field)), (name, row)
+
+
+def _contested_rows(item):
+    """A key with its ``(batch, row)`` members -> ``(batch, row)`` of each member when there are several."""
+    _, members = item
+    members = list(members)
+    if len(members) > 1:
+        yield from members
+
+
+def _contested_json(item, key_field: str):
+    """A batch's tickets with its contested rows -> ``(key, (json, batch, copy, row))`` of each such row.
+
+    ``copy`` numbers the tickets of one name: batches with equal content share a name, so every
+    copy of a record stays a separate member.
+    """
+    name, grouped = item
+    rows = sorted(set(grouped["contested"]))
+    if not rows:
+        return
+    from transforms.dedup.spill import RecordStore
+
+    for copy, ticket in enumerate(grouped["records"]):
+        batch = RecordStore.get(ticket)
+        for row in rows:
+            record = batch[row]
+            yield str(record.get(key_field)), (record_to_json(record), name, copy, row)
+
+
+def _losers(item):
+    """A contested key -> ``(batch, (copy, row, key))`` of every member but the one with the smallest
+    JSON (members with equal JSON are equal records: which of them stays does not matter)."""
+    key, members = item
+    for _, name, copy, row in sorted(members)[1:]:
+        yield name, (copy, row, key)
+
+
+class _RouteUniqueFn(beam.DoFn):
+    """A batch's ticket with its losing rows -> the other records (kept) and reject rows for the losers."""
+
+    def __init__(self, stage: str, key_field: str):
+        self.stage, self.key_field = stage, key_field
+
+    def setup(self):
+        from transforms.dedup.spill import RecordStore
+
+        self.get = RecordStore.get
+        self.counters = StageCounters(self.stage)
+
+    def process(self, keyed):
+        _, grouped = keyed
+        losers = {(copy, row): key for copy, row, key in grouped["losers"]}
+        reason = f"duplicate_{self.key_field}"
+        for copy, ticket in enumerate(grouped["records"]):
+            for row, record in enumerate(self.get(ticket)):
+                self.counters.records_in.inc()
+                key = losers.get((copy, row))
+                if key is None:
+                    self.counters.records_out.inc()
+                    yield record
+                else:
+                    self.counters.rejected(reason)
+                    yield beam.pvalue.TaggedOutput(REJECTS, reject_row(
+                        self.stage, reason, f"{self.key_field} {key!r} seen more than once", record, key))
 
 
 class CapPerGroup(beam.PTransform):
@@ -452,17 +543,19 @@ class ReadItems(beam.PTransform):
     path, a git clone, ...); returns ``(records, rejects)``, counted as stage ``stage``.
 
     Each item is read by one worker; a ``Reshuffle`` then spreads the records so the stages after
-    it run in parallel even when the input is one big file. With ``position_field``, each record
+    it run in parallel even when the input is one big file (``spread=False``: not, for a runner
+    with one worker; ``spill_dir``: only tickets are shuffled, see ``SpreadRecords``). With ``position_field``, each record
     gets ``"<name>#<index>"`` there, ``name`` being ``names[item]`` (a display name: where the input
     lives on this machine must not change ids) or the item itself: a stable, unique position for
     inputs without ids.
     """
 
     def __init__(self, items: list, reader: Callable = iter_records, stage: str = READ_STAGE,
-                 position_field: str | None = None, names: dict | None = None):
+                 position_field: str | None = None, names: dict | None = None, spill_dir: str | None = None,
+                 spread: bool = True):
         super().__init__()
         self.items, self.reader, self.stage, self.position_field = list(items), reader, stage, position_field
-        self.names = names
+        self.names, self.spill_dir, self.spread = names, spill_dir, spread
 
     def expand(self, pbegin):
         read = (
@@ -471,5 +564,31 @@ class ReadItems(beam.PTransform):
             | "parse" >> beam.ParDo(_ReadItemsFn(self.stage, self.reader, self.position_field, self.names)).with_outputs(
                 REJECTS, main="records")
         )
-        return read.records | "spread" >> beam.Reshuffle(), read[REJECTS]
+        if not self.spread:
+            return read.records, read[REJECTS]
+        return read.records | "spread" >> SpreadRecords(self.spill_dir, self.stage), read[REJECTS]
+
+
+class SpreadRecords(beam.PTransform):
+    """A ``Reshuffle`` of records; with ``spill_dir`` only tickets are shuffled: the records wait in
+    batches in a ``RecordStore`` there and are read back after the shuffle (so a runner that holds
+    shuffled data in memory holds tickets, not texts)."""
+
+    def __init__(self, spill_dir: str | None, stage: str, batch_records: int = 2048):
+        super().__init__()
+        self.spill_dir, self.stage, self.batch_records = spill_dir, stage, batch_records
+
+    def expand(self, records):
+        if self.spill_dir is None:
+            return records | "shuffle" >> beam.Reshuffle()
+        from transforms.dedup.spill import RecordStore  # transforms.dedup imports this module
+
+        store = RecordStore(self.spill_dir, self.stage)
+        return (
+            records
+            | "batch" >> beam.BatchElements(min_batch_size=self.batch_records, max_batch_size=self.batch_records)
+            | "spill" >> beam.Map(lambda batch: store.put_by_content(batch)[1])
+            | "shuffle" >> beam.Reshuffle()
+            | "read back" >> beam.FlatMap(RecordStore.get)
+        )
 

@@ -8,23 +8,24 @@ id), so the output does not depend on bundling or element order.
 """
 from __future__ import annotations
 
+import collections
 import json
 from typing import Any, Callable, Iterable
 
 import apache_beam as beam
 import numpy as np
 from apache_beam.metrics import Metrics
+from apache_beam.transforms.window import GlobalWindows
 
 from transforms.dedup.components import DEFAULT_MAX_LOCAL_NODES, DEFAULT_ROUNDS, ConnectedComponents
 from transforms.dedup.exact import DEFAULT_NORMALIZATION, TextNormalization, content_key, keep_key, numeric_score
-from transforms.dedup.minhash import (MinHashConfig, band_hashes, min_equal_sketch_values, signatures,
-                                      verification_sketch)
+from transforms.dedup.minhash import MinHashConfig, min_equal_sketch_values, sign_batch
 from transforms.dedup.spill import RecordStore, batch_key
 from transforms.records import public_record, record_to_json, reject_row
 from transforms.stages import REJECTS, STAGE_NAMESPACE_PREFIX, StageCounters
 
 REMOVED = "removed"
-_SKETCHES, _RECORDS = "sketches", "records"
+_SKETCHES, _RECORDS, _NODES = "sketches", "records", "nodes"
 
 
 class _Counters(StageCounters):
@@ -149,16 +150,35 @@ def _node(score: float, record_id: str, batch: bytes, row: int) -> tuple:
 
 
 class _SignBatchFn(beam.DoFn):
-    """A batch of records -> band chunks (main), the batch's verification sketches, the packed batch.
+    """A batch of records -> band chunks (main), the ticket of the batch's verification sketches, the
+    ticket of the packed batch.
 
-    Band chunk: ``((band, shard), (batch_key, band_hashes, rows, ids, scores))``; shard is
-    taken from the band hash, so equal band values always meet in the same group.
+    Band chunk: ``((band, shard), (batch_key, band_hashes, rows))``; shard is taken from the band
+    hash, so equal band values always meet in the same group. The ids and scores travel once per
+    batch (``_NODES``) and are attached only to the rows whose band hash collided.
+
+    ``processes`` > 1: the signatures (``minhash.sign_batch``) are computed in that many worker
+    processes of this worker, up to ``processes`` batches in flight; only the texts go to them and
+    only band hashes and sketches come back. Outputs do not depend on which batch finishes first.
     """
 
     def __init__(self, text_of, id_field: str, score_field: str | None, config: MinHashConfig, shards: int,
-                 store: RecordStore):
+                 store: RecordStore, sketch_store: RecordStore, processes: int = 1):
         self.text_of, self.id_field, self.score_field = text_of, id_field, score_field
-        self.config, self.shards, self.store = config, shards, store
+        self.config, self.shards, self.store, self.sketch_store = config, shards, store, sketch_store
+        self.processes = processes
+
+    def setup(self):
+        self.pool = None
+        if self.processes > 1:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
+            # spawn: the workers import only the Beam-free minhash module, never fork Beam's threads
+            self.pool = ProcessPoolExecutor(self.processes, mp_context=multiprocessing.get_context("spawn"))
+
+    def start_bundle(self):
+        self.pending = collections.deque()
 
     def process(self, batch: list):
         ids = [_record_id(r, self.id_field) for r in batch]
@@ -168,24 +188,69 @@ class _SignBatchFn(beam.DoFn):
         if self.score_field:
             # None (missing or non-numeric score) becomes NaN
             scores = np.array([numeric_score(r.get(self.score_field)) for r in batch], dtype=np.float64)
-        sigs, has_shingles = signatures([self.text_of(r) for r in batch], self.config)
-        if self.config.verify:
-            yield beam.pvalue.TaggedOutput(_SKETCHES, (key, verification_sketch(sigs)))
-        rows = np.flatnonzero(has_shingles).astype(np.int32)
+        texts = [self.text_of(r) for r in batch]
+        if self.pool is None:
+            yield from self._outputs(key, ids, scores, sign_batch(texts, self.config, self.shards))
+            return
+        self.pending.append((key, ids, scores, self.pool.submit(sign_batch, texts, self.config, self.shards)))
+        while len(self.pending) > self.processes:
+            key, ids, scores, signed = self.pending.popleft()
+            yield from self._outputs(key, ids, scores, signed.result())
+
+    def finish_bundle(self):
+        while self.pending:
+            key, ids, scores, signed = self.pending.popleft()
+            for out in self._outputs(key, ids, scores, signed.result()):
+                if isinstance(out, beam.pvalue.TaggedOutput):
+                    yield beam.pvalue.TaggedOutput(out.tag, GlobalWindows.windowed_value(out.value))
+                else:
+                    yield GlobalWindows.windowed_value(out)
+
+    def teardown(self):
+        if getattr(self, "pool", None) is not None:
+            self.pool.shutdown(cancel_futures=True)
+
+    def _outputs(self, key: bytes, ids: list, scores, signed):
+        rows, keys, shard_of, sketches = signed
+        if sketches is not None:
+            # the sketches wait in the store too: the two joins group only their ticket
+            yield beam.pvalue.TaggedOutput(_SKETCHES, (key, self.sketch_store.put(key, sketches)))
         if rows.size == 0:
             return
-        bands, band_rows = self.config.band_layout
-        keys = band_hashes(sigs[rows], bands, band_rows)
-        shard_of = ((keys >> np.uint64(40)) % np.uint64(self.shards)).astype(np.int64)
-        for band in range(bands):
+        yield beam.pvalue.TaggedOutput(_NODES, (key, (ids, scores)))
+        for band in range(keys.shape[1]):
             order = np.argsort(shard_of[:, band], kind="stable")
             shard_sorted = shard_of[order, band]
             cuts = np.flatnonzero(np.diff(shard_sorted)) + 1
             for members in np.split(order, cuts):
-                member_rows = rows[members]
-                yield (band, int(shard_of[members[0], band])), (
-                    key, keys[members, band], member_rows,
-                    [ids[i] for i in member_rows], None if scores is None else scores[member_rows])
+                yield (band, int(shard_of[members[0], band])), (key, keys[members, band], rows[members])
+
+
+def _colliding_rows(keyed_chunks):
+    """One (band, shard) group -> ``(batch_key, ((band, shard), hashes, rows))`` per batch for the
+    rows whose band hash some other row shares (the only ones that can give an edge)."""
+    group, chunks = keyed_chunks
+    chunks = list(chunks)
+    hashes = np.sort(np.concatenate([c[1] for c in chunks]))
+    repeated = np.unique(hashes[1:][hashes[1:] == hashes[:-1]])
+    if repeated.size == 0:
+        return
+    hits = np.split(np.isin(np.concatenate([c[1] for c in chunks]), repeated),
+                    np.cumsum([len(c[1]) for c in chunks[:-1]]))
+    for (batch, batch_hashes, rows), hit in zip(chunks, hits):
+        if hit.any():
+            yield batch, (group, batch_hashes[hit], rows[hit])
+
+
+def _attach_nodes(keyed):
+    """A batch's ids and scores + its colliding rows -> the band chunks of those rows with their ids
+    and scores: ``((band, shard), (batch_key, hashes, rows, ids, scores))``."""
+    batch, grouped = keyed
+    if not grouped["colliding"]:
+        return
+    ((ids, scores),) = grouped["nodes"]
+    for group, hashes, rows in grouped["colliding"]:
+        yield group, (batch, hashes, rows, [ids[i] for i in rows], None if scores is None else scores[rows])
 
 
 def _star_edges(keyed_chunks):
@@ -233,7 +298,8 @@ def _attach_center_sketches(keyed):
     _, grouped = keyed
     if not grouped["edges"]:
         return
-    (sketches,) = grouped["sketches"]
+    (ticket,) = grouped["sketches"]
+    sketches = RecordStore.get(ticket)
     by_batch: dict[bytes, list] = {}
     for edge in _distinct_edges(grouped["edges"]):
         by_batch.setdefault(edge[1][3], []).append(edge)
@@ -260,7 +326,8 @@ class _VerifyFn(beam.DoFn):
         _, grouped = keyed
         if not grouped["edges"]:
             return
-        (sketches,) = grouped["sketches"]
+        (ticket,) = grouped["sketches"]
+        sketches = RecordStore.get(ticket)
         out = []
         for edges, center_sketches, center_index in grouped["edges"]:
             other_rows = np.array([v[4] for _, v in edges], dtype=np.int64)
@@ -307,14 +374,18 @@ class NearDedup(beam.PTransform):
     """MinHash LSH near-dup removal; returns ``(kept, removed)`` (``removed.method == "minhash"``).
 
     Pipeline: ``BatchElements`` (``batch_chars`` characters, at most ``max_batch_records``)
-    -> numpy signatures per batch -> band chunks keyed by ``(band, shard of band hash)`` ->
-    GroupByKey -> per bucket (equal band hash) star edges from the bucket's smallest node
+    -> numpy signatures per batch -> band chunks (hashes and rows only) keyed by ``(band, shard of
+    band hash)`` -> GroupByKey -> the rows whose band hash collided get their ids and scores (sent
+    once per batch) -> GroupByKey again -> per bucket (equal band hash) star edges from the bucket's smallest node
     (best score, then smallest id) to every other member, never all pairs -> edges
     deduplicated and, with ``config.verify``, kept only if the estimated Jaccard of the two
-    documents' 8-bit signature sketches is >= ``config.threshold`` (sketches are joined per
-    batch, never per record) -> ``ConnectedComponents`` -> each component keeps its smallest
+    documents' 8-bit signature sketches is >= ``config.threshold`` (sketches wait per batch in
+    the store and are joined per batch, never per record) -> ``ConnectedComponents`` -> each component keeps its smallest
     node (the keep rule), the others are removed -> records, which waited per batch in a
     ``RecordStore`` (files under ``spill_dir``, else inline), are routed to ``kept`` / ``removed``. Documents without tokens never match.
+
+    ``sign_processes`` > 1 computes the signatures in that many local worker processes per Beam
+    worker (for the in-process runner: both cores without pickling the records across processes).
 
     Limits (see README): connected components run on ONE worker up to ``max_local_nodes``
     documents that have a verified duplicate (about 400 bytes each: 10 M -> ~4 GB); past
@@ -329,9 +400,11 @@ class NearDedup(beam.PTransform):
                  text_fn: Callable[[dict], str] | None = None, batch_chars: int = 4_000_000,
                  max_batch_records: int = 4096, bucket_shards: int = 16,
                  max_local_nodes: int = DEFAULT_MAX_LOCAL_NODES, rounds: int = DEFAULT_ROUNDS,
-                 spill_dir: str | None = None):
+                 spill_dir: str | None = None, sign_processes: int = 1):
         super().__init__()
+        self.sign_processes = sign_processes
         self.store = RecordStore(spill_dir, stage)
+        self.sketch_store = RecordStore(spill_dir, stage + ":sketches")
         self.text_of = _text_getter(text_field, text_fn)
         self.id_field, self.score_field, self.stage = id_field, score_field, stage
         self.config = config or MinHashConfig()
@@ -342,12 +415,18 @@ class NearDedup(beam.PTransform):
         signed = (
             _batched(records, self.text_of, self.batch_chars, self.max_batch_records)
             | "Sign" >> beam.ParDo(_SignBatchFn(self.text_of, self.id_field, self.score_field, self.config,
-                                                self.bucket_shards, self.store)).with_outputs(
-                _SKETCHES, _RECORDS, main="bands")
+                                                self.bucket_shards, self.store, self.sketch_store,
+                                                self.sign_processes)).with_outputs(
+                _SKETCHES, _RECORDS, _NODES, main="bands")
         )
         candidate_edges = (
-            signed.bands
-            | "GroupBuckets" >> beam.GroupByKey()
+            {"nodes": signed[_NODES],
+             "colliding": signed.bands
+             | "GroupBuckets" >> beam.GroupByKey()
+             | "CollidingRows" >> beam.FlatMap(_colliding_rows)}
+            | "JoinNodes" >> beam.CoGroupByKey()
+            | "AttachNodes" >> beam.FlatMap(_attach_nodes)
+            | "GroupCollisions" >> beam.GroupByKey()
             | "StarEdges" >> beam.FlatMap(_star_edges)
         )
         if self.config.verify:

@@ -465,3 +465,18 @@ def jaccard(a: set, b: set) -> float:
     if not a and not b:
         return 1.0
     return len(a & b) / len(a | b)
+
+
+def sign_batch(texts: Sequence[str], config: MinHashConfig, shards: int):
+    """What near dedup needs of a batch: ``(rows with shingles, their band hashes [rows, bands],
+    the (band, shard) of each, the verification sketches of every row or None)``.
+
+    Module-level and Beam-free, so worker processes can run it.
+    """
+    sigs, has_shingles = signatures(texts, config)
+    sketches = verification_sketch(sigs) if config.verify else None
+    rows = np.flatnonzero(has_shingles).astype(np.int32)
+    bands, band_rows = config.band_layout
+    keys = band_hashes(sigs[rows], bands, band_rows)
+    shard_of = ((keys >> np.uint64(40)) % np.uint64(shards)).astype(np.int64)
+    return rows, keys, shard_of, sketches

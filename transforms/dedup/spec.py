@@ -7,6 +7,7 @@ Beam-free.
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Callable
 
@@ -24,7 +25,8 @@ class DedupSpec:
     group has the best ``score_field`` value, then the smallest id. ``exact_normalization``: what
     exact dedup hashes. ``minhash``: the near-dedup config (None: no near dedup). ``resolve``: called
     with each survivor and the records folded into it (``members -> (survivors, [(record, verdict)])``),
-    for pipelines where a duplicate can be a conflict (stage ``resolve_stage``).
+    for pipelines where a duplicate can be a conflict (stage ``resolve_stage``). ``sign_processes``:
+    local worker processes for the MinHash signatures (``NearDedup``).
     """
 
     method: str
@@ -36,6 +38,7 @@ class DedupSpec:
     minhash: MinHashConfig | None = None
     resolve: Callable | None = None
     resolve_stage: str = "dedup:conflicts"
+    sign_processes: int = 1
 
     @property
     def exact(self) -> bool:
@@ -64,13 +67,16 @@ def dedup_spec(opts, *, id_field: str, text_field: str | None = "text", text_fn:
                score_field: str | None = None, shingles: str = "words",
                exact_normalization: TextNormalization = DEFAULT_NORMALIZATION,
                resolve: Callable | None = None) -> DedupSpec:
-    """The spec of ``opts`` (the ``DedupOptions`` view: method, threshold, num_perm, ngram, shingles).
+    """The spec of ``opts`` (the ``DedupOptions`` view: method, threshold, num_perm, ngram, shingles,
+    sign_processes: 0 becomes one per CPU).
 
     ``shingles`` is the pipeline's default; an explicit ``--shingles`` wins. The flags' own argparse
     types bound every value (``transforms.argtypes``), so nothing here can be out of range.
     """
     config = minhash_config(opts.shingles or shingles, num_perm=opts.num_perm, ngram=opts.ngram,
                             threshold=opts.threshold)
+    processes = getattr(opts, "sign_processes", 1)
     return DedupSpec(method=opts.dedup_method, id_field=id_field, text_field=text_field, text_fn=text_fn,
                      score_field=score_field, exact_normalization=exact_normalization,
-                     minhash=config if opts.dedup_method in ("both", "near") else None, resolve=resolve)
+                     minhash=config if opts.dedup_method in ("both", "near") else None, resolve=resolve,
+                     sign_processes=processes if processes > 0 else max(1, os.cpu_count() or 1))

@@ -1,12 +1,13 @@
-"""Where records wait while dedup decides: one zstd-compressed pickle per batch.
+"""Where records wait for a decision (dedup, unique ids, shard writing): one lz4-compressed pickle per batch.
 
 Only a ticket per batch rides through the dedup groupings (ids, keys and signature bands ride
 beside it), so a grouping's memory is bounded by the keys, not the texts. With a ``directory``
-(any Beam filesystem: local, ``gs://``, ``s3://``; on a cluster it must be shared by the workers)
-the batch is written to ``directory/<stage>/<batch key>.zst`` and the ticket is its path; without
+(any fsspec URL, as the outputs: local, ``gs://``, ``s3://``, ``memory://``; on a cluster it must
+be shared by the workers)
+the batch is written to ``directory/<stage>/<batch key>.lz4`` and the ticket is its path; without
 one the compressed batch itself is the ticket (small inputs, tests). Names depend only on the
-batch's ids, so a retried bundle rewrites the same file with the same bytes. Beam-free apart from
-``FileSystems``.
+batch's ids (``put``) or its content (``put_by_content``), so a retried bundle rewrites the same
+file with the same bytes. Beam-free.
 """
 from __future__ import annotations
 
@@ -15,10 +16,12 @@ import pickle
 import posixpath
 import re
 
+import fsspec
 import pyarrow as pa
 
-# level 1: ~3x fewer bytes than the pickle at ~1 GB/s; the batches are read back once
-_CODEC = pa.Codec("zstd", compression_level=1)
+# lz4: ~1.9x fewer bytes than the pickle at ~2.3x the speed of zstd level 1 (measured on
+# 300-word documents: 476 vs 211 MB/s); spilled batches are read back once or twice
+_CODEC = pa.Codec("lz4")
 
 
 def batch_key(ids: list[str]) -> bytes:
@@ -34,14 +37,27 @@ class RecordStore:
         self.stage = re.sub(r"[^A-Za-z0-9_.-]+", "_", stage)
 
     def put(self, key: bytes, records: list) -> tuple[int, bytes | str]:
+        """Store a batch under ``key``; returns its ticket."""
+        return self._put(key, pickle.dumps(records, protocol=5))
+
+    def put_by_content(self, records: list) -> tuple[bytes, tuple[int, bytes | str]]:
+        """Store a batch named by its content (sha1 of its pickle); returns ``(key, ticket)``.
+
+        For batches whose ids may repeat (before ids are unique, rows keyed by any column):
+        two batches with one name are then always the same bytes.
+        """
         raw = pickle.dumps(records, protocol=5)
+        key = hashlib.sha1(raw).digest()[:16]
+        return key, self._put(key, raw)
+
+    def _put(self, key: bytes, raw: bytes) -> tuple[int, bytes | str]:
         blob = _CODEC.compress(raw, asbytes=True)
         if self.directory is None:
             return len(raw), blob
-        from apache_beam.io.filesystems import FileSystems
-
-        path = posixpath.join(self.directory, self.stage, key.hex() + ".zst")
-        with FileSystems.create(path, compression_type="uncompressed") as handle:
+        path = posixpath.join(self.directory, self.stage, key.hex() + ".lz4")
+        fs, local = fsspec.core.url_to_fs(path)
+        fs.makedirs(posixpath.dirname(local), exist_ok=True)
+        with fs.open(local, "wb") as handle:
             handle.write(blob)
         return len(raw), path
 
@@ -49,8 +65,6 @@ class RecordStore:
     def get(ticket: tuple[int, bytes | str]) -> list:
         size, where = ticket
         if isinstance(where, str):
-            from apache_beam.io.filesystems import FileSystems
-
-            with FileSystems.open(where, compression_type="uncompressed") as handle:
+            with fsspec.open(where, "rb") as handle:
                 where = handle.read()
         return pickle.loads(_CODEC.decompress(where, decompressed_size=size, asbytes=True))

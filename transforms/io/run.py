@@ -27,6 +27,7 @@ import hashlib
 import json
 import pickle
 import posixpath
+import re
 import sys
 import time
 import uuid
@@ -225,7 +226,9 @@ class ShardRun:
         names = {worker_path(path): name for path, name in names.items()}
         paths = [worker_path(path) for path in paths]
         records, rejects = self.pipeline | f"read:{stage}" >> ReadItems(paths, stage=stage, position_field=position_field,
-                                                                      names=names)
+                                                                      names=names,
+                                                                      spill_dir=self._spill_dir(f"read:{stage}"),
+                                                                      spread=not self._one_local_worker())
         self._input_bytes += sum(map(file_size, paths))
         rejects = rejects | f"read:{stage}:names" >> beam.Map(read_reject_named, names)
         self._order(stage)
@@ -284,8 +287,10 @@ class ShardRun:
         if self.reused is not None:
             return
         self._phase_datasets.append(dataset)
+        # rows wait for their shard in the work dir (removed when the run finishes)
+        spill_dir = posixpath.join(self.work_dir, "shards", dataset)
         pcoll | f"write:{dataset}" >> WriteShards(posixpath.join(self.tmp, dataset), schema, sort_key,
-                                                  self.num_shards, self.rows_per_shard)
+                                                  self.num_shards, self.rows_per_shard, spill_dir=spill_dir)
 
     def _flatten(self, label: str, pcolls: list):
         if not pcolls:
@@ -390,7 +395,8 @@ class ShardRun:
             records = self.read(list(step.files), stage=step.name, position_field=step.position_field,
                                 names=step.names)
         else:
-            records, rejects = self.pipeline | label >> ReadItems(list(step.items), step.reader, stage=step.name)
+            records, rejects = self.pipeline | label >> ReadItems(list(step.items), step.reader, stage=step.name,
+                                                                  spill_dir=self._spill_dir(label))
             self._input_bytes += sum(file_size(item) for item in step.items if isinstance(item, str))
             self.add_rejects(rejects, stage=step.name)
         if step.note:
@@ -404,7 +410,7 @@ class ShardRun:
         if kind in ("map", "filter", "flatmap"):
             return self.stage(step.name, records, step.fn, kind, step.id_field)
         if kind == "unique":
-            records, rejects = records | label >> UniqueBy(step.name, step.key_field)
+            records, rejects = records | label >> UniqueBy(step.name, step.key_field, spill_dir=self._spill_dir(label))
             self.add_rejects(rejects, stage=step.name)
             return records
         if kind == "dedup":
@@ -428,7 +434,8 @@ class ShardRun:
         if kind == "derive":
             rows = records | label >> beam.ParDo(DeriveRows(step.name, step.fn))
             if step.unique:
-                rows, rejects = rows | f"{label}:unique" >> UniqueBy(f"unique_{step.dataset}", "id")
+                rows, rejects = rows | f"{label}:unique" >> UniqueBy(f"unique_{step.dataset}", "id",
+                                                                     spill_dir=self._spill_dir(label))
                 self.add_rejects(rejects, stage=f"unique_{step.dataset}", derived=True)
             self.write(step.dataset, rows, step.schema, sort_key=step.sort_key)
             derived[step.dataset] = rows
@@ -447,6 +454,18 @@ class ShardRun:
             return records
         raise ValueError(f"unknown step kind {kind!r} ({step.name})")
 
+    def _one_local_worker(self) -> bool:
+        """The in-process runner with one worker in one process: spreading records gains nothing."""
+        from apache_beam.options.pipeline_options import DirectOptions
+
+        direct = self.options.view_as(DirectOptions)
+        return (self.options.view_as(StandardOptions).runner in (None, "", "FnApiRunner")
+                and direct.direct_running_mode == "in_memory" and direct.direct_num_workers == 1)
+
+    def _spill_dir(self, label: str) -> str | None:
+        """Where a step's records wait for a decision (under the work dir, removed when the run finishes)."""
+        return posixpath.join(self.work_dir, "spill", re.sub(r"[^A-Za-z0-9_.-]+", "_", label)) if self.work_dir else None
+
     def _apply_dedup(self, spec, records, label: str):
         # records wait for the decisions in the run's work dir (removed when the run finishes)
         spill_dir = posixpath.join(self.work_dir, "dedup", label) if self.work_dir else None
@@ -458,6 +477,7 @@ class ShardRun:
                 stage="dedup:exact", normalization=spec.exact_normalization, **common)
         if spec.near:
             records, near_removed = records | f"{label}:near" >> NearDedup(config=spec.minhash, stage="dedup:near",
+                                                                           sign_processes=spec.sign_processes,
                                                                            **common)
         if spec.resolve is None or (exact_removed is None and near_removed is None):
             if exact_removed is not None:

@@ -85,22 +85,39 @@ def _num_shards(count: int, num_shards: int, rows_per_shard: int) -> int:
     return num_shards or max(1, math.ceil(count / rows_per_shard))
 
 
+def split_by_shard(rows: list[dict], sort_key: str, num_shards: int) -> dict[int, list[dict]]:
+    """Rows grouped by ``shard_index`` of their sort key (input order kept inside a shard)."""
+    parts: dict[int, list[dict]] = {}
+    for row in rows:
+        parts.setdefault(shard_index(str(row.get(sort_key)), num_shards), []).append(row)
+    return parts
+
+
 class WriteShards(beam.PTransform):
     """Write a PCollection of schema-conforming dicts as deterministic shards in ``directory``.
 
     Records must already pass ``schemas.validate.check_record`` (``ShardRun.write`` does that).
+    Records never ride through a grouping: they are spilled in batches to a ``RecordStore``
+    (files under ``spill_dir``, else compressed inline), each batch is split by shard once the
+    count is known, and a shard's writer reads back only its own pieces; only tickets are
+    grouped. Memory is bounded by one shard's rows (``rows_per_shard``).
     """
 
     def __init__(self, directory: str, schema: pa.Schema, sort_key: str = "id",
-                 num_shards: int = 0, rows_per_shard: int = DEFAULT_ROWS_PER_SHARD):
+                 num_shards: int = 0, rows_per_shard: int = DEFAULT_ROWS_PER_SHARD,
+                 spill_dir: str | None = None, batch_records: int = 4096):
         super().__init__()
         self.directory, self.schema, self.sort_key = directory, schema, sort_key
         self.num_shards, self.rows_per_shard = num_shards, rows_per_shard
+        self.spill_dir, self.batch_records = spill_dir, batch_records
 
     def expand(self, records):
+        from transforms.dedup.spill import RecordStore
+
         directory, schema, sort_key = self.directory, self.schema, self.sort_key
         fs, _ = fsspec.core.url_to_fs(directory)
         fs.makedirs(directory, exist_ok=True)
+        batches_store, pieces_store = RecordStore(self.spill_dir, "batches"), RecordStore(self.spill_dir, "pieces")
         total = (
             records
             | "count" >> beam.combiners.Count.Globally()
@@ -108,9 +125,18 @@ class WriteShards(beam.PTransform):
         )
         n_shards = beam.pvalue.AsSingleton(total)
 
+        def split_batch(ticket, n):
+            parts = split_by_shard(RecordStore.get(ticket), sort_key, n)
+            if len(parts) == 1:  # one shard (small datasets): the batch is its own piece
+                yield next(iter(parts)), ticket
+                return
+            for index, part in sorted(parts.items()):
+                yield index, pieces_store.put_by_content(part)[1]
+
         def write_group(item, n):
-            index, rows = item
-            write_shard(sort_rows(list(rows), sort_key), schema, posixpath.join(directory, shard_name(index, n)))
+            index, tickets = item
+            rows = [row for ticket in tickets for row in RecordStore.get(ticket)]
+            write_shard(sort_rows(rows, sort_key), schema, posixpath.join(directory, shard_name(index, n)))
             return index
 
         def write_empty(written, n):
@@ -119,7 +145,9 @@ class WriteShards(beam.PTransform):
 
         written = (
             records
-            | "key" >> beam.Map(lambda r, n: (shard_index(str(r.get(sort_key)), n), r), n_shards)
+            | "batch" >> beam.BatchElements(min_batch_size=self.batch_records, max_batch_size=self.batch_records)
+            | "spill" >> beam.Map(lambda batch: batches_store.put_by_content(batch)[1])
+            | "split" >> beam.FlatMap(split_batch, n_shards)
             | "group" >> beam.GroupByKey()
             | "write" >> beam.Map(write_group, n_shards)
         )

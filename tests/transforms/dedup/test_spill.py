@@ -16,8 +16,8 @@ def test_store_round_trips_inline_and_through_files(tmp_path):
     assert isinstance(inline, bytes) and len(inline) < size
     assert RecordStore.get((size, inline)) == batch
     ticket = RecordStore(str(tmp_path), "dedup:near").put(key, batch)
-    assert ticket[1] == str(tmp_path / "dedup_near" / (key.hex() + ".zst"))
-    assert (tmp_path / "dedup_near" / (key.hex() + ".zst")).read_bytes() == inline
+    assert ticket[1] == str(tmp_path / "dedup_near" / (key.hex() + ".lz4"))
+    assert (tmp_path / "dedup_near" / (key.hex() + ".lz4")).read_bytes() == inline
     assert RecordStore.get(ticket) == batch
 
 
@@ -41,4 +41,13 @@ def test_spilled_dedup_gives_the_inline_answer_and_leaves_records_in_files(tmp_p
         _check(NearDedup(stage="nr", spill_dir=spill, batch_chars=3000, rounds=1), inputs, near_removed)
     for stage in ("ex", "nr"):
         # several batches, each one file: only their tickets went through the groupings
-        assert len(list((tmp_path / stage).glob("*.zst"))) > 1
+        assert len(list((tmp_path / stage).glob("*.lz4"))) > 1
+
+
+def test_signatures_in_worker_processes_give_the_same_answer(tmp_path):
+    inputs = records() + [{"id": "zz-exact", "text": records()[0]["text"].upper()}]
+    near_removed = [("n-base", "a-copy3"), ("n-copy1", "a-copy3"), ("n-copy2", "a-copy3"),
+                    ("zz-exact", "a-copy3"), ("p-copy", "p-base")]
+    # small batches: several are in flight in the two processes, the last ones leave in finish_bundle
+    _check(NearDedup(stage="nr2", spill_dir=str(tmp_path), batch_chars=1500, rounds=1, sign_processes=2),
+           inputs, near_removed)

@@ -40,3 +40,18 @@ def test_shard_count_from_rows_per_shard_and_empty_dataset(tmp_path):
     (only,) = list((tmp_path / "e").iterdir())
     assert only.name == "part-00000-of-00001.parquet"
     assert pq.read_table(only).schema.names == DOCUMENT_SCHEMA.names and pq.read_table(only).num_rows == 0
+
+
+def test_spilled_rows_give_the_same_bytes_and_only_tickets_are_grouped(tmp_path):
+    # ties on the sort key across batches, and two batches with identical content
+    records = [{"id": f"d{i % 37:03d}", "text": f"text {i}", "source": "s"} for i in range(300)]
+    records += [{"id": "same", "text": "t", "source": "s"}] * 20
+    _write(records, tmp_path / "inline", num_shards=4)
+    _write(list(reversed(records)), tmp_path / "spilled", num_shards=4, spill_dir=str(tmp_path / "spill"),
+           batch_records=10)
+    for name in sorted(p.name for p in (tmp_path / "inline").iterdir()):
+        assert (tmp_path / "inline" / name).read_bytes() == (tmp_path / "spilled" / name).read_bytes()
+    assert pq.read_table(tmp_path / "spilled").num_rows == len(records)
+    # the rows waited in files: many batches, each split into per-shard pieces
+    assert len(list((tmp_path / "spill" / "batches").glob("*.lz4"))) > 10
+    assert len(list((tmp_path / "spill" / "pieces").glob("*.lz4"))) > 10
