@@ -200,7 +200,7 @@ def run_pipeline(records: list[tuple[str, dict]], model_path: str, mmlu_path: st
         "pipeline_startup_wall_seconds": round(small_wall, 3),
         "pipeline_questions_per_second": round(len(records) / wall, 1),
         "pipeline_questions_per_second_after_startup": round(len(records) / max(wall - small_wall, 1e-9), 1),
-        "pipeline_output_counts": manifest.get("counts", {}).get("outputs", manifest.get("outputs")),
+        "pipeline_output_counts": {name: info["rows"] for name, info in sorted(manifest["datasets"].items())},
     }
 
 
