@@ -80,7 +80,6 @@ import json
 import os
 import re
 import struct
-import subprocess
 import unicodedata
 import zlib
 from dataclasses import dataclass, field
@@ -753,13 +752,9 @@ class GitAncestry:
         self._answers: dict[tuple[str, str, str], bool | None] = {}
 
     def _git(self, git_dir: str, *args: str) -> int:
-        from transforms.code.git_history import GIT_CONFIG_ARGS, git_env
-        from transforms.contain import contained
+        from transforms.code.git_history import run_git  # trimmed environment, contained, plumbing only
 
-        with contained(git_env()) as env:
-            return subprocess.run(["git", "--git-dir=" + git_dir, *GIT_CONFIG_ARGS, *args], env=env,
-                                  stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                  start_new_session=True).returncode
+        return run_git(git_dir, *args, check=False).returncode
 
     def _git_dir(self, repo_path: str) -> str | None:
         if repo_path not in self._git_dirs:

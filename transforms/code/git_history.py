@@ -201,7 +201,9 @@ def _git_argv(git_dir: str, *args: str) -> list[str]:
     return ["git", "--git-dir=" + git_dir, *GIT_CONFIG_ARGS, *args]
 
 
-def _run_git(git_dir: str, *args: str, input_bytes: bytes | None = None, check: bool = True) -> subprocess.CompletedProcess:
+def run_git(git_dir: str, *args: str, input_bytes: bytes | None = None, check: bool = True) -> subprocess.CompletedProcess:
+    """One git command in ``git_dir`` with the trimmed environment, contained; ``GitError`` on failure
+    when ``check``."""
     argv = _git_argv(git_dir, *args)
     stdin = None if input_bytes is not None else subprocess.DEVNULL
     with contained(git_env()) as env:
@@ -235,7 +237,7 @@ def git_dir_of(repo_path: str | os.PathLike) -> str:
 
 
 def _resolve_commit(git_dir: str, rev: str) -> str | None:
-    proc = _run_git(git_dir, "rev-parse", "--verify", "--quiet", "--end-of-options", rev + "^{commit}", check=False)
+    proc = run_git(git_dir, "rev-parse", "--verify", "--quiet", "--end-of-options", rev + "^{commit}", check=False)
     return proc.stdout.decode("ascii").strip() if proc.returncode == 0 else None
 
 
@@ -432,7 +434,7 @@ def _branch_tips(git_dir: str, branch: str | None, repo_path: str | os.PathLike)
     (symbolic refs such as ``origin/HEAD`` left out), else the default branch (a detached HEAD)."""
     if branch is not None:
         return [_branch_tip(git_dir, branch, repo_path)]
-    proc = _run_git(git_dir, "for-each-ref", "--format=%(objectname) %(objecttype) %(symref)",
+    proc = run_git(git_dir, "for-each-ref", "--format=%(objectname) %(objecttype) %(symref)",
                     "refs/heads/", "refs/remotes/")
     tips = set()
     for line in proc.stdout.decode("utf-8", "replace").splitlines():
@@ -447,7 +449,7 @@ def _branch_tips(git_dir: str, branch: str | None, repo_path: str | os.PathLike)
 
 def _pull_heads(git_dir: str) -> dict[int, str]:
     """``refs/pull/N/head`` -> commit (refs naming anything but a commit are left out)."""
-    proc = _run_git(git_dir, "for-each-ref", "--format=%(objectname) %(objecttype) %(refname)", "refs/pull/")
+    proc = run_git(git_dir, "for-each-ref", "--format=%(objectname) %(objecttype) %(refname)", "refs/pull/")
     heads: dict[int, str] = {}
     for line in proc.stdout.decode("utf-8", "replace").splitlines():
         sha, kind, ref = (line.split(" ", 2) + ["", ""])[:3]
@@ -672,7 +674,7 @@ def git_log_patch(repo_path: str | os.PathLike, pairs: list[tuple[str | None, st
     if not pairs:  # with nothing on stdin, git log would walk HEAD
         return 0
     stdin = "".join(after + "\n" for _, after in pairs).encode("ascii")
-    proc = _run_git(git_dir, "log", "-p", "--no-walk=unsorted", "--diff-merges=first-parent", "-M",
+    proc = run_git(git_dir, "log", "-p", "--no-walk=unsorted", "--diff-merges=first-parent", "-M",
                     "--no-ext-diff", "--no-textconv", "--no-color", "--stdin", input_bytes=stdin)
     return len(proc.stdout)
 
@@ -743,7 +745,7 @@ def _changes_for(git_dir: str, prs: list[PrCommit]) -> list[list[_Change]]:
     # '<after> <before>' diffs before -> after (before acts as the only parent); '<after>' alone
     # is a root commit, diffed against the empty tree thanks to --root.
     lines = "".join(f"{pr.head_sha} {pr.base_sha}\n" if pr.base_sha else f"{pr.head_sha}\n" for pr in prs)
-    proc = _run_git(git_dir, "diff-tree", "--stdin", "-r", "-z", "-M", "--raw", "--no-abbrev",
+    proc = run_git(git_dir, "diff-tree", "--stdin", "-r", "-z", "-M", "--raw", "--no-abbrev",
                     "--always", "--root", input_bytes=lines.encode("ascii"))
     return _parse_diff_tree(proc.stdout, len(prs))
 
@@ -906,7 +908,7 @@ def repo_identity(repo_path: str | os.PathLike) -> tuple[str, bool]:
     the clone's directory name without ``.git``; a generic directory name (``GENERIC_DIR_NAMES``:
     'repo', '.git', 'src', 'clone', ...) gives way to its parent's name."""
     git_dir = git_dir_of(repo_path)
-    proc = _run_git(git_dir, "config", "--get", "remote.origin.url", check=False)
+    proc = run_git(git_dir, "config", "--get", "remote.origin.url", check=False)
     from_url = repo_name_from_url(proc.stdout.decode("utf-8", "replace")) if proc.returncode == 0 else None
     if from_url:
         return from_url, True
