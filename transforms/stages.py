@@ -12,7 +12,7 @@ import ctypes
 import threading
 import time
 from collections import defaultdict
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, NamedTuple
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
@@ -135,81 +135,122 @@ def _checkpoint() -> None:
     """A Python-level call: pending asynchronous exceptions are raised at calls."""
 
 
-class StageDoFn(beam.DoFn):
-    """Runs ``fn`` on each record; an exception makes the record a reject ``error:<Type>``, a record
-    over ``record_timeout`` seconds (``RecordBudget``) a reject ``timeout:<stage>``.
+class Stage(NamedTuple):
+    """One stage of a chain: ``fn`` per record, of ``kind`` map / filter / flatmap."""
 
-    If ``fn`` has a ``setup()`` method it is called once per worker (load models there).
+    name: str
+    fn: Callable
+    kind: str = "map"
+    id_field: str = "id"
+
+
+class _RunningStage:
+    """A stage inside a ``StageDoFn`` on a worker: its function and its own counters."""
+
+    def __init__(self, stage: Stage):
+        self.name, self.fn, self.kind, self.id_field = stage
+        self.counters = StageCounters(self.name)
+
+    def outcomes(self, record: Any) -> list:
+        return _outcomes(self.kind, record, self.fn(record))
+
+
+class StageDoFn(beam.DoFn):
+    """Runs a chain of stages on each record, in order, in one ParDo (one Beam step per chain, not
+    per stage): every stage has its own counters, reject rows, per-record budget and isolation.
+
+    In a stage, an exception makes the record a reject ``error:<Type>`` of that stage, a record over
+    ``record_timeout`` seconds (``RecordBudget``) a reject ``timeout:<stage>``; what a stage keeps goes
+    on to the next one. If a stage function has a ``setup()`` method it is called once per worker
+    (load models there). ``StageDoFn(name, fn, kind, id_field)`` is a chain of one.
     """
 
-    def __init__(self, stage: str, fn: Callable, kind: str = "map", id_field: str = "id",
-                 record_timeout: float | None = DEFAULT_RECORD_TIMEOUT):
-        if kind not in KINDS:
-            raise ValueError(f"kind must be one of {KINDS}, not {kind!r}")
-        self.stage, self.fn, self.kind, self.id_field = stage, fn, kind, id_field
-        self.record_timeout = record_timeout
+    def __init__(self, stage: str | None = None, fn: Callable | None = None, kind: str = "map", id_field: str = "id",
+                 record_timeout: float | None = DEFAULT_RECORD_TIMEOUT, stages: list[Stage] | None = None):
+        stages = list(stages) if stages is not None else [Stage(stage, fn, kind, id_field)]
+        if not stages:
+            raise ValueError("StageDoFn needs at least one stage")
+        for item in stages:
+            if item.kind not in KINDS:
+                raise ValueError(f"kind must be one of {KINDS}, not {item.kind!r}")
+        self.stages, self.record_timeout = stages, record_timeout
 
     def setup(self):
-        self.counters = StageCounters(self.stage)
+        self.running = [_RunningStage(stage) for stage in self.stages]
         self.budgets: dict[int, RecordBudget] = {}  # one per worker thread calling process
-        if hasattr(self.fn, "setup"):
-            self.fn.setup()
+        for stage in self.stages:
+            if hasattr(stage.fn, "setup"):
+                stage.fn.setup()
 
     def teardown(self):
         for budget in getattr(self, "budgets", {}).values():
             budget.close()
 
-    def _outcomes_of(self, record: Any) -> list:
-        return _outcomes(self.kind, record, self.fn(record))
-
-    def _call(self, record: Any) -> tuple[list | None, bool]:
-        """(the outcomes of ``fn(record)``, whether it went over the budget)."""
+    def _call(self, stage: _RunningStage, record: Any) -> tuple[list | None, bool]:
+        """(the outcomes of the stage on ``record``, whether it went over the budget)."""
         if not self.record_timeout:
-            return self._outcomes_of(record), False
+            return stage.outcomes(record), False
         budget = self.budgets.get(threading.get_ident())
         if budget is None:
             budget = self.budgets[threading.get_ident()] = RecordBudget(self.record_timeout)
-        return budget.run(self._outcomes_of, record)
+        return budget.run(stage.outcomes, record)
 
-    def _reject(self, record: Any, reason: str, detail: str):
-        self.counters.rejected(reason)
-        rid = record.get(self.id_field) if isinstance(record, dict) else None
+    def _reject(self, stage: _RunningStage, record: Any, reason: str, detail: str):
+        stage.counters.rejected(reason)
+        rid = record.get(stage.id_field) if isinstance(record, dict) else None
         return beam.pvalue.TaggedOutput(
-            REJECTS, reject_row(self.stage, reason, detail, record, None if rid is None else str(rid))
+            REJECTS, reject_row(stage.name, reason, detail, record, None if rid is None else str(rid))
         )
 
-    def process(self, record: Any) -> Iterable:
-        self.counters.records_in.inc()
+    def _apply(self, stage: _RunningStage, record: Any, kept: list) -> Iterable:
+        """One stage on one record: yields its reject rows, appends what it keeps to ``kept``."""
+        stage.counters.records_in.inc()
         started = time.perf_counter()
         try:
-            outcomes, expired = self._call(record)
+            outcomes, expired = self._call(stage, record)
             if expired:
-                yield self._reject(record, f"timeout:{self.stage}", f"over the {self.record_timeout:g} s budget of "
-                                   "one record (--record-timeout)")
+                yield self._reject(stage, record, f"timeout:{stage.name}", f"over the {self.record_timeout:g} s budget "
+                                   "of one record (--record-timeout)")
                 return
         except Exception as exc:  # noqa: BLE001 - isolation is the point
-            yield self._reject(record, f"error:{type(exc).__name__}", str(exc))
+            yield self._reject(stage, record, f"error:{type(exc).__name__}", str(exc))
             return
         finally:
-            self.counters.micros.inc(int((time.perf_counter() - started) * 1e6))
-        rejected = [o for o in outcomes if isinstance(o, Rejected)]
-        if rejected and self.kind == "flatmap":
-            # a flat-map that rejects part of its output rejects the input once
-            first = rejected[0]
-            yield self._reject(record, first.reason, first.detail)
-            return
+            stage.counters.micros.inc(int((time.perf_counter() - started) * 1e6))
+        if stage.kind == "flatmap":
+            rejected = next((o for o in outcomes if isinstance(o, Rejected)), None)
+            if rejected is not None:  # a flat-map that rejects part of its output rejects the input once
+                yield self._reject(stage, record, rejected.reason, rejected.detail)
+                return
         for out in outcomes:
             if isinstance(out, Rejected):
-                yield self._reject(record, out.reason, out.detail)
+                yield self._reject(stage, record, out.reason, out.detail)
             else:
-                self.counters.records_out.inc()
-                yield out
+                stage.counters.records_out.inc()
+                kept.append(out)
+
+    def process(self, record: Any) -> Iterable:
+        records = [record]
+        for stage in self.running:
+            kept: list = []
+            for item in records:
+                yield from self._apply(stage, item, kept)
+            if not kept:
+                return
+            records = kept
+        yield from records
 
 
 def apply_stage(pcoll, stage: str, fn: Callable, kind: str = "map", id_field: str = "id",
                 record_timeout: float | None = DEFAULT_RECORD_TIMEOUT):
     """Apply a pure stage function; returns ``(kept, rejects)`` PCollections."""
-    results = pcoll | f"stage:{stage}" >> beam.ParDo(StageDoFn(stage, fn, kind, id_field, record_timeout)).with_outputs(
+    return apply_stages(pcoll, [Stage(stage, fn, kind, id_field)], record_timeout)
+
+
+def apply_stages(pcoll, stages: list[Stage], record_timeout: float | None = DEFAULT_RECORD_TIMEOUT):
+    """Apply a chain of stage functions in one ParDo (see ``StageDoFn``); returns ``(kept, rejects)``."""
+    label = "stage:" + "+".join(stage.name for stage in stages)
+    results = pcoll | label >> beam.ParDo(StageDoFn(stages=stages, record_timeout=record_timeout)).with_outputs(
         REJECTS, main="kept"
     )
     return results.kept, results[REJECTS]

@@ -52,8 +52,8 @@ from transforms import steps as steps_
 from transforms.dedup.beam import ExactDedup, NearDedup, resolve_groups
 from transforms.quality.beam import RateRecords
 from transforms.records import record_to_json
-from transforms.stages import (DEFAULT_RECORD_TIMEOUT, BatchStage, CapPerGroup, DeriveRows, ReadItems, UniqueBy,
-                               apply_stage)
+from transforms.stages import (DEFAULT_RECORD_TIMEOUT, BatchStage, CapPerGroup, DeriveRows, ReadItems, Stage,
+                               UniqueBy, apply_stages)
 
 
 def make_runner(options: PipelineOptions):
@@ -237,8 +237,14 @@ class ShardRun:
 
     def stage(self, name: str, pcoll, fn, kind: str = "map", id_field: str = "id"):
         """Apply a pure stage function (see ``transforms.stages``); its rejects are collected."""
-        kept, rejects = apply_stage(pcoll, name, fn, kind, id_field, self.record_timeout)
-        self._order(name)
+        return self.stages(pcoll, [Stage(name, fn, kind, id_field)])
+
+    def stages(self, pcoll, chain: list[Stage]):
+        """Apply consecutive stage functions as one Beam step (``transforms.stages.StageDoFn``: each
+        stage keeps its own counters, rejects and budget); their rejects are collected."""
+        kept, rejects = apply_stages(pcoll, chain, self.record_timeout)
+        for stage in chain:
+            self._order(stage.name)
         self._rejects.append(rejects)
         return kept
 
@@ -377,6 +383,7 @@ class ShardRun:
         registered here. Returns the manifest.
         """
         records, reads, derived = None, [], {}
+        chain: list = []  # consecutive counted map/filter/flatmap steps: applied as one Beam step
         for index, step in enumerate(steps):
             label = f"{index:02d} {step.kind}:{step.name}"
             if step.kind == "read":
@@ -387,6 +394,11 @@ class ShardRun:
                 reads = []
             if step.note and step.kind != "note":
                 self.notes.append(step.note)
+            if _chained(step):
+                chain.append(step)
+                if index + 1 < len(steps) and _chained(steps[index + 1]):
+                    continue
+                step, chain = chain, []
             records = self._apply_step(step, records, label, derived)
         return self.execute(finalize=finalize)
 
@@ -404,6 +416,8 @@ class ShardRun:
         return records | f"{label}:adjust" >> beam.Map(step.adjust) if step.adjust else records
 
     def _apply_step(self, step, records, label: str, derived: dict):
+        if isinstance(step, list):  # a chain of counted map/filter/flatmap steps (run_steps)
+            return self.stages(records, [Stage(s.name, s.fn, s.kind, s.id_field) for s in step])
         kind = step.kind
         if kind == "map" and not step.counted:
             return records | label >> beam.Map(step.fn)
@@ -539,6 +553,11 @@ class ShardRun:
         mf.write_json(posixpath.join(self.tmp, mf.MANIFEST_NAME), manifest)
         publish_output(self.tmp, self.output, self.overwrite)
         return manifest
+
+
+def _chained(step) -> bool:
+    """A step ``run_steps`` fuses with its counted map/filter/flatmap neighbours."""
+    return step.kind in ("map", "filter", "flatmap") and getattr(step, "counted", True)
 
 
 def read_reject_named(row: dict, names: dict[str, str]) -> dict:

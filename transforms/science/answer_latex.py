@@ -443,6 +443,16 @@ def check_limits(expr) -> None:
 SYMBOLIC_GRACE = 1.0  # seconds past the in-worker SIGALRM limit before the worker is killed
 
 
+SYMBOLIC_PRELOAD = ("transforms.science.answer_latex:warm",)
+
+
+def prestart_symbolic() -> None:
+    """Boot this process's symbolic worker in the background (once per Beam worker, in ``setup``)."""
+    from transforms.science import symbolic_pool
+
+    symbolic_pool.shared_pool(SYMBOLIC_PRELOAD).prestart()
+
+
 def run_symbolic(target: str, args: tuple, timeout: float | None):
     """``target(*args)`` (a "module:function" doing sympy work) in a worker subprocess, killed after
     ``timeout`` (+ ``SYMBOLIC_GRACE``) seconds in any thread; a deadline or a dead worker raises
@@ -451,7 +461,7 @@ def run_symbolic(target: str, args: tuple, timeout: float | None):
 
     if not timeout:
         return symbolic_pool._resolve(target)(*args)
-    pool = symbolic_pool.shared_pool(("transforms.science.answer_latex:warm",))
+    pool = symbolic_pool.shared_pool(SYMBOLIC_PRELOAD)
     try:
         return pool.call(target, args, timeout + SYMBOLIC_GRACE)
     except (symbolic_pool.DeadlineExceeded, symbolic_pool.WorkerFailed) as exc:

@@ -170,6 +170,11 @@ def _pint_registries():
         quiet.setLevel(level)
 
 
+def load_unit_registries() -> None:
+    """Load pint's unit registries now (once per worker, in ``setup``) instead of on the first unit read."""
+    _pint_registries()
+
+
 @functools.lru_cache(maxsize=4096)
 def _pint_unit(token: str) -> tuple[str, float, tuple] | None:
     """A token the table does not know, looked up in pint's maintained unit definitions ("months",

@@ -12,6 +12,8 @@ from transforms.errors import InputError
 from transforms.io.readers import Unreadable
 from transforms.records import Rejected
 from transforms.science.adapters import ADAPTERS, POSITION_FIELD, generic_adapter, iter_mmlu_csv
+from transforms.science.answer_latex import prestart_symbolic
+from transforms.science.answer_numbers import load_unit_registries
 from transforms.science.answers import assign_split
 from transforms.science.decontam import Contamination
 from transforms.science.rubrics import FINAL_ANSWER_WEIGHT, final_answer_item, has_final_answer_item
@@ -94,6 +96,12 @@ class AssignSubject:
 class Split:
     def __init__(self, drop_open_ended_math: bool):
         self.drop_open_ended_math = drop_open_ended_math
+
+    def setup(self):
+        """Once per worker, not in the first records' time: pint's unit tables, and the sympy worker
+        process booting in the background (it imports while the other stages start)."""
+        load_unit_registries()
+        prestart_symbolic()
 
     def __call__(self, question: dict):
         return assign_split(question, drop_open_ended_math=self.drop_open_ended_math)

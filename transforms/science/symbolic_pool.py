@@ -169,11 +169,38 @@ class SymbolicPool:
         self.preload = tuple(preload)
         self._idle: list[_Worker] = []
         self._count = 0
+        self._starting = 0  # workers prestart() is booting
+        self._closed = False
         self._condition = threading.Condition()
+
+    def prestart(self) -> None:
+        """Boot one worker in a background thread when the pool has none (a Beam worker's ``setup``),
+        so the first call does not wait for its imports; a call made meanwhile waits for it."""
+        with self._condition:
+            if self._idle or self._count or self._closed:
+                return
+            self._count += 1
+            self._starting += 1
+        threading.Thread(target=self._boot, name="symbolic-prestart", daemon=True).start()
+
+    def _boot(self) -> None:
+        try:
+            worker: _Worker | None = _Worker(self.preload)
+        except BaseException:  # noqa: BLE001 - the next call starts one itself (and reports why not)
+            worker = None
+        with self._condition:
+            self._starting -= 1
+            if worker is not None and not self._closed:
+                self._idle.append(worker)
+            else:
+                self._count -= 1
+            self._condition.notify_all()
+        if worker is not None and self._closed:
+            worker.kill()
 
     def _acquire(self) -> _Worker:
         with self._condition:
-            while not self._idle and self._count >= self.max_workers:
+            while not self._idle and (self._count >= self.max_workers or self._starting):
                 self._condition.wait()
             if self._idle:
                 return self._idle.pop()
@@ -214,6 +241,7 @@ class SymbolicPool:
     def close(self) -> None:
         """Stop the idle workers (busy ones stop when their call returns)."""
         with self._condition:
+            self._closed = True
             idle, self._idle = self._idle, []
             self._count -= len(idle)
         for worker in idle:
