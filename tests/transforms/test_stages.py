@@ -75,3 +75,83 @@ def test_record_budget_returns_results_and_stops_only_the_slow_call():
         assert budget.run(lambda r: r * 2, 4) == (8, False)  # the next record is not hit by a late exception
     finally:
         budget.close()
+
+
+# --------------------------------------------------------------------------- fused chains
+
+def _tag(record):
+    """map: rejects records without text, raises on ``boom``."""
+    if record["id"] == "boom":
+        raise ValueError("bad record")
+    if not record.get("text"):
+        return Rejected("empty", "no text")
+    return {**record, "tagged": True}
+
+
+def _no_x(record):
+    return "has_x" if "x" in record["word"] else None
+
+
+def _run_counted(build):
+    """Stage counters (without micros) of a pipeline over RECORDS whose kept ids and reject rows
+    (stage, reason, record id, record) must be the expected ones."""
+    import json
+
+    from transforms.io.manifest import counters_from_result
+
+    p = beam.Pipeline(runner=FnApiRunner())
+    kept, rejects = build(p | beam.Create(RECORDS))
+    assert_that(kept | "kept" >> beam.Map(lambda r: r["word"]), equal_to(["a", "b", "c", "y"]),
+                label="kept")
+    assert_that(rejects | "rows" >> beam.Map(lambda r: (r["stage"], r["reason"], r["record_id"],
+                                                         json.loads(r["record_json"]))),
+                equal_to([("tag", "empty", "2", {"id": "2", "text": ""}),
+                          ("tag", "error:ValueError", "boom", {"id": "boom", "text": "z"}),
+                          ("words", "partly_bad", "3", {"id": "3", "text": "half", "tagged": True}),
+                          ("no_x", "has_x", "x", {"word": "x"})]),
+                label="rejects")
+    result = p.run()
+    result.wait_until_finish()
+    return {k: v for k, v in counters_from_result(result).items() if k[0].startswith("stage:") and k[1] != "micros"}
+
+
+RECORDS = [{"id": "1", "text": "a b"}, {"id": "2", "text": ""}, {"id": "boom", "text": "z"},
+           {"id": "3", "text": "half"}, {"id": "4", "text": "x y"}, {"id": "5", "text": "c"}]
+
+
+def test_a_fused_chain_counts_and_rejects_per_stage_exactly_like_separate_stages():
+    from transforms.stages import Stage, apply_stages
+
+    chain = [Stage("tag", _tag), Stage("words", Splitter(), "flatmap"), Stage("no_x", _no_x, "filter", "word")]
+
+    def separate(records):
+        rejects = []
+        for stage in chain:
+            records, rej = apply_stage(records, stage.name, stage.fn, stage.kind, stage.id_field)
+            rejects.append(rej)
+        return records, tuple(rejects) | beam.Flatten()
+
+    counters = _run_counted(lambda records: apply_stages(records, chain))
+    assert counters == _run_counted(separate)
+    assert counters == {("stage:tag", "in"): 6, ("stage:tag", "out"): 4, ("stage:tag", "rejected:empty"): 1,
+                        ("stage:tag", "rejected:error:ValueError"): 1,
+                        ("stage:words", "in"): 4, ("stage:words", "out"): 5, ("stage:words", "rejected:partly_bad"): 1,
+                        ("stage:no_x", "in"): 5, ("stage:no_x", "out"): 4, ("stage:no_x", "rejected:has_x"): 1}
+
+
+def _slow_second(record):
+    return _spin(record)
+
+
+def test_a_record_over_its_budget_in_stage_two_of_a_chain_is_that_stages_timeout_and_the_rest_go_on():
+    from transforms.stages import Stage, apply_stages
+
+    records = [{"id": "a"}, {"id": "stuck", "hang": True}, {"id": "b"}]
+    chain = [Stage("first", lambda r: {**r, "first": True}), Stage("second", _slow_second),
+             Stage("third", lambda r: {**r, "third": True})]
+    with beam.Pipeline(runner=FnApiRunner()) as p:
+        kept, rejects = apply_stages(p | beam.Create(records), chain, record_timeout=0.5)
+        assert_that(kept | "ids" >> beam.Map(lambda r: (r["id"], r["first"], r["done"], r["third"])),
+                    equal_to([("a", True, True, True), ("b", True, True, True)]), label="kept")
+        assert_that(rejects | beam.Map(lambda r: (r["stage"], r["record_id"], r["reason"])),
+                    equal_to([("second", "stuck", "timeout:second")]), label="rejects")

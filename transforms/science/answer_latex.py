@@ -469,9 +469,14 @@ def run_symbolic(target: str, args: tuple, timeout: float | None):
 
 
 def warm() -> None:
-    """Import sympy and the LaTeX parser (a worker process calls this when it starts)."""
+    """Import sympy, the LaTeX parser and the modules whose functions run in a worker (a worker
+    process calls this when it starts, so its first call does not pay for them)."""
+    import importlib
+
     _sympy()
     _latex_parser()
+    for module in ("transforms.science.answer_reader", "transforms.science.answer_compare"):
+        importlib.import_module(module)
 
 
 def _sympy_kind(expr) -> str | None:

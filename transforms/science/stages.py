@@ -98,10 +98,12 @@ class Split:
         self.drop_open_ended_math = drop_open_ended_math
 
     def setup(self):
-        """Once per worker, not in the first records' time: pint's unit tables, and the sympy worker
-        process booting in the background (it imports while the other stages start)."""
-        load_unit_registries()
+        """Once per worker, not in the first records' time: the sympy worker process booting in the
+        background, pint's unit tables, and sympy here too (expression readings come back as sympy
+        objects, whose first unpickling would import it)."""
         prestart_symbolic()
+        load_unit_registries()
+        import sympy  # noqa: F401
 
     def __call__(self, question: dict):
         return assign_split(question, drop_open_ended_math=self.drop_open_ended_math)

@@ -188,3 +188,29 @@ def test_resume_reuses_a_finished_run_of_the_same_options_only(tmp_path, capsys)
     assert "already finished with these options; reused" in capsys.readouterr().err
     with pytest.raises(InputError, match="finished run of other options"):
         _checkpointed(inp, tmp_path / "out", resume=True, argv=["--api_key=other"])
+
+
+def test_run_steps_applies_consecutive_counted_stages_as_one_beam_step(tmp_path):
+    from transforms.steps import Filter, Map, Read, Write
+
+    inp = _input(tmp_path, LINES)
+    steps = [Read("read", files=(inp,)), Map("prepare", _prepare),
+             Filter("short", lambda d: "short" if len(d["text"]) < 5 else None),
+             Map("plain", lambda d: d, counted=False),  # not a stage: it ends the chain
+             Map("upper", lambda d: {**d, "text": d["text"].upper()}),
+             Write("docs", schema=DOCUMENT_SCHEMA, primary=True)]
+    run = ShardRun("test", str(tmp_path / "out"), PipelineOptions([]))
+    manifest = run.run_steps(steps)
+    stage_steps = sorted(label for label in run.pipeline.applied_labels if label.startswith("stage:") and "/" not in label)
+    assert stage_steps == ["stage:prepare+short", "stage:upper", "stage:validate:docs"]
+    assert list(manifest["stages"]) == ["read", "prepare", "short", "upper", "validate:docs"]
+    assert {name: (s["in"], s["out"], s["rejected"]) for name, s in manifest["stages"].items()} == {
+        "read": (8, 5, {"invalid_json": 1, "invalid_utf8": 2}),
+        "prepare": (5, 3, {"empty_text": 1, "error:RuntimeError": 1}),
+        "short": (3, 2, {"short": 1}),  # "fine" (4 chars)
+        "upper": (2, 2, {}),
+        "validate:docs": (2, 1, {"wrong_type": 1}),  # the id 7
+    }
+    assert manifest["conservation"]["holds"]
+    docs = pq.read_table(tmp_path / "out" / "docs").to_pylist()
+    assert all(doc["text"] == doc["text"].upper() for doc in docs)

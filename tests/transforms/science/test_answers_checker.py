@@ -248,6 +248,26 @@ def test_a_worker_over_its_deadline_is_killed_and_replaced():
         pool.close()
 
 
+def test_a_prestarted_worker_boots_in_the_background_and_serves_the_first_call():
+    import time
+
+    from transforms.science import symbolic_pool
+
+    pool = symbolic_pool.SymbolicPool(max_workers=2, preload=("time:perf_counter",))
+    try:
+        started = time.monotonic()
+        pool.prestart()
+        assert time.monotonic() - started < 0.5  # returns at once: the interpreter starts in a thread
+        pool.prestart()  # a second call while it boots starts no other worker
+        first = pool.call("os:getpid", (), 30)  # waits for the booting worker rather than starting one
+        assert first != os.getpid() and pool._count == 1 and pool._starting == 0
+        assert pool.call("os:getpid", (), 30) == first
+    finally:
+        pool.close()
+    pool.prestart()  # a closed pool starts nothing
+    assert pool._count == 0
+
+
 # --------------------------------------------------------------------------- the check-answers stage
 
 def test_verdict_stage_adds_the_verdict_and_rejects_unreadable_rows():
