@@ -20,7 +20,8 @@ import pyarrow as pa
 _MAGIC = "*?["
 
 
-def _is_url(path: str) -> bool:
+def is_url(path: str) -> bool:
+    """Whether ``path`` names a remote file system location (``gs://``, ``s3://``, ...), not a local one."""
     return "://" in path and not path.startswith("file://")
 
 
@@ -31,12 +32,12 @@ def _local(path: str) -> str:
 def worker_path(path: str) -> str:
     """``path`` as a worker process sees it: a local path made absolute (a worker of a portable
     runner has its own current directory), a URL unchanged."""
-    return path if _is_url(path) else _local(path)
+    return path if is_url(path) else _local(path)
 
 
 def pattern_root(pattern: str) -> str:
     """The directory a pattern's files are named relative to (absolute for local patterns)."""
-    if _is_url(pattern):
+    if is_url(pattern):
         head = pattern.rstrip("/")
         if any(ch in head for ch in _MAGIC):
             head = head[:min(head.index(ch) for ch in _MAGIC if ch in head)]
@@ -50,7 +51,7 @@ def pattern_root(pattern: str) -> str:
 
 
 def _relative(path: str, root: str) -> str | None:
-    if _is_url(path):
+    if is_url(path):
         prefix = root.rstrip("/") + "/"
         return path[len(prefix):] if path.startswith(prefix) else None
     full = _local(path)
@@ -61,7 +62,7 @@ def _relative(path: str, root: str) -> str | None:
 
 
 def _parts(path: str) -> list[str]:
-    rest = path.split("://", 1)[1] if _is_url(path) else _local(path)
+    rest = path.split("://", 1)[1] if is_url(path) else _local(path)
     return [p for p in rest.replace(os.sep, "/").split("/") if p]
 
 
@@ -79,7 +80,7 @@ def display_names(groups: Iterable[tuple[str, Iterable[str]]]) -> dict[str, str]
         for file in files:
             if file not in names:
                 names[file] = _relative(file, root) or posixpath.basename(file.rstrip("/"))
-    identity = {file: _local(file) if not _is_url(file) else file for file in names}
+    identity = {file: _local(file) if not is_url(file) else file for file in names}
     for _ in range(64):  # each round adds one directory to the names that still collide
         by_name: dict[str, set[str]] = {}
         for file, name in names.items():
@@ -120,7 +121,7 @@ def _path_candidates(value: str) -> list[str]:
     parts += [p for p in value.split(",") if p != value]
     found = []
     for part in (p.strip() for p in parts):
-        if not part or _is_url(part):
+        if not part or is_url(part):
             continue
         if part.startswith("file://"):
             part = part[len("file://"):]
@@ -150,7 +151,7 @@ def local_roots(output: str, options: dict | None = None, *, cwd: str | None = N
     the home directory, the run's output and every local path among its ``options`` (as given and
     resolved through symlinks; ``GENERIC_DIRS`` left out)."""
     roots = {os.getcwd() if cwd is None else cwd, os.path.expanduser("~") if home is None else home}
-    if output and not _is_url(output):
+    if output and not is_url(output):
         roots.add(_local(output))
     for value in _walk_strings(options or {}):
         roots.update(_path_candidates(value))

@@ -25,6 +25,7 @@ from apache_beam.options.pipeline_options import PipelineOptions, PortableOption
 
 from transforms.argtypes import positive
 from transforms.errors import InputError
+from transforms.io.local_paths import is_url
 
 DEFAULT_WORKER_STARTUP_TIMEOUT = 30.0  # seconds; a worker imports Beam in 1-5 s on a loaded two-core machine
 
@@ -119,3 +120,51 @@ def check_portable_workers(options: PipelineOptions) -> None:
     address = embedded_worker_pool(options)
     if address is not None:
         check_worker_pool(address, options.view_as(WorkerStartupOptions).worker_startup_timeout)
+
+
+def _runner_name(options: PipelineOptions) -> str:
+    return (options.view_as(StandardOptions).runner or "").rsplit(".", 1)[-1]
+
+
+def _workers_elsewhere(options: PipelineOptions) -> str | None:
+    """Why the runner's workers may run on other machines than this one, or None when they run here."""
+    from apache_beam.options.pipeline_options import FlinkRunnerOptions, SparkRunnerOptions
+
+    runner = _runner_name(options)
+    if runner == "FlinkRunner":
+        master = options.view_as(FlinkRunnerOptions).flink_master
+        return None if master in ("[auto]", "[local]") else f"--flink_master {master}"
+    if runner == "SparkRunner":
+        master = options.view_as(SparkRunnerOptions).spark_master_url or ""
+        return None if master.startswith("local") else f"--spark_master_url {master}"
+    if runner == "PortableRunner":
+        portable = options.view_as(PortableOptions)
+        if (portable.environment_type or "").upper() == "LOOPBACK":
+            return None  # the workers run in this process
+        if portable.job_endpoint != "embed":
+            return f"--job_endpoint {portable.job_endpoint}"  # a job server starts workers wherever it runs them
+        pool = embedded_worker_pool(options)
+        if pool is not None and pool.rsplit(":", 1)[0] not in ("localhost", "127.0.0.1", "[::1]"):
+            return f"--environment_config {pool}"
+    return None
+
+
+def check_output_reachable(options: PipelineOptions, output: str) -> str | None:
+    """Fail when the runner's workers cannot reach a local ``output``; answer a warning when they may not.
+
+    Workers write the shards and the run's spill store (``<output>/_work``), and read back what other
+    workers spilled, so the output must be storage every worker reaches. DataflowRunner with a local
+    path is an ``InputError``; a Flink/Spark cluster or a remote job server with a local path gets
+    the returned warning (a shared file system mounted everywhere works).
+    """
+    if is_url(output):
+        return None
+    if _runner_name(options) == "DataflowRunner":
+        raise InputError(f"--output {output}: a local path, but DataflowRunner workers run on other machines "
+                         "and cannot write it; use a gs:// location")
+    elsewhere = _workers_elsewhere(options)
+    if elsewhere is None:
+        return None
+    return (f"--output {output} is a local path and {elsewhere} may run workers on other machines: the shards "
+            f"and the spill store ({output.rstrip('/')}/_work) must be on storage every worker reaches "
+            "(a shared file system, gs://, s3://, hdfs://)")

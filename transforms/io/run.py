@@ -44,7 +44,7 @@ from schemas.validate import check_record
 from transforms.io import manifest as mf
 from transforms.io import outputs
 from transforms.io.local_paths import display_names, worker_path
-from transforms.io.portable import check_portable_workers
+from transforms.io.portable import check_output_reachable, check_portable_workers
 from transforms.io.progress import Progress, worker_logs_to
 from transforms.io.readers import READ_STAGE, InputError, file_size
 from transforms.io.shards import DEFAULT_ROWS_PER_SHARD, WriteShards
@@ -159,10 +159,14 @@ class ShardRun:
         outputs.check_not_overlapping(self.output, list(inputs), read_in_place=list(read_in_place))
         runner = make_runner(options)  # an unknown runner fails before anything is written
         check_portable_workers(options)  # so do workers that cannot start (Beam would wait forever)
+        unreachable = check_output_reachable(options, self.output)  # and a local output remote workers cannot reach
         self.key = run_key(pipeline, options.get_all_options(drop_default=True))
         self.num_shards, self.rows_per_shard = num_shards, rows_per_shard
         self.progress = sys.stderr.isatty() if progress is None else progress
         self.notes: list[str] = []
+        if unreachable:
+            self.notes.append(unreachable)
+            print(f"[shardsmith] warning: {unreachable}", file=sys.stderr)
         self._rejects: list = []
         self._removed: list = []
         self._schemas: dict[str, pa.Schema] = {}
