@@ -94,7 +94,7 @@ class RecordBudget:
     def __init__(self, budget: float):
         self.budget = budget
         self._lock = threading.Lock()
-        self._running: tuple[int, int, float] | None = None  # (thread id, sequence, started)
+        self._running: tuple[int, int, float] | None = None  # (thread id, sequence, deadline)
         self._sequence = 0
         self._fired = -1
         self._stop = threading.Event()
@@ -106,18 +106,19 @@ class RecordBudget:
         while not self._stop.wait(interval):
             with self._lock:
                 running = self._running
-                if running and time.monotonic() - running[2] > self.budget and self._fired != running[1]:
+                if running and time.monotonic() > running[2] and self._fired != running[1]:
                     self._fired = running[1]
                     ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(running[0]),
                                                                ctypes.py_object(_OverBudget))
 
-    def run(self, fn: Callable, record: Any) -> tuple[Any, bool]:
-        """``(fn(record), False)``, or ``(None, True)`` when the record went over the budget."""
+    def run(self, fn: Callable, record: Any, records: int = 1) -> tuple[Any, bool]:
+        """``(fn(record), False)``, or ``(None, True)`` when the record went over the budget
+        (``records`` budgets when ``record`` is a batch of that many)."""
         self._sequence += 1
         sequence = self._sequence
         try:
             try:
-                self._running = (threading.get_ident(), sequence, time.monotonic())
+                self._running = (threading.get_ident(), sequence, time.monotonic() + self.budget * records)
                 result = fn(record)
             finally:
                 with self._lock:
@@ -150,9 +151,16 @@ class _RunningStage:
     def __init__(self, stage: Stage):
         self.name, self.fn, self.kind, self.id_field = stage
         self.counters = StageCounters(self.name)
+        self.batch = getattr(self.fn, "process_batch", None)
 
     def outcomes(self, record: Any) -> list:
         return _outcomes(self.kind, record, self.fn(record))
+
+    def batch_outcomes(self, records: list) -> list[list]:
+        results = self.batch(records)
+        if len(results) != len(records):
+            raise ValueError(f"process_batch answered {len(results)} results for {len(records)} records")
+        return [_outcomes(self.kind, record, result) for record, result in zip(records, results)]
 
 
 class StageDoFn(beam.DoFn):
@@ -163,17 +171,22 @@ class StageDoFn(beam.DoFn):
     ``record_timeout`` seconds (``RecordBudget``) a reject ``timeout:<stage>``; what a stage keeps goes
     on to the next one. If a stage function has a ``setup()`` method it is called once per worker
     (load models there). ``StageDoFn(name, fn, kind, id_field)`` is a chain of one.
+
+    ``batched``: each element is a list of records; a stage function with ``process_batch(records)``
+    (one result per record, what ``fn(record)`` would answer) gets them all at once (one model or
+    worker call per batch), the others one by one.
     """
 
     def __init__(self, stage: str | None = None, fn: Callable | None = None, kind: str = "map", id_field: str = "id",
-                 record_timeout: float | None = DEFAULT_RECORD_TIMEOUT, stages: list[Stage] | None = None):
+                 record_timeout: float | None = DEFAULT_RECORD_TIMEOUT, stages: list[Stage] | None = None,
+                 batched: bool = False):
         stages = list(stages) if stages is not None else [Stage(stage, fn, kind, id_field)]
         if not stages:
             raise ValueError("StageDoFn needs at least one stage")
         for item in stages:
             if item.kind not in KINDS:
                 raise ValueError(f"kind must be one of {KINDS}, not {item.kind!r}")
-        self.stages, self.record_timeout = stages, record_timeout
+        self.stages, self.record_timeout, self.batched = stages, record_timeout, batched
 
     def setup(self):
         self.running = [_RunningStage(stage) for stage in self.stages]
@@ -186,14 +199,17 @@ class StageDoFn(beam.DoFn):
         for budget in getattr(self, "budgets", {}).values():
             budget.close()
 
+    def _budget(self) -> RecordBudget:
+        budget = self.budgets.get(threading.get_ident())
+        if budget is None:
+            budget = self.budgets[threading.get_ident()] = RecordBudget(self.record_timeout)
+        return budget
+
     def _call(self, stage: _RunningStage, record: Any) -> tuple[list | None, bool]:
         """(the outcomes of the stage on ``record``, whether it went over the budget)."""
         if not self.record_timeout:
             return stage.outcomes(record), False
-        budget = self.budgets.get(threading.get_ident())
-        if budget is None:
-            budget = self.budgets[threading.get_ident()] = RecordBudget(self.record_timeout)
-        return budget.run(stage.outcomes, record)
+        return self._budget().run(stage.outcomes, record)
 
     def _reject(self, stage: _RunningStage, record: Any, reason: str, detail: str):
         stage.counters.rejected(reason)
@@ -217,6 +233,31 @@ class StageDoFn(beam.DoFn):
             return
         finally:
             stage.counters.micros.inc(int((time.perf_counter() - started) * 1e6))
+        yield from self._route(stage, record, outcomes, kept)
+
+    def _apply_batch(self, stage: _RunningStage, records: list, kept: list) -> Iterable:
+        """One stage's ``process_batch`` on a batch; when it raises or goes over the batch's budget
+        (``record_timeout`` per record) the records go through the stage one by one instead, so each
+        gets exactly the outcome, reject and budget it would get alone."""
+        started = time.perf_counter()
+        try:
+            if self.record_timeout:
+                results, expired = self._budget().run(stage.batch_outcomes, records, len(records))
+            else:
+                results, expired = stage.batch_outcomes(records), False
+        except Exception:  # noqa: BLE001 - the one-by-one path reports what fails
+            results, expired = None, True
+        stage.counters.micros.inc(int((time.perf_counter() - started) * 1e6))
+        if expired:
+            for record in records:
+                yield from self._apply(stage, record, kept)
+            return
+        stage.counters.records_in.inc(len(records))
+        for record, outcomes in zip(records, results):
+            yield from self._route(stage, record, outcomes, kept)
+
+    def _route(self, stage: _RunningStage, record: Any, outcomes: list, kept: list) -> Iterable:
+        """A stage's outcomes of one record: reject rows yielded, records appended to ``kept``."""
         if stage.kind == "flatmap":
             rejected = next((o for o in outcomes if isinstance(o, Rejected)), None)
             if rejected is not None:  # a flat-map that rejects part of its output rejects the input once
@@ -229,12 +270,15 @@ class StageDoFn(beam.DoFn):
                 stage.counters.records_out.inc()
                 kept.append(out)
 
-    def process(self, record: Any) -> Iterable:
-        records = [record]
+    def process(self, element: Any) -> Iterable:
+        records = list(element) if self.batched else [element]
         for stage in self.running:
             kept: list = []
-            for item in records:
-                yield from self._apply(stage, item, kept)
+            if stage.batch is not None and len(records) > 1:
+                yield from self._apply_batch(stage, records, kept)
+            else:
+                for item in records:
+                    yield from self._apply(stage, item, kept)
             if not kept:
                 return
             records = kept
@@ -247,12 +291,20 @@ def apply_stage(pcoll, stage: str, fn: Callable, kind: str = "map", id_field: st
     return apply_stages(pcoll, [Stage(stage, fn, kind, id_field)], record_timeout)
 
 
+STAGE_BATCH = 256  # records per batch of a chain with a ``process_batch`` stage
+
+
 def apply_stages(pcoll, stages: list[Stage], record_timeout: float | None = DEFAULT_RECORD_TIMEOUT):
-    """Apply a chain of stage functions in one ParDo (see ``StageDoFn``); returns ``(kept, rejects)``."""
+    """Apply a chain of stage functions in one ParDo (see ``StageDoFn``); returns ``(kept, rejects)``.
+
+    When a stage function offers ``process_batch``, the chain runs over batches of ``STAGE_BATCH``.
+    """
     label = "stage:" + "+".join(stage.name for stage in stages)
-    results = pcoll | label >> beam.ParDo(StageDoFn(stages=stages, record_timeout=record_timeout)).with_outputs(
-        REJECTS, main="kept"
-    )
+    batched = any(hasattr(stage.fn, "process_batch") for stage in stages)
+    if batched:
+        pcoll = pcoll | f"{label}:batch" >> beam.BatchElements(min_batch_size=STAGE_BATCH, max_batch_size=STAGE_BATCH)
+    results = pcoll | label >> beam.ParDo(StageDoFn(stages=stages, record_timeout=record_timeout,
+                                                    batched=batched)).with_outputs(REJECTS, main="kept")
     return results.kept, results[REJECTS]
 
 

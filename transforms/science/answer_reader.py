@@ -318,12 +318,48 @@ def read_answer(answer: Any, answer_type: str | None = None, rules: ReadingRules
         return None
 
 
+def read_answers(answers: Sequence[Any], answer_type: str | None = None,
+                 rules: ReadingRules = DEFAULT_RULES) -> list[Reading | None]:
+    """``read_answer`` of each answer, with one worker round trip for all that need sympy (each still
+    under its own ``rules.timeout`` there). When the worker misses the batch's deadline or dies, those
+    answers are read one by one as ``read_answer`` reads them, so the readings are always the same."""
+    readings: list[Reading | None] = [None] * len(answers)
+    pending = []
+    for index, answer in enumerate(answers):
+        try:
+            readings[index] = read_reading(answer, answer_type, rules, symbolic=False)
+        except NeedsSymbolic:
+            pending.append(index)
+    if len(pending) > 1 and rules.timeout:
+        try:
+            # the deadline bounds a batch of normal answers; a slow one sends the batch the one-by-one way
+            found = run_symbolic("transforms.science.answer_reader:read_symbolic_many",
+                                 ([answers[i] for i in pending], answer_type, rules),
+                                 rules.timeout + BATCH_SECONDS_PER_ANSWER * len(pending))
+            for index, reading in zip(pending, found, strict=True):
+                readings[index] = reading
+            return readings
+        except SymbolicTimeout:
+            pass
+    for index in pending:
+        readings[index] = read_answer(answers[index], answer_type, rules)
+    return readings
+
+
+BATCH_SECONDS_PER_ANSWER = 0.2  # of a batch's deadline in the worker (answers take milliseconds each)
+
+
 def read_symbolic(answer: Any, answer_type: str | None, rules: ReadingRules) -> Reading | None:
     """``read_answer`` with sympy in this process (a worker's side of ``run_symbolic``)."""
     try:
         return read_reading(answer, answer_type, rules, symbolic=True)
     except SymbolicTimeout:
         return None
+
+
+def read_symbolic_many(answers: Sequence[Any], answer_type: str | None, rules: ReadingRules) -> list[Reading | None]:
+    """``read_symbolic`` of each answer (a worker's side of ``read_answers``)."""
+    return [read_symbolic(answer, answer_type, rules) for answer in answers]
 
 
 def answer_text(value: Any) -> str | None:

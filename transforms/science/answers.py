@@ -80,6 +80,8 @@ The code is split along these sections: ``answer_numbers`` (numbers and units),
 """
 from __future__ import annotations
 
+from typing import Sequence
+
 from transforms.dedup.exact import normalize_text
 from transforms.records import Rejected
 from transforms.science.answer_compare import (  # noqa: F401 - re-exported
@@ -96,7 +98,7 @@ from transforms.science.answer_numbers import (  # noqa: F401 - re-exported
 )
 from transforms.science.answer_reader import (  # noqa: F401 - re-exported
     DEFAULT_RULES, MAX_TUPLE_ITEMS, SYMBOLIC_TIMEOUT, Reading, ReadingRules, classify_answer, normalize_answer,
-    read_answer, read_option,
+    read_answer, read_answers, read_option,
 )
 
 OPTION_KEYS = "ABCDEFGHIJ"
@@ -117,7 +119,10 @@ def _choice_key(question: dict) -> str | None:
 
 def question_reading(question: dict, rules: ReadingRules = DEFAULT_RULES) -> Reading | None:
     """The reading of a question's reference answer (an option's text counts as its key)."""
-    reading = read_answer(question.get("reference_answer"), rules=rules)
+    return _with_choice_key(question, read_answer(question.get("reference_answer"), rules=rules))
+
+
+def _with_choice_key(question: dict, reading: Reading | None) -> Reading | None:
     if question.get("choices") and (reading is None or reading.answer_type != "multiple_choice"):
         key = _choice_key(question)
         if key:
@@ -138,7 +143,19 @@ def assign_split(question: dict, *, drop_open_ended_math: bool = True,
     (unless ``drop_open_ended_math`` is False): mathematics without a checkable answer gives
     neither a rule reward nor a useful rubric.
     """
-    reading = question_reading(question, rules)
+    return _split(question, question_reading(question, rules), drop_open_ended_math)
+
+
+def assign_splits(questions: Sequence[dict], *, drop_open_ended_math: bool = True,
+                  rules: ReadingRules = DEFAULT_RULES) -> list[dict | Rejected]:
+    """``assign_split`` of each question, the answers that need sympy read in one worker call
+    (``read_answers``); the same results."""
+    readings = read_answers([question.get("reference_answer") for question in questions], rules=rules)
+    return [_split(question, _with_choice_key(question, reading), drop_open_ended_math)
+            for question, reading in zip(questions, readings)]
+
+
+def _split(question: dict, reading: Reading | None, drop_open_ended_math: bool) -> dict | Rejected:
     out = dict(question)
     if reading is None:
         if drop_open_ended_math and question.get("subject") == "mathematics":

@@ -14,7 +14,7 @@ from transforms.records import Rejected
 from transforms.science.adapters import ADAPTERS, POSITION_FIELD, generic_adapter, iter_mmlu_csv
 from transforms.science.answer_latex import prestart_symbolic
 from transforms.science.answer_numbers import load_unit_registries
-from transforms.science.answers import assign_split
+from transforms.science.answers import assign_split, assign_splits
 from transforms.science.decontam import Contamination
 from transforms.science.rubrics import FINAL_ANSWER_WEIGHT, final_answer_item, has_final_answer_item
 from transforms.science.subjects import SubjectClassifier, assign_subject
@@ -107,6 +107,10 @@ class Split:
 
     def __call__(self, question: dict):
         return assign_split(question, drop_open_ended_math=self.drop_open_ended_math)
+
+    def process_batch(self, questions: list[dict]) -> list:
+        """``self(q)`` of each question, with one symbolic-worker round trip per batch (``assign_splits``)."""
+        return assign_splits(questions, drop_open_ended_math=self.drop_open_ended_math)
 
 
 class Decontaminate:
