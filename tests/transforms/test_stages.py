@@ -1,4 +1,5 @@
 import apache_beam as beam
+import pytest
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 from apache_beam.testing.util import assert_that, equal_to
 
@@ -155,3 +156,63 @@ def test_a_record_over_its_budget_in_stage_two_of_a_chain_is_that_stages_timeout
                     equal_to([("a", True, True, True), ("b", True, True, True)]), label="kept")
         assert_that(rejects | beam.Map(lambda r: (r["stage"], r["record_id"], r["reason"])),
                     equal_to([("second", "stuck", "timeout:second")]), label="rejects")
+
+
+class BatchDouble:
+    """A stage that offers ``process_batch``; a batch holding ``bad`` raises, ``hang`` never ends."""
+
+    def __call__(self, record):
+        if record["id"] == "bad":
+            raise ValueError("bad record")
+        if record.get("hang"):
+            return _spin(record)
+        return {**record, "double": record["n"] * 2, "batched": False}
+
+    def process_batch(self, records):
+        if any(r["id"] == "bad" for r in records):
+            raise ValueError("a bad record in the batch")
+        if any(r.get("hang") for r in records):
+            _spin({"hang": True})
+        return [Rejected("odd") if r["n"] == 3 else {**r, "double": r["n"] * 2, "batched": True} for r in records]
+
+
+def _batched_chain(records, record_timeout=None):
+    from transforms.stages import Stage, apply_stages
+
+    counters = {}
+    p = beam.Pipeline(runner=FnApiRunner())
+    kept, rejects = apply_stages(p | beam.Create(records), [Stage("first", lambda r: {**r, "first": True}),
+                                                            Stage("double", BatchDouble())], record_timeout)
+    yield kept, rejects
+    from transforms.io.manifest import counters_from_result
+
+    result = p.run()
+    result.wait_until_finish()
+    counters.update({k[1]: v for k, v in counters_from_result(result).items() if k[0] == "stage:double" and k[1] != "micros"})
+    yield counters
+
+
+def test_a_chain_with_a_process_batch_stage_runs_it_per_batch_with_the_same_counts():
+    records = [{"id": str(n), "n": n} for n in range(6)]
+    run = _batched_chain(records)
+    kept, rejects = next(run)
+    assert_that(kept | "kept" >> beam.Map(lambda r: (r["id"], r["double"], r["batched"], r["first"])),
+                equal_to([(str(n), 2 * n, True, True) for n in range(6) if n != 3]), label="kept")
+    assert_that(rejects | beam.Map(lambda r: (r["stage"], r["reason"], r["record_id"])),
+                equal_to([("double", "odd", "3")]), label="rejects")
+    assert next(run) == {"in": 6, "out": 5, "rejected:odd": 1}
+
+
+@pytest.mark.parametrize("bad", [True, False], ids=["batch raises", "batch over its budget"])
+def test_a_failing_or_slow_batch_goes_one_by_one_so_only_its_bad_records_are_rejected(bad):
+    records = [{"id": "a", "n": 1}, {"id": "stuck", "n": 4, "hang": True}, {"id": "b", "n": 5}]
+    records += [{"id": "bad", "n": 2}] if bad else []
+    run = _batched_chain(records, record_timeout=0.5)
+    kept, rejects = next(run)
+    assert_that(kept | "kept" >> beam.Map(lambda r: (r["id"], r["double"], r["batched"])),
+                equal_to([("a", 2, False), ("b", 10, False)]), label="kept")
+    expected = [("double", "timeout:double", "stuck")] + ([("double", "error:ValueError", "bad")] if bad else [])
+    assert_that(rejects | beam.Map(lambda r: (r["stage"], r["reason"], r["record_id"])), equal_to(expected),
+                label="rejects")
+    assert next(run) == {"in": len(records), "out": 2, "rejected:timeout:double": 1,
+                         **({"rejected:error:ValueError": 1} if bad else {})}

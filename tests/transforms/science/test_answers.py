@@ -258,3 +258,45 @@ def test_explosive_literals_stay_cheap(answer):
     answers_equivalent(answer, "1")
     assert time.monotonic() - started < 1.0
     assert reading is None or reading[0] == "expression"
+
+
+# --------------------------------------------------------------------------- batches
+
+BATCH_ANSWERS = ["x^2 + 2x + 1", "\\frac{3}{4}", "12.5 m/s", "y = 3x + 2", "(10**999)**999", "e^{-3t}",
+                 "The cell membrane regulates transport.", "(1, 2)", "\\sqrt{2}\\pi", "", None, True]
+
+
+def test_read_answers_reads_a_batch_exactly_as_one_by_one():
+    from transforms.science.answers import read_answer, read_answers
+
+    assert read_answers(BATCH_ANSWERS) == [read_answer(answer) for answer in BATCH_ANSWERS]
+
+
+def test_read_answers_falls_back_to_one_by_one_when_the_batch_call_fails(monkeypatch):
+    from transforms.science import answer_reader
+    from transforms.science.answers import SymbolicTimeout, read_answer
+
+    expected = [read_answer(answer) for answer in BATCH_ANSWERS]
+    real, targets = answer_reader.run_symbolic, []
+
+    def batch_dies(target, args, timeout):
+        targets.append(target)
+        if target.endswith("read_symbolic_many"):
+            raise SymbolicTimeout("worker killed")
+        return real(target, args, timeout)
+
+    monkeypatch.setattr(answer_reader, "run_symbolic", batch_dies)
+    assert answer_reader.read_answers(BATCH_ANSWERS) == expected
+    assert targets[0].endswith("read_symbolic_many") and len(targets) > 2  # then one call per answer
+
+
+def test_assign_splits_is_assign_split_of_each_question():
+    from transforms.science.answers import assign_split, assign_splits
+
+    questions = [{"id": str(i), "reference_answer": answer, "subject": "mathematics" if i % 2 else "physics"}
+                 for i, answer in enumerate(BATCH_ANSWERS)]
+    questions.append({"id": "mcq", "reference_answer": "the mitochondria", "subject": "biology",
+                      "choices": ["the nucleus", "the mitochondria"]})
+    assert assign_splits(questions) == [assign_split(q) for q in questions]
+    assert assign_splits(questions, drop_open_ended_math=False) == [
+        assign_split(q, drop_open_ended_math=False) for q in questions]
