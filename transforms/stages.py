@@ -218,24 +218,24 @@ class StageDoFn(beam.DoFn):
             REJECTS, reject_row(stage.name, reason, detail, record, None if rid is None else str(rid))
         )
 
-    def _apply(self, stage: _RunningStage, record: Any, kept: list) -> Iterable:
-        """One stage on one record: yields its reject rows, appends what it keeps to ``kept``."""
+    def _apply(self, stage: _RunningStage, record: Any, kept: list, rejects: list) -> None:
+        """One stage on one record: its reject rows go to ``rejects``, what it keeps to ``kept``."""
         stage.counters.records_in.inc()
         started = time.perf_counter()
         try:
             outcomes, expired = self._call(stage, record)
-            if expired:
-                yield self._reject(stage, record, f"timeout:{stage.name}", f"over the {self.record_timeout:g} s budget "
-                                   "of one record (--record-timeout)")
-                return
         except Exception as exc:  # noqa: BLE001 - isolation is the point
-            yield self._reject(stage, record, f"error:{type(exc).__name__}", str(exc))
+            rejects.append(self._reject(stage, record, f"error:{type(exc).__name__}", str(exc)))
             return
         finally:
             stage.counters.micros.inc(int((time.perf_counter() - started) * 1e6))
-        yield from self._route(stage, record, outcomes, kept)
+        if expired:
+            rejects.append(self._reject(stage, record, f"timeout:{stage.name}", f"over the {self.record_timeout:g} s "
+                                        "budget of one record (--record-timeout)"))
+            return
+        self._route(stage, record, outcomes, kept, rejects)
 
-    def _apply_batch(self, stage: _RunningStage, records: list, kept: list) -> Iterable:
+    def _apply_batch(self, stage: _RunningStage, records: list, kept: list, rejects: list) -> None:
         """One stage's ``process_batch`` on a batch; when it raises or goes over the batch's budget
         (``record_timeout`` per record) the records go through the stage one by one instead, so each
         gets exactly the outcome, reject and budget it would get alone."""
@@ -250,39 +250,39 @@ class StageDoFn(beam.DoFn):
         stage.counters.micros.inc(int((time.perf_counter() - started) * 1e6))
         if expired:
             for record in records:
-                yield from self._apply(stage, record, kept)
+                self._apply(stage, record, kept, rejects)
             return
         stage.counters.records_in.inc(len(records))
         for record, outcomes in zip(records, results):
-            yield from self._route(stage, record, outcomes, kept)
+            self._route(stage, record, outcomes, kept, rejects)
 
-    def _route(self, stage: _RunningStage, record: Any, outcomes: list, kept: list) -> Iterable:
-        """A stage's outcomes of one record: reject rows yielded, records appended to ``kept``."""
+    def _route(self, stage: _RunningStage, record: Any, outcomes: list, kept: list, rejects: list) -> None:
+        """A stage's outcomes of one record: reject rows to ``rejects``, records to ``kept``."""
         if stage.kind == "flatmap":
             rejected = next((o for o in outcomes if isinstance(o, Rejected)), None)
             if rejected is not None:  # a flat-map that rejects part of its output rejects the input once
-                yield self._reject(stage, record, rejected.reason, rejected.detail)
+                rejects.append(self._reject(stage, record, rejected.reason, rejected.detail))
                 return
         for out in outcomes:
             if isinstance(out, Rejected):
-                yield self._reject(stage, record, out.reason, out.detail)
+                rejects.append(self._reject(stage, record, out.reason, out.detail))
             else:
                 stage.counters.records_out.inc()
                 kept.append(out)
 
     def process(self, element: Any) -> Iterable:
-        records = list(element) if self.batched else [element]
+        records, rejects = (list(element) if self.batched else [element]), []
         for stage in self.running:
             kept: list = []
             if stage.batch is not None and len(records) > 1:
-                yield from self._apply_batch(stage, records, kept)
+                self._apply_batch(stage, records, kept, rejects)
             else:
                 for item in records:
-                    yield from self._apply(stage, item, kept)
-            if not kept:
-                return
+                    self._apply(stage, item, kept, rejects)
             records = kept
-        yield from records
+            if not records:
+                break
+        return rejects + records if rejects else records
 
 
 def apply_stage(pcoll, stage: str, fn: Callable, kind: str = "map", id_field: str = "id",

@@ -35,10 +35,14 @@ def shard_index(key: str, num_shards: int) -> int:
 
 def sort_rows(rows: list[dict], sort_key: str) -> list[dict]:
     """Rows ordered by ``sort_key``; ties (rare) broken by the whole row's JSON."""
-    rows = sorted(rows, key=lambda r: str(r.get(sort_key)))
-    keys = [str(r.get(sort_key)) for r in rows]
-    if len(set(keys)) != len(keys):
-        rows.sort(key=lambda r: (str(r.get(sort_key)), record_to_json(r)))
+    keyed = sorted(((str(r.get(sort_key)), r) for r in rows), key=lambda kr: kr[0])
+    rows = [r for _, r in keyed]
+    start = 0
+    for end in range(1, len(keyed) + 1):  # only the rows of a tied key are serialized
+        if end == len(keyed) or keyed[end][0] != keyed[start][0]:
+            if end - start > 1:
+                rows[start:end] = sorted(rows[start:end], key=record_to_json)
+            start = end
     return rows
 
 
