@@ -107,12 +107,14 @@ def serve(preload: list[str]) -> None:
 
 
 class _Worker:
-    def __init__(self, preload: tuple[str, ...]):
+    def __init__(self, preload: tuple[str, ...], booting: list | None = None):
         paths = [os.path.abspath(p) if p else os.getcwd() for p in sys.path]
         self.process = subprocess.Popen(
             [sys.executable, "-c", _BOOT, json.dumps(paths), json.dumps(list(preload))],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, close_fds=True,
         )
+        if booting is not None:
+            booting.append(self.process)  # so the pool's close() can stop it while it boots
         try:
             kind, _ = self._reply(STARTUP_TIMEOUT)
         except BaseException:
@@ -170,6 +172,7 @@ class SymbolicPool:
         self._idle: list[_Worker] = []
         self._count = 0
         self._starting = 0  # workers prestart() is booting
+        self._booting: list[subprocess.Popen] = []  # their processes
         self._closed = False
         self._condition = threading.Condition()
 
@@ -185,10 +188,11 @@ class SymbolicPool:
 
     def _boot(self) -> None:
         try:
-            worker: _Worker | None = _Worker(self.preload)
+            worker: _Worker | None = _Worker(self.preload, self._booting)
         except BaseException:  # noqa: BLE001 - the next call starts one itself (and reports why not)
             worker = None
         with self._condition:
+            self._booting[:] = [p for p in self._booting if worker is None or p is not worker.process]
             self._starting -= 1
             if worker is not None and not self._closed:
                 self._idle.append(worker)
@@ -244,8 +248,13 @@ class SymbolicPool:
             self._closed = True
             idle, self._idle = self._idle, []
             self._count -= len(idle)
+            booting = list(self._booting)
         for worker in idle:
             worker.kill()
+        for process in booting:  # a prestarted worker still importing: stopped and reaped here
+            if process.poll() is None:
+                process.kill()
+            process.wait()
 
 
 _POOLS: dict[tuple, tuple[int, SymbolicPool]] = {}

@@ -268,6 +268,25 @@ def test_a_prestarted_worker_boots_in_the_background_and_serves_the_first_call()
     assert pool._count == 0
 
 
+def test_closing_the_pool_while_a_prestarted_worker_boots_stops_that_process():
+    import time
+
+    from transforms.science import symbolic_pool
+
+    pool = symbolic_pool.SymbolicPool(preload=("transforms.science.answer_latex:warm",))  # imports sympy: slow
+    pool.prestart()
+    deadline = time.monotonic() + 10
+    while not pool._booting and time.monotonic() < deadline:
+        time.sleep(0.01)
+    (process,) = pool._booting
+    pool.close()
+    assert process.poll() is not None  # killed and reaped, not left to finish booting on its own
+    deadline = time.monotonic() + 10
+    while pool._starting and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert pool._count == 0 and not pool._idle
+
+
 # --------------------------------------------------------------------------- the check-answers stage
 
 def test_verdict_stage_adds_the_verdict_and_rejects_unreadable_rows():
