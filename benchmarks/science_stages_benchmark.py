@@ -34,7 +34,10 @@ and with the start-up of an empty run subtracted) and the ratio to the stage fun
 ``--repeat N`` runs both pipeline runs N times and keeps the fastest of each (other processes on
 a shared machine only ever slow a run down).
 The pipeline does more than the five stages (dedup, conflicts, the writes), so the ratio is a
-floor on the Beam layer's efficiency.
+floor on the Beam layer's efficiency. ``cpu_seconds`` is the stage functions' CPU time (this
+process and its symbolic worker); ``pipeline_to_stages_cpu_ratio_after_startup`` compares it with
+the pipeline's CPU time beyond the empty run's (both runs' worker processes included): a figure
+that other processes' load on the machine hardly moves, unlike the wall-clock ones.
 """
 from __future__ import annotations
 
@@ -163,6 +166,21 @@ def make_records(rows: list[dict], count: int, seed: int, edit_every: int, copie
     return out
 
 
+def _symbolic_worker_cpu() -> float:
+    """CPU seconds so far of this process's idle symbolic workers (``/proc``; 0.0 where there is none)."""
+    from transforms.science import symbolic_pool
+    from transforms.science.answer_latex import SYMBOLIC_PRELOAD
+
+    total = 0.0
+    for worker in symbolic_pool.shared_pool(SYMBOLIC_PRELOAD)._idle:
+        try:
+            fields = Path(f"/proc/{worker.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+    return total
+
+
 def _run_cli(args: list[str]) -> tuple[float, float]:
     """(wall, CPU seconds of the child) of ``python -m pipelines.cli ARGS``; SystemExit when it fails."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -239,6 +257,7 @@ def run(count: int, seed: int, edit_every: int, copied_fraction: float, batch: i
         types: collections.Counter = collections.Counter()
         methods: collections.Counter = collections.Counter()
         kept = 0
+        cpu_started = time.process_time() + _symbolic_worker_cpu()
         for start in range(0, len(records), batch):
             chunk = records[start:start + batch]
 
@@ -273,6 +292,7 @@ def run(count: int, seed: int, edit_every: int, copied_fraction: float, batch: i
                 splits[question["split"]] += 1
                 types[question["answer_type"]] += 1
                 methods[question["subject_method"]] += 1
+        stage_cpu = time.process_time() + _symbolic_worker_cpu() - cpu_started
         pipeline_figures = run_pipeline(records, str(Path(tmp) / "subjects.bin"), mmlu_path, tmp,
                                         repeat) if pipeline else {}
     total = sum(seconds.values())
@@ -280,10 +300,13 @@ def run(count: int, seed: int, edit_every: int, copied_fraction: float, batch: i
         for key in ("pipeline_questions_per_second", "pipeline_questions_per_second_after_startup"):
             pipeline_figures[key.replace("questions_per_second", "to_stages_ratio")] = round(
                 pipeline_figures[key] / (count / total), 3)
+        cpu_after = pipeline_figures["pipeline_cpu_seconds"] - pipeline_figures["pipeline_startup_cpu_seconds"]
+        pipeline_figures["pipeline_to_stages_cpu_ratio_after_startup"] = round(stage_cpu / max(cpu_after, 1e-9), 3)
     return {
         "benchmark": "science_stages",
         "questions": count,
         "seconds": round(total, 3),
+        "cpu_seconds": round(stage_cpu, 3),
         "questions_per_second": round(count / total, 1),
         "stage_seconds": {name: round(seconds[name], 3) for name in ("adapt", "clean", "subject", "split", "decontam")},
         "stage_questions_per_second": {name: round(count / seconds[name], 1)
