@@ -231,9 +231,10 @@ def _clear_caches() -> None:
             if isinstance(value, functools._lru_cache_wrapper) and value.__name__ not in (  # noqa: SLF001
                     "language_for", "parser_for", "_definition_query"):
                 value.cache_clear()
-    cache = getattr(parse, "_parsed_cache", None)
-    if cache is not None:
-        cache.clear()
+    for name in ("_parsed_cache", "_last_parse"):
+        cache = getattr(parse, name, None)
+        if cache is not None:
+            cache.clear()
 
 
 def direct_cpu_seconds(repo: Path, repeats: int) -> dict:

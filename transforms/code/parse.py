@@ -147,6 +147,49 @@ _parsed_cache: OrderedDict[tuple[str, bytes], _Parsed] = OrderedDict()
 _parsed_lock = threading.Lock()
 
 
+# The last file version parsed per grammar and its tree: a PR's after-file is parsed right after
+# its before-file, and tree-sitter re-parses only what an edit touched when given the old tree.
+_last_parse: dict[str, tuple[bytes, tree_sitter.Tree]] = {}
+REPARSE_MIN_SHARED = 0.5  # incremental only when the unchanged prefix + suffix are this share of the file
+
+
+def _shared_prefix(a: bytes, b: bytes, limit: int) -> int:
+    """Length of the longest common prefix of ``a`` and ``b`` (at most ``limit``), by bisection on
+    slice equality (memcmp), not a byte-by-byte loop."""
+    lo, hi = 0, limit
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if a[lo:mid] == b[lo:mid]:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
+def _point(data: bytes, offset: int) -> tuple[int, int]:
+    """tree-sitter's (row, byte column) of ``offset`` in ``data``."""
+    return data.count(b"\n", 0, offset), offset - (data.rfind(b"\n", 0, offset) + 1)
+
+
+def _reparse(parser: tree_sitter.Parser, data: bytes,
+             previous: tuple[bytes, tree_sitter.Tree] | None) -> tree_sitter.Tree:
+    """The tree of ``data``: an incremental re-parse of ``previous`` (bytes, tree; the tree is
+    edited in place, so it must not be used again) when the two share most of their bytes,
+    else a fresh parse. tree-sitter's incremental parse gives the tree a fresh parse gives."""
+    if previous is not None:
+        old, old_tree = previous
+        limit = min(len(old), len(data))
+        start = _shared_prefix(old, data, limit)
+        suffix = _shared_prefix(old[start:][::-1], data[start:][::-1], limit - start)
+        if start + suffix >= REPARSE_MIN_SHARED * len(data) and start + suffix >= REPARSE_MIN_SHARED * len(old):
+            old_end, new_end = len(old) - suffix, len(data) - suffix
+            old_tree.edit(start_byte=start, old_end_byte=old_end, new_end_byte=new_end,
+                          start_point=_point(old, start), old_end_point=_point(old, old_end),
+                          new_end_point=_point(data, new_end))
+            return parser.parse(data, old_tree=old_tree)
+    return parser.parse(data)
+
+
 def _parsed(source: str | bytes, grammar: str) -> _Parsed | None:
     """Parse errors and definitions of one file version, parsed once per process for both.
 
@@ -162,10 +205,13 @@ def _parsed(source: str | bytes, grammar: str) -> _Parsed | None:
         if hit is not None:
             _parsed_cache.move_to_end(key)
             return hit
-    tree = parse(data, grammar)
+    with _parsed_lock:
+        previous = _last_parse.pop(grammar, None)
+    tree = _reparse(parser_for(grammar), data, previous)
     result = _Parsed(tree.root_node.has_error, _definitions_of(tree, grammar))
     with _parsed_lock:
         _parsed_cache[key] = result
+        _last_parse[grammar] = (data, tree)
         while len(_parsed_cache) > PARSED_CACHE_SIZE:
             _parsed_cache.popitem(last=False)
     return result

@@ -269,15 +269,17 @@ def test_one_parse_per_file_version_for_errors_and_definitions(monkeypatch):
     from transforms.code import parse as parse_module
 
     parsed = []
-    real_parse = parse_module.parse
-    monkeypatch.setattr(parse_module, "parse", lambda source, grammar: parsed.append(grammar) or real_parse(source, grammar))
+    real_reparse = parse_module._reparse  # noqa: SLF001
+    monkeypatch.setattr(parse_module, "_reparse",
+                        lambda parser, data, previous: parsed.append(parser.language) or real_reparse(parser, data, previous))
     monkeypatch.setattr(parse_module, "_parsed_cache", type(parse_module._parsed_cache)())  # noqa: SLF001
     source = "def only_once(x):\n    return x\n"
     assert has_parse_errors(source, "python") is False
     assert [d.qualified_name for d in list_definitions(source, "python")] == ["only_once"]
     assert list_definitions(source.encode(), "python") == list_definitions(source, "python")  # bytes: same version
-    assert parsed == ["python"]
-    assert has_parse_errors(source, "ruby") is not None and parsed == ["python", "ruby"]  # a grammar is its own key
+    assert parsed == [parser_for("python").language]
+    assert has_parse_errors(source, "ruby") is not None  # a grammar is its own key
+    assert parsed == [parser_for("python").language, parser_for("ruby").language]
     assert has_parse_errors(source, "cobol") is None and list_definitions(source, "cobol") == []
 
 
@@ -290,3 +292,37 @@ def test_parse_cache_is_bounded(monkeypatch):
         assert list_definitions(f"def f{i}():\n    pass\n", "python")[0].name == f"f{i}"
     assert len(parse_module._parsed_cache) == 3  # noqa: SLF001
     assert has_parse_errors("def f9(:\n", "python") is True
+
+
+def test_incremental_reparse_gives_the_fresh_parse(monkeypatch):
+    # An after-file is re-parsed from its before-file's tree; the answer must be a fresh parse's,
+    # whatever the edit: inside a token, across lines, breaking or repairing the syntax.
+    import random
+
+    from transforms.code import parse as parse_module
+
+    monkeypatch.setattr(parse_module, "_parsed_cache", type(parse_module._parsed_cache)())  # noqa: SLF001
+    rng = random.Random(7)
+    reparsed = 0
+    real_reparse = parse_module._reparse  # noqa: SLF001
+
+    def counting(parser, data, previous):
+        nonlocal reparsed
+        reparsed += previous is not None
+        return real_reparse(parser, data, previous)
+
+    monkeypatch.setattr(parse_module, "_reparse", counting)
+    pieces = ["", "x", "(", ")", "{", "}", ";", "\n", "  return a\n", "def g(:\n", "é", "0"]
+    for grammar, (valid, broken) in SNIPPETS.items():
+        source = (valid * 8 + broken + valid * 4).encode()
+        for _ in range(12):
+            start = rng.randrange(len(source))
+            end = min(len(source), start + rng.randrange(8))
+            edited = source[:start] + rng.choice(pieces).encode() + source[end:]
+            for version in (source, edited):  # the before-file, then the after-file from its tree
+                got = (has_parse_errors(version, grammar), list_definitions(version, grammar))
+                tree = parser_for(grammar).parse(version)
+                assert got == (tree.root_node.has_error, list(parse_module._definitions_of(tree, grammar))), (
+                    grammar, version)  # noqa: SLF001
+            source = edited
+    assert reparsed > 100  # the incremental path was taken, not only fresh parses
