@@ -231,7 +231,7 @@ def _clear_caches() -> None:
             if isinstance(value, functools._lru_cache_wrapper) and value.__name__ not in (  # noqa: SLF001
                     "language_for", "parser_for", "_definition_query"):
                 value.cache_clear()
-    for name in ("_parsed_cache", "_last_parse"):
+    for name in ("_parsed_cache", "_recent_trees"):
         cache = getattr(parse, name, None)
         if cache is not None:
             cache.clear()

@@ -147,9 +147,11 @@ _parsed_cache: OrderedDict[tuple[str, bytes], _Parsed] = OrderedDict()
 _parsed_lock = threading.Lock()
 
 
-# The last file version parsed per grammar and its tree: a PR's after-file is parsed right after
-# its before-file, and tree-sitter re-parses only what an edit touched when given the old tree.
-_last_parse: dict[str, tuple[bytes, tree_sitter.Tree]] = {}
+# The trees of the last file versions parsed (bytes and tree by (grammar, digest)): a PR's after-file
+# is re-parsed from its before-file's tree (the previous PR's after-file, often), and tree-sitter
+# re-parses only what an edit touched. Bounded: a tree takes some 10-20 bytes per source byte.
+RECENT_TREES = 8
+_recent_trees: OrderedDict[tuple[str, bytes], tuple[bytes, tree_sitter.Tree]] = OrderedDict()
 REPARSE_MIN_SHARED = 0.5  # incremental only when the unchanged prefix + suffix are this share of the file
 
 
@@ -173,11 +175,11 @@ def _point(data: bytes, offset: int) -> tuple[int, int]:
 
 def _reparse(parser: tree_sitter.Parser, data: bytes,
              previous: tuple[bytes, tree_sitter.Tree] | None) -> tree_sitter.Tree:
-    """The tree of ``data``: an incremental re-parse of ``previous`` (bytes, tree; the tree is
-    edited in place, so it must not be used again) when the two share most of their bytes,
-    else a fresh parse. tree-sitter's incremental parse gives the tree a fresh parse gives."""
+    """The tree of ``data``: an incremental re-parse of ``previous`` (bytes, tree; a copy of the
+    tree is edited, the tree itself stays valid) when the two share most of their bytes, else a
+    fresh parse. tree-sitter's incremental parse gives the tree a fresh parse gives."""
     if previous is not None:
-        old, old_tree = previous
+        old, old_tree = previous[0], previous[1].copy()
         limit = min(len(old), len(data))
         start = _shared_prefix(old, data, limit)
         suffix = _shared_prefix(old[start:][::-1], data[start:][::-1], limit - start)
@@ -190,36 +192,47 @@ def _reparse(parser: tree_sitter.Parser, data: bytes,
     return parser.parse(data)
 
 
-def _parsed(source: str | bytes, grammar: str) -> _Parsed | None:
+def _digest(data: bytes) -> bytes:
+    return hashlib.blake2b(data, digest_size=16).digest()
+
+
+def _parsed(source: str | bytes, grammar: str, base: str | bytes | None = None) -> _Parsed | None:
     """Parse errors and definitions of one file version, parsed once per process for both.
 
     Clean-PR asks for the same versions again and again: a PR's before-file is often the
     previous PR's after-file, and the SFT step lists the definitions of files whose parse errors
-    the edit step checked. Keyed by a digest of the bytes, so the cache holds no source text."""
+    the edit step checked. Keyed by a digest of the bytes, so the cache holds no source text.
+    ``base`` (the file's previous version, when the caller knows it) is the tree to re-parse
+    from if it is among the recent trees; else the grammar's last parsed tree is tried."""
     if parser_for(grammar) is None:
         return None
     data = _source_bytes(source)
-    key = (grammar, hashlib.blake2b(data, digest_size=16).digest())
+    key = (grammar, _digest(data))
     with _parsed_lock:
         hit = _parsed_cache.get(key)
         if hit is not None:
             _parsed_cache.move_to_end(key)
             return hit
-    with _parsed_lock:
-        previous = _last_parse.pop(grammar, None)
+        previous = _recent_trees.get((grammar, _digest(_source_bytes(base)))) if base is not None else None
+        if previous is None:
+            previous = next((_recent_trees[k] for k in reversed(_recent_trees) if k[0] == grammar), None)
     tree = _reparse(parser_for(grammar), data, previous)
     result = _Parsed(tree.root_node.has_error, _definitions_of(tree, grammar))
     with _parsed_lock:
         _parsed_cache[key] = result
-        _last_parse[grammar] = (data, tree)
         while len(_parsed_cache) > PARSED_CACHE_SIZE:
             _parsed_cache.popitem(last=False)
+        _recent_trees[key] = (data, tree)
+        _recent_trees.move_to_end(key)
+        while len(_recent_trees) > RECENT_TREES:
+            _recent_trees.popitem(last=False)
     return result
 
 
-def has_parse_errors(source: str | bytes, grammar: str) -> bool | None:
-    """True when tree-sitter finds ERROR or MISSING nodes; None when there is no grammar."""
-    parsed = _parsed(source, grammar)
+def has_parse_errors(source: str | bytes, grammar: str, base: str | bytes | None = None) -> bool | None:
+    """True when tree-sitter finds ERROR or MISSING nodes; None when there is no grammar.
+    ``base``: the file's previous version, if known (it only makes the parse cheaper)."""
+    parsed = _parsed(source, grammar, base)
     return None if parsed is None else parsed.has_error
 
 

@@ -320,9 +320,29 @@ def test_incremental_reparse_gives_the_fresh_parse(monkeypatch):
             end = min(len(source), start + rng.randrange(8))
             edited = source[:start] + rng.choice(pieces).encode() + source[end:]
             for version in (source, edited):  # the before-file, then the after-file from its tree
-                got = (has_parse_errors(version, grammar), list_definitions(version, grammar))
+                got = (has_parse_errors(version, grammar, base=source), list_definitions(version, grammar))
                 tree = parser_for(grammar).parse(version)
                 assert got == (tree.root_node.has_error, list(parse_module._definitions_of(tree, grammar))), (
                     grammar, version)  # noqa: SLF001
             source = edited
     assert reparsed > 100  # the incremental path was taken, not only fresh parses
+
+
+def test_a_tree_re_parsed_from_stays_valid_and_recent_trees_are_bounded(monkeypatch):
+    from transforms.code import parse as parse_module
+
+    monkeypatch.setattr(parse_module, "_parsed_cache", type(parse_module._parsed_cache)())  # noqa: SLF001
+    monkeypatch.setattr(parse_module, "_recent_trees", type(parse_module._recent_trees)())  # noqa: SLF001
+    base = "".join(f"def f{i}(x):\n    return x + {i}\n\n" for i in range(40))
+    assert has_parse_errors(base, "python") is False
+    one = base.replace("return x + 3\n", "return (x + 3\n\n\n\n")  # broken, 3 lines longer
+    two = base.replace("def f30(x):", "def f30(x, y):")
+    assert has_parse_errors(one, "python", base=base) is True
+    # the base's tree was re-parsed from once; re-parsing from it again must still be exact
+    assert has_parse_errors(two, "python", base=base) is False
+    fresh = parse_module._definitions_of(parser_for("python").parse(two.encode()), "python")  # noqa: SLF001
+    assert list_definitions(two, "python") == list(fresh)
+    assert [d.name for d in fresh] == [f"f{i}" for i in range(40)] and fresh[39].start_line == 118
+    for i in range(20):
+        has_parse_errors(base + f"x{i} = {i}\n", "python", base=base)
+    assert len(parse_module._recent_trees) == parse_module.RECENT_TREES  # noqa: SLF001
