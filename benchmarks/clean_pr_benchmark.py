@@ -235,6 +235,8 @@ def _clear_caches() -> None:
         cache = getattr(parse, name, None)
         if cache is not None:
             cache.clear()
+    if hasattr(parse, "_parsed_definitions"):
+        parse._parsed_definitions[0] = 0  # noqa: SLF001
 
 
 def direct_cpu_seconds(repo: Path, repeats: int) -> dict:

@@ -142,7 +142,13 @@ class _Parsed(NamedTuple):
     definitions: tuple  # tuple[Definition, ...]
 
 
-PARSED_CACHE_SIZE = 2048  # file versions; an entry is a flag and a few dozen small tuples
+# File versions; an entry is a flag and its definitions (some 240 bytes each). The SFT step runs
+# after every edit sample and lists the definitions of their before-files again: on werkzeug
+# (3,065 versions) a 2,048-entry cache made it re-parse 2,421 of them (8 of its 22 CPU s).
+# Bounded by entries and by definitions held (about 48 MB at most), not by the repository.
+PARSED_CACHE_SIZE = 4096
+PARSED_CACHE_DEFINITIONS = 200_000
+_parsed_definitions = [0]  # definitions held by _parsed_cache
 _parsed_cache: OrderedDict[tuple[str, bytes], _Parsed] = OrderedDict()
 _parsed_lock = threading.Lock()
 
@@ -220,8 +226,12 @@ def _parsed(source: str | bytes, grammar: str, base: str | bytes | None = None) 
     result = _Parsed(tree.root_node.has_error, _definitions_of(tree, grammar))
     with _parsed_lock:
         _parsed_cache[key] = result
-        while len(_parsed_cache) > PARSED_CACHE_SIZE:
-            _parsed_cache.popitem(last=False)
+        _parsed_definitions[0] += len(result.definitions)
+        while _parsed_cache and (len(_parsed_cache) > PARSED_CACHE_SIZE
+                                 or _parsed_definitions[0] > PARSED_CACHE_DEFINITIONS):
+            _parsed_definitions[0] -= len(_parsed_cache.popitem(last=False)[1].definitions)
+        if not _parsed_cache:
+            _parsed_definitions[0] = 0
         _recent_trees[key] = (data, tree)
         _recent_trees.move_to_end(key)
         while len(_recent_trees) > RECENT_TREES:

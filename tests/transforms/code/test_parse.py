@@ -288,10 +288,25 @@ def test_parse_cache_is_bounded(monkeypatch):
 
     monkeypatch.setattr(parse_module, "PARSED_CACHE_SIZE", 3)
     monkeypatch.setattr(parse_module, "_parsed_cache", type(parse_module._parsed_cache)())  # noqa: SLF001
+    monkeypatch.setattr(parse_module, "_parsed_definitions", [0])  # noqa: SLF001
     for i in range(10):
         assert list_definitions(f"def f{i}():\n    pass\n", "python")[0].name == f"f{i}"
     assert len(parse_module._parsed_cache) == 3  # noqa: SLF001
     assert has_parse_errors("def f9(:\n", "python") is True
+
+
+def test_parse_cache_is_bounded_by_the_definitions_it_holds(monkeypatch):
+    from transforms.code import parse as parse_module
+
+    monkeypatch.setattr(parse_module, "PARSED_CACHE_DEFINITIONS", 100)
+    monkeypatch.setattr(parse_module, "_parsed_cache", type(parse_module._parsed_cache)())  # noqa: SLF001
+    monkeypatch.setattr(parse_module, "_parsed_definitions", [0])  # noqa: SLF001
+    for i in range(10):  # 30 definitions a version: at most 3 versions fit
+        source = "".join(f"def g{i}_{k}():\n    pass\n" for k in range(30))
+        assert len(list_definitions(source, "python")) == 30
+    held = parse_module._parsed_cache  # noqa: SLF001
+    assert len(held) == 3 and sum(len(v.definitions) for v in held.values()) == 90
+    assert parse_module._parsed_definitions == [90]  # noqa: SLF001
 
 
 def test_incremental_reparse_gives_the_fresh_parse(monkeypatch):
