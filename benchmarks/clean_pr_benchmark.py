@@ -235,6 +235,9 @@ def _clear_caches() -> None:
         cache = getattr(parse, name, None)
         if cache is not None:
             cache.clear()
+    from transforms.code import languages
+
+    getattr(languages, "_content_verdicts", {}).clear()
     if hasattr(parse, "_parsed_definitions"):
         parse._parsed_definitions[0] = 0  # noqa: SLF001
 
