@@ -15,6 +15,14 @@ stage's function, so their sum is less than ``pipeline_seconds``, the rest being
 and the Parquet writes); ``peak_rss_mb`` is the process's maximum resident set (the pipeline runs
 in it; git's child processes are not included).
 
+``cpu_seconds`` is the pipeline's CPU time (user + system of this process and of the git
+processes it waited for, from ``getrusage``), the figure the 10x goal is about:
+``ratio_cpu_to_git_log_first_parent_p`` divides it by the CPU time of plain ``git log
+--first-parent -p`` of the clone's HEAD (``git_log_first_parent_p_cpu_seconds``, an independent
+floor: git alone, none of this code). ``startup_seconds`` / ``startup_cpu_seconds``: median of
+``--startup-runs`` fresh ``python -m pipelines.cli clean-pr`` processes on a 3-PR synthetic
+repository (imports, pipeline construction and Beam's fixed cost; 0 runs skips it).
+
 ``--direct`` adds ``direct_cpu_seconds``: the CPU seconds (``time.process_time``, min of
 ``--direct-repeats`` runs, caches emptied before each) of the stage functions alone, called in a
 plain loop without Beam: read (``pr_records``), prepare + noise, edit_samples and sft, the
@@ -223,9 +231,15 @@ def _clear_caches() -> None:
             if isinstance(value, functools._lru_cache_wrapper) and value.__name__ not in (  # noqa: SLF001
                     "language_for", "parser_for", "_definition_query"):
                 value.cache_clear()
-    cache = getattr(parse, "_parsed_cache", None)
-    if cache is not None:
-        cache.clear()
+    for name in ("_parsed_cache", "_recent_trees"):
+        cache = getattr(parse, name, None)
+        if cache is not None:
+            cache.clear()
+    from transforms.code import languages
+
+    getattr(languages, "_content_verdicts", {}).clear()
+    if hasattr(parse, "_parsed_definitions"):
+        parse._parsed_definitions[0] = 0  # noqa: SLF001
 
 
 def direct_cpu_seconds(repo: Path, repeats: int) -> dict:
@@ -265,9 +279,52 @@ def direct_cpu_seconds(repo: Path, repeats: int) -> dict:
     return {stage: round(seconds, 2) for stage, seconds in best.items()} | {"total": round(sum(best.values()), 2)}
 
 
+def _cpu(who: int) -> float:
+    usage = resource.getrusage(who)
+    return usage.ru_utime + usage.ru_stime
+
+
+def git_log_first_parent_p(repo: Path) -> tuple[float, float, int]:
+    """(wall s, CPU s, bytes) of ``git log --first-parent -p HEAD`` in ``repo``, git's own work only."""
+    from transforms.code.git_history import git_dir_of, git_env
+
+    argv = ["git", "--git-dir", git_dir_of(repo), "log", "--first-parent", "-p", "--no-color", "--no-ext-diff", "HEAD"]
+    started = time.perf_counter()
+    with tempfile.TemporaryFile() as sink:
+        child = subprocess.Popen(argv, stdout=sink, stderr=subprocess.DEVNULL, env=git_env())
+        _, status, usage = os.wait4(child.pid, 0)
+        size = sink.tell()
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"{' '.join(argv)} failed")
+    return time.perf_counter() - started, usage.ru_utime + usage.ru_stime, size
+
+
+def startup_seconds(runs: int) -> tuple[float, float]:
+    """Median (wall s, CPU s) of fresh ``shardsmith clean-pr`` processes on a 3-PR synthetic clone."""
+    import statistics
+
+    walls, cpus = [], []
+    with tempfile.TemporaryDirectory(prefix="clean-pr-startup-") as tmp:
+        repo = Path(tmp) / "tiny.git"
+        synthesize(repo, 6, 3, 0)
+        argv = [sys.executable, "-m", "pipelines.cli", "clean-pr", "--git-repo", f"{repo}=bench/tiny",
+                "--output", str(Path(tmp) / "out"), "--overwrite"]
+        env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+        for _ in range(runs):
+            started = time.perf_counter()
+            child = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            _, status, usage = os.wait4(child.pid, 0)
+            walls.append(time.perf_counter() - started)
+            cpus.append(usage.ru_utime + usage.ru_stime)
+            if os.waitstatus_to_exitcode(status) != 0:
+                raise SystemExit(f"{' '.join(argv)} failed")
+    return statistics.median(walls), statistics.median(cpus)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--git-repo", help="benchmark this local clone instead of a synthetic history")
+    parser.add_argument("--git-repo", help="benchmark this local clone instead of a synthetic history "
+                                           "(PATH or PATH=OWNER/NAME, as the pipeline's flag)")
     parser.add_argument("--prs", type=int, default=3000, help="synthetic PRs")
     parser.add_argument("--files", type=int, default=300, help="synthetic source files")
     parser.add_argument("--seed", type=int, default=0)
@@ -277,6 +334,8 @@ def main() -> int:
     parser.add_argument("--direct", action="store_true",
                         help="also time the per-PR stage functions without Beam (direct_cpu_seconds)")
     parser.add_argument("--direct-repeats", type=int, default=2)
+    parser.add_argument("--startup-runs", type=int, default=1,
+                        help="fresh 3-PR processes timed for startup_seconds (0: skip)")
     parser.add_argument("--keep", help="keep the output (and synthetic repository) under this directory")
     args = parser.parse_args()
 
@@ -292,7 +351,9 @@ def main() -> int:
     workdir = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="clean-pr-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)
     if args.git_repo:
-        repo = Path(args.git_repo)
+        from pipelines.clean_pr import split_repo_spec
+
+        repo = Path(split_repo_spec(args.git_repo)[0])  # PATH=OWNER/NAME names a clone without origin
     else:
         repo = workdir / "synthetic.git"
         if not repo.exists():
@@ -307,15 +368,18 @@ def main() -> int:
     read = sum(1 for _ in pr_records(repo))
     read_seconds = time.perf_counter() - started
 
-    argv = ["--git-repo", str(repo), "--output", str(workdir / "out"), "--overwrite", f"--repo-cap={args.repo_cap}"]
+    argv = ["--git-repo", args.git_repo or str(repo), "--output", str(workdir / "out"), "--overwrite", f"--repo-cap={args.repo_cap}"]
     if args.workers > 1:
         argv += ["--direct_running_mode=multi_processing", f"--direct_num_workers={args.workers}"]
-    started = time.perf_counter()
+    floor_wall, floor_cpu, floor_bytes = git_log_first_parent_p(repo)
+    started, cpu_started = time.perf_counter(), _cpu(resource.RUSAGE_SELF) + _cpu(resource.RUSAGE_CHILDREN)
     manifest = run(argv)
     pipeline_seconds = time.perf_counter() - started
+    cpu_seconds = _cpu(resource.RUSAGE_SELF) + _cpu(resource.RUSAGE_CHILDREN) - cpu_started
     conservation = manifest["conservation"]
     peak_rss_mb = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
     direct = direct_cpu_seconds(repo, args.direct_repeats) if args.direct else None
+    startup = startup_seconds(args.startup_runs) if args.startup_runs > 0 else None
     print(json.dumps({
         "repo": "synthetic" if not args.git_repo else str(repo),
         "seed": args.seed if not args.git_repo else None,
@@ -333,10 +397,17 @@ def main() -> int:
         "git_log_p_seconds": round(git_log_seconds, 2),
         "git_log_p_bytes": patch_bytes,
         "ratio_pipeline_to_git_log_p": round(pipeline_seconds / git_log_seconds, 1),
+        "cpu_seconds": round(cpu_seconds, 2),
+        "git_log_first_parent_p_seconds": round(floor_wall, 2),
+        "git_log_first_parent_p_cpu_seconds": round(floor_cpu, 2),
+        "git_log_first_parent_p_bytes": floor_bytes,
+        "ratio_cpu_to_git_log_first_parent_p": round(cpu_seconds / max(floor_cpu, 1e-3), 1),
         "stage_seconds": manifest.get("timings", {}).get("stage_seconds", {}),
         "stage_seconds_total": round(sum(manifest.get("timings", {}).get("stage_seconds", {}).values()), 2),
         "peak_rss_mb": peak_rss_mb,
         **({"direct_cpu_seconds": direct} if direct is not None else {}),
+        **({"startup_seconds": round(startup[0], 2), "startup_cpu_seconds": round(startup[1], 2)}
+           if startup is not None else {}),
         "repo_cap": args.repo_cap,
         "workers": args.workers,
         "cpus": os.cpu_count(),

@@ -43,8 +43,11 @@ the generated-marker check).
 """
 from __future__ import annotations
 
+import hashlib
 import posixpath
 import re
+import threading
+from collections import OrderedDict
 from typing import Iterable, Mapping
 
 from transforms.code.linguist import DOCUMENTATION_REGEX, linguist_vendored
@@ -329,12 +332,33 @@ def path_rules_read_text(path: str) -> bool:
     return _extension(path).lower() == ".go"
 
 
+# Verdicts of the content rules by a digest of the contents: a PR's before-file is mostly the
+# previous PR's after-file (on werkzeug 3,774 distinct versions among 6,195 checks). Bounded; an
+# entry is a digest and a reason, no text.
+CONTENT_VERDICT_CACHE_SIZE = 8192
+_content_verdicts: OrderedDict[tuple, str | None] = OrderedDict()
+_content_verdicts_lock = threading.Lock()
+
+
 def content_reject_reason(path: str, content: str | bytes, *, context=None, **code_rules) -> str | None:
     """The content rules of ``core_file_reject_reason`` for a file that passed ``path_reject_reason``
     (generated markers are skipped where ``.gitattributes`` says ``linguist-generated``)."""
     overrides = context.linguist_overrides(path) if context is not None else {}
-    return code_file_reject_reason(path, content, path_rules=False,
-                                   generated_markers=overrides.get("generated") is None, **code_rules)
+    markers = overrides.get("generated") is None
+    # with path_rules=False the path is not read: the contents and the rules decide
+    data = content.encode("utf-8", "surrogatepass") if isinstance(content, str) else bytes(content)
+    key = (isinstance(content, str), hashlib.blake2b(data, digest_size=16).digest(), markers,
+           tuple(sorted(code_rules.items())))
+    with _content_verdicts_lock:
+        if key in _content_verdicts:
+            _content_verdicts.move_to_end(key)
+            return _content_verdicts[key]
+    reason = code_file_reject_reason(path, content, path_rules=False, generated_markers=markers, **code_rules)
+    with _content_verdicts_lock:
+        _content_verdicts[key] = reason
+        while len(_content_verdicts) > CONTENT_VERDICT_CACHE_SIZE:
+            _content_verdicts.popitem(last=False)
+    return reason
 
 
 def is_core_file(path: str, content: str | bytes | None = None, *,

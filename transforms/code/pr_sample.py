@@ -431,7 +431,7 @@ def build_edit_sample(pr: Mapping, issues_index: Mapping[tuple[str, int], Mappin
             grammar = grammar_of(path, after_text or before_text, config.extensions)
             if grammar:
                 error_before = has_parse_errors(before_text, grammar)
-                error_after = has_parse_errors(after_text, grammar)
+                error_after = has_parse_errors(after_text, grammar, base=before_text)
                 if error_after is not None and error_before is not None:
                     introduces = bool(introduces) or (not error_before and error_after)
             spans = spans_by_path[path]

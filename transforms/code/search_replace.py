@@ -72,10 +72,12 @@ import bisect
 import difflib
 import errno
 import functools
+import itertools
 import os
 import re
 import secrets
 import stat
+import threading
 from typing import Callable, Iterable, Mapping, NamedTuple, Sequence
 
 from transforms.code.languages import fence_name, language_of as default_language_of
@@ -327,6 +329,17 @@ CONTEXT_CAP = 32
 _INDEX_BUDGET = 2000
 _HASH_MOD = (1 << 61) - 1
 _HASH_BASE = 1_000_003  # fixed, so block plans are deterministic
+_POWERS = [1]  # _HASH_BASE ** k % _HASH_MOD, shared by every file (read-only once computed)
+_POWERS_LOCK = threading.Lock()
+
+
+def _powers(count: int) -> list[int]:
+    """The shared list of the first ``count`` (at least) powers of ``_HASH_BASE``."""
+    if len(_POWERS) < count:
+        with _POWERS_LOCK:
+            while len(_POWERS) < count:
+                _POWERS.append(_POWERS[-1] * _HASH_BASE % _HASH_MOD)
+    return _POWERS
 
 
 class _CurrentFile:
@@ -343,32 +356,43 @@ class _CurrentFile:
 
     def __init__(self, before_lines: Sequence[str], after_lines: Sequence[str]):
         self.before, self.after = before_lines, after_lines
-        ids: dict[str, int] = {}
-        self.b_ids = [ids.setdefault(line, len(ids)) for line in before_lines]
-        self.a_ids = [ids.setdefault(line, len(ids)) for line in after_lines]
-        self.lines = list(ids)
+        # ids in order of first occurrence, before-lines first (C-level dict/map work, not a loop)
+        self.lines = list(dict.fromkeys(itertools.chain(before_lines, after_lines)))
+        ids = dict(zip(self.lines, itertools.count()))
+        self.b_ids = list(map(ids.__getitem__, before_lines))
+        self.a_ids = list(map(ids.__getitem__, after_lines))
         self.b_pos: list[list[int]] = [[] for _ in self.lines]
         self.a_pos: list[list[int]] = [[] for _ in self.lines]
         for i, x in enumerate(self.b_ids):
             self.b_pos[x].append(i)
         for j, x in enumerate(self.a_ids):
             self.a_pos[x].append(j)
-        self.rarity = [len(self.b_pos[x]) + len(self.a_pos[x]) for x in self.b_ids]
-        self.powers = [1]
-        for _ in range(max(len(before_lines), len(after_lines)) + 1):
-            self.powers.append(self.powers[-1] * _HASH_BASE % _HASH_MOD)
+        b_len, a_len = list(map(len, self.b_pos)), list(map(len, self.a_pos))
+        self.rarity = [b_len[x] + a_len[x] for x in self.b_ids]
+        self.powers = _powers(max(len(before_lines), len(after_lines)) + 2)
         self.b_hash, self.a_hash = self._prefix(self.b_ids), self._prefix(self.a_ids)
-        self.by_reversed = sorted(range(len(self.lines)), key=lambda x: self.lines[x][::-1])
-        self.reversed_keys = [self.lines[x][::-1] for x in self.by_reversed]
+        self._reversed: tuple[list[int], list[str]] | None = None  # built on the first one-line count
         self.pa = self.pb = 0
         self._text: str | None = None
 
+    @property
+    def by_reversed(self) -> list[int]:
+        """Line ids sorted by their reversed text (lines that end with a given line are adjacent)."""
+        return self._reversed_index()[0]
+
+    @property
+    def reversed_keys(self) -> list[str]:
+        return self._reversed_index()[1]
+
+    def _reversed_index(self) -> tuple[list[int], list[str]]:
+        if self._reversed is None:
+            order = sorted(range(len(self.lines)), key=lambda x: self.lines[x][::-1])
+            self._reversed = order, [self.lines[x][::-1] for x in order]
+        return self._reversed
+
     @staticmethod
     def _prefix(ids: Sequence[int]) -> list[int]:
-        prefix = [0]
-        for x in ids:
-            prefix.append((prefix[-1] * _HASH_BASE + x + 1) % _HASH_MOD)
-        return prefix
+        return list(itertools.accumulate(ids, lambda h, x: (h * _HASH_BASE + x + 1) % _HASH_MOD, initial=0))
 
     def at(self, pa: int, pb: int) -> None:
         """Look at the file with the first ``pa`` after lines in place of the first ``pb`` before lines."""

@@ -661,3 +661,16 @@ def test_unusable_benchmark_files_fail_in_one_line_naming_the_file(tmp_path):
         assert message in text and str(path) in text and "\n" not in text, (path, text)
     with pytest.raises(BenchmarkFileError, match="format 1"):
         read_index(old)
+
+
+def test_decontam_stage_pickles_without_its_loaded_index():
+    # Beam pickles a stage's function several times per run; the loaded index (2 MB) must not ride along.
+    from transforms.code.stages import Decontaminate
+
+    stage = Decontaminate()
+    assert len(stage.index()) == 707
+    copy = pickle.loads(pickle.dumps(stage))
+    assert len(pickle.dumps(stage)) < 10_000 and copy._index is None
+    verdict = copy(sample("astropy/astropy", 12907, "x.py", "a\n", "b\n"))
+    assert verdict == Rejected("swebench_instance", f"{INSTANCE}: astropy/astropy pull request #12907")
+    assert len(copy.index()) == 707 and stage.index() is not None

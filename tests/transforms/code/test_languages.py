@@ -225,3 +225,24 @@ def test_gitattributes_overrides_decide_first():
     assert core_file_reject_reason("scripts/release.py", context=context) == "docs_or_config"
     assert core_file_reject_reason("lib/bundled/x.go", context=context) == "vendored"
     assert core_file_reject_reason("README.md", context=context) == "not_code"
+
+
+def test_content_verdicts_are_cached_by_contents_and_rules(monkeypatch):
+    from transforms.code import languages
+    from transforms.quality import code
+
+    monkeypatch.setattr(languages, "_content_verdicts", type(languages._content_verdicts)())  # noqa: SLF001
+    monkeypatch.setattr(languages, "CONTENT_VERDICT_CACHE_SIZE", 3)
+    checked = []
+    real = languages.code_file_reject_reason
+    monkeypatch.setattr(languages, "code_file_reject_reason", lambda *a, **k: checked.append(a[0]) or real(*a, **k))
+    long_line = "x = '" + "z" * 1200 + "'\n"
+    assert languages.content_reject_reason("a.py", long_line) == "long_lines"
+    assert languages.content_reject_reason("b/c.py", long_line) == "long_lines"  # same contents: no new check
+    assert checked == ["a.py"]
+    assert languages.content_reject_reason("a.py", long_line, max_line_length=5000,
+                                           max_mean_line_length=5000) is None  # other rules: checked again
+    assert languages.content_reject_reason("a.py", long_line.encode()) == "long_lines"  # bytes are their own key
+    assert code.code_file_reject_reason("a.py", b"\xff\xfe", path_rules=False) == "binary"
+    assert languages.content_reject_reason("a.py", b"\xff\xfe") == "binary"
+    assert len(checked) == 4 and len(languages._content_verdicts) == 3  # noqa: SLF001 - bounded

@@ -269,15 +269,17 @@ def test_one_parse_per_file_version_for_errors_and_definitions(monkeypatch):
     from transforms.code import parse as parse_module
 
     parsed = []
-    real_parse = parse_module.parse
-    monkeypatch.setattr(parse_module, "parse", lambda source, grammar: parsed.append(grammar) or real_parse(source, grammar))
+    real_reparse = parse_module._reparse  # noqa: SLF001
+    monkeypatch.setattr(parse_module, "_reparse",
+                        lambda parser, data, previous: parsed.append(parser.language) or real_reparse(parser, data, previous))
     monkeypatch.setattr(parse_module, "_parsed_cache", type(parse_module._parsed_cache)())  # noqa: SLF001
     source = "def only_once(x):\n    return x\n"
     assert has_parse_errors(source, "python") is False
     assert [d.qualified_name for d in list_definitions(source, "python")] == ["only_once"]
     assert list_definitions(source.encode(), "python") == list_definitions(source, "python")  # bytes: same version
-    assert parsed == ["python"]
-    assert has_parse_errors(source, "ruby") is not None and parsed == ["python", "ruby"]  # a grammar is its own key
+    assert parsed == [parser_for("python").language]
+    assert has_parse_errors(source, "ruby") is not None  # a grammar is its own key
+    assert parsed == [parser_for("python").language, parser_for("ruby").language]
     assert has_parse_errors(source, "cobol") is None and list_definitions(source, "cobol") == []
 
 
@@ -286,7 +288,76 @@ def test_parse_cache_is_bounded(monkeypatch):
 
     monkeypatch.setattr(parse_module, "PARSED_CACHE_SIZE", 3)
     monkeypatch.setattr(parse_module, "_parsed_cache", type(parse_module._parsed_cache)())  # noqa: SLF001
+    monkeypatch.setattr(parse_module, "_parsed_definitions", [0])  # noqa: SLF001
     for i in range(10):
         assert list_definitions(f"def f{i}():\n    pass\n", "python")[0].name == f"f{i}"
     assert len(parse_module._parsed_cache) == 3  # noqa: SLF001
     assert has_parse_errors("def f9(:\n", "python") is True
+
+
+def test_parse_cache_is_bounded_by_the_definitions_it_holds(monkeypatch):
+    from transforms.code import parse as parse_module
+
+    monkeypatch.setattr(parse_module, "PARSED_CACHE_DEFINITIONS", 100)
+    monkeypatch.setattr(parse_module, "_parsed_cache", type(parse_module._parsed_cache)())  # noqa: SLF001
+    monkeypatch.setattr(parse_module, "_parsed_definitions", [0])  # noqa: SLF001
+    for i in range(10):  # 30 definitions a version: at most 3 versions fit
+        source = "".join(f"def g{i}_{k}():\n    pass\n" for k in range(30))
+        assert len(list_definitions(source, "python")) == 30
+    held = parse_module._parsed_cache  # noqa: SLF001
+    assert len(held) == 3 and sum(len(v.definitions) for v in held.values()) == 90
+    assert parse_module._parsed_definitions == [90]  # noqa: SLF001
+
+
+def test_incremental_reparse_gives_the_fresh_parse(monkeypatch):
+    # An after-file is re-parsed from its before-file's tree; the answer must be a fresh parse's,
+    # whatever the edit: inside a token, across lines, breaking or repairing the syntax.
+    import random
+
+    from transforms.code import parse as parse_module
+
+    monkeypatch.setattr(parse_module, "_parsed_cache", type(parse_module._parsed_cache)())  # noqa: SLF001
+    rng = random.Random(7)
+    reparsed = 0
+    real_reparse = parse_module._reparse  # noqa: SLF001
+
+    def counting(parser, data, previous):
+        nonlocal reparsed
+        reparsed += previous is not None
+        return real_reparse(parser, data, previous)
+
+    monkeypatch.setattr(parse_module, "_reparse", counting)
+    pieces = ["", "x", "(", ")", "{", "}", ";", "\n", "  return a\n", "def g(:\n", "é", "0"]
+    for grammar, (valid, broken) in SNIPPETS.items():
+        source = (valid * 8 + broken + valid * 4).encode()
+        for _ in range(12):
+            start = rng.randrange(len(source))
+            end = min(len(source), start + rng.randrange(8))
+            edited = source[:start] + rng.choice(pieces).encode() + source[end:]
+            for version in (source, edited):  # the before-file, then the after-file from its tree
+                got = (has_parse_errors(version, grammar, base=source), list_definitions(version, grammar))
+                tree = parser_for(grammar).parse(version)
+                assert got == (tree.root_node.has_error, list(parse_module._definitions_of(tree, grammar))), (
+                    grammar, version)  # noqa: SLF001
+            source = edited
+    assert reparsed > 100  # the incremental path was taken, not only fresh parses
+
+
+def test_a_tree_re_parsed_from_stays_valid_and_recent_trees_are_bounded(monkeypatch):
+    from transforms.code import parse as parse_module
+
+    monkeypatch.setattr(parse_module, "_parsed_cache", type(parse_module._parsed_cache)())  # noqa: SLF001
+    monkeypatch.setattr(parse_module, "_recent_trees", type(parse_module._recent_trees)())  # noqa: SLF001
+    base = "".join(f"def f{i}(x):\n    return x + {i}\n\n" for i in range(40))
+    assert has_parse_errors(base, "python") is False
+    one = base.replace("return x + 3\n", "return (x + 3\n\n\n\n")  # broken, 3 lines longer
+    two = base.replace("def f30(x):", "def f30(x, y):")
+    assert has_parse_errors(one, "python", base=base) is True
+    # the base's tree was re-parsed from once; re-parsing from it again must still be exact
+    assert has_parse_errors(two, "python", base=base) is False
+    fresh = parse_module._definitions_of(parser_for("python").parse(two.encode()), "python")  # noqa: SLF001
+    assert list_definitions(two, "python") == list(fresh)
+    assert [d.name for d in fresh] == [f"f{i}" for i in range(40)] and fresh[39].start_line == 118
+    for i in range(20):
+        has_parse_errors(base + f"x{i} = {i}\n", "python", base=base)
+    assert len(parse_module._recent_trees) == parse_module.RECENT_TREES  # noqa: SLF001
