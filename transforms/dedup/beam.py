@@ -172,8 +172,9 @@ class _SignBatchFn(beam.DoFn):
     """A batch of records -> band chunks (main), the ticket of the batch's verification sketches, the
     ticket of the packed batch.
 
-    Band chunk: ``((band, shard), (batch_key, band_hashes, rows))``; shard is taken from the band
-    hash, so equal band values always meet in the same group. The ids and scores travel once per
+    Band chunk: ``(shard, (batch_key, band_hashes, rows))``, all bands of the batch's rows whose band
+    hash falls in that shard; shard is taken from the band hash, so equal band values always meet in
+    the same group. The ids and scores travel once per
     batch (``_NODES``) and are attached only to the rows whose band hash collided.
 
     ``processes`` > 1: the signatures (``minhash.sign_batch``) are computed in that many worker
@@ -253,16 +254,17 @@ class _SignBatchFn(beam.DoFn):
 
 
 def _band_outputs(key: bytes, ids: list, scores, rows: np.ndarray, keys: np.ndarray, shard_of: np.ndarray):
-    """A batch's ids and scores (tagged ``_NODES``) and its band chunks (see ``_SignBatchFn``)."""
+    """A batch's ids and scores (tagged ``_NODES``) and its band chunks (see ``_SignBatchFn``): one
+    per shard holding every band (a band hash includes its band, so a bucket never mixes bands)."""
     if rows.size == 0:
         return
     yield beam.pvalue.TaggedOutput(_NODES, (key, (ids, scores)))
-    for band in range(keys.shape[1]):
-        order = np.argsort(shard_of[:, band], kind="stable")
-        shard_sorted = shard_of[order, band]
-        cuts = np.flatnonzero(np.diff(shard_sorted)) + 1
-        for members in np.split(order, cuts):
-            yield (band, int(shard_of[members[0], band])), (key, keys[members, band], rows[members])
+    flat_shards, flat_keys = shard_of.ravel(), keys.ravel()
+    flat_rows = np.repeat(rows, keys.shape[1])
+    order = np.argsort(flat_shards, kind="stable")
+    cuts = np.flatnonzero(np.diff(flat_shards[order])) + 1
+    for members in np.split(order, cuts):
+        yield int(flat_shards[members[0]]), (key, flat_keys[members], flat_rows[members])
 
 
 class _ExactSurvivorBandsFn(beam.DoFn):
@@ -283,7 +285,7 @@ class _ExactSurvivorBandsFn(beam.DoFn):
 
 
 def _colliding_rows(keyed_chunks):
-    """One (band, shard) group -> ``(batch_key, ((band, shard), hashes, rows))`` per batch for the
+    """One shard group -> ``(batch_key, (shard, hashes, rows))`` per batch for the
     rows whose band hash some other row shares (the only ones that can give an edge)."""
     group, chunks = keyed_chunks
     chunks = list(chunks)
@@ -300,7 +302,7 @@ def _colliding_rows(keyed_chunks):
 
 def _attach_nodes(keyed):
     """A batch's ids and scores + its colliding rows -> the band chunks of those rows with their ids
-    and scores: ``((band, shard), (batch_key, hashes, rows, ids, scores))``."""
+    and scores: ``(shard, (batch_key, hashes, rows, ids, scores))``."""
     batch, grouped = keyed
     if not grouped["colliding"]:
         return
@@ -310,7 +312,7 @@ def _attach_nodes(keyed):
 
 
 def _star_edges(keyed_chunks):
-    """One (band, shard) group -> star edges ``(center, other)`` per bucket, keyed by center's batch.
+    """One shard group -> star edges ``(center, other)`` per bucket, keyed by center's batch.
 
     A bucket is a run of equal band hashes; its center is its smallest node (best keep key),
     so a bucket of k documents gives k-1 edges, never k^2.
@@ -466,8 +468,8 @@ class NearDedup(beam.PTransform):
     """MinHash LSH near-dup removal; returns ``(kept, removed)`` (``removed.method == "minhash"``).
 
     Pipeline: ``BatchElements`` (``batch_chars`` characters, at most ``max_batch_records``)
-    -> numpy signatures per batch -> band chunks (hashes and rows only) keyed by ``(band, shard of
-    band hash)`` -> GroupByKey -> the rows whose band hash collided get their ids and scores (sent
+    -> numpy signatures per batch -> band chunks (hashes and rows only) keyed by the shard of the
+    band hash (``bucket_shards`` groups) -> GroupByKey -> the rows whose band hash collided get their ids and scores (sent
     once per batch) -> GroupByKey again -> per bucket (equal band hash) star edges from the bucket's smallest node
     (best score, then smallest id) to every other member, never all pairs -> edges
     deduplicated and, with ``config.verify``, kept only if the estimated Jaccard of the two
@@ -483,14 +485,14 @@ class NearDedup(beam.PTransform):
     documents that have a verified duplicate (about 400 bytes each: 10 M -> ~4 GB); past
     that they run as ``rounds`` Beam rounds plus a bounded local finish, which fails with
     ``ComponentsTooLarge`` if even the unconverged remainder is too big: never silently
-    wrong. One ``(band, shard)`` group holds documents / ``bucket_shards`` band entries
+    wrong. One shard group holds documents x bands / ``bucket_shards`` band entries
     (~25 bytes each); one signature batch is held whole (``batch_chars`` of text).
     """
 
     def __init__(self, text_field: str = "text", id_field: str = "id", score_field: str | None = None,
                  config: MinHashConfig | None = None, stage: str = "dedup:near",
                  text_fn: Callable[[dict], str] | None = None, batch_chars: int = 4_000_000,
-                 max_batch_records: int = 4096, bucket_shards: int = 16,
+                 max_batch_records: int = 4096, bucket_shards: int = 64,
                  max_local_nodes: int = DEFAULT_MAX_LOCAL_NODES, rounds: int = DEFAULT_ROUNDS,
                  spill_dir: str | None = None, sign_processes: int = 1):
         super().__init__()
