@@ -2,7 +2,8 @@
 
 Both return ``(kept, removed)``: ``kept`` holds the input records that survive, ``removed``
 holds rows of ``schemas.common.DEDUP_REMOVED_SCHEMA``. Every input record ends up in exactly
-one of them. Counters: namespace ``stage:<stage>``, names ``in``, ``out``, ``removed``.
+one of them. ``ExactNearDedup`` is the two in one pass and returns ``(kept, exact removed, near
+removed)``. Counters: namespace ``stage:<stage>``, names ``in``, ``out``, ``removed``.
 Which record survives is decided by ``exact.keep_key`` (best ``score_field``, then smallest
 id), so the output does not depend on bundling or element order.
 """
