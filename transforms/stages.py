@@ -11,6 +11,7 @@ from __future__ import annotations
 import ctypes
 import threading
 import time
+import zlib
 from collections import defaultdict
 from typing import Any, Callable, Iterable, NamedTuple
 
@@ -358,8 +359,12 @@ class UniqueBy(beam.PTransform):
 _TICKETS = "tickets"
 
 
+_UNIQUE_SHARDS = 64  # groups of keys: one element per batch and shard, not per record
+
+
 class _UniqueKeysFn(beam.DoFn):
-    """A batch of records -> its ticket (tagged ``_TICKETS``) and ``(key, (batch, row))`` per record."""
+    """A batch of records -> its ticket (tagged ``_TICKETS``) and ``(shard, (batch, [(key, row), ...]))``
+    per shard of the keys (crc32, stable across processes)."""
 
     def __init__(self, key_field: str, store):
         self.key_field, self.store = key_field, store
@@ -367,16 +372,25 @@ class _UniqueKeysFn(beam.DoFn):
     def process(self, batch: list):
         name, ticket = self.store.put_by_content(batch)  # keys may repeat across batches here
         yield beam.pvalue.TaggedOutput(_TICKETS, (name, ticket))
+        chunks: dict[int, list] = {}
         for row, record in enumerate(batch):
-            yield str(record.get(self.key_field)), (name, row)
+            key = str(record.get(self.key_field))
+            chunks.setdefault(zlib.crc32(key.encode("utf-8", "surrogatepass")) % _UNIQUE_SHARDS, []).append(
+                (key, row))
+        for shard in sorted(chunks):
+            yield shard, (name, chunks[shard])
 
 
 def _contested_rows(item):
-    """A key with its ``(batch, row)`` members -> ``(batch, row)`` of each member when there are several."""
-    _, members = item
-    members = list(members)
-    if len(members) > 1:
-        yield from members
+    """A shard of keys -> ``(batch, row)`` of each member of a key that has several."""
+    _, chunks = item
+    members: dict[str, list] = {}
+    for name, entries in chunks:
+        for key, row in entries:
+            members.setdefault(key, []).append((name, row))
+    for group in members.values():
+        if len(group) > 1:
+            yield from group
 
 
 def _contested_json(item, key_field: str):

@@ -6,7 +6,7 @@ worker processes of ``NearDedup(sign_processes=...)``) does not import Beam.
 import importlib
 
 _EXPORTS = {
-    "REMOVED": "beam", "ExactDedup": "beam", "NearDedup": "beam",
+    "REMOVED": "beam", "ExactDedup": "beam", "NearDedup": "beam", "ExactNearDedup": "beam",
     "ComponentsTooLarge": "components", "ConnectedComponents": "components", "local_components": "components",
     "TextNormalization": "exact", "content_key": "exact", "keep_key": "exact", "normalize_text": "exact",
     "MinHashConfig": "minhash", "optimal_bands_rows": "minhash", "signatures": "minhash",

@@ -2,7 +2,8 @@
 
 Both return ``(kept, removed)``: ``kept`` holds the input records that survive, ``removed``
 holds rows of ``schemas.common.DEDUP_REMOVED_SCHEMA``. Every input record ends up in exactly
-one of them. Counters: namespace ``stage:<stage>``, names ``in``, ``out``, ``removed``.
+one of them. ``ExactNearDedup`` is the two in one pass and returns ``(kept, exact removed, near
+removed)``. Counters: namespace ``stage:<stage>``, names ``in``, ``out``, ``removed``.
 Which record survives is decided by ``exact.keep_key`` (best ``score_field``, then smallest
 id), so the output does not depend on bundling or element order.
 """
@@ -19,13 +20,14 @@ from apache_beam.transforms.window import GlobalWindows
 
 from transforms.dedup.components import DEFAULT_MAX_LOCAL_NODES, DEFAULT_ROUNDS, ConnectedComponents
 from transforms.dedup.exact import DEFAULT_NORMALIZATION, TextNormalization, content_key, keep_key, numeric_score
-from transforms.dedup.minhash import MinHashConfig, min_equal_sketch_values, sign_batch
+from transforms.dedup.minhash import MinHashConfig, band_shards, min_equal_sketch_values, sign_and_key_batch, sign_batch
 from transforms.dedup.spill import RecordStore, batch_key
 from transforms.records import public_record, record_to_json, reject_row
 from transforms.stages import REJECTS, STAGE_NAMESPACE_PREFIX, StageCounters
 
 REMOVED = "removed"
-_SKETCHES, _RECORDS, _NODES = "sketches", "records", "nodes"
+_SKETCHES, _RECORDS, _NODES, _SIGNED = "sketches", "records", "nodes", "signed"
+EXACT_REMOVED, NEAR_REMOVED = "exact_removed", "near_removed"
 
 
 class _Counters(StageCounters):
@@ -71,9 +73,22 @@ def _batched(records, text_of, batch_chars: int, max_records: int):
         element_size_fn=lambda r: max(chars_floor, len(text_of(r))), record_metrics=False)
 
 
+EXACT_SHARDS = 64  # groups of exact content keys: one element per batch and shard, not per record
+
+
+def _content_key_chunks(key: bytes, content_keys: list[str], keep_keys: list[tuple]):
+    """A batch's exact keys -> ``(shard, (batch key, [(content key, keep key, row), ...]))`` per shard of
+    the content key (its leading hex digits), so the grouping gets a few elements per batch."""
+    chunks: dict[int, list] = {}
+    for row, content in enumerate(content_keys):
+        chunks.setdefault(int(content[:4], 16) % EXACT_SHARDS, []).append((content, keep_keys[row], row))
+    for shard in sorted(chunks):
+        yield shard, (key, chunks[shard])
+
+
 class _ContentKeysFn(beam.DoFn):
-    """A batch of records -> the batch into the store (ticket tagged ``_RECORDS``) and one
-    ``(content key, (keep key, batch key, row))`` per record: only keys reach the grouping."""
+    """A batch of records -> the batch into the store (ticket tagged ``_RECORDS``) and its content keys
+    in chunks (``_content_key_chunks``): only keys reach the grouping."""
 
     def __init__(self, text_of, id_field: str, score_field: str | None, normalization, store: RecordStore):
         self.text_of, self.id_field, self.score_field = text_of, id_field, score_field
@@ -83,22 +98,27 @@ class _ContentKeysFn(beam.DoFn):
         ids = [_record_id(r, self.id_field) for r in batch]
         key = batch_key(ids)
         yield beam.pvalue.TaggedOutput(_RECORDS, (key, self.store.put(key, batch)))
-        for row, record in enumerate(batch):
-            score = record.get(self.score_field) if self.score_field else None
-            yield content_key(self.text_of(record), self.normalization), (keep_key(score, ids[row]), key, row)
+        keep_keys = [keep_key(record.get(self.score_field) if self.score_field else None, ids[row])
+                     for row, record in enumerate(batch)]
+        yield from _content_key_chunks(key, [content_key(self.text_of(r), self.normalization) for r in batch],
+                                       keep_keys)
 
 
 def _exact_decisions(keyed):
-    """One content key with its members -> ``(batch key, (row, kept id))`` for each member that is
-    not the survivor (best keep key; every member with the survivor's id stays)."""
-    _, members = keyed
-    members = list(members)
-    if len(members) < 2:
-        return
-    kept_id = min(m[0] for m in members)[2]
-    for keep, key, row in members:
-        if keep[2] != kept_id:
-            yield key, (row, kept_id)
+    """One shard of content keys -> ``(batch key, (row, kept id))`` for each member of a key that is
+    not the key's survivor (best keep key; every member with the survivor's id stays)."""
+    _, chunks = keyed
+    members: dict[str, list] = {}
+    for key, entries in chunks:
+        for content, keep, row in entries:
+            members.setdefault(content, []).append((keep, key, row))
+    for group in members.values():
+        if len(group) < 2:
+            continue
+        kept_id = min(m[0] for m in group)[2]
+        for keep, key, row in group:
+            if keep[2] != kept_id:
+                yield key, (row, kept_id)
 
 
 class ExactDedup(beam.PTransform):
@@ -153,20 +173,27 @@ class _SignBatchFn(beam.DoFn):
     """A batch of records -> band chunks (main), the ticket of the batch's verification sketches, the
     ticket of the packed batch.
 
-    Band chunk: ``((band, shard), (batch_key, band_hashes, rows))``; shard is taken from the band
-    hash, so equal band values always meet in the same group. The ids and scores travel once per
+    Band chunk: ``(shard, (batch_key, band_hashes, rows))``, all bands of the batch's rows whose band
+    hash falls in that shard; shard is taken from the band hash, so equal band values always meet in
+    the same group. The ids and scores travel once per
     batch (``_NODES``) and are attached only to the rows whose band hash collided.
 
     ``processes`` > 1: the signatures (``minhash.sign_batch``) are computed in that many worker
     processes of this worker, up to ``processes`` batches in flight; only the texts go to them and
     only band hashes and sketches come back. Outputs do not depend on which batch finishes first.
+
+    ``exact`` (a ``TextNormalization``; ``ExactNearDedup``): the batch's exact content keys are
+    computed from the same tokens and are the main output, ``(content key, (keep key, batch key,
+    row))``; the band hashes wait in ``signed_store`` (ticket tagged ``_SIGNED``) until the exact
+    duplicates are known, since only exact survivors take part in near dedup.
     """
 
     def __init__(self, text_of, id_field: str, score_field: str | None, config: MinHashConfig, shards: int,
-                 store: RecordStore, sketch_store: RecordStore, processes: int = 1):
+                 store: RecordStore, sketch_store: RecordStore, processes: int = 1,
+                 exact: TextNormalization | None = None, signed_store: RecordStore | None = None):
         self.text_of, self.id_field, self.score_field = text_of, id_field, score_field
         self.config, self.shards, self.store, self.sketch_store = config, shards, store, sketch_store
-        self.processes = processes
+        self.processes, self.exact, self.signed_store = processes, exact, signed_store
 
     def setup(self):
         self.pool = None
@@ -189,10 +216,12 @@ class _SignBatchFn(beam.DoFn):
             # None (missing or non-numeric score) becomes NaN
             scores = np.array([numeric_score(r.get(self.score_field)) for r in batch], dtype=np.float64)
         texts = [self.text_of(r) for r in batch]
+        args = (texts, self.config, self.shards) + (() if self.exact is None else (self.exact,))
+        sign = sign_batch if self.exact is None else sign_and_key_batch
         if self.pool is None:
-            yield from self._outputs(key, ids, scores, sign_batch(texts, self.config, self.shards))
+            yield from self._outputs(key, ids, scores, sign(*args))
             return
-        self.pending.append((key, ids, scores, self.pool.submit(sign_batch, texts, self.config, self.shards)))
+        self.pending.append((key, ids, scores, self.pool.submit(sign, *args)))
         while len(self.pending) > self.processes:
             key, ids, scores, signed = self.pending.popleft()
             yield from self._outputs(key, ids, scores, signed.result())
@@ -211,23 +240,53 @@ class _SignBatchFn(beam.DoFn):
             self.pool.shutdown(cancel_futures=True)
 
     def _outputs(self, key: bytes, ids: list, scores, signed):
+        if self.exact is not None:
+            signed, content_keys = signed
         rows, keys, shard_of, sketches = signed
         if sketches is not None:
             # the sketches wait in the store too: the two joins group only their ticket
             yield beam.pvalue.TaggedOutput(_SKETCHES, (key, self.sketch_store.put(key, sketches)))
-        if rows.size == 0:
+        if self.exact is not None:
+            yield from _content_key_chunks(key, content_keys, [
+                keep_key(None if scores is None else scores[row], rid) for row, rid in enumerate(ids)])
+            yield beam.pvalue.TaggedOutput(_SIGNED, (key, self.signed_store.put(key, (ids, scores, rows, keys))))
             return
-        yield beam.pvalue.TaggedOutput(_NODES, (key, (ids, scores)))
-        for band in range(keys.shape[1]):
-            order = np.argsort(shard_of[:, band], kind="stable")
-            shard_sorted = shard_of[order, band]
-            cuts = np.flatnonzero(np.diff(shard_sorted)) + 1
-            for members in np.split(order, cuts):
-                yield (band, int(shard_of[members[0], band])), (key, keys[members, band], rows[members])
+        yield from _band_outputs(key, ids, scores, rows, keys, shard_of)
+
+
+def _band_outputs(key: bytes, ids: list, scores, rows: np.ndarray, keys: np.ndarray, shard_of: np.ndarray):
+    """A batch's ids and scores (tagged ``_NODES``) and its band chunks (see ``_SignBatchFn``): one
+    per shard holding every band (a band hash includes its band, so a bucket never mixes bands)."""
+    if rows.size == 0:
+        return
+    yield beam.pvalue.TaggedOutput(_NODES, (key, (ids, scores)))
+    flat_shards, flat_keys = shard_of.ravel(), keys.ravel()
+    flat_rows = np.repeat(rows, keys.shape[1])
+    order = np.argsort(flat_shards, kind="stable")
+    cuts = np.flatnonzero(np.diff(flat_shards[order])) + 1
+    for members in np.split(order, cuts):
+        yield int(flat_shards[members[0]]), (key, flat_keys[members], flat_rows[members])
+
+
+class _ExactSurvivorBandsFn(beam.DoFn):
+    """A batch's signed ticket + its exact removals -> ``_band_outputs`` of the rows that survived."""
+
+    def __init__(self, shards: int):
+        self.shards = shards
+
+    def process(self, keyed):
+        key, grouped = keyed
+        for ticket in grouped["signed"]:
+            ids, scores, rows, keys = RecordStore.get(ticket)
+            removed = np.array(sorted({row for row, _ in grouped["removed"]}), dtype=rows.dtype)
+            if removed.size:
+                survivors = ~np.isin(rows, removed)
+                rows, keys = rows[survivors], keys[survivors]
+            yield from _band_outputs(key, ids, scores, rows, keys, band_shards(keys, self.shards))
 
 
 def _colliding_rows(keyed_chunks):
-    """One (band, shard) group -> ``(batch_key, ((band, shard), hashes, rows))`` per batch for the
+    """One shard group -> ``(batch_key, (shard, hashes, rows))`` per batch for the
     rows whose band hash some other row shares (the only ones that can give an edge)."""
     group, chunks = keyed_chunks
     chunks = list(chunks)
@@ -244,7 +303,7 @@ def _colliding_rows(keyed_chunks):
 
 def _attach_nodes(keyed):
     """A batch's ids and scores + its colliding rows -> the band chunks of those rows with their ids
-    and scores: ``((band, shard), (batch_key, hashes, rows, ids, scores))``."""
+    and scores: ``(shard, (batch_key, hashes, rows, ids, scores))``."""
     batch, grouped = keyed
     if not grouped["colliding"]:
         return
@@ -254,7 +313,7 @@ def _attach_nodes(keyed):
 
 
 def _star_edges(keyed_chunks):
-    """One (band, shard) group -> star edges ``(center, other)`` per bucket, keyed by center's batch.
+    """One shard group -> star edges ``(center, other)`` per bucket, keyed by center's batch.
 
     A bucket is a run of equal band hashes; its center is its smallest node (best keep key),
     so a bucket of k documents gives k-1 edges, never k^2.
@@ -364,6 +423,42 @@ class _RouteFn(beam.DoFn):
                         record, _record_id(record, self.id_field), kept_id, self.method, self.stage))
 
 
+class _RouteBothFn(beam.DoFn):
+    """A batch's ticket with its exact and near removals -> kept records, exact and near removal rows;
+    counted as ``ExactDedup`` then ``NearDedup`` would count them (near sees the exact survivors)."""
+
+    def __init__(self, id_field: str, exact_stage: str, near_stage: str):
+        self.id_field, self.exact_stage, self.near_stage = id_field, exact_stage, near_stage
+
+    def setup(self):
+        self.exact_counters, self.near_counters = _Counters(self.exact_stage), _Counters(self.near_stage)
+
+    def process(self, keyed):
+        _, grouped = keyed
+        exact, near = dict(grouped["exact"]), dict(grouped["near"])  # row -> kept id
+        exact_c, near_c = self.exact_counters, self.near_counters
+        for ticket in grouped["records"]:
+            batch = RecordStore.get(ticket)
+            exact_c.records_in.inc(len(batch))
+            exact_c.records_removed.inc(len(exact))
+            exact_c.records_out.inc(len(batch) - len(exact))
+            near_c.records_in.inc(len(batch) - len(exact))
+            near_c.records_removed.inc(len(near))
+            near_c.records_out.inc(len(batch) - len(exact) - len(near))
+            for row, record in enumerate(batch):
+                kept_id = exact.get(row)
+                if kept_id is not None:
+                    yield beam.pvalue.TaggedOutput(EXACT_REMOVED, removed_row(
+                        record, _record_id(record, self.id_field), kept_id, "exact", self.exact_stage))
+                    continue
+                kept_id = near.get(row)
+                if kept_id is None:
+                    yield record
+                else:
+                    yield beam.pvalue.TaggedOutput(NEAR_REMOVED, removed_row(
+                        record, _record_id(record, self.id_field), kept_id, "minhash", self.near_stage))
+
+
 def _removal_decision(node_root):
     node, root = node_root
     if node != root:
@@ -374,8 +469,8 @@ class NearDedup(beam.PTransform):
     """MinHash LSH near-dup removal; returns ``(kept, removed)`` (``removed.method == "minhash"``).
 
     Pipeline: ``BatchElements`` (``batch_chars`` characters, at most ``max_batch_records``)
-    -> numpy signatures per batch -> band chunks (hashes and rows only) keyed by ``(band, shard of
-    band hash)`` -> GroupByKey -> the rows whose band hash collided get their ids and scores (sent
+    -> numpy signatures per batch -> band chunks (hashes and rows only) keyed by the shard of the
+    band hash (``bucket_shards`` groups) -> GroupByKey -> the rows whose band hash collided get their ids and scores (sent
     once per batch) -> GroupByKey again -> per bucket (equal band hash) star edges from the bucket's smallest node
     (best score, then smallest id) to every other member, never all pairs -> edges
     deduplicated and, with ``config.verify``, kept only if the estimated Jaccard of the two
@@ -391,14 +486,14 @@ class NearDedup(beam.PTransform):
     documents that have a verified duplicate (about 400 bytes each: 10 M -> ~4 GB); past
     that they run as ``rounds`` Beam rounds plus a bounded local finish, which fails with
     ``ComponentsTooLarge`` if even the unconverged remainder is too big: never silently
-    wrong. One ``(band, shard)`` group holds documents / ``bucket_shards`` band entries
+    wrong. One shard group holds documents x bands / ``bucket_shards`` band entries
     (~25 bytes each); one signature batch is held whole (``batch_chars`` of text).
     """
 
     def __init__(self, text_field: str = "text", id_field: str = "id", score_field: str | None = None,
                  config: MinHashConfig | None = None, stage: str = "dedup:near",
                  text_fn: Callable[[dict], str] | None = None, batch_chars: int = 4_000_000,
-                 max_batch_records: int = 4096, bucket_shards: int = 16,
+                 max_batch_records: int = 4096, bucket_shards: int = 64,
                  max_local_nodes: int = DEFAULT_MAX_LOCAL_NODES, rounds: int = DEFAULT_ROUNDS,
                  spill_dir: str | None = None, sign_processes: int = 1):
         super().__init__()
@@ -419,9 +514,21 @@ class NearDedup(beam.PTransform):
                                                 self.sign_processes)).with_outputs(
                 _SKETCHES, _RECORDS, _NODES, main="bands")
         )
+        decisions = self._decisions(signed.bands, signed[_NODES], signed[_SKETCHES])
+        routed = (
+            {"records": signed[_RECORDS], "removed": decisions}
+            | "JoinDecisions" >> beam.CoGroupByKey()
+            | "Route" >> beam.ParDo(_RouteFn(self.id_field, self.stage, "minhash")).with_outputs(
+                REMOVED, main="kept")
+        )
+        return routed.kept, routed[REMOVED]
+
+    def _decisions(self, bands, nodes, sketches):
+        """Band chunks, the batches' ids and scores and sketch tickets -> ``(batch key, (row, kept id))``
+        of every near duplicate."""
         candidate_edges = (
-            {"nodes": signed[_NODES],
-             "colliding": signed.bands
+            {"nodes": nodes,
+             "colliding": bands
              | "GroupBuckets" >> beam.GroupByKey()
              | "CollidingRows" >> beam.FlatMap(_colliding_rows)}
             | "JoinNodes" >> beam.CoGroupByKey()
@@ -431,12 +538,12 @@ class NearDedup(beam.PTransform):
         )
         if self.config.verify:
             with_center_sketches = (
-                {"sketches": signed[_SKETCHES], "edges": candidate_edges}
+                {"sketches": sketches, "edges": candidate_edges}
                 | "JoinCenterSketches" >> beam.CoGroupByKey()
                 | "AttachCenterSketches" >> beam.FlatMap(_attach_center_sketches)
             )
             edges = (
-                {"sketches": signed[_SKETCHES], "edges": with_center_sketches}
+                {"sketches": sketches, "edges": with_center_sketches}
                 | "JoinOtherSketches" >> beam.CoGroupByKey()
                 | "Verify" >> beam.ParDo(_VerifyFn(self.config.threshold, self.config.num_perm, self.stage))
             )
@@ -446,18 +553,56 @@ class NearDedup(beam.PTransform):
                 | "GroupByCenterBatch" >> beam.GroupByKey()
                 | "DistinctEdges" >> beam.Map(lambda kv: _distinct_edges(kv[1]))
             )
-        decisions = (
+        return (
             edges
             | "Components" >> ConnectedComponents(self.max_local_nodes, self.rounds)
             | "Decisions" >> beam.FlatMap(_removal_decision)
         )
-        routed = (
-            {"records": signed[_RECORDS], "removed": decisions}
-            | "JoinDecisions" >> beam.CoGroupByKey()
-            | "Route" >> beam.ParDo(_RouteFn(self.id_field, self.stage, "minhash")).with_outputs(
-                REMOVED, main="kept")
+
+
+class ExactNearDedup(NearDedup):
+    """``ExactDedup`` then ``NearDedup`` on its survivors, with the same output, in one pass over the
+    records: each batch is tokenized once (exact keys and shingles), spilled once and routed once.
+
+    The band hashes wait per batch in the store until the exact decisions are joined to them, so
+    only exact survivors reach the buckets, as in the two-transform chain. Returns
+    ``(kept, exact_removed, near_removed)``; counters under both stages as the chain counts them.
+    """
+
+    def __init__(self, exact_stage: str = "dedup:exact", normalization: TextNormalization = DEFAULT_NORMALIZATION,
+                 **near):
+        super().__init__(**near)
+        self.exact_stage, self.normalization = exact_stage, normalization
+        self.signed_store = RecordStore(near.get("spill_dir"), self.stage + ":signed")
+
+    def expand(self, records):
+        signed = (
+            _batched(records, self.text_of, self.batch_chars, self.max_batch_records)
+            | "Sign" >> beam.ParDo(_SignBatchFn(self.text_of, self.id_field, self.score_field, self.config,
+                                                self.bucket_shards, self.store, self.sketch_store,
+                                                self.sign_processes, exact=self.normalization,
+                                                signed_store=self.signed_store)).with_outputs(
+                _SKETCHES, _RECORDS, _SIGNED, main="keys")
         )
-        return routed.kept, routed[REMOVED]
+        exact = (
+            signed.keys
+            | "GroupByContent" >> beam.GroupByKey()
+            | "KeepBest" >> beam.FlatMap(_exact_decisions)
+        )
+        bands = (
+            {"signed": signed[_SIGNED], "removed": exact}
+            | "JoinExact" >> beam.CoGroupByKey()
+            | "ExactSurvivorBands" >> beam.ParDo(_ExactSurvivorBandsFn(self.bucket_shards)).with_outputs(
+                _NODES, main="bands")
+        )
+        near = self._decisions(bands.bands, bands[_NODES], signed[_SKETCHES])
+        routed = (
+            {"records": signed[_RECORDS], "exact": exact, "near": near}
+            | "JoinDecisions" >> beam.CoGroupByKey()
+            | "Route" >> beam.ParDo(_RouteBothFn(self.id_field, self.exact_stage, self.stage)).with_outputs(
+                EXACT_REMOVED, NEAR_REMOVED, main="kept")
+        )
+        return routed.kept, routed[EXACT_REMOVED], routed[NEAR_REMOVED]
 
 
 # ------------------------------------------------------------------------------- group resolution

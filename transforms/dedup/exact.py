@@ -94,10 +94,13 @@ def normalize_text(text: str, norm: TextNormalization = DEFAULT_NORMALIZATION) -
 def content_key(text: str, norm: TextNormalization = DEFAULT_NORMALIZATION) -> str:
     """Exact-dedup key: hex sha1 of the UTF-8 normalized text (stable across processes)."""
     if norm.strip_punctuation:
-        normalized = b" ".join(word_tokens(text, norm))
-    else:
-        normalized = normalize_text(text, norm).encode("utf-8", "surrogatepass")
-    return hashlib.sha1(normalized).hexdigest()
+        return tokens_key(word_tokens(text, norm))
+    return hashlib.sha1(normalize_text(text, norm).encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def tokens_key(tokens: list[bytes]) -> str:
+    """``content_key`` from the text's ``word_tokens`` (when punctuation is stripped)."""
+    return hashlib.sha1(b" ".join(tokens)).hexdigest()
 
 
 def numeric_score(value: Any) -> float | None:

@@ -40,7 +40,7 @@ from typing import Sequence
 import numpy as np
 from xxhash import xxh3_64_intdigest
 
-from transforms.dedup.exact import DEFAULT_NORMALIZATION, TextNormalization, word_tokens
+from transforms.dedup.exact import DEFAULT_NORMALIZATION, TextNormalization, content_key, tokens_key, word_tokens
 
 SCHEMES = ("affine32", "affine64", "legacy")
 TOKENIZERS = ("words", "code")
@@ -404,7 +404,10 @@ def minhash_signatures(hashes: np.ndarray, counts: np.ndarray, num_perm: int, se
 
 def signatures(texts: Sequence[str], config: MinHashConfig) -> tuple[np.ndarray, np.ndarray]:
     """MinHash signatures of a batch of texts: ``(signatures[n, num_perm], has_shingles[n])``."""
-    tokens_per_doc = [config.tokens(text) for text in texts]
+    return _token_signatures([config.tokens(text) for text in texts], config)
+
+
+def _token_signatures(tokens_per_doc: Sequence[Sequence[bytes]], config: MinHashConfig):
     hashes, counts = shingle_hashes(tokens_per_doc, config)
     return minhash_signatures(hashes, counts, config.num_perm, config.seed, config.scheme), counts > 0
 
@@ -467,16 +470,36 @@ def jaccard(a: set, b: set) -> float:
     return len(a & b) / len(a | b)
 
 
+def band_shards(keys: np.ndarray, shards: int) -> np.ndarray:
+    """The bucket shard of every band hash (its bits 40 and up, so not the bits a bucket is sorted by)."""
+    return ((keys >> np.uint64(40)) % np.uint64(shards)).astype(np.int64)
+
+
 def sign_batch(texts: Sequence[str], config: MinHashConfig, shards: int):
     """What near dedup needs of a batch: ``(rows with shingles, their band hashes [rows, bands],
     the (band, shard) of each, the verification sketches of every row or None)``.
 
     Module-level and Beam-free, so worker processes can run it.
     """
-    sigs, has_shingles = signatures(texts, config)
+    return _sign_tokens([config.tokens(text) for text in texts], config, shards)
+
+
+def sign_and_key_batch(texts: Sequence[str], config: MinHashConfig, shards: int,
+                       normalization: TextNormalization):
+    """``(sign_batch(...), exact content keys)`` of a batch, tokenizing each text once when the
+    exact key's normalization is the shingles' (then both hash the same word tokens)."""
+    tokens_per_doc = [config.tokens(text) for text in texts]
+    if config.tokenizer == "words" and normalization == config.normalization and normalization.strip_punctuation:
+        keys = [tokens_key(tokens) for tokens in tokens_per_doc]
+    else:
+        keys = [content_key(text, normalization) for text in texts]
+    return _sign_tokens(tokens_per_doc, config, shards), keys
+
+
+def _sign_tokens(tokens_per_doc: Sequence[Sequence[bytes]], config: MinHashConfig, shards: int):
+    sigs, has_shingles = _token_signatures(tokens_per_doc, config)
     sketches = verification_sketch(sigs) if config.verify else None
     rows = np.flatnonzero(has_shingles).astype(np.int32)
     bands, band_rows = config.band_layout
     keys = band_hashes(sigs[rows], bands, band_rows)
-    shard_of = ((keys >> np.uint64(40)) % np.uint64(shards)).astype(np.int64)
-    return rows, keys, shard_of, sketches
+    return rows, keys, band_shards(keys, shards), sketches

@@ -61,6 +61,48 @@ class RecordStore:
             handle.write(blob)
         return len(raw), path
 
+    def put_parts(self, parts: dict[int, list]) -> tuple[tuple, bytes | str]:
+        """Store numbered parts of a batch in one blob (one file), each compressed on its own, named by
+        the content; returns a ticket from which ``get_parts`` reads any subset of the parts."""
+        digest, index, blobs, offset = hashlib.sha1(), [], [], 0
+        for number in sorted(parts):
+            raw = pickle.dumps(parts[number], protocol=5)
+            digest.update(raw)
+            blob = _CODEC.compress(raw, asbytes=True)
+            index.append((number, offset, len(blob), len(raw)))
+            blobs.append(blob)
+            offset += len(blob)
+        data = b"".join(blobs)
+        if self.directory is None:
+            return tuple(index), data
+        path = posixpath.join(self.directory, self.stage, digest.hexdigest()[:32] + ".lz4")
+        fs, local = fsspec.core.url_to_fs(path)
+        fs.makedirs(posixpath.dirname(local), exist_ok=True)
+        with fs.open(local, "wb") as handle:
+            handle.write(data)
+        return tuple(index), path
+
+    @staticmethod
+    def get_parts(ticket: tuple[tuple, bytes | str], numbers) -> list:
+        """The rows of the parts ``numbers`` of a ``put_parts`` ticket, in part order."""
+        index, where = ticket
+        wanted = set(numbers)
+        entries = [entry for entry in index if entry[0] in wanted]
+        rows: list = []
+        handle = fsspec.open(where, "rb").open() if isinstance(where, str) else None
+        try:
+            for _, offset, size, raw_size in entries:
+                if handle is None:
+                    blob = where[offset:offset + size]
+                else:
+                    handle.seek(offset)
+                    blob = handle.read(size)
+                rows.extend(pickle.loads(_CODEC.decompress(blob, decompressed_size=raw_size, asbytes=True)))
+        finally:
+            if handle is not None:
+                handle.close()
+        return rows
+
     @staticmethod
     def get(ticket: tuple[int, bytes | str]) -> list:
         size, where = ticket

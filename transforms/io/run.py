@@ -49,7 +49,7 @@ from transforms.io.progress import Progress, worker_logs_to
 from transforms.io.readers import READ_STAGE, InputError, file_size
 from transforms.io.shards import DEFAULT_ROWS_PER_SHARD, WriteShards
 from transforms import steps as steps_
-from transforms.dedup.beam import ExactDedup, NearDedup, resolve_groups
+from transforms.dedup.beam import ExactDedup, ExactNearDedup, NearDedup, resolve_groups
 from transforms.quality.beam import RateRecords
 from transforms.records import record_to_json
 from transforms.stages import (DEFAULT_RECORD_TIMEOUT, BatchStage, CapPerGroup, DeriveRows, ReadItems, Stage,
@@ -490,10 +490,14 @@ class ShardRun:
         common = dict(text_field=spec.text_field, text_fn=spec.text_fn, id_field=spec.id_field,
                       score_field=spec.score_field, spill_dir=spill_dir)
         exact_removed = near_removed = None
-        if spec.exact:
+        if spec.exact and spec.near:  # one pass: tokenized, spilled and routed once
+            records, exact_removed, near_removed = records | f"{label}:exact+near" >> ExactNearDedup(
+                exact_stage="dedup:exact", normalization=spec.exact_normalization, config=spec.minhash,
+                stage="dedup:near", sign_processes=spec.sign_processes, **common)
+        elif spec.exact:
             records, exact_removed = records | f"{label}:exact" >> ExactDedup(
                 stage="dedup:exact", normalization=spec.exact_normalization, **common)
-        if spec.near:
+        elif spec.near:
             records, near_removed = records | f"{label}:near" >> NearDedup(config=spec.minhash, stage="dedup:near",
                                                                            sign_processes=spec.sign_processes,
                                                                            **common)

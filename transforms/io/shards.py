@@ -1,7 +1,8 @@
 """Write deterministic Parquet shards: ``DIR/part-00000-of-0000N.parquet`` (zstd).
 
-A record's shard is chosen from a hash of its sort key, and rows are sorted inside a
-shard, so the same records give byte-identical files whatever the runner's bundling.
+A record's shard is chosen from a hash of its sort key (shard ``i`` of ``n`` holds the ``i``-th of ``n``
+equal ranges of the 64-bit hash), and rows are sorted inside a shard, so the same records give
+byte-identical files whatever the runner's bundling.
 The shard count is ``num_shards`` if set, else ``ceil(rows / rows_per_shard)``; a
 dataset with no rows still gets one empty shard carrying the schema.
 """
@@ -27,10 +28,32 @@ def shard_name(index: int, num_shards: int) -> str:
     return f"part-{index:05d}-of-{num_shards:05d}.parquet"
 
 
+PART_BITS = 8  # a spilled batch is kept in 2**PART_BITS parts by the top bits of the key hash
+
+
+def _key_hash(key: str) -> int:
+    return int.from_bytes(hashlib.sha1(key.encode("utf-8", "surrogatepass")).digest()[:8], "big")
+
+
 def shard_index(key: str, num_shards: int) -> int:
-    """Stable shard of a key (sha1-based; never Python's per-process ``hash``)."""
-    digest = hashlib.sha1(key.encode("utf-8", "surrogatepass")).digest()
-    return int.from_bytes(digest[:8], "big") % num_shards
+    """Stable shard of a key: its range of a 64-bit sha1 prefix (never Python's per-process ``hash``)."""
+    return (_key_hash(key) * num_shards) >> 64
+
+
+def part_shards(part: int, num_shards: int) -> range:
+    """The shards whose hash range overlaps part ``part`` (of ``2**PART_BITS``): one or two, or more
+    when there are more shards than parts."""
+    low = part << (64 - PART_BITS)
+    high = ((part + 1) << (64 - PART_BITS)) - 1
+    return range((low * num_shards) >> 64, ((high * num_shards) >> 64) + 1)
+
+
+def split_by_part(rows: list[dict], sort_key: str) -> dict[int, list[dict]]:
+    """Rows grouped by the top ``PART_BITS`` of their key hash (input order kept inside a part)."""
+    parts: dict[int, list[dict]] = {}
+    for row in rows:
+        parts.setdefault(_key_hash(str(row.get(sort_key))) >> (64 - PART_BITS), []).append(row)
+    return parts
 
 
 def sort_rows(rows: list[dict], sort_key: str) -> list[dict]:
@@ -89,22 +112,15 @@ def _num_shards(count: int, num_shards: int, rows_per_shard: int) -> int:
     return num_shards or max(1, math.ceil(count / rows_per_shard))
 
 
-def split_by_shard(rows: list[dict], sort_key: str, num_shards: int) -> dict[int, list[dict]]:
-    """Rows grouped by ``shard_index`` of their sort key (input order kept inside a shard)."""
-    parts: dict[int, list[dict]] = {}
-    for row in rows:
-        parts.setdefault(shard_index(str(row.get(sort_key)), num_shards), []).append(row)
-    return parts
-
-
 class WriteShards(beam.PTransform):
     """Write a PCollection of schema-conforming dicts as deterministic shards in ``directory``.
 
     Records must already pass ``schemas.validate.check_record`` (``ShardRun.write`` does that).
-    Records never ride through a grouping: they are spilled in batches to a ``RecordStore``
-    (files under ``spill_dir``, else compressed inline), each batch is split by shard once the
-    count is known, and a shard's writer reads back only its own pieces; only tickets are
-    grouped. Memory is bounded by one shard's rows (``rows_per_shard``).
+    Records never ride through a grouping: they are spilled once, in batches to a ``RecordStore``
+    (files under ``spill_dir``, else compressed inline), each batch in ``2**PART_BITS`` parts by
+    key hash range; once the count is known a shard's writer gets the tickets of the batches with
+    the parts that overlap its range and reads only those parts back (rows of a part that spans
+    two shards are filtered). Only tickets are grouped. Memory is bounded by one shard's rows.
     """
 
     def __init__(self, directory: str, schema: pa.Schema, sort_key: str = "id",
@@ -121,7 +137,7 @@ class WriteShards(beam.PTransform):
         directory, schema, sort_key = self.directory, self.schema, self.sort_key
         fs, _ = fsspec.core.url_to_fs(directory)
         fs.makedirs(directory, exist_ok=True)
-        batches_store, pieces_store = RecordStore(self.spill_dir, "batches"), RecordStore(self.spill_dir, "pieces")
+        batches_store = RecordStore(self.spill_dir, "batches")
         total = (
             records
             | "count" >> beam.combiners.Count.Globally()
@@ -130,16 +146,18 @@ class WriteShards(beam.PTransform):
         n_shards = beam.pvalue.AsSingleton(total)
 
         def split_batch(ticket, n):
-            parts = split_by_shard(RecordStore.get(ticket), sort_key, n)
-            if len(parts) == 1:  # one shard (small datasets): the batch is its own piece
-                yield next(iter(parts)), ticket
-                return
-            for index, part in sorted(parts.items()):
-                yield index, pieces_store.put_by_content(part)[1]
+            by_shard: dict[int, list[int]] = {}
+            for part, *_ in ticket[0]:
+                for index in part_shards(part, n):
+                    by_shard.setdefault(index, []).append(part)
+            for index in sorted(by_shard):
+                yield index, (ticket, tuple(by_shard[index]))
 
         def write_group(item, n):
-            index, tickets = item
-            rows = [row for ticket in tickets for row in RecordStore.get(ticket)]
+            index, pieces = item
+            rows = [row for ticket, parts in pieces for row in RecordStore.get_parts(ticket, parts)]
+            if n > 1:  # a part at a range boundary holds rows of the next shard too
+                rows = [row for row in rows if shard_index(str(row.get(sort_key)), n) == index]
             write_shard(sort_rows(rows, sort_key), schema, posixpath.join(directory, shard_name(index, n)))
             return index
 
@@ -150,7 +168,7 @@ class WriteShards(beam.PTransform):
         written = (
             records
             | "batch" >> beam.BatchElements(min_batch_size=self.batch_records, max_batch_size=self.batch_records)
-            | "spill" >> beam.Map(lambda batch: batches_store.put_by_content(batch)[1])
+            | "spill" >> beam.Map(lambda batch: batches_store.put_parts(split_by_part(batch, sort_key)))
             | "split" >> beam.FlatMap(split_batch, n_shards)
             | "group" >> beam.GroupByKey()
             | "write" >> beam.Map(write_group, n_shards)

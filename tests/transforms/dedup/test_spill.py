@@ -51,3 +51,58 @@ def test_signatures_in_worker_processes_give_the_same_answer(tmp_path):
     # small batches: several are in flight in the two processes, the last ones leave in finish_bundle
     _check(NearDedup(stage="nr2", spill_dir=str(tmp_path), batch_chars=1500, rounds=1, sign_processes=2),
            inputs, near_removed)
+
+
+def _chain_and_fused(inputs, tmp_path, **near):
+    """(ExactDedup then NearDedup, ExactNearDedup) on the same input: kept records, exact and near
+    removal rows, and the stages' counters."""
+    import json
+
+    from apache_beam.metrics.metric import MetricsFilter
+
+    from transforms.dedup import ExactNearDedup
+
+    answers = []
+    for fused in (False, True):
+        p = beam.Pipeline(runner=FnApiRunner())
+        records = p | beam.Create(inputs, reshuffle=False)
+        spill = str(tmp_path / ("fused" if fused else "chain"))
+        if fused:
+            kept, exact, near_rows = records | ExactNearDedup(stage="nr", exact_stage="ex", spill_dir=spill,
+                                                               rounds=1, **near)
+        else:
+            kept, exact = records | ExactDedup(stage="ex", spill_dir=spill, score_field=near.get("score_field"),
+                                               batch_chars=near.get("batch_chars", 4_000_000))
+            kept, near_rows = kept | NearDedup(stage="nr", spill_dir=spill, rounds=1, **near)
+        out = tmp_path / f"out-{fused}"
+        out.mkdir()
+        for name, pcoll in (("kept", kept), ("exact", exact), ("near", near_rows)):
+            (pcoll | f"json {name}" >> beam.Map(json.dumps, sort_keys=True) | f"list {name}" >> beam.combiners.ToList()
+             | f"save {name}" >> beam.Map(lambda rows, path=str(out / name): open(path, "w").write(json.dumps(rows))))
+        result = p.run()
+        result.wait_until_finish()
+        got = {name: sorted(json.loads((out / name).read_text())) for name in ("kept", "exact", "near")}
+        counters = result.metrics().query(MetricsFilter())["counters"]
+        got["counters"] = sorted((c.key.metric.namespace, c.key.metric.name, c.committed) for c in counters
+                                 if c.key.metric.namespace in ("stage:ex", "stage:nr"))
+        answers.append(got)
+    return answers
+
+
+def test_fused_exact_and_near_dedup_equals_the_chain(tmp_path):
+    base = records()
+    inputs = base + [{"id": "zz-exact", "text": base[0]["text"].upper()},  # exact copy of n-base
+                     {"id": "0-exact", "text": base[4]["text"] + " !"},  # exact copy of p-base, smaller id
+                     {"id": "b-exact", "text": base[1]["text"]}]  # exact copy of a near copy
+    chain, fused = _chain_and_fused(inputs, tmp_path, batch_chars=2500)
+    assert fused == chain
+    assert len(chain["exact"]) == 4 and len(chain["near"]) >= 4  # the case is not trivial
+    assert ("stage:nr", "in", len(inputs) - 4) in chain["counters"]
+
+
+def test_fused_dedup_with_scores_and_sign_processes_equals_the_chain(tmp_path):
+    base = records(score_of={"n-copy2": 0.9, "zz-exact": 2.0, "p-copy": float("nan"), "p-base": True})
+    inputs = base + [{"id": "zz-exact", "text": base[0]["text"], "q": 2.0}]
+    chain, fused = _chain_and_fused(inputs, tmp_path, score_field="q", batch_chars=1500, sign_processes=2)
+    assert fused == chain
+    assert any('"kept_id": "zz-exact"' in row for row in chain["near"])  # the best score won the cluster
