@@ -12,7 +12,7 @@ turns every non-conforming record into a reject instead of a failed write.
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import Any, Callable
 
 import pyarrow as pa
 import pyarrow.types as pat
@@ -106,8 +106,67 @@ def _check_field(value: Any, f: pa.Field, path: str) -> Rejected | None:
     return _check_value(value, f.type, path)
 
 
-def check_record(record: Any, schema: pa.Schema) -> Rejected | None:
-    """None when ``record`` conforms to ``schema``, else the first problem found."""
+def _value_test(type_: pa.DataType) -> Callable[[Any], bool]:
+    """A fast yes/no reading of ``_check_value(value, type_, ...) is None``."""
+    if pat.is_string(type_) or pat.is_large_string(type_):
+        return lambda v: isinstance(v, str) and (v.isascii() or _encodes(v))
+    if pat.is_boolean(type_):
+        return lambda v: isinstance(v, bool)
+    if pat.is_integer(type_):
+        bound = _INT_BOUNDS[type_.bit_width]
+        low, high = (0, 2 * bound) if pat.is_unsigned_integer(type_) else (-bound, bound)
+        return lambda v: isinstance(v, int) and not isinstance(v, bool) and low <= v < high
+    if pat.is_floating(type_):
+        return lambda v: (isinstance(v, float) or (
+            isinstance(v, int) and not isinstance(v, bool) and -_FLOAT_MAX <= v <= _FLOAT_MAX))
+    if pat.is_binary(type_) or pat.is_large_binary(type_):
+        return lambda v: isinstance(v, (bytes, bytearray))
+    if pat.is_list(type_) or pat.is_large_list(type_):
+        item = _field_test(type_.value_field)
+        return lambda v: isinstance(v, (list, tuple)) and all(map(item, v))
+    if pat.is_struct(type_):
+        children = [(child.name, _field_test(child)) for child in type_]
+        return lambda v: isinstance(v, dict) and all(test(v.get(name)) for name, test in children)
+    if pat.is_map(type_):
+        key, item = _value_test(type_.key_type), _value_test(type_.item_type)
+        return lambda v: isinstance(v, dict) and all(
+            key(k) and (x is None or item(x)) for k, x in v.items())
+    return lambda v: _check_value(v, type_, "") is None
+
+
+def _encodes(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _field_test(f: pa.Field) -> Callable[[Any], bool]:
+    test = _value_test(f.type)
+    if f.nullable:
+        return lambda v: v is None or test(v)
+    return lambda v: v is not None and test(v)
+
+
+class RecordChecker:
+    """``check_record`` for one schema, compiled once: a fast pass over each field, and
+    the field-by-field reading only for a record that fails it (to name the problem)."""
+
+    def __init__(self, schema: pa.Schema):
+        self.schema = schema
+        self._fields = [(f.name, _field_test(f)) for f in schema]
+
+    def __call__(self, record: Any) -> Rejected | None:
+        if isinstance(record, dict) and all(test(record.get(name)) for name, test in self._fields):
+            return None
+        return _first_problem(record, self.schema)
+
+    def __reduce__(self):
+        return RecordChecker, (self.schema,)
+
+
+def _first_problem(record: Any, schema: pa.Schema) -> Rejected | None:
     if not isinstance(record, dict):
         return Rejected("not_a_record", f"expected an object, got {type(record).__name__}")
     for f in schema:
@@ -115,3 +174,16 @@ def check_record(record: Any, schema: pa.Schema) -> Rejected | None:
         if problem:
             return problem
     return None
+
+
+_CHECKERS: dict[int, RecordChecker] = {}
+
+
+def check_record(record: Any, schema: pa.Schema) -> Rejected | None:
+    """None when ``record`` conforms to ``schema``, else the first problem found."""
+    checker = _CHECKERS.get(id(schema))
+    if checker is None or checker.schema is not schema:
+        if len(_CHECKERS) >= 256:
+            _CHECKERS.clear()
+        checker = _CHECKERS[id(schema)] = RecordChecker(schema)
+    return checker(record)

@@ -43,3 +43,33 @@ def test_lone_surrogate_is_invalid_utf8():
 
 def test_non_dict_is_not_a_record():
     assert check_record(["id"], SCHEMA).reason == "not_a_record"
+
+
+def test_fast_checker_agrees_with_the_field_by_field_reading_on_every_shape():
+    import datetime
+
+    from schemas.validate import _first_problem
+    schema = pa.schema([
+        field("s", pa.string(), "s", nullable=False), field("i8", pa.int8(), "i8"),
+        field("u16", pa.uint16(), "u16"), field("f", pa.float32(), "f"),
+        field("b", pa.bool_(), "b"), field("raw", pa.binary(), "raw"),
+        field("ls", pa.large_list(pa.large_string()), "ls"),
+        field("m", pa.map_(pa.string(), pa.int64()), "m"),
+        field("st", pa.struct([field("k", pa.int64(), "k", nullable=False)]), "st"),
+        field("ts", pa.timestamp("s"), "ts"),
+    ])
+    values = [None, "x", "\udc80", "é", 0, -129, 127, 128, 65535, 65536, -1, True, 1.5,
+              float("nan"), 2**1100, b"x", bytearray(b"y"), ["a", None], ["a", 1], ("z",),
+              {"a": 1}, {"a": None}, {1: 1}, {"a": "1"}, {"k": 1}, {"k": None}, {},
+              datetime.datetime(2020, 1, 1), "2020-01-01"]
+    checked = 0
+    for name in schema.names:
+        for value in values:
+            record = {"s": "ok", name: value}
+            fast, slow = check_record(record, schema), _first_problem(record, schema)
+            assert fast == slow, (name, value)
+            checked += fast is None
+    assert 0 < checked < len(values) * len(schema.names)
+    for record in (None, [], "s", {"s": None}):
+        assert check_record(record, schema) == _first_problem(record, schema)
+    assert all(check_record({"s": v}, schema) for v in values if not isinstance(v, str))
