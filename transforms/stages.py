@@ -153,6 +153,23 @@ class _RunningStage:
         self.name, self.fn, self.kind, self.id_field = stage
         self.counters = StageCounters(self.name)
         self.batch = getattr(self.fn, "process_batch", None)
+        # Counts kept here and handed to Beam's counters once per bundle (``flush``): a Beam
+        # counter update per record costs more than many stage functions.
+        self.pending_in = self.pending_out = self.pending_micros = 0
+
+    def count_in(self, n: int = 1) -> None:
+        self.pending_in += n
+        LOCAL_PROGRESS[self.name] += n  # the progress line stays per record
+
+    def flush(self) -> None:
+        counters = self.counters
+        if self.pending_in:
+            counters.records_in.counter.inc(self.pending_in)
+        if self.pending_out:
+            counters.records_out.inc(self.pending_out)
+        if self.pending_micros:
+            counters.micros.inc(self.pending_micros)
+        self.pending_in = self.pending_out = self.pending_micros = 0
 
     def outcomes(self, record: Any) -> list:
         return _outcomes(self.kind, record, self.fn(record))
@@ -196,6 +213,10 @@ class StageDoFn(beam.DoFn):
             if hasattr(stage.fn, "setup"):
                 stage.fn.setup()
 
+    def finish_bundle(self):
+        for stage in self.running:
+            stage.flush()
+
     def teardown(self):
         for budget in getattr(self, "budgets", {}).values():
             budget.close()
@@ -221,7 +242,7 @@ class StageDoFn(beam.DoFn):
 
     def _apply(self, stage: _RunningStage, record: Any, kept: list, rejects: list) -> None:
         """One stage on one record: its reject rows go to ``rejects``, what it keeps to ``kept``."""
-        stage.counters.records_in.inc()
+        stage.count_in()
         started = time.perf_counter()
         try:
             outcomes, expired = self._call(stage, record)
@@ -229,7 +250,7 @@ class StageDoFn(beam.DoFn):
             rejects.append(self._reject(stage, record, f"error:{type(exc).__name__}", str(exc)))
             return
         finally:
-            stage.counters.micros.inc(int((time.perf_counter() - started) * 1e6))
+            stage.pending_micros += int((time.perf_counter() - started) * 1e6)
         if expired:
             rejects.append(self._reject(stage, record, f"timeout:{stage.name}", f"over the {self.record_timeout:g} s "
                                         "budget of one record (--record-timeout)"))
@@ -248,12 +269,12 @@ class StageDoFn(beam.DoFn):
                 results, expired = stage.batch_outcomes(records), False
         except Exception:  # noqa: BLE001 - the one-by-one path reports what fails
             results, expired = None, True
-        stage.counters.micros.inc(int((time.perf_counter() - started) * 1e6))
+        stage.pending_micros += int((time.perf_counter() - started) * 1e6)
         if expired:
             for record in records:
                 self._apply(stage, record, kept, rejects)
             return
-        stage.counters.records_in.inc(len(records))
+        stage.count_in(len(records))
         for record, outcomes in zip(records, results):
             self._route(stage, record, outcomes, kept, rejects)
 
@@ -268,7 +289,7 @@ class StageDoFn(beam.DoFn):
             if isinstance(out, Rejected):
                 rejects.append(self._reject(stage, record, out.reason, out.detail))
             else:
-                stage.counters.records_out.inc()
+                stage.pending_out += 1
                 kept.append(out)
 
     def process(self, element: Any) -> Iterable:

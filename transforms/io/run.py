@@ -66,6 +66,7 @@ def make_runner(options: PipelineOptions):
     if name in (None, "", "FnApiRunner"):
         from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 
+        _shorten_state_sampling()
         return FnApiRunner()
     from apache_beam.runners.runner import create_runner
 
@@ -76,6 +77,22 @@ def make_runner(options: PipelineOptions):
     except ValueError:
         raise InputError(f"--runner {name}: unknown runner (e.g. FnApiRunner, DirectRunner, PortableRunner, "
                          "FlinkRunner, SparkRunner, DataflowRunner)") from None
+
+
+STATE_SAMPLING_MS = 5
+
+
+def _shorten_state_sampling() -> None:
+    """Make the in-process workers' state sampler wake every 5 ms instead of 200 ms.
+
+    Each bundle's end joins the sampler thread, which sleeps its whole period first: at Beam's
+    200 ms a pipeline of many short bundles spends most of its time waiting there.
+    """
+    from apache_beam.runners.worker import statesampler
+
+    init = statesampler.StateSampler.__init__
+    if getattr(init, "__defaults__", None) and init.__defaults__[-1] != STATE_SAMPLING_MS:
+        init.__defaults__ = init.__defaults__[:-1] + (STATE_SAMPLING_MS,)
 
 
 WORK_DIR = "_work"

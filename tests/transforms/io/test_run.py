@@ -214,3 +214,15 @@ def test_run_steps_applies_consecutive_counted_stages_as_one_beam_step(tmp_path)
     assert manifest["conservation"]["holds"]
     docs = pq.read_table(tmp_path / "out" / "docs").to_pylist()
     assert all(doc["text"] == doc["text"].upper() for doc in docs)
+
+
+def test_in_process_workers_sample_state_often_so_bundle_ends_do_not_wait():
+    # Each bundle's end joins the state sampler's thread, which first sleeps one period.
+    from apache_beam.runners.worker import statesampler
+    from apache_beam.utils.counters import CounterFactory
+
+    from transforms.io.run import STATE_SAMPLING_MS, make_runner
+
+    make_runner(PipelineOptions([]))
+    sampler = statesampler.StateSampler("test", CounterFactory())
+    assert sampler.sampling_period_ms == STATE_SAMPLING_MS <= 10
