@@ -114,7 +114,21 @@ FIGURE_REFERENCE_RE = re.compile(
     r"|\b(?:shown|depicted|pictured|illustrated|drawn) (?:below|above|here)\b"
     rf"|\b(?:accompanying|following|adjacent|attached) {_VISUAL}\b(?!s)"
     rf"|\bshows? the \w+(?: \w+)? in the {_VISUAL}\b", re.IGNORECASE)
+# Every alternative of FIGURE_REFERENCE_RE holds one of these (lowercased): a text with none of
+# them cannot match, and a substring scan is several times faster than the regex.
+_FIGURE_WORDS = ("fig", "diagram", "image", "pictur", "illustrat", "photo", "graph", "chart", "map",
+                 "draw", "sketch", "shown", "depicted", "![", "<img")
 IMAGE_FIELDS = ("image", "images", "img", "figure", "figures", "image_path", "image_url", "picture")
+
+
+def figure_reference(text: str) -> str | None:
+    """The first reference in ``text`` to a figure it does not hold (``FIGURE_REFERENCE_RE``), or None."""
+    if text.isascii():  # (non-ASCII letters such as "ſ" or the Kelvin sign match ASCII ones under IGNORECASE)
+        lowered = text.lower()
+        if not any(word in lowered for word in _FIGURE_WORDS):
+            return None
+    match = FIGURE_REFERENCE_RE.search(text)
+    return match.group(0) if match else None
 
 
 def needs_image(record: Mapping, question: str) -> str | None:
@@ -123,8 +137,8 @@ def needs_image(record: Mapping, question: str) -> str | None:
         value = record.get(name)
         if value not in (None, "", [], {}, b""):
             return f"image field {name!r}"
-    match = FIGURE_REFERENCE_RE.search(question)
-    return f"refers to a figure: {match.group(0)!r}" if match else None
+    reference = figure_reference(question)
+    return f"refers to a figure: {reference!r}" if reference else None
 
 
 def _question(source: str, record: Mapping, question: Any, used: Sequence[str], *,

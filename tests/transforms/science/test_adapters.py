@@ -13,12 +13,14 @@ from transforms.records import Rejected, content_id
 from transforms.science.adapters import (
     ADAPTERS,
     CATEGORY_WEIGHTS,
+    FIGURE_REFERENCE_RE,
     POSITION_FIELD,
     adapt_megascience,
     adapt_mmlu,
     adapt_natural_reasoning,
     adapt_rar_science,
     adapt_webinstruct_verified,
+    figure_reference,
     generic_adapter,
     import_rubric,
     iter_mmlu_csv,
@@ -28,6 +30,7 @@ from tests.shared_data import shared_path
 
 MMLU_PHYSICS_FILE = "benchmarks/mmlu/college_physics_test.csv"
 MMLU_PHYSICS = shared_path(MMLU_PHYSICS_FILE)
+MMLU_DIR = "benchmarks/mmlu"
 
 
 def write_jsonl(path, rows):
@@ -264,3 +267,39 @@ def test_an_image_field_means_the_question_needs_it():
     result = adapt({"q": "What is the tension in the rope?", "a": "5 N", "image": "rope.png"})
     assert result == Rejected("needs_image", "s: image field 'image'")
     assert not isinstance(adapt({"q": "What is the tension in the rope?", "a": "5 N", "image": None}), Rejected)
+
+
+def _regex_reference(text):
+    match = FIGURE_REFERENCE_RE.search(text)
+    return match.group(0) if match else None
+
+
+def test_the_figure_prefilter_answers_what_the_regex_answers():
+    phrases = ["the map above", "shown in the picture", "fig. 3", "Figure 12", "<image 2>", "![a](b.png)",
+               "<img src=x>", "drawn below", "depicted here", "the accompanying diagram", "the attached sketch",
+               "shows the block in the chart", "displayed on the graph", "the photograph shown",
+               "the illustration on this page", "pictured above", "the drawing below", "no picture at all",
+               "pixel in the image", "the figures alone", "a graphs' axes", "mapping", "photons"]
+    texts = []
+    for phrase in phrases:
+        for variant in (phrase, phrase.upper(), phrase.swapcase(), phrase.title()):
+            texts += [variant, f"Question: {variant}. What is x?"]
+            texts += [variant.replace("s", "\u017f"), variant.replace("k", "\u212a"), variant.replace("i", "\u0130")]
+    found = 0
+    for text in texts:
+        assert figure_reference(text) == _regex_reference(text), text
+        found += figure_reference(text) is not None
+    assert 0 < found < len(texts)
+
+
+@pytest.mark.shared_data(MMLU_DIR)
+def test_the_figure_prefilter_agrees_with_the_regex_on_all_of_mmlu():
+    checked = matched = 0
+    for path in sorted(shared_path(MMLU_DIR).glob("*_test.csv")):
+        with open(path, newline="", encoding="utf-8") as handle:
+            for row in csv.reader(handle):
+                text = "\n".join(row[:-1])
+                reference = figure_reference(text)
+                assert reference == _regex_reference(text), text
+                checked, matched = checked + 1, matched + (reference is not None)
+    assert checked > 14000 and matched > 0
