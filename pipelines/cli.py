@@ -331,7 +331,16 @@ def entry() -> None:
     code = main()
     sys.stdout.flush()
     sys.stderr.flush()
+    _reap_workers()
     os._exit(code)
+
+
+def _reap_workers() -> None:
+    """Stop and wait for the helper processes a command started (``os._exit`` skips atexit):
+    no orphan is left behind, and their CPU time is counted in this process's."""
+    pools = sys.modules.get("transforms.science.symbolic_pool")
+    if pools is not None:
+        pools.close_pools()
 
 
 if __name__ == "__main__":

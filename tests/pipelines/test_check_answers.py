@@ -95,3 +95,32 @@ def test_dr_sci_reads_the_tolerance():
 
     assert PipelineOptions(["--answer-rel-tol", "0.02"]).view_as(AnswerOptions).answer_rel_tol == 0.02
     assert PipelineOptions([]).view_as(AnswerOptions).answer_rel_tol == flags.DEFAULT_ANSWER_REL_TOL
+
+
+_LEFT_CHILDREN = """
+import os, sys
+from pipelines import cli
+exit_now = os._exit
+def exit_after_counting_children(code):
+    try:
+        os.waitpid(-1, os.WNOHANG)  # a child still running or unreaped
+        print("children left", flush=True)
+    except ChildProcessError:
+        print("no children left", flush=True)
+    exit_now(code)
+os._exit = exit_after_counting_children
+sys.argv = ["shardsmith"] + sys.argv[1:]
+cli.entry()
+"""
+
+
+def test_the_cli_reaps_its_symbolic_workers_before_it_exits(tmp_path):
+    # os._exit skips atexit: without reaping, the worker would outlive the command (and its CPU
+    # time would not count in the command's).
+    out = tmp_path / "checked"
+    done = subprocess.run([sys.executable, "-c", _LEFT_CHILDREN, "check-answers", str(_table(tmp_path)),
+                           "--reference-column", "answer", "--candidate-column", "response",
+                           "--output", str(out)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "no children left"
+    assert (out / "_manifest.json").exists()

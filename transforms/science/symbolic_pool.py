@@ -271,7 +271,8 @@ def shared_pool(preload: tuple[str, ...] = ()) -> SymbolicPool:
 
 
 @atexit.register
-def _close_pools() -> None:
+def close_pools() -> None:
+    """Stop this process's symbolic workers and wait for them (also run at interpreter exit)."""
     for pid, pool in list(_POOLS.values()):
         if pid == os.getpid():
             pool.close()
