@@ -22,8 +22,10 @@ Humanities rows (MMLU's history, law, ... files) are ``not_science`` rejects of 
 The classifier is trained before the clock starts (on metadata-labelled MMLU questions, with the
 same ``train_subject_classifier``) and the MMLU decontamination index is built before it too;
 both times are reported. Stages run as plain function calls in one process (the Beam shell adds
-its own overhead on top); subjects are assigned in batches of ``--batch`` so the classifier is
-called once per batch, as ``DoFn.process_batch`` would. ``seconds`` is the sum of the five stages;
+its own overhead on top); subjects and splits are assigned in batches of ``--batch`` (default: the
+pipeline's own batch size), one classifier call and one symbolic-worker round trip per batch, as
+the pipeline's ``process_batch`` stages do. What a pipeline worker does once in ``setup`` (pint's
+unit tables, sympy, starting the symbolic worker) happens before the clock here too. ``seconds`` is the sum of the five stages;
 ``stage_seconds`` splits it. Prints one JSON line.
 
 ``--pipeline`` also runs the same records through the whole pipeline, ``shardsmith dr-sci`` in a
@@ -59,10 +61,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from transforms.records import Rejected  # noqa: E402
 from transforms.science.adapters import ADAPTERS, iter_mmlu_csv  # noqa: E402
-from transforms.science.answers import assign_split  # noqa: E402
+from transforms.science.answers import assign_splits  # noqa: E402
 from transforms.science.clean import clean_question  # noqa: E402
 from transforms.science.decontam import Contamination  # noqa: E402
+from transforms.science.stages import Split  # noqa: E402
 from transforms.science.subjects import SubjectClassifier, assign_subjects, train_subject_classifier  # noqa: E402
+from transforms.stages import STAGE_BATCH  # noqa: E402
 
 WEBINSTRUCT_CATEGORY = {"physics": "Physics", "chemistry": "Chemistry", "biology": "Biology",
                         "mathematics": "Mathematics", "economics": "Economics", "medicine": "Health",
@@ -248,8 +252,12 @@ def run(count: int, seed: int, edit_every: int, copied_fraction: float, batch: i
         train_seconds = time.perf_counter() - started
         classifier = SubjectClassifier(Path(tmp) / "subjects.bin")
         classifier.predict(["warm up"])
-        # warm the LaTeX parser (ANTLR builds its DFA on first use), as a long-running worker would be
-        assign_split({"reference_answer": "x^2 + 2x + 1", "subject": "physics"})
+        # what a pipeline worker does in setup (pint's tables, sympy, the symbolic worker), and the
+        # worker's LaTeX parser warmed (ANTLR builds its DFA on first use), as a long-running one would be
+        split_stage = Split(True)
+        split_stage.setup()
+        assign_splits([{"reference_answer": answer, "subject": "physics"}
+                       for answer in ("x^2 + 2x + 1", "\\frac{a}{b}", "(1, 2)", "\\sqrt{2} m")])
 
         rejects: collections.Counter = collections.Counter()
         seconds = collections.Counter()
@@ -285,7 +293,14 @@ def run(count: int, seed: int, edit_every: int, copied_fraction: float, batch: i
                 else:
                     subjected.append(result)
             seconds["subject"] += time.perf_counter() - began
-            split = stage("split", assign_split, subjected)
+            began = time.perf_counter()
+            split = []
+            for result in split_stage.process_batch(subjected):  # batched, as the pipeline's chain runs it
+                if isinstance(result, Rejected):
+                    rejects[f"split:{result.reason.split(':')[0]}"] += 1
+                else:
+                    split.append(result)
+            seconds["split"] += time.perf_counter() - began
             clean = stage("decontam", index.contamination_reason, split)
             kept += len(clean)
             for question in clean:
@@ -331,7 +346,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--edit-every", type=int, default=6, help="replace every n-th word of a benchmark question")
     parser.add_argument("--copied-fraction", type=float, default=0.02, help="verbatim benchmark copies")
-    parser.add_argument("--batch", type=int, default=1000, help="questions per subject-classifier call")
+    parser.add_argument("--batch", type=int, default=STAGE_BATCH,
+                        help="questions per batch (one subject-classifier call, one symbolic-worker round trip)")
     parser.add_argument("--mmlu", default=None, metavar="DIR",
                         help=f"MMLU test CSVs (default: ${SHARED_DATA_ENV}/benchmarks/mmlu or ../shared/data/benchmarks/mmlu)")
     parser.add_argument("--pipeline", action="store_true",
