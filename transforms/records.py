@@ -72,6 +72,16 @@ def record_to_json(record: Any) -> str:
     ``ensure_ascii`` keeps lone surrogates and control characters escaped, so the
     result is always valid UTF-8; NaN becomes null so the JSON stays standard.
     """
+    if _str_keys_only(record):  # the common shape: nothing to rewrite unless a float is not finite
+        try:
+            return json.dumps(record, ensure_ascii=True, sort_keys=True, allow_nan=False, default=_json_default)
+        except ValueError:
+            pass
+    return _cleaned_json(record)
+
+
+def _cleaned_json(record: Any) -> str:
+    """``record_to_json`` the long way: keys made str and non-finite floats null before dumping."""
     def clean(v: Any) -> Any:
         if isinstance(v, float) and not math.isfinite(v):
             return None
@@ -82,6 +92,19 @@ def record_to_json(record: Any) -> str:
         return v
 
     return json.dumps(clean(record), ensure_ascii=True, sort_keys=True, default=_json_default)
+
+
+def _str_keys_only(value: Any) -> bool:
+    """Whether every dict inside ``value`` (through dicts, lists and tuples) has only str keys,
+    so ``json.dumps`` sorts and renders its keys as ``record_to_json``'s ``str(key)`` would."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str) or (isinstance(item, (dict, list, tuple)) and not _str_keys_only(item)):
+                return False
+        return True
+    if isinstance(value, (list, tuple)):
+        return all(not isinstance(item, (dict, list, tuple)) or _str_keys_only(item) for item in value)
+    return True
 
 
 def public_record(record: Any) -> Any:

@@ -2,7 +2,7 @@
 import json
 
 from transforms.dedup.beam import removed_row
-from transforms.records import PRIVATE_FIELDS, public_record, reject_row
+from transforms.records import PRIVATE_FIELDS, public_record, record_to_json, reject_row
 
 
 def test_private_fields_stay_out_of_reject_and_duplicate_rows():
@@ -29,3 +29,28 @@ def test_every_pipeline_private_field_is_listed():
 
     assert {REPO_PATH_FIELD, POSITION_FIELD, dedup.POSITION, rate.RECORD_ID} <= PRIVATE_FIELDS
     assert {"_source", "_source_id", "_task", "_repair"} <= PRIVATE_FIELDS  # transforms.verus.programs
+
+
+def test_record_json_fast_path_writes_what_the_cleaning_path_writes():
+    import numpy as np
+
+    from transforms.records import _cleaned_json
+
+    class Name(str):
+        pass
+
+    class Opaque:
+        def __repr__(self):
+            return "<opaque>"
+
+    shapes = [
+        {"id": "a", "n": 1, "x": 1.5, "ok": True, "none": None, "tags": ["b", "a"], "t": (1, 2)},
+        {"nan": float("nan"), "deep": [{"inf": float("-inf")}]},
+        {"ints": {10: "a", 9: "b"}}, {"bools": {True: 1, None: 2}}, {1: "top", "mixed": 2},
+        {"list_of_dicts": [{"b": 1, "a": {"z": [1.0, {"q": 2}]}}, {3: 4}]},
+        {"bytes": b"\xff\x00", "set": {3, 1, 2}, "array": np.array([1.0, np.nan]), "scalar": np.float32(2.5)},
+        {"obj": Opaque(), "surrogate": "a\udc80", "ctrl": "\x00\u2028"},
+        {Name("sub"): 1, "z": 2}, [1, {"a": float("nan")}], (1, "x"), "plain", 3, float("inf"), None,
+    ]
+    for shape in shapes:
+        assert record_to_json(shape) == _cleaned_json(shape), shape
