@@ -213,6 +213,10 @@ class StageDoFn(beam.DoFn):
             if hasattr(stage.fn, "setup"):
                 stage.fn.setup()
 
+    def start_bundle(self):
+        for stage in self.running:  # a failed bundle's counts are not this bundle's
+            stage.pending_in = stage.pending_out = stage.pending_micros = 0
+
     def finish_bundle(self):
         for stage in self.running:
             stage.flush()
