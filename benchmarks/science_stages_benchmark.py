@@ -35,8 +35,13 @@ its wall and CPU seconds, questions per second (on the run's own wall clock, sta
 and with the start-up of an empty run subtracted) and the ratio to the stage functions' rate.
 ``--repeat N`` runs both pipeline runs N times and keeps the fastest of each (other processes on
 a shared machine only ever slow a run down).
-The pipeline does more than the five stages (dedup, conflicts, the writes), so the ratio is a
-floor on the Beam layer's efficiency. ``cpu_seconds`` is the stage functions' CPU time (this
+The pipeline does more than the five stages, so the ratio is a floor on the Beam layer's
+efficiency. ``functions_seconds`` adds the pipeline's two other per-record functions, timed the
+same way: the read stage's (the sources' JSONL parsed, positions added) and the dedup stage's
+(each question's dedup text, exact key and MinHash band hashes, in the pipeline's batches of
+4,096); ``pipeline_to_functions_ratio_after_startup`` (wall) and ``..._cpu_ratio_after_startup``
+compare the pipeline with all seven, so what is left is the Beam layer: groupings, spills,
+conflict resolution, validation, reject rows and the Parquet writes. ``cpu_seconds`` is the stage functions' CPU time (this
 process and its symbolic worker); ``pipeline_to_stages_cpu_ratio_after_startup`` compares it with
 the pipeline's CPU time beyond the empty run's (both runs' worker processes included): a figure
 that other processes' load on the machine hardly moves, unlike the wall-clock ones.
@@ -59,14 +64,23 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from apache_beam.options.pipeline_options import PipelineOptions  # noqa: E402
+from pipelines.options import DedupOptions  # noqa: E402
+from transforms.dedup.minhash import sign_and_key_batch  # noqa: E402
+from transforms.dedup.spec import dedup_spec  # noqa: E402
+from transforms.io.readers import iter_records  # noqa: E402
 from transforms.records import Rejected  # noqa: E402
-from transforms.science.adapters import ADAPTERS, iter_mmlu_csv  # noqa: E402
+from transforms.science.adapters import ADAPTERS, POSITION_FIELD, iter_mmlu_csv  # noqa: E402
 from transforms.science.answers import assign_splits  # noqa: E402
 from transforms.science.clean import clean_question  # noqa: E402
+from transforms.science.conflicts import EXACT_NORMALIZATION, dedup_text  # noqa: E402
 from transforms.science.decontam import Contamination  # noqa: E402
 from transforms.science.stages import Split  # noqa: E402
 from transforms.science.subjects import SubjectClassifier, assign_subjects, train_subject_classifier  # noqa: E402
 from transforms.stages import STAGE_BATCH  # noqa: E402
+
+DEDUP_BATCH = 4096  # records per signing batch: NearDedup's max_batch_records (texts here are far below its chars bound)
+DEDUP_SHARDS = 64  # NearDedup's bucket_shards
 
 WEBINSTRUCT_CATEGORY = {"physics": "Physics", "chemistry": "Chemistry", "biology": "Biology",
                         "mathematics": "Mathematics", "economics": "Economics", "medicine": "Health",
@@ -199,24 +213,28 @@ def _run_cli(args: list[str]) -> tuple[float, float]:
     return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
+def write_sources(folder: Path, items: list[tuple[str, dict]]) -> list[Path]:
+    """One JSONL file per source layout, ``folder/<layout>.jsonl``, as a user's download would be."""
+    by_layout: dict[str, list[dict]] = collections.defaultdict(list)
+    for layout, record in items:
+        by_layout[layout].append(record)
+    paths = []
+    for layout, rows in sorted(by_layout.items()):
+        path = folder / f"{layout}.jsonl"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+        paths.append(path)
+    return paths
+
+
 def run_pipeline(records: list[tuple[str, dict]], model_path: str, mmlu_path: str, tmp: str, repeat: int = 1) -> dict:
     """The whole ``shardsmith dr-sci`` over ``records``, and over one record (its start-up); with
     ``repeat``, each run ``repeat`` times (alternating) and the fastest wall and CPU of each kept,
     which filters out other processes' load on a shared machine."""
-    def write_sources(name: str, items: list[tuple[str, dict]]) -> list[str]:
-        by_layout: dict[str, list[dict]] = collections.defaultdict(list)
-        for layout, record in items:
-            by_layout[layout].append(record)
-        args = []
-        for layout, rows in sorted(by_layout.items()):
-            path = Path(tmp) / name / f"{layout}.jsonl"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
-            args += ["--source", f"{layout}={path}"]
-        return args
-
     common = ["--subject-classifier", model_path, "--decontam-benchmark", mmlu_path, "--overwrite"]
-    one, everything = write_sources("one", records[:1]), write_sources("all", records)
+    one = [arg for path in write_sources(Path(tmp) / "one", records[:1]) for arg in ("--source", f"{path.stem}={path}")]
+    everything = [arg for path in write_sources(Path(tmp) / "all", records)
+                  for arg in ("--source", f"{path.stem}={path}")]
     small, full = [], []
     for _ in range(max(1, repeat)):
         small.append(_run_cli(["dr-sci", *one, *common, "--output", str(Path(tmp) / "out-one")]))
@@ -261,10 +279,25 @@ def run(count: int, seed: int, edit_every: int, copied_fraction: float, batch: i
 
         rejects: collections.Counter = collections.Counter()
         seconds = collections.Counter()
+        pipeline_seconds = {}  # the pipeline's other per-record functions: read, dedup
         splits: collections.Counter = collections.Counter()
         types: collections.Counter = collections.Counter()
         methods: collections.Counter = collections.Counter()
         kept = 0
+        source_files = write_sources(Path(tmp) / "sources", records)
+        dedup = dedup_spec(PipelineOptions([]).view_as(DedupOptions), id_field="id", text_field=None,
+                           text_fn=dedup_text, exact_normalization=EXACT_NORMALIZATION)  # the CLI's defaults
+        to_dedup: list[dict] = []
+
+        # the read stage's function: the sources' JSONL parsed, positions added (records not used further)
+        read_cpu = time.process_time()
+        began = time.perf_counter()
+        for path in source_files:
+            for position, record in enumerate(iter_records(str(path))):
+                record[POSITION_FIELD] = f"{path.name}#{position}"
+        pipeline_seconds["read"] = time.perf_counter() - began
+        read_cpu = time.process_time() - read_cpu
+
         cpu_started = time.process_time() + _symbolic_worker_cpu()
         for start in range(0, len(records), batch):
             chunk = records[start:start + batch]
@@ -301,6 +334,7 @@ def run(count: int, seed: int, edit_every: int, copied_fraction: float, batch: i
                 else:
                     split.append(result)
             seconds["split"] += time.perf_counter() - began
+            to_dedup += split
             clean = stage("decontam", index.contamination_reason, split)
             kept += len(clean)
             for question in clean:
@@ -308,15 +342,30 @@ def run(count: int, seed: int, edit_every: int, copied_fraction: float, batch: i
                 types[question["answer_type"]] += 1
                 methods[question["subject_method"]] += 1
         stage_cpu = time.process_time() + _symbolic_worker_cpu() - cpu_started
+
+        # the dedup stage's function: each question's dedup text, then its exact key and MinHash band
+        # hashes, in batches of the pipeline's size (the groupings that follow are the Beam layer's)
+        dedup_cpu = time.process_time()
+        began = time.perf_counter()
+        for start in range(0, len(to_dedup), DEDUP_BATCH):
+            texts = [dedup_text(question) for question in to_dedup[start:start + DEDUP_BATCH]]
+            sign_and_key_batch(texts, dedup.minhash, DEDUP_SHARDS, EXACT_NORMALIZATION)
+        pipeline_seconds["dedup"] = time.perf_counter() - began
+        functions_cpu = stage_cpu + read_cpu + time.process_time() - dedup_cpu
         pipeline_figures = run_pipeline(records, str(Path(tmp) / "subjects.bin"), mmlu_path, tmp,
                                         repeat) if pipeline else {}
     total = sum(seconds.values())
+    functions = total + sum(pipeline_seconds.values())
     if pipeline_figures:
         for key in ("pipeline_questions_per_second", "pipeline_questions_per_second_after_startup"):
             pipeline_figures[key.replace("questions_per_second", "to_stages_ratio")] = round(
                 pipeline_figures[key] / (count / total), 3)
         cpu_after = pipeline_figures["pipeline_cpu_seconds"] - pipeline_figures["pipeline_startup_cpu_seconds"]
         pipeline_figures["pipeline_to_stages_cpu_ratio_after_startup"] = round(stage_cpu / max(cpu_after, 1e-9), 3)
+        wall_after = pipeline_figures["pipeline_wall_seconds"] - pipeline_figures["pipeline_startup_wall_seconds"]
+        pipeline_figures["pipeline_to_functions_ratio_after_startup"] = round(functions / max(wall_after, 1e-9), 3)
+        pipeline_figures["pipeline_to_functions_cpu_ratio_after_startup"] = round(
+            functions_cpu / max(cpu_after, 1e-9), 3)
     return {
         "benchmark": "science_stages",
         "questions": count,
@@ -324,6 +373,10 @@ def run(count: int, seed: int, edit_every: int, copied_fraction: float, batch: i
         "cpu_seconds": round(stage_cpu, 3),
         "questions_per_second": round(count / total, 1),
         "stage_seconds": {name: round(seconds[name], 3) for name in ("adapt", "clean", "subject", "split", "decontam")},
+        "functions_seconds": round(functions, 3),
+        "functions_cpu_seconds": round(functions_cpu, 3),
+        "functions_questions_per_second": round(count / functions, 1),
+        "other_function_seconds": {name: round(value, 3) for name, value in pipeline_seconds.items()},
         "stage_questions_per_second": {name: round(count / seconds[name], 1)
                                        for name in ("adapt", "clean", "subject", "split", "decontam")},
         "mmlu_index_seconds": round(index_seconds, 3),

@@ -635,6 +635,9 @@ class DeriveRows(beam.DoFn):
             yield from result
 
 
+_READ_COUNT_EVERY = 1024  # records between counter updates of a reader
+
+
 class _ReadItemsFn(beam.DoFn):
     def __init__(self, stage: str, reader: Callable, position_field: str | None, names: dict | None):
         self.stage, self.reader, self.position_field = stage, reader, position_field
@@ -651,23 +654,36 @@ class _ReadItemsFn(beam.DoFn):
             BYTES_READ[0] += file_size(item)
 
     def _records(self, item):
+        name = self.names.get(item, item)
+        read = kept = 0  # counted into Beam's counters per item, not per record (a counter update costs more than a record)
         try:
             for index, record in enumerate(self.reader(item)):
-                self.counters.records_in.inc()
+                read += 1
                 if isinstance(record, Unreadable):
                     self.counters.rejected(record.reason)
                     yield beam.pvalue.TaggedOutput(REJECTS, reject_row(self.stage, record.reason, record.detail,
                                                                        record.raw))
                 else:
-                    self.counters.records_out.inc()
+                    kept += 1
                     if self.position_field:
-                        record[self.position_field] = f"{self.names.get(item, item)}#{index}"
+                        record[self.position_field] = f"{name}#{index}"
                     yield record
+                if read == _READ_COUNT_EVERY:  # the progress line still moves during a big file
+                    self._count(read, kept)
+                    read = kept = 0
         except Exception as exc:  # noqa: BLE001 - a reader that raises instead of yielding Unreadable
-            self.counters.records_in.inc()
+            read += 1
             self.counters.rejected("unreadable")
             yield beam.pvalue.TaggedOutput(REJECTS, reject_row(self.stage, "unreadable", f"{item}: {type(exc).__name__}: {exc}",
                                                                {"source": str(item)}))
+        finally:
+            self._count(read, kept)
+
+    def _count(self, read: int, kept: int) -> None:
+        if read:
+            self.counters.records_in.inc(read)
+        if kept:
+            self.counters.records_out.inc(kept)
 
 
 class ReadItems(beam.PTransform):

@@ -64,13 +64,23 @@ def _record_id(record: dict, id_field: str) -> str:
 
 # ------------------------------------------------------------------------------- exact
 
-def _batched(records, text_of, batch_chars: int, max_records: int):
-    """Records -> lists of records of about ``batch_chars`` characters (at most ``max_records``)."""
+def _size_getter(text_field: str | None, text_fn: Callable[[dict], Any] | None) -> Callable[[dict], int]:
+    """record -> about how many characters of text it carries, for batching: the text field's length,
+    or with a ``text_fn`` the length of the record's string fields (what the text is made of; the
+    text itself is computed once, by the stage that hashes it, not again to size the batch)."""
+    if text_fn is None:
+        return lambda record: len(_as_text(record.get(text_field)))
+    return lambda record: sum(len(value) for value in record.values() if isinstance(value, str))
+
+
+def _batched(records, size_of, batch_chars: int, max_records: int):
+    """Records -> lists of records of about ``batch_chars`` characters (``size_of(record)``; at most
+    ``max_records``)."""
     # a per-record floor so batches of empty texts stay bounded
     chars_floor = max(1, batch_chars // max_records)
     return records | "Batch" >> beam.BatchElements(
         min_batch_size=batch_chars, max_batch_size=batch_chars,
-        element_size_fn=lambda r: max(chars_floor, len(text_of(r))), record_metrics=False)
+        element_size_fn=lambda r: max(chars_floor, size_of(r)), record_metrics=False)
 
 
 EXACT_SHARDS = 64  # groups of exact content keys: one element per batch and shard, not per record
@@ -137,13 +147,14 @@ class ExactDedup(beam.PTransform):
                  batch_chars: int = 4_000_000, max_batch_records: int = 4096):
         super().__init__()
         self.text_of = _text_getter(text_field, text_fn)
+        self.size_of = _size_getter(text_field, text_fn)
         self.id_field, self.score_field, self.stage, self.normalization = id_field, score_field, stage, normalization
         self.store = RecordStore(spill_dir, stage)
         self.batch_chars, self.max_batch_records = batch_chars, max_batch_records
 
     def expand(self, records):
         keyed = (
-            _batched(records, self.text_of, self.batch_chars, self.max_batch_records)
+            _batched(records, self.size_of, self.batch_chars, self.max_batch_records)
             | "ContentKeys" >> beam.ParDo(_ContentKeysFn(self.text_of, self.id_field, self.score_field,
                                                          self.normalization, self.store)).with_outputs(
                 _RECORDS, main="keys")
@@ -501,6 +512,7 @@ class NearDedup(beam.PTransform):
         self.store = RecordStore(spill_dir, stage)
         self.sketch_store = RecordStore(spill_dir, stage + ":sketches")
         self.text_of = _text_getter(text_field, text_fn)
+        self.size_of = _size_getter(text_field, text_fn)
         self.id_field, self.score_field, self.stage = id_field, score_field, stage
         self.config = config or MinHashConfig()
         self.batch_chars, self.max_batch_records = batch_chars, max_batch_records
@@ -508,7 +520,7 @@ class NearDedup(beam.PTransform):
 
     def expand(self, records):
         signed = (
-            _batched(records, self.text_of, self.batch_chars, self.max_batch_records)
+            _batched(records, self.size_of, self.batch_chars, self.max_batch_records)
             | "Sign" >> beam.ParDo(_SignBatchFn(self.text_of, self.id_field, self.score_field, self.config,
                                                 self.bucket_shards, self.store, self.sketch_store,
                                                 self.sign_processes)).with_outputs(
@@ -577,7 +589,7 @@ class ExactNearDedup(NearDedup):
 
     def expand(self, records):
         signed = (
-            _batched(records, self.text_of, self.batch_chars, self.max_batch_records)
+            _batched(records, self.size_of, self.batch_chars, self.max_batch_records)
             | "Sign" >> beam.ParDo(_SignBatchFn(self.text_of, self.id_field, self.score_field, self.config,
                                                 self.bucket_shards, self.store, self.sketch_store,
                                                 self.sign_processes, exact=self.normalization,

@@ -165,7 +165,11 @@ def _pint_registries():
     level = quiet.level
     quiet.setLevel(logging.ERROR)  # the case-insensitive registry reports each ambiguous name (kg: gram or gauss)
     try:
-        return pint.UnitRegistry(), pint.UnitRegistry(case_sensitive=False)
+        try:  # pint's own disk cache of its parsed definitions: ~0.01 s a registry instead of ~0.15 s
+            return (pint.UnitRegistry(cache_folder=":auto:"),
+                    pint.UnitRegistry(case_sensitive=False, cache_folder=":auto:"))
+        except Exception:  # noqa: BLE001 - an unwritable or broken cache folder: parse the definitions
+            return pint.UnitRegistry(), pint.UnitRegistry(case_sensitive=False)
     finally:
         quiet.setLevel(level)
 

@@ -175,7 +175,25 @@ def _tokens_key(tokens: Sequence[bytes]) -> str:
 
 def _options_key(choices: Sequence[str]) -> str:
     """The set of options as one key: each option's normalized words, sorted (order ignored)."""
-    return "\x1e".join(sorted(_tokens_key(word_tokens(choice)) for choice in choices))
+    return _options_key_of_tokens([word_tokens(choice) for choice in choices])
+
+
+def _options_key_of_tokens(choice_tokens: Sequence[Sequence[bytes]]) -> str:
+    return "\x1e".join(sorted(map(_tokens_key, choice_tokens)))
+
+
+_LETTER_TOKENS = [word_tokens(f"{letter}. ") for letter in OPTION_LETTERS]
+
+
+def _rendered_tokens(question: list[bytes], choice_tokens: Sequence[list[bytes]]) -> list[bytes]:
+    """``word_tokens(rendered_text(item))`` from the tokens of its parts: words never span the line
+    breaks that separate the question and its options, and the parts normalize alone as they do
+    together (a line break is a normalization boundary), so the text need not be tokenized twice."""
+    full = list(question)
+    for letter, tokens in zip(_LETTER_TOKENS, choice_tokens):
+        full += letter
+        full += tokens
+    return full
 
 
 def _gram_hashes(words: np.ndarray, sizes: Sequence[int]) -> dict[int, np.ndarray]:
@@ -231,12 +249,14 @@ class Contamination:
         tokens: list[bytes] = []
         starts, lengths, question_lengths = [], [], []
         for index, item in enumerate(self.items):
-            full = word_tokens(rendered_text(item))
-            question = word_tokens(item.question) if item.choices else full
+            question = word_tokens(item.question)
+            full = question
+            if item.choices:
+                choice_tokens = [word_tokens(choice) for choice in item.choices]
+                full = _rendered_tokens(question, choice_tokens)
+                self._by_options.setdefault(_options_key_of_tokens(choice_tokens), []).append((tuple(question), index))
             for key in (_tokens_key(question), _tokens_key(full)):
                 self._exact.setdefault(key, index)
-            if item.choices:
-                self._by_options.setdefault(_options_key(item.choices), []).append((tuple(question), index))
             starts.append(len(tokens))
             lengths.append(len(full))
             question_lengths.append(len(question))

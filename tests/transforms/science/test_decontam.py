@@ -172,3 +172,19 @@ def test_queries_are_fast(mmlu):
     started = time.perf_counter()
     assert all(mmlu.match(text) is None for text in texts)
     assert (time.perf_counter() - started) / len(texts) < 0.005
+
+
+def test_an_exact_copy_with_options_is_found_whatever_the_script():
+    """The index tokenizes an item's question and options once and joins them; a copy of the
+    rendered question (with non-ASCII words, combining marks, a final sigma, LaTeX) must still be
+    an exact match, as the text a training set holds is tokenized whole."""
+    items = [
+        BenchmarkQuestion("toy", "1", "Ποια είναι η μονάδα ΔΥΝΑΜΗΣ;", ("Νιούτον", "Τζάουλ ΟΔΟΣ", "Βατ", "Πασκάλ")),
+        BenchmarkQuestion("toy", "2", "Cafe\u0301 owners compute $x^2$:", ("ﬁne", "e\u0301", "ＡＢＣ", "\\frac{1}{2}")),
+        BenchmarkQuestion("toy", "3", "Plain ASCII stem  ", ("one", "", "three.", "(four)")),
+    ]
+    index = Contamination(items)
+    for item in items:
+        rendered = item.question.rstrip() + "\n\n" + "\n".join(f"{'ABCD'[i]}. {o}" for i, o in enumerate(item.choices))
+        found = index.match(rendered)
+        assert found is not None and found.item == item and found.how == "exact normalized match", item
