@@ -497,7 +497,9 @@ class NearDedup(beam.PTransform):
     documents that have a verified duplicate (about 400 bytes each: 10 M -> ~4 GB); past
     that they run as ``rounds`` Beam rounds plus a bounded local finish, which fails with
     ``ComponentsTooLarge`` if even the unconverged remainder is too big: never silently
-    wrong. One shard group holds documents x bands / ``bucket_shards`` band entries
+    wrong. ``max_records``: a bound on the records that can arrive, known when the pipeline is
+    built (``ShardRun`` passes the input's); within ``max_local_nodes`` the Beam rounds are left
+    out (``ConnectedComponents``). One shard group holds documents x bands / ``bucket_shards`` band entries
     (~25 bytes each); one signature batch is held whole (``batch_chars`` of text).
     """
 
@@ -506,9 +508,9 @@ class NearDedup(beam.PTransform):
                  text_fn: Callable[[dict], str] | None = None, batch_chars: int = 4_000_000,
                  max_batch_records: int = 4096, bucket_shards: int = 64,
                  max_local_nodes: int = DEFAULT_MAX_LOCAL_NODES, rounds: int = DEFAULT_ROUNDS,
-                 spill_dir: str | None = None, sign_processes: int = 1):
+                 spill_dir: str | None = None, sign_processes: int = 1, max_records: int | None = None):
         super().__init__()
-        self.sign_processes = sign_processes
+        self.sign_processes, self.max_records = sign_processes, max_records
         self.store = RecordStore(spill_dir, stage)
         self.sketch_store = RecordStore(spill_dir, stage + ":sketches")
         self.text_of = _text_getter(text_field, text_fn)
@@ -567,7 +569,7 @@ class NearDedup(beam.PTransform):
             )
         return (
             edges
-            | "Components" >> ConnectedComponents(self.max_local_nodes, self.rounds)
+            | "Components" >> ConnectedComponents(self.max_local_nodes, self.rounds, max_nodes=self.max_records)
             | "Decisions" >> beam.FlatMap(_removal_decision)
         )
 

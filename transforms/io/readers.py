@@ -88,6 +88,22 @@ def expand_inputs(patterns: list[str]) -> list[str]:
     return sorted(dict.fromkeys(files))
 
 
+def record_bound(path: str) -> int | None:
+    """An upper bound on the records ``iter_records(path)`` yields, known without reading them: a
+    Parquet footer's row count, or an uncompressed JSON file's bytes / 2 + 1 (every record is an
+    object, at least ``{}``); None when it cannot be known cheaply (compressed, unreadable)."""
+    try:
+        if input_format(path) == "parquet":
+            with fsspec.open(path, "rb") as handle:
+                return pq.ParquetFile(handle).metadata.num_rows
+        if path.lower().endswith((".gz", ".zst")):
+            return None
+        fs, local = fsspec.core.url_to_fs(path)
+        return int(fs.size(local)) // 2 + 1
+    except Exception:  # noqa: BLE001 - the read stage reports the file; only the bound is unknown
+        return None
+
+
 def file_size(path: str) -> int:
     """Bytes of a local or fsspec file; 0 when its size cannot be asked (it only positions the progress bar)."""
     try:

@@ -46,7 +46,7 @@ from transforms.io import outputs
 from transforms.io.local_paths import display_names, worker_path
 from transforms.io.portable import check_output_reachable, check_portable_workers
 from transforms.io.progress import Progress, worker_logs_to
-from transforms.io.readers import READ_STAGE, InputError, file_size
+from transforms.io.readers import READ_STAGE, InputError, file_size, record_bound
 from transforms.io.shards import DEFAULT_ROWS_PER_SHARD, WriteShards
 from transforms import steps as steps_
 from transforms.dedup.beam import ExactDedup, ExactNearDedup, NearDedup, resolve_groups
@@ -194,6 +194,9 @@ class ShardRun:
         self._reused_checkpoints: list[str] = []
         self._phase_datasets: list[str] = []  # written since the last checkpoint
         self._input_bytes = 0  # of the files read, for the progress bar
+        # at most this many records reach the current step (None: unknown): lets dedup leave out
+        # what only a bigger input could need (``ConnectedComponents``)
+        self._record_bound: int | None = 0
         self._started = time.monotonic()
         self._reused_micros = 0  # wall time of the checkpointed phases a resumed run reuses
         self.reused: dict | None = None  # the manifest of a finished run that --resume reuses
@@ -251,6 +254,7 @@ class ShardRun:
                                                                       spill_dir=self._spill_dir(f"read:{stage}"),
                                                                       spread=not self._one_local_worker())
         self._input_bytes += sum(map(file_size, paths))
+        self._bound_by([record_bound(path) for path in paths])
         rejects = rejects | f"read:{stage}:names" >> beam.Map(read_reject_named, names)
         self._order(stage)
         self._rejects.append(rejects)
@@ -431,12 +435,21 @@ class ShardRun:
             records, rejects = self.pipeline | label >> ReadItems(list(step.items), step.reader, stage=step.name,
                                                                   spill_dir=self._spill_dir(label))
             self._input_bytes += sum(file_size(item) for item in step.items if isinstance(item, str))
+            bound = getattr(step.reader, "record_bound", None)  # a reader may know how many records an item holds
+            self._bound_by([bound(item) if bound is not None and isinstance(item, str) else None for item in step.items])
             self.add_rejects(rejects, stage=step.name)
         if step.note:
             self.notes.append(step.note)
         return records | f"{label}:adjust" >> beam.Map(step.adjust) if step.adjust else records
 
+    def _bound_by(self, bounds: list[int | None]) -> None:
+        """Add an input's record bounds (None: unknown) to the bound on the records in flight."""
+        if self._record_bound is not None:
+            self._record_bound = None if None in bounds else self._record_bound + sum(bounds)
+
     def _apply_step(self, step, records, label: str, derived: dict):
+        if any(s.kind in ("flatmap", "custom") for s in (step if isinstance(step, list) else [step])):
+            self._record_bound = None  # a step that may make more records than it is given
         if isinstance(step, list):  # a chain of counted map/filter/flatmap steps (run_steps)
             return self.stages(records, [Stage(s.name, s.fn, s.kind, s.id_field) for s in step])
         kind = step.kind
@@ -510,14 +523,14 @@ class ShardRun:
         if spec.exact and spec.near:  # one pass: tokenized, spilled and routed once
             records, exact_removed, near_removed = records | f"{label}:exact+near" >> ExactNearDedup(
                 exact_stage="dedup:exact", normalization=spec.exact_normalization, config=spec.minhash,
-                stage="dedup:near", sign_processes=spec.sign_processes, **common)
+                stage="dedup:near", sign_processes=spec.sign_processes, max_records=self._record_bound, **common)
         elif spec.exact:
             records, exact_removed = records | f"{label}:exact" >> ExactDedup(
                 stage="dedup:exact", normalization=spec.exact_normalization, **common)
         elif spec.near:
             records, near_removed = records | f"{label}:near" >> NearDedup(config=spec.minhash, stage="dedup:near",
                                                                            sign_processes=spec.sign_processes,
-                                                                           **common)
+                                                                           max_records=self._record_bound, **common)
         if spec.resolve is None or (exact_removed is None and near_removed is None):
             if exact_removed is not None:
                 self.add_removed(exact_removed, stage="dedup:exact")

@@ -122,3 +122,23 @@ def test_distributed_components_exact_for_any_round_count(rounds):
 def test_beam_components_fail_loudly_past_the_limit():
     with pytest.raises(Exception, match="max_local_nodes"):
         _run_components(chains_and_stars(), max_local_nodes=20, rounds=0)
+
+
+def _labels(max_nodes, max_local_nodes):
+    p = beam.Pipeline(runner=FnApiRunner())
+    _ = p | beam.Create([[(1, 2)]]) | ConnectedComponents(max_local_nodes=max_local_nodes, max_nodes=max_nodes)
+    return [t.unique_name for t in p.to_runner_api().components.transforms.values()]
+
+
+def test_a_known_small_graph_leaves_the_beam_rounds_out():
+    assert not any("Distributed" in label for label in _labels(max_nodes=500, max_local_nodes=1000))
+    for unknown_or_bigger in (None, 5000):  # the fallback stays wherever the graph may outgrow one worker
+        assert any("Distributed" in label for label in _labels(max_nodes=unknown_or_bigger, max_local_nodes=1000))
+    counters = _run_components(chains_and_stars(), max_local_nodes=10_000, max_nodes=10_000)
+    assert counters["local_nodes"] == len(reference_components(chains_and_stars()))
+
+
+def test_a_wrong_bound_fails_instead_of_answering_wrongly():
+    # the caller promised at most 20 nodes; the graph has ~350, more than max_local_nodes
+    with pytest.raises(Exception, match="max_local_nodes"):
+        _run_components(chains_and_stars(), max_local_nodes=20, max_nodes=20)

@@ -46,3 +46,24 @@ def test_expand_inputs_dirs_globs_and_clear_errors(tmp_path):
         expand_inputs([str(tmp_path / "notes.txt")])
     with pytest.raises(InputError, match="no file matches"):
         expand_inputs([str(tmp_path / "*.csv")])
+
+
+def test_record_bound_is_never_below_what_the_reader_yields(tmp_path):
+    import gzip
+
+    from transforms.io.readers import record_bound
+
+    lines = tmp_path / "lines.jsonl"
+    lines.write_text('{}\n{"a":1}\n{}\n')
+    array = tmp_path / "array.json"
+    array.write_text("[{},{},{},{}]")  # four records on one line
+    table = tmp_path / "rows.parquet"
+    pq.write_table(pa.table({"a": list(range(7))}), table)
+    for path in (lines, array, table):
+        count = sum(isinstance(r, dict) for r in iter_records(str(path)))
+        assert count <= record_bound(str(path)), path
+    assert record_bound(str(table)) == 7
+    packed = tmp_path / "lines.jsonl.gz"
+    packed.write_bytes(gzip.compress(b"{}\n" * 100))
+    assert record_bound(str(packed)) is None  # unknown without decompressing
+    assert record_bound(str(tmp_path / "missing.jsonl")) is None
