@@ -9,7 +9,7 @@ import os
 from typing import Iterator
 
 from transforms.code.decontam import GitAncestry, contamination_verdict, load_benchmarks, shipped_index
-from transforms.code.git_history import directory_name, git_dir_of, pr_records, repo_name_of
+from transforms.code.git_history import directory_name, git_dir_of, pr_records, repo_name_of, run_git
 from transforms.code.pr_sample import REPO_PATH_FIELD, CleanPrConfig, build_edit_sample, issues_index, sft_examples
 from transforms.code.repo_tree import RepoFiles
 from transforms.code.platform import (PLATFORM_FIELD, join_metadata, lookup, metadata_index, metadata_key,
@@ -130,6 +130,18 @@ class RepoReader:
 
     def __init__(self, max_file_bytes: int, branch: str | None, names: dict[str, str] | None = None):
         self.max_file_bytes, self.branch, self.names = max_file_bytes, branch, dict(names or {})
+
+    @staticmethod
+    def record_bound(repo_path: str) -> int | None:
+        """At most one PR record per ``refs/pull/*`` ref plus one per commit of any ref (each PR the
+        walk finds is a pull ref or is named by a commit), two cheap git calls; None when git fails
+        (``ReadFrom``: lets dedup plan for the input's size)."""
+        try:
+            git_dir = git_dir_of(repo_path)
+            refs = run_git(git_dir, "for-each-ref", "--format=x", "refs/pull").stdout.count(b"\n")
+            return refs + int(run_git(git_dir, "rev-list", "--all", "--count").stdout or 0)
+        except Exception:  # noqa: BLE001 - the read stage reports a broken clone; only the bound is unknown
+            return None
 
     def __call__(self, repo_path: str) -> Iterator[dict | Unreadable]:
         read = 0

@@ -688,3 +688,12 @@ def test_merges_of_a_forks_own_prs_name_no_pr_of_the_repository(tmp_path):
     records = {r["number"]: r for r in pr_records(repo.path)}
     assert [f["path"] for f in records[5]["files"]] == ["cookie.py"] and records[5]["title"] == "Fix the cookie domain"
     assert [f["path"] for f in records[2]["files"]] == ["single.py"]
+
+
+def test_the_readers_record_bound_covers_every_pr_it_reads(demo, records, branches):
+    from transforms.code.stages import RepoReader
+
+    assert RepoReader.record_bound(str(demo[0].path)) >= len(records) > 0
+    repo, _ = branches
+    assert RepoReader.record_bound(str(repo.path)) >= len(pr_listing(repo.path).prs) == 7
+    assert RepoReader.record_bound(str(repo.path / "not-a-clone")) is None
