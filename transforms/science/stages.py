@@ -15,7 +15,7 @@ from transforms.science.adapters import ADAPTERS, POSITION_FIELD, generic_adapte
 from transforms.science.answer_latex import prestart_symbolic
 from transforms.science.answer_numbers import load_unit_registries
 from transforms.science.answers import assign_split, assign_splits
-from transforms.science.decontam import Contamination
+from transforms.science.decontam import Contamination, default_cache_dir
 from transforms.science.rubrics import FINAL_ANSWER_WEIGHT, final_answer_item, has_final_answer_item
 from transforms.science.subjects import SubjectClassifier, assign_subject
 
@@ -121,7 +121,8 @@ class Decontaminate:
 
     def setup(self):
         if self.index is None:
-            self.index = Contamination.from_paths(self.paths, ngram=self.ngram, min_words=min(8, self.ngram))
+            self.index = Contamination.from_paths(self.paths, ngram=self.ngram, min_words=min(8, self.ngram),
+                                                  cache_dir=default_cache_dir())
 
     def __call__(self, question: dict):
         self.setup()

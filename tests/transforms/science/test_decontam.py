@@ -188,3 +188,26 @@ def test_an_exact_copy_with_options_is_found_whatever_the_script():
         rendered = item.question.rstrip() + "\n\n" + "\n".join(f"{'ABCD'[i]}. {o}" for i, o in enumerate(item.choices))
         found = index.match(rendered)
         assert found is not None and found.item == item and found.how == "exact normalized match", item
+
+
+def test_a_cached_index_answers_as_the_built_one_and_follows_its_files(tmp_path):
+    bench = tmp_path / "bench.jsonl"
+    rows = [{"question": "Which planet in our solar system has the most moons known today?"},
+            {"question": "Ποια είναι η μονάδα της δύναμης στο διεθνές σύστημα μονάδων σήμερα;"}]
+    bench.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    cache = tmp_path / "cache"
+    built = Contamination.from_paths([bench], cache_dir=cache)
+    assert len(list(cache.iterdir())) == 1
+    cached = Contamination.from_paths([bench], cache_dir=cache)
+    queries = [rows[0]["question"], "Quiz: " + rows[1]["question"] + " Newton.", "Something else entirely."]
+    assert [cached.match(q) for q in queries] == [built.match(q) for q in queries]
+    assert cached.match(queries[1]) is not None and cached.match(queries[2]) is None
+    # the file changes: the cache does not answer for it any more
+    time.sleep(0.01)
+    bench.write_text(json.dumps({"question": "What is the boiling point of water at sea level in kelvin?"}) + "\n")
+    changed = Contamination.from_paths([bench], cache_dir=cache)
+    assert changed.match(queries[0]) is None and changed.match("what is the boiling point of water at sea level in kelvin")
+    # a damaged cache file is rebuilt, not trusted
+    for path in cache.iterdir():
+        path.write_bytes(b"not an index")
+    assert Contamination.from_paths([bench], cache_dir=cache).match(queries[0]) is None
