@@ -68,7 +68,7 @@ from pipelines import flags
 from pipelines.options import AnswerOptions, ColumnMapOptions, DecontamOptions, DedupOptions, RunOptions, start_run
 from schemas.science import SCIENCE_QUESTION_SCHEMA
 from transforms.dedup.spec import dedup_spec
-from transforms.io.local_paths import display_names, worker_path
+from transforms.io.local_paths import display_names, worker_cache_dir, worker_path
 from transforms.io.readers import READ_REASONS, InputError, expand_inputs, iter_records
 from transforms.llm import config_from_options, llm_counters, skipped_note
 from transforms.science.adapters import ADAPTERS, POSITION_FIELD, iter_mmlu_csv
@@ -353,7 +353,7 @@ def steps(plan: Plan, model_path: str | None = None, extra: dict | None = None) 
                             note=f"subjects of questions without metadata labels: LLM {labeller.config.model} "
                                  f"(the classifier's where it gives no usable answer)"))
     listed += [
-        Map("split", Split(not opts.no_drop_open_ended_math), about="verifiable / open-ended, canonical answer",
+        Map("split", Split(not opts.no_drop_open_ended_math, worker_cache_dir(plan.options, "pint")), about="verifiable / open-ended, canonical answer",
             reasons="open_ended_math"),
         Unique("unique_ids", "id", about="one record per id", reasons="duplicate_id"),
         Dedup("dedup", spec, about="exact + MinHash on the stem + the set of options; equivalent answers "
@@ -364,7 +364,8 @@ def steps(plan: Plan, model_path: str | None = None, extra: dict | None = None) 
                                   f"threshold {dedup.threshold}") or None),
     ]
     if plan.benchmarks:
-        listed.append(Filter("decontam", Decontaminate([worker_path(p) for p in plan.benchmarks], opts.decontam_ngram),
+        listed.append(Filter("decontam", Decontaminate([worker_path(p) for p in plan.benchmarks], opts.decontam_ngram,
+                                                       worker_cache_dir(plan.options, "decontam")),
                              about="exact + word n-gram overlap with --decontam-benchmark",
                              reasons="contaminated:<benchmark>",
                              note=f"decontaminated against {', '.join(plan.benchmarks)} "

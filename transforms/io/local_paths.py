@@ -35,6 +35,22 @@ def worker_path(path: str) -> str:
     return path if is_url(path) else _local(path)
 
 
+def user_cache_dir(name: str) -> str:
+    """``$XDG_CACHE_HOME/shardsmith/<name>``, or ``~/.cache/shardsmith/<name>``."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "shardsmith", name)
+
+
+def worker_cache_dir(options, name: str) -> str | None:
+    """``user_cache_dir(name)`` for a run whose workers are this machine's in-process runner (they
+    share this user's cache), else None: other runners' workers have homes of their own, where a
+    cache helps no later run and a worker should not write."""
+    from apache_beam.options.pipeline_options import StandardOptions
+
+    runner = (options.view_as(StandardOptions).runner or "").rsplit(".", 1)[-1]
+    return user_cache_dir(name) if runner in ("", "FnApiRunner", "DirectRunner") else None
+
+
 def pattern_root(pattern: str) -> str:
     """The directory a pattern's files are named relative to (absolute for local patterns)."""
     if is_url(pattern):

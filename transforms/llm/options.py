@@ -24,12 +24,12 @@ from __future__ import annotations
 
 import json
 
-import os
 from pathlib import Path
 from typing import Iterable
 
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from transforms.io.local_paths import user_cache_dir
 from transforms.llm import flags
 from transforms.llm.client import LlmConfig
 
@@ -38,8 +38,7 @@ CACHE_OFF = ("none", "off")
 
 def default_cache_dir() -> str:
     """``$XDG_CACHE_HOME/shardsmith/llm``, or ``~/.cache/shardsmith/llm``."""
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return str(Path(base) / "shardsmith" / "llm")
+    return user_cache_dir("llm")
 
 
 class LlmOptions(PipelineOptions):

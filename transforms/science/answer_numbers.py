@@ -165,17 +165,26 @@ def _pint_registries():
     level = quiet.level
     quiet.setLevel(logging.ERROR)  # the case-insensitive registry reports each ambiguous name (kg: gram or gauss)
     try:
-        try:  # pint's own disk cache of its parsed definitions: ~0.01 s a registry instead of ~0.15 s
-            return (pint.UnitRegistry(cache_folder=":auto:"),
-                    pint.UnitRegistry(case_sensitive=False, cache_folder=":auto:"))
-        except Exception:  # noqa: BLE001 - an unwritable or broken cache folder: parse the definitions
-            return pint.UnitRegistry(), pint.UnitRegistry(case_sensitive=False)
+        folder = _UNIT_CACHE_DIR[0]
+        if folder is not None:
+            try:  # pint's disk cache of its parsed definitions: ~0.01 s a registry instead of ~0.15 s
+                return (pint.UnitRegistry(cache_folder=folder),
+                        pint.UnitRegistry(case_sensitive=False, cache_folder=folder))
+            except Exception:  # noqa: BLE001 - an unwritable or broken cache folder: parse the definitions
+                pass
+        return pint.UnitRegistry(), pint.UnitRegistry(case_sensitive=False)
     finally:
         quiet.setLevel(level)
 
 
-def load_unit_registries() -> None:
-    """Load pint's unit registries now (once per worker, in ``setup``) instead of on the first unit read."""
+_UNIT_CACHE_DIR: list[str | None] = [None]  # where pint keeps its parsed definitions (load_unit_registries)
+
+
+def load_unit_registries(cache_dir: str | None = None) -> None:
+    """Load pint's unit registries now (once per worker, in ``setup``) instead of on the first unit
+    read; ``cache_dir``: a folder for pint's cache of its parsed definitions (None: no cache)."""
+    if cache_dir is not None and _pint_registries.cache_info().currsize == 0:
+        _UNIT_CACHE_DIR[0] = cache_dir
     _pint_registries()
 
 

@@ -15,7 +15,7 @@ from transforms.science.adapters import ADAPTERS, POSITION_FIELD, generic_adapte
 from transforms.science.answer_latex import prestart_symbolic
 from transforms.science.answer_numbers import load_unit_registries
 from transforms.science.answers import assign_split, assign_splits
-from transforms.science.decontam import Contamination, default_cache_dir
+from transforms.science.decontam import Contamination
 from transforms.science.rubrics import FINAL_ANSWER_WEIGHT, final_answer_item, has_final_answer_item
 from transforms.science.subjects import SubjectClassifier, assign_subject
 
@@ -94,15 +94,18 @@ class AssignSubject:
 
 
 class Split:
-    def __init__(self, drop_open_ended_math: bool):
-        self.drop_open_ended_math = drop_open_ended_math
+    """Verifiable / open-ended split and canonical answers; ``unit_cache``: a folder for pint's cache
+    of its unit definitions (``worker_cache_dir``; None: none)."""
+
+    def __init__(self, drop_open_ended_math: bool, unit_cache: str | None = None):
+        self.drop_open_ended_math, self.unit_cache = drop_open_ended_math, unit_cache
 
     def setup(self):
         """Once per worker, not in the first records' time: the sympy worker process booting in the
         background, pint's unit tables, and sympy here too (expression readings come back as sympy
         objects, whose first unpickling would import it)."""
         prestart_symbolic()
-        load_unit_registries()
+        load_unit_registries(self.unit_cache)
         import sympy  # noqa: F401
 
     def __call__(self, question: dict):
@@ -114,15 +117,16 @@ class Split:
 
 
 class Decontaminate:
-    """Filter stage; the index is built once per worker from the benchmark paths."""
+    """Filter stage; the index is built once per worker from the benchmark paths, or loaded from
+    ``cache_dir`` (``worker_cache_dir``; None: always built)."""
 
-    def __init__(self, paths: list[str], ngram: int):
-        self.paths, self.ngram, self.index = list(paths), ngram, None
+    def __init__(self, paths: list[str], ngram: int, cache_dir: str | None = None):
+        self.paths, self.ngram, self.cache_dir, self.index = list(paths), ngram, cache_dir, None
 
     def setup(self):
         if self.index is None:
             self.index = Contamination.from_paths(self.paths, ngram=self.ngram, min_words=min(8, self.ngram),
-                                                  cache_dir=default_cache_dir())
+                                                  cache_dir=self.cache_dir)
 
     def __call__(self, question: dict):
         self.setup()

@@ -92,3 +92,16 @@ def test_find_local_paths_reads_string_columns_only_and_stops_at_the_first(tmp_p
     assert (found.column, found.root, found.rows) == ("m.value", "/data/mmlu", 1)
     assert find_local_paths(path, ["/data/mm"]) is None  # /data/mmlu is another directory
     assert find_local_paths(path, []) is None
+
+
+def test_caches_are_for_the_in_process_runner_only(tmp_path, monkeypatch):
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    from transforms.io.local_paths import user_cache_dir, worker_cache_dir
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert user_cache_dir("decontam") == str(tmp_path / "shardsmith" / "decontam")
+    for argv in ([], ["--runner=FnApiRunner"], ["--runner=DirectRunner"]):
+        assert worker_cache_dir(PipelineOptions(argv), "pint") == str(tmp_path / "shardsmith" / "pint"), argv
+    for runner in ("PortableRunner", "DataflowRunner", "FlinkRunner", "SparkRunner"):  # workers with homes of their own
+        assert worker_cache_dir(PipelineOptions([f"--runner={runner}"]), "pint") is None, runner
