@@ -166,7 +166,7 @@ def _question(source: str, record: Mapping, question: Any, used: Sequence[str], 
     )
 
 
-# --------------------------------------------------------------------------- the four sources
+# --------------------------------------------------------------------------- the sources
 
 def adapt_webinstruct_verified(record: dict) -> dict | Rejected:
     """WebInstruct-Verified: question, answer, answer_type, category, difficulty (the last two kept in meta)."""
@@ -184,6 +184,18 @@ def adapt_megascience(record: dict) -> dict | Rejected:
     """MegaScience: question, reference_answer (short), subject; the long ``answer`` and ``source`` stay in meta."""
     return _question("megascience", record, record.get("question"), ["question", "reference_answer", "subject"],
                      reference_answer=record.get("reference_answer"), source_category=record.get("subject"))
+
+
+GSM8K_MARKER = "####"  # GSM8K's answer: the worked solution, then "#### <final answer>"
+
+
+def adapt_gsm8k(record: dict) -> dict | Rejected:
+    """GSM8K: question, answer (the worked solution ending in ``#### N``): the reference is ``N``, the
+    solution stays in meta; every question is grade-school mathematics."""
+    answer = record.get("answer")
+    final = answer.rpartition(GSM8K_MARKER)[2].strip() if isinstance(answer, str) and GSM8K_MARKER in answer else None
+    return _question("gsm8k", record, record.get("question"), ["question"],
+                     reference_answer=final or None, source_category="mathematics")
 
 
 def rubric_category(weight: int, essential_min: int = RAR_ESSENTIAL_MIN, important_min: int = RAR_IMPORTANT_MIN) -> str:
@@ -320,4 +332,5 @@ ADAPTERS: dict[str, Adapter] = {
     "megascience": adapt_megascience,
     "rar_science": adapt_rar_science,
     "mmlu": adapt_mmlu,
+    "gsm8k": adapt_gsm8k,
 }

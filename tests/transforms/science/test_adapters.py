@@ -15,6 +15,7 @@ from transforms.science.adapters import (
     CATEGORY_WEIGHTS,
     FIGURE_REFERENCE_RE,
     POSITION_FIELD,
+    adapt_gsm8k,
     adapt_megascience,
     adapt_mmlu,
     adapt_natural_reasoning,
@@ -303,3 +304,29 @@ def test_the_figure_prefilter_agrees_with_the_regex_on_all_of_mmlu():
                 assert reference == _regex_reference(text), text
                 checked, matched = checked + 1, matched + (reference is not None)
     assert checked > 14000 and matched > 0
+
+
+GSM8K_FILE = "benchmarks/gsm8k/test.jsonl"
+
+
+def test_gsm8k_reference_is_the_final_answer_and_the_solution_stays_in_meta():
+    solution = ("She has 3 * $1,200 = $<<3*1200=3600>>3,600 saved.\nShe spends $<<2400=2400>>2,400.\n"
+                "3600 - 2400 = <<3600-2400=1200>>1200\n#### 1,200")
+    question = adapt_gsm8k({"question": "How much money does Ana have left?", "answer": solution})
+    assert question["reference_answer"] == "1,200"
+    assert question["source"] == "gsm8k" and question["source_category"] == "mathematics"
+    assert json.loads(question["meta_json"]) == {"answer": solution}
+    # no final-answer marker: no reference (the clean stage rejects it as empty_answer), never the solution
+    assert adapt_gsm8k({"question": "How many?", "answer": "Two and two make four."})["reference_answer"] is None
+    assert adapt_gsm8k({"question": "", "answer": "#### 4"}).reason == "missing_question"
+
+
+@pytest.mark.shared_data(GSM8K_FILE)
+def test_every_gsm8k_test_problem_gets_its_final_answer():
+    import re
+
+    rows = [json.loads(line) for line in shared_path(GSM8K_FILE).read_text(encoding="utf-8").splitlines()]
+    assert len(rows) == 1319
+    for row in rows:  # the reference, as the text after GSM8K's marker says it, for every row
+        expected = re.search(r"####\s*(.+?)\s*$", row["answer"]).group(1)
+        assert adapt_gsm8k(row)["reference_answer"] == expected
