@@ -1,6 +1,8 @@
 """Answer comparison: ``answer_verdict`` (equivalent / different / unknown) and ``answers_equivalent``
 over two readings: numbers with units and precision, option keys, booleans, tuples, and
-expressions by a seeded numeric identity test.
+expressions by a seeded numeric identity test. Two answers neither of which reads as a value
+are equivalent when their normalized texts are equal and so are the signed numbers they hold
+("-9 lines" is not "9 lines").
 
 Numbers (``numbers_equal``), in exact arithmetic (no float overflow, no absolute floor):
 
@@ -26,6 +28,7 @@ from __future__ import annotations
 
 import cmath
 import random
+import re
 from decimal import Decimal, localcontext
 from fractions import Fraction
 from typing import Any
@@ -270,12 +273,22 @@ def _readings_equal(a: Reading, b: Reading, rel_tol: float, min_sig_figs: int, p
     return _sympy_equal(_as_sympy(a), _as_sympy(b), points)
 
 
+# a number with its sign, unless the sign joins two words ("x-2", "COVID-19"): the normalized text
+# drops punctuation, and "-9 lines" must not equal "9 lines"
+_SIGNED_NUMBER_RE = re.compile(r"(?<![\w.)\]])[-+\u2212]?\d+(?:\.\d+)?")
+
+
+def _signed_numbers(text: str) -> list[str]:
+    return [number.replace("\u2212", "-").lstrip("+") for number in _SIGNED_NUMBER_RE.findall(text)]
+
+
 def _verdict(a: Any, b: Any, reading_a: Reading | None, reading_b: Reading | None, rel_tol: float,
              min_sig_figs: int, points: int) -> str:
     if reading_a is None or reading_b is None:
         if reading_a is None and reading_b is None and isinstance(a, str) and isinstance(b, str):
             text_a = normalize_text(a)
-            return EQUIVALENT if text_a and text_a == normalize_text(b) else DIFFERENT
+            same = text_a and text_a == normalize_text(b) and _signed_numbers(a) == _signed_numbers(b)
+            return EQUIVALENT if same else DIFFERENT
         return DIFFERENT
     result = _readings_equal(reading_a, reading_b, rel_tol, min_sig_figs, points)
     return UNKNOWN if result is None else EQUIVALENT if result else DIFFERENT

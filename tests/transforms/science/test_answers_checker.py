@@ -300,3 +300,15 @@ def test_verdict_stage_adds_the_verdict_and_rejects_unreadable_rows():
     wrong = stage({"ref": {"value": 3}, "cand": "3"})
     assert isinstance(wrong, Rejected) and wrong.reason == "wrong_type"
     assert verdict_counts(["equivalent", "unknown", "equivalent"]) == {"equivalent": 2, "different": 0, "unknown": 1}
+
+
+@pytest.mark.parametrize("candidate, reference, verdict", [
+    ("-9 lines", "9 lines", "different"),          # MMLU references that are a number and a word: a flipped sign
+    ("-150 million", "150 million", "different"),  # is another answer, though the normalized texts agree
+    ("\u22129 points", "-9 points", "equivalent"),  # the Unicode minus is a minus
+    ("+9 lines", "9 lines", "equivalent"),
+    ("9 lines", "9 lines", "equivalent"),
+    ("COVID-19 vaccines", "covid-19 vaccines", "equivalent"),  # a hyphen inside a word is no sign
+])
+def test_unreadable_answers_with_numbers_keep_their_signs(candidate, reference, verdict):
+    assert answer_verdict(candidate, reference) == verdict
