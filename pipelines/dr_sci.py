@@ -299,9 +299,8 @@ def subject_model(plan: Plan, workdir: str, extra: dict, staged_dir: str | None 
     if choice != "train":
         extra["subject_classifier"]["path"] = choice
         return choice, f"subject classifier: {choice}"
-    opts = plan.options.view_as(DrSciOptions)
     labelled = [q for q in driver_records(plan.by_file, plan.files, plan.csvs,
-                                                plan.options.view_as(ColumnMapOptions).column_map, plan.names)
+                                          plan.options.view_as(ColumnMapOptions).column_map, plan.names)
                 if subject_from_metadata(q)[0]]
     if len(labelled) < MIN_CLASSIFIER_ROWS or len({subject_from_metadata(q)[0] for q in labelled}) < 2:
         return None, (f"subject classifier: none ({len(labelled)} metadata-labelled rows, need "
