@@ -268,6 +268,8 @@ class ShardRun:
         """Apply consecutive stage functions as one Beam step (``transforms.stages.StageDoFn``: each
         stage keeps its own counters, rejects and budget); their rejects are collected."""
         kept, rejects = apply_stages(pcoll, chain, self.record_timeout)
+        if any(stage.kind == "flatmap" for stage in chain):
+            self._record_bound = None  # it may make more records than it is given
         for stage in chain:
             self._order(stage.name)
         self._rejects.append(rejects)
@@ -448,8 +450,8 @@ class ShardRun:
             self._record_bound = None if None in bounds else self._record_bound + sum(bounds)
 
     def _apply_step(self, step, records, label: str, derived: dict):
-        if any(s.kind in ("flatmap", "custom") for s in (step if isinstance(step, list) else [step])):
-            self._record_bound = None  # a step that may make more records than it is given
+        if not isinstance(step, list) and step.kind == "custom":
+            self._record_bound = None  # it may make more records than it is given
         if isinstance(step, list):  # a chain of counted map/filter/flatmap steps (run_steps)
             return self.stages(records, [Stage(s.name, s.fn, s.kind, s.id_field) for s in step])
         kind = step.kind
