@@ -1,8 +1,8 @@
 """Answer comparison: ``answer_verdict`` (equivalent / different / unknown) and ``answers_equivalent``
 over two readings: numbers with units and precision, option keys, booleans, tuples, and
 expressions by a seeded numeric identity test. Two answers neither of which reads as a value
-are equivalent when their normalized texts are equal and so are the signed numbers they hold
-("-9 lines" is not "9 lines").
+are equivalent when their normalized words around the numbers are equal and each pair of numbers
+is equal as numbers are ("9.0 lines" is "9 lines"; "-9 lines" is not).
 
 Numbers (``numbers_equal``), in exact arithmetic (no float overflow, no absolute floor):
 
@@ -36,7 +36,8 @@ from typing import Any
 from transforms.dedup.exact import normalize_text
 from transforms.science.answer_latex import SymbolicTimeout, _sympy, _sympy_kind, run_symbolic, time_limit
 from transforms.science.answer_numbers import Number, parse_unit
-from transforms.science.answer_reader import DEFAULT_RULES, NeedsSymbolic, Reading, ReadingRules, read_reading
+from transforms.science.answer_reader import (DEFAULT_RULES, NeedsSymbolic, Reading, ReadingRules, read_answer,
+                                              read_reading)
 
 DEFAULT_REL_TOL = 0.05
 MIN_SIG_FIGS = 2
@@ -273,22 +274,36 @@ def _readings_equal(a: Reading, b: Reading, rel_tol: float, min_sig_figs: int, p
     return _sympy_equal(_as_sympy(a), _as_sympy(b), points)
 
 
-# a number with its sign, unless the sign joins two words ("x-2", "COVID-19"): the normalized text
-# drops punctuation, and "-9 lines" must not equal "9 lines"
-_SIGNED_NUMBER_RE = re.compile(r"(?<![\w.)\]])[-+\u2212]?\d+(?:\.\d+)?")
+# a number in running text, with its sign unless the sign joins two words ("x-2", "COVID-19"),
+# thousands separators and an exponent
+_TEXT_NUMBER_RE = re.compile(r"(?<![\w.)\]])[-+\u2212]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:[eE][-+]?\d+)?(?![\w.])")
+_NUMBER_SLOT = " numberslot "
 
 
-def _signed_numbers(text: str) -> list[str]:
-    return [number.replace("\u2212", "-").lstrip("+") for number in _SIGNED_NUMBER_RE.findall(text)]
+def _texts_verdict(a: str, b: str, rel_tol: float, min_sig_figs: int, points: int) -> str:
+    """Two answers neither of which reads as a value ("9 lines", "150 million", a sentence): the same
+    normalized words around the same numbers. One number each (a count of something) is compared as
+    numbers are ("9.0 lines" is "9 lines"; "-9 lines" and "10 lines" are not); several must be
+    written alike, signs included (a sentence's numbers are not a measurement to round)."""
+    numbers_a = [n.replace("\u2212", "-").lstrip("+") for n in _TEXT_NUMBER_RE.findall(a)]
+    numbers_b = [n.replace("\u2212", "-").lstrip("+") for n in _TEXT_NUMBER_RE.findall(b)]
+    words_a = normalize_text(_TEXT_NUMBER_RE.sub(_NUMBER_SLOT, a))
+    if not words_a or len(numbers_a) != len(numbers_b) or words_a != normalize_text(_TEXT_NUMBER_RE.sub(_NUMBER_SLOT, b)):
+        return DIFFERENT
+    if len(numbers_a) != 1:
+        return EQUIVALENT if numbers_a == numbers_b else DIFFERENT
+    reading_a, reading_b = read_answer(numbers_a[0]), read_answer(numbers_b[0])
+    if reading_a is None or reading_b is None:
+        return EQUIVALENT if numbers_a == numbers_b else DIFFERENT
+    same = _readings_equal(reading_a, reading_b, rel_tol, min_sig_figs, points)
+    return UNKNOWN if same is None else EQUIVALENT if same else DIFFERENT
 
 
 def _verdict(a: Any, b: Any, reading_a: Reading | None, reading_b: Reading | None, rel_tol: float,
              min_sig_figs: int, points: int) -> str:
     if reading_a is None or reading_b is None:
         if reading_a is None and reading_b is None and isinstance(a, str) and isinstance(b, str):
-            text_a = normalize_text(a)
-            same = text_a and text_a == normalize_text(b) and _signed_numbers(a) == _signed_numbers(b)
-            return EQUIVALENT if same else DIFFERENT
+            return _texts_verdict(a, b, rel_tol, min_sig_figs, points)
         return DIFFERENT
     result = _readings_equal(reading_a, reading_b, rel_tol, min_sig_figs, points)
     return UNKNOWN if result is None else EQUIVALENT if result else DIFFERENT

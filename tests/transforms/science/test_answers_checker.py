@@ -309,6 +309,13 @@ def test_verdict_stage_adds_the_verdict_and_rejects_unreadable_rows():
     ("+9 lines", "9 lines", "equivalent"),
     ("9 lines", "9 lines", "equivalent"),
     ("COVID-19 vaccines", "covid-19 vaccines", "equivalent"),  # a hyphen inside a word is no sign
+    ("9.0 lines", "9 lines", "equivalent"),  # one number with words: compared as a number
+    ("8.93 lines", "9 lines", "equivalent"),
+    ("1.500000e+02 million", "150 million", "equivalent"),
+    ("10 lines", "9 lines", "different"),
+    ("9 lines", "9 points", "different"),
+    ("grew from 100 to 104 million", "grew from 104 to 100 million", "different"),  # several: written alike
+    ("grew from 100 to 104 million", "grew from 100 to 104 million", "equivalent"),
 ])
 def test_unreadable_answers_with_numbers_keep_their_signs(candidate, reference, verdict):
     assert answer_verdict(candidate, reference) == verdict
