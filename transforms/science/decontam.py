@@ -245,7 +245,7 @@ class Contamination:
 
         ``cache_dir``: keep the built index there, named by the benchmark files (path, size,
         modification time), ``question_field`` and ``options``, and load it from there next time
-        (MMLU's test set: ~0.05 s instead of ~0.8 s). A cache that cannot be read or written is
+        (MMLU's test set: ~0.2 s instead of ~0.8 s). A cache that cannot be read or written is
         ignored: the index is built.
         """
         paths = [str(path) for path in paths]
@@ -281,10 +281,14 @@ class Contamination:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
-        with open(partial, "wb") as handle:
-            np.savez(handle, hashes=self._hashes, owners=self._owners, gram_counts=self._gram_counts,
-                     meta=np.frombuffer(json.dumps(meta).encode("utf-8", "surrogatepass"), dtype=np.uint8))
-        os.replace(partial, path)
+        try:
+            with open(partial, "wb") as handle:
+                np.savez(handle, hashes=self._hashes, owners=self._owners, gram_counts=self._gram_counts,
+                         meta=np.frombuffer(json.dumps(meta).encode("utf-8", "surrogatepass"), dtype=np.uint8))
+            os.replace(partial, path)
+        finally:
+            if partial.exists():  # a write that failed part-way leaves nothing behind
+                partial.unlink()
 
     @classmethod
     def from_file(cls, path: str | os.PathLike) -> "Contamination":
