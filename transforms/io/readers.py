@@ -89,11 +89,12 @@ def expand_inputs(patterns: list[str]) -> list[str]:
 
 
 def record_bound(path: str) -> int | None:
-    """An upper bound on the records ``iter_records(path)`` yields, known without reading them: a
-    Parquet footer's row count, or an uncompressed JSON file's bytes / 2 + 1 (every record is an
-    object, at least ``{}``); None when it cannot be known cheaply (compressed, unreadable)."""
+    """An upper bound on the records a reader yields from ``path``, known without reading them: a
+    Parquet footer's row count, or an uncompressed text file's bytes / 2 + 1 (every record, a JSON
+    object or a CSV row, takes at least two bytes); None when it cannot be known cheaply
+    (compressed, unreadable)."""
     try:
-        if input_format(path) == "parquet":
+        if path.lower().endswith(PARQUET_SUFFIXES):
             with fsspec.open(path, "rb") as handle:
                 return pq.ParquetFile(handle).metadata.num_rows
         if path.lower().endswith((".gz", ".zst")):

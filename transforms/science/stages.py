@@ -9,7 +9,7 @@ from typing import Iterator
 
 from transforms.argtypes import parse_column_map
 from transforms.errors import InputError
-from transforms.io.readers import Unreadable
+from transforms.io.readers import Unreadable, record_bound
 from transforms.records import Rejected
 from transforms.science.adapters import ADAPTERS, POSITION_FIELD, generic_adapter, iter_mmlu_csv
 from transforms.science.answer_latex import prestart_symbolic
@@ -155,13 +155,7 @@ class MmluCsvReader:
     def __init__(self, names: dict[str, str]):
         self.names = dict(names)
 
-    @staticmethod
-    def record_bound(path: str) -> int | None:
-        """At most one row per two bytes of the file (``ReadFrom``: lets dedup plan for the input's size)."""
-        try:
-            return os.path.getsize(path) // 2 + 1
-        except OSError:
-            return None
+    record_bound = staticmethod(record_bound)  # ``ReadFrom``: lets dedup plan for the input's size
 
     def __call__(self, path: str) -> Iterator[dict | Unreadable]:
         name = self.names.get(path, os.path.basename(path))
