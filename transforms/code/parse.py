@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import itertools
 import re
 import threading
 from collections import OrderedDict
@@ -139,7 +140,7 @@ def parse(source: str | bytes, grammar: str) -> tree_sitter.Tree | None:
 
 class _Parsed(NamedTuple):
     has_error: bool
-    definitions: tuple  # tuple[Definition, ...]
+    definitions: tuple | None  # tuple[Definition, ...]; None until someone asks (after-files rarely)
 
 
 # File versions; an entry is a flag and its definitions (some 240 bytes each). The SFT step runs
@@ -153,12 +154,18 @@ _parsed_cache: OrderedDict[tuple[str, bytes], _Parsed] = OrderedDict()
 _parsed_lock = threading.Lock()
 
 
-# The trees of the last file versions parsed (bytes and tree by (grammar, digest)): a PR's after-file
-# is re-parsed from its before-file's tree (the previous PR's after-file, often), and tree-sitter
-# re-parses only what an edit touched. Bounded: a tree takes some 10-20 bytes per source byte.
-RECENT_TREES = 8
+# The trees of the last file versions parsed (bytes and tree by (grammar, digest)), and which of
+# them is the latest version of a path: a PR's after-file is re-parsed from its before-file's
+# tree, its before-file from the tree of the last version of that path seen (an older or newer
+# commit of the same file), and tree-sitter re-parses only what the edits touched. Bounded by
+# versions and by source bytes held: a tree takes some 10-20 bytes per source byte.
+RECENT_TREES = 32
+RECENT_TREE_BYTES = 4 << 20
 _recent_trees: OrderedDict[tuple[str, bytes], tuple[bytes, tree_sitter.Tree]] = OrderedDict()
-REPARSE_MIN_SHARED = 0.5  # incremental only when the unchanged prefix + suffix are this share of the file
+_recent_tree_bytes = [0]
+_path_versions: dict[tuple[str, str], tuple[str, bytes]] = {}  # (grammar, path) -> key in _recent_trees
+REPARSE_MIN_SHARED = 0.5  # incremental only when the unchanged bytes are this share of both versions
+REPARSE_MAX_EDITS = 64  # more changed regions than this: a fresh parse
 
 
 def _shared_prefix(a: bytes, b: bytes, limit: int) -> int:
@@ -174,75 +181,136 @@ def _shared_prefix(a: bytes, b: bytes, limit: int) -> int:
     return lo
 
 
-def _point(data: bytes, offset: int) -> tuple[int, int]:
-    """tree-sitter's (row, byte column) of ``offset`` in ``data``."""
-    return data.count(b"\n", 0, offset), offset - (data.rfind(b"\n", 0, offset) + 1)
+def _changed_regions(old: bytes, new: bytes, by_lines: bool) -> list[tuple[int, int, int, int]]:
+    """(old_start, old_end, new_start, new_end) byte ranges that differ, in order: the one range
+    between the common prefix and suffix, or with ``by_lines`` the changed regions of a line diff
+    of that range (two versions of one file differ in a few places far apart)."""
+    limit = min(len(old), len(new))
+    start = _shared_prefix(old, new, limit)
+    suffix = _shared_prefix(old[start:][::-1], new[start:][::-1], limit - start)
+    old_end, new_end = len(old) - suffix, len(new) - suffix
+    if not by_lines or start == old_end or start == new_end:
+        return [(start, old_end, start, new_end)]
+    from transforms.code.search_replace import changed_spans  # search_replace imports languages, not parse
+
+    start = old.rfind(b"\n", 0, start) + 1  # whole lines: the line diff starts and ends at line ends
+    old_lines = old[start:old_end].splitlines(keepends=True)
+    new_lines = new[start:new_end].splitlines(keepends=True)
+    old_offsets = list(itertools.accumulate(map(len, old_lines), initial=start))
+    new_offsets = list(itertools.accumulate(map(len, new_lines), initial=start))
+    return [(old_offsets[i1], old_offsets[i2], new_offsets[j1], new_offsets[j2])
+            for i1, i2, j1, j2 in changed_spans(old_lines, new_lines)]
 
 
-def _reparse(parser: tree_sitter.Parser, data: bytes,
-             previous: tuple[bytes, tree_sitter.Tree] | None) -> tree_sitter.Tree:
+def _reparse(parser: tree_sitter.Parser, data: bytes, previous: tuple[bytes, tree_sitter.Tree] | None,
+             by_lines: bool = False) -> tree_sitter.Tree:
     """The tree of ``data``: an incremental re-parse of ``previous`` (bytes, tree; a copy of the
     tree is edited, the tree itself stays valid) when the two share most of their bytes, else a
-    fresh parse. tree-sitter's incremental parse gives the tree a fresh parse gives."""
-    if previous is not None:
-        old, old_tree = previous[0], previous[1].copy()
-        limit = min(len(old), len(data))
-        start = _shared_prefix(old, data, limit)
-        suffix = _shared_prefix(old[start:][::-1], data[start:][::-1], limit - start)
-        if start + suffix >= REPARSE_MIN_SHARED * len(data) and start + suffix >= REPARSE_MIN_SHARED * len(old):
-            old_end, new_end = len(old) - suffix, len(data) - suffix
-            old_tree.edit(start_byte=start, old_end_byte=old_end, new_end_byte=new_end,
-                          start_point=_point(old, start), old_end_point=_point(old, old_end),
-                          new_end_point=_point(data, new_end))
-            return parser.parse(data, old_tree=old_tree)
-    return parser.parse(data)
+    fresh parse. tree-sitter's incremental parse gives the tree a fresh parse gives.
+    ``by_lines``: ``previous`` is another version of the same file, so the changed regions come
+    from a line diff rather than one range from the first to the last difference."""
+    if previous is None:
+        return parser.parse(data)
+    old = previous[0]
+    regions = _changed_regions(old, data, by_lines)
+    changed_old = sum(a1 - a0 for a0, a1, _, _ in regions)
+    changed_new = sum(b1 - b0 for _, _, b0, b1 in regions)
+    if (len(regions) > REPARSE_MAX_EDITS or len(old) - changed_old < REPARSE_MIN_SHARED * len(old)
+            or len(data) - changed_new < REPARSE_MIN_SHARED * len(data)):
+        return parser.parse(data)
+    tree = previous[1].copy()
+    row, counted = 0, 0  # rows of data[:counted]
+    for old_start, old_end, new_start, new_end in regions:
+        # The regions before this one are edited already: up to here the tree's text is data's.
+        row, counted = row + data.count(b"\n", counted, new_start), new_start
+        start_point = (row, new_start - (data.rfind(b"\n", 0, new_start) + 1))
+        rows = old.count(b"\n", old_start, old_end)
+        old_end_point = ((row + rows, old_end - (old.rfind(b"\n", old_start, old_end) + 1)) if rows
+                         else (row, start_point[1] + old_end - old_start))
+        row, counted = row + data.count(b"\n", counted, new_end), new_end
+        tree.edit(start_byte=new_start, old_end_byte=new_start + old_end - old_start, new_end_byte=new_end,
+                  start_point=start_point, old_end_point=old_end_point,
+                  new_end_point=(row, new_end - (data.rfind(b"\n", 0, new_end) + 1)))
+    return parser.parse(data, old_tree=tree)
 
 
 def _digest(data: bytes) -> bytes:
     return hashlib.blake2b(data, digest_size=16).digest()
 
 
-def _parsed(source: str | bytes, grammar: str, base: str | bytes | None = None) -> _Parsed | None:
-    """Parse errors and definitions of one file version, parsed once per process for both.
+def _remember_tree(key: tuple[str, bytes], data: bytes, tree: tree_sitter.Tree, path: str | None) -> None:
+    # under _parsed_lock
+    if key not in _recent_trees:
+        _recent_tree_bytes[0] += len(data)
+    _recent_trees[key] = (data, tree)
+    _recent_trees.move_to_end(key)
+    if path is not None:
+        _path_versions[(key[0], path)] = key
+    while len(_recent_trees) > RECENT_TREES or (_recent_tree_bytes[0] > RECENT_TREE_BYTES and len(_recent_trees) > 1):
+        _, (dropped, _) = _recent_trees.popitem(last=False)
+        _recent_tree_bytes[0] -= len(dropped)
+    if len(_path_versions) > 4 * RECENT_TREES:
+        for stale in [p for p, k in _path_versions.items() if k not in _recent_trees]:
+            del _path_versions[stale]
+
+
+def _parsed(source: str | bytes, grammar: str, base: str | bytes | None = None,
+            path: str | None = None, definitions: bool = True) -> _Parsed | None:
+    """Parse errors and (with ``definitions``) definitions of one file version, parsed once per
+    process for both.
 
     Clean-PR asks for the same versions again and again: a PR's before-file is often the
     previous PR's after-file, and the SFT step lists the definitions of files whose parse errors
     the edit step checked. Keyed by a digest of the bytes, so the cache holds no source text.
-    ``base`` (the file's previous version, when the caller knows it) is the tree to re-parse
-    from if it is among the recent trees; else the grammar's last parsed tree is tried."""
+    Definitions are listed when first asked for (from the version's recent tree if it is still
+    held): the edit step checks every after-file, the SFT step lists definitions of before-files.
+    The tree to re-parse from: ``base``'s (the file's previous version, when the caller knows
+    it) if it is among the recent trees, else the last recent version of ``path``, else the
+    grammar's last parsed tree."""
     if parser_for(grammar) is None:
         return None
     data = _source_bytes(source)
     key = (grammar, _digest(data))
+    tree = None
     with _parsed_lock:
         hit = _parsed_cache.get(key)
         if hit is not None:
             _parsed_cache.move_to_end(key)
-            return hit
-        previous = _recent_trees.get((grammar, _digest(_source_bytes(base)))) if base is not None else None
-        if previous is None:
-            previous = next((_recent_trees[k] for k in reversed(_recent_trees) if k[0] == grammar), None)
-    tree = _reparse(parser_for(grammar), data, previous)
-    result = _Parsed(tree.root_node.has_error, _definitions_of(tree, grammar))
+            if hit.definitions is not None or not definitions:
+                return hit
+            tree = _recent_trees.get(key, (None, None))[1]
+        if tree is None:
+            by_lines = True
+            previous = _recent_trees.get((grammar, _digest(_source_bytes(base)))) if base is not None else None
+            if previous is None and path is not None:
+                previous = _recent_trees.get(_path_versions.get((grammar, path)))
+            if previous is None:
+                by_lines = False  # another file: only a shared head and tail are worth reusing
+                previous = next((_recent_trees[k] for k in reversed(_recent_trees) if k[0] == grammar), None)
+    if tree is None:
+        tree = _reparse(parser_for(grammar), data, previous, by_lines)
+    result = _Parsed(tree.root_node.has_error, _definitions_of(tree, grammar) if definitions else None)
     with _parsed_lock:
+        replaced = _parsed_cache.get(key)
+        _parsed_definitions[0] += len(result.definitions or ()) - len((replaced and replaced.definitions) or ())
         _parsed_cache[key] = result
-        _parsed_definitions[0] += len(result.definitions)
+        _parsed_cache.move_to_end(key)
         while _parsed_cache and (len(_parsed_cache) > PARSED_CACHE_SIZE
                                  or _parsed_definitions[0] > PARSED_CACHE_DEFINITIONS):
-            _parsed_definitions[0] -= len(_parsed_cache.popitem(last=False)[1].definitions)
+            _parsed_definitions[0] -= len(_parsed_cache.popitem(last=False)[1].definitions or ())
         if not _parsed_cache:
             _parsed_definitions[0] = 0
-        _recent_trees[key] = (data, tree)
-        _recent_trees.move_to_end(key)
-        while len(_recent_trees) > RECENT_TREES:
-            _recent_trees.popitem(last=False)
+        _remember_tree(key, data, tree, path)
     return result
 
 
-def has_parse_errors(source: str | bytes, grammar: str, base: str | bytes | None = None) -> bool | None:
+def has_parse_errors(source: str | bytes, grammar: str, base: str | bytes | None = None,
+                     path: str | None = None, *, list_definitions_too: bool = False) -> bool | None:
     """True when tree-sitter finds ERROR or MISSING nodes; None when there is no grammar.
-    ``base``: the file's previous version, if known (it only makes the parse cheaper)."""
-    parsed = _parsed(source, grammar, base)
+    ``base`` (the file's previous version) and ``path``, if known, only make the parse cheaper.
+    ``list_definitions_too``: list the version's definitions now, while its tree is at hand, for
+    a caller that will ask ``list_definitions`` for it (else a later call may re-parse)."""
+    parsed = _parsed(source, grammar, base, path, definitions=list_definitions_too)
     return None if parsed is None else parsed.has_error
 
 
@@ -314,9 +382,10 @@ def _span_node(node: tree_sitter.Node) -> tree_sitter.Node:
     return node
 
 
-def list_definitions(source: str | bytes, grammar: str) -> list[Definition]:
-    """All named function/class/module definitions, in source order; [] when there is no grammar."""
-    parsed = _parsed(source, grammar)
+def list_definitions(source: str | bytes, grammar: str, path: str | None = None) -> list[Definition]:
+    """All named function/class/module definitions, in source order; [] when there is no grammar.
+    ``path``, if known, only makes the parse cheaper (see ``has_parse_errors``)."""
+    parsed = _parsed(source, grammar, path=path)
     return [] if parsed is None else list(parsed.definitions)
 
 

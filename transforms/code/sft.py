@@ -48,12 +48,12 @@ hash so two distractors of one file (different functions) get different ids.
 from __future__ import annotations
 
 import functools
-import itertools
 import math
-import operator
 import re
 from collections import Counter
 from typing import Iterable, Mapping, NamedTuple, Sequence
+
+import numpy as np
 
 from transforms.code.crop import (
     DEFAULT_TOKEN_BUDGET, crop_file, fits_budget, keep_line_windows, search_line_ranges,
@@ -164,40 +164,61 @@ def identifier_tokens(text: str) -> list[str]:
     return tokens
 
 
-class _TermFrequencies(NamedTuple):
-    terms: tuple[str, ...]
-    log_tf: dict[str, float]  # term -> 1 + ln tf
+def _term_counts(text: str) -> Counter:
+    """Counts of ``identifier_tokens(text)``: each distinct identifier split once (code repeats them)."""
+    counts: Counter = Counter()
+    for identifier, count in Counter(_IDENTIFIER.findall(text)).items():
+        for term in _identifier_terms(identifier):
+            counts[term] += count
+    return counts
+
+
+class _TermVector(NamedTuple):
+    term_ids: np.ndarray  # int64 ``hash(term)``: a process's own ids, no vocabulary to grow or share
+    log_tf: np.ndarray  # 1 + ln tf, per term
 
 
 @functools.lru_cache(maxsize=1 << 14)
-def _term_frequencies(text: str) -> _TermFrequencies:
+def _term_vector(text: str) -> _TermVector:
     # Cached: the same files and definitions are ranked for many samples of a repository.
-    # Callers must not mutate the result.
-    counts = Counter(identifier_tokens(text))
-    return _TermFrequencies(tuple(counts), {term: 1.0 + math.log(count) for term, count in counts.items()})
+    counts = _term_counts(text)
+    ids = np.fromiter(map(hash, counts), dtype=np.int64, count=len(counts))
+    log_tf = 1.0 + np.log(np.fromiter(counts.values(), dtype=np.float64, count=len(counts)))
+    return _TermVector(ids, log_tf)
 
 
 def tfidf_similarities(query: str, documents: Sequence[str]) -> list[float]:
     """Cosine similarity of ``query`` to each document, TF-IDF over ``identifier_tokens``, 6 decimals."""
-    document_terms = [_term_frequencies(document) for document in documents]
-    frequency = Counter(itertools.chain.from_iterable(doc.terms for doc in document_terms))
+    vectors = [_term_vector(document) for document in documents]
     total = len(documents)
-    idf = {term: math.log((1 + total) / (1 + df)) + 1.0 for term, df in frequency.items()}
+    if not total:
+        return []
+    sizes = np.fromiter((len(v.term_ids) for v in vectors), dtype=np.int64, count=total)
+    if not sizes.sum():
+        return [0.0] * total
+    term_ids = np.concatenate([v.term_ids for v in vectors])
+    log_tf = np.concatenate([v.log_tf for v in vectors])
+    owner = np.repeat(np.arange(total), sizes)  # document of each entry
+    terms, column, df = np.unique(term_ids, return_inverse=True, return_counts=True)
+    idf = np.log((1.0 + total) / (1.0 + df)) + 1.0
+    weights = log_tf * idf[column]
+    norms = np.sqrt(np.bincount(owner, weights=weights * weights, minlength=total))
+    query_weights = np.zeros(len(terms))
+    query_norm_squared = 0.0
     unseen_idf = math.log(1 + total) + 1.0
-    query_weights = {term: (1.0 + math.log(count)) * idf.get(term, unseen_idf)
-                     for term, count in Counter(identifier_tokens(query)).items()}
-    query_norm = math.sqrt(math.fsum([w * w for w in query_weights.values()]))
-    similarities = []
-    for doc in document_terms:
-        weights = list(map(operator.mul, doc.log_tf.values(), map(idf.__getitem__, doc.log_tf)))
-        norm = math.sqrt(math.fsum(map(operator.mul, weights, weights)))
-        if not (query_norm and norm):
-            similarities.append(0.0)
-            continue
-        log_tf = doc.log_tf
-        dot = math.fsum([weight * (log_tf[term] * idf[term]) for term, weight in query_weights.items() if term in log_tf])
-        similarities.append(round(dot / (query_norm * norm), 6))
-    return similarities
+    for term, count in _term_counts(query).items():
+        term_id = hash(term)
+        at = int(np.searchsorted(terms, term_id))
+        seen = at < len(terms) and terms[at] == term_id
+        weight = (1.0 + math.log(count)) * (idf[at] if seen else unseen_idf)
+        query_norm_squared += weight * weight
+        if seen:
+            query_weights[at] = weight
+    query_norm = math.sqrt(query_norm_squared)
+    dots = np.bincount(owner, weights=weights * query_weights[column], minlength=total)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        similarities = np.where((norms > 0) & (query_norm > 0), dots / (query_norm * norms), 0.0)
+    return [round(value, 6) for value in similarities.tolist()]
 
 
 # --------------------------------------------------------------------------- edited locations
@@ -235,7 +256,7 @@ def edited_locations(before: str, after: str, path: str, grammar: str | None = N
     if not after:
         return [f"module: {path}"]
     grammar = grammar if grammar is not None else grammar_of(path, before)
-    definitions = list_definitions(before, grammar) if grammar else []
+    definitions = list_definitions(before, grammar, path) if grammar else []
     lines, gaps = _edit_points(before, after)
     names = set(enclosing_definitions(before, grammar, lines)) if grammar and lines else set()
     module_level = any(_line_definition(definitions, line) is None for line in lines)
@@ -396,7 +417,7 @@ def build_sft_examples(sample: Mapping, repo_paths: Iterable[str],
         shown, _ = crop_file(before, file_blocks, token_budget)
         examples.append(_example(sample, "navigation", path, navigation_prompt(intent, shown_path, shown),
                                  "\n".join(edited_locations(before, after, shown_path, grammar))))
-        definitions = list_definitions(before, grammar) if grammar else []
+        definitions = list_definitions(before, grammar, shown_path) if grammar else []
         edited = search_line_ranges(before, file_blocks) + _edited_spans(before, after, definitions, max_definition_lines)
         context = keep_line_windows(before, edited, context_margin)
         if not fits_budget(context, token_budget):
@@ -419,7 +440,7 @@ def build_sft_examples(sample: Mapping, repo_paths: Iterable[str],
     candidates = list(same_file_candidates)
     for _, path, content in ranked_files[:DISTRACTOR_FILES_PARSED]:
         grammar = grammar_of(path, content)
-        definitions = list_definitions(content, grammar) if grammar else []
+        definitions = list_definitions(content, grammar, path) if grammar else []
         candidates += _distractor_definitions(path, content, definitions, max_definition_lines)
     for score, candidate in _rank_definitions(intent, candidates)[:negatives_per_step]:
         definition = candidate.definition

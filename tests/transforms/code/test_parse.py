@@ -271,7 +271,7 @@ def test_one_parse_per_file_version_for_errors_and_definitions(monkeypatch):
     parsed = []
     real_reparse = parse_module._reparse  # noqa: SLF001
     monkeypatch.setattr(parse_module, "_reparse",
-                        lambda parser, data, previous: parsed.append(parser.language) or real_reparse(parser, data, previous))
+                        lambda parser, data, previous, *rest: parsed.append(parser.language) or real_reparse(parser, data, previous, *rest))
     monkeypatch.setattr(parse_module, "_parsed_cache", type(parse_module._parsed_cache)())  # noqa: SLF001
     source = "def only_once(x):\n    return x\n"
     assert has_parse_errors(source, "python") is False
@@ -321,10 +321,10 @@ def test_incremental_reparse_gives_the_fresh_parse(monkeypatch):
     reparsed = 0
     real_reparse = parse_module._reparse  # noqa: SLF001
 
-    def counting(parser, data, previous):
+    def counting(parser, data, previous, *rest):
         nonlocal reparsed
         reparsed += previous is not None
-        return real_reparse(parser, data, previous)
+        return real_reparse(parser, data, previous, *rest)
 
     monkeypatch.setattr(parse_module, "_reparse", counting)
     pieces = ["", "x", "(", ")", "{", "}", ";", "\n", "  return a\n", "def g(:\n", "é", "0"]
@@ -348,6 +348,7 @@ def test_a_tree_re_parsed_from_stays_valid_and_recent_trees_are_bounded(monkeypa
 
     monkeypatch.setattr(parse_module, "_parsed_cache", type(parse_module._parsed_cache)())  # noqa: SLF001
     monkeypatch.setattr(parse_module, "_recent_trees", type(parse_module._recent_trees)())  # noqa: SLF001
+    monkeypatch.setattr(parse_module, "_recent_tree_bytes", [0])  # noqa: SLF001
     base = "".join(f"def f{i}(x):\n    return x + {i}\n\n" for i in range(40))
     assert has_parse_errors(base, "python") is False
     one = base.replace("return x + 3\n", "return (x + 3\n\n\n\n")  # broken, 3 lines longer
@@ -358,6 +359,44 @@ def test_a_tree_re_parsed_from_stays_valid_and_recent_trees_are_bounded(monkeypa
     fresh = parse_module._definitions_of(parser_for("python").parse(two.encode()), "python")  # noqa: SLF001
     assert list_definitions(two, "python") == list(fresh)
     assert [d.name for d in fresh] == [f"f{i}" for i in range(40)] and fresh[39].start_line == 118
-    for i in range(20):
+    for i in range(2 * parse_module.RECENT_TREES):
         has_parse_errors(base + f"x{i} = {i}\n", "python", base=base)
     assert len(parse_module._recent_trees) == parse_module.RECENT_TREES  # noqa: SLF001
+    monkeypatch.setattr(parse_module, "RECENT_TREE_BYTES", 3 * len(base))  # and by the source bytes they hold
+    has_parse_errors(base + "y = 1\n", "python", base=base)
+    held = [data for data, _ in parse_module._recent_trees.values()]  # noqa: SLF001
+    assert len(held) == 2 and parse_module._recent_tree_bytes == [sum(map(len, held))]  # noqa: SLF001
+
+
+def test_a_version_re_parsed_from_its_paths_last_version_gives_the_fresh_parse(monkeypatch):
+    # Two commits of one file differ in several places far apart; the before-file of a PR is
+    # re-parsed from the tree of the path's last version seen, one tree edit per changed region.
+    import random
+
+    from transforms.code import parse as parse_module
+
+    monkeypatch.setattr(parse_module, "_parsed_cache", type(parse_module._parsed_cache)())  # noqa: SLF001
+    rng = random.Random(11)
+    regions_seen = []
+    real_regions = parse_module._changed_regions  # noqa: SLF001
+
+    def recording(old, new, by_lines):
+        regions = real_regions(old, new, by_lines)
+        regions_seen.append(len(regions) if by_lines else 0)
+        return regions
+
+    monkeypatch.setattr(parse_module, "_changed_regions", recording)
+    pieces = ["", "x", "(", ")", "{", "}", ";", "\n", "  return a\n", "def g(:\n", "é", "0", "\n\n\n"]
+    for grammar, (valid, broken) in SNIPPETS.items():
+        lines = (valid * 12 + broken + valid * 6).splitlines(keepends=True)
+        for _ in range(8):
+            for _ in range(rng.randrange(2, 6)):  # edits spread over the file
+                at = rng.randrange(len(lines))
+                lines[at:at + rng.randrange(3)] = [rng.choice(pieces) + rng.choice(pieces)]
+            version = "".join(lines).encode()
+            got = (has_parse_errors(version, grammar, path=f"src/file.{grammar}"),
+                   list_definitions(version, grammar, path=f"src/file.{grammar}"))
+            tree = parser_for(grammar).parse(version)
+            assert got == (tree.root_node.has_error, list(parse_module._definitions_of(tree, grammar))), (
+                grammar, version)  # noqa: SLF001
+    assert sum(n > 1 for n in regions_seen) > 20  # several tree edits per re-parse, not one range
