@@ -77,8 +77,9 @@ import os
 import re
 import secrets
 import stat
-import threading
 from typing import Callable, Iterable, Mapping, NamedTuple, Sequence
+
+import numpy as np
 
 from transforms.code.languages import fence_name, language_of as default_language_of
 from transforms.records import Rejected
@@ -327,31 +328,19 @@ def _smallest_true(is_unique: Callable[[int], bool], low: int, high: int) -> int
 CONTEXT_CAP = 32
 # Candidate positions checked per window through the line index before counting in the text.
 _INDEX_BUDGET = 2000
-_HASH_MOD = (1 << 61) - 1
-_HASH_BASE = 1_000_003  # fixed, so block plans are deterministic
-_POWERS = [1]  # _HASH_BASE ** k % _HASH_MOD, shared by every file (read-only once computed)
-_POWERS_LOCK = threading.Lock()
-
-
-def _powers(count: int) -> list[int]:
-    """The shared list of the first ``count`` (at least) powers of ``_HASH_BASE``."""
-    if len(_POWERS) < count:
-        with _POWERS_LOCK:
-            while len(_POWERS) < count:
-                _POWERS.append(_POWERS[-1] * _HASH_BASE % _HASH_MOD)
-    return _POWERS
 
 
 class _CurrentFile:
     """Occurrences of before-line windows in the file as it is when a block is applied,
     ``after[:pa] + before[pb:]``, without rebuilding that text per block.
 
-    Lines are interned to ids with their positions indexed, and windows compared by polynomial
-    hashes of the ids, so a check costs the occurrences of the window's rarest line, not the file's
-    length. Counts are exact substring counts (overlapping ones included): a window of whole
-    lines ending with a newline can only match with its first line as the *end* of a line of the
-    file and the others as whole lines. Windows whose last line has no newline, and windows whose
-    rarest line is too common, are counted in the text itself (built once per state).
+    Lines are interned to ids; a window is looked for only where its rarest line occurs (found
+    with numpy, per line id when first needed) and compared as a slice of ids, so a check costs
+    the occurrences of the window's rarest line, not the file's length. Counts are exact
+    substring counts (overlapping ones included): a window of whole lines ending with a newline
+    can only match with its first line as the *end* of a line of the file and the others as
+    whole lines. Windows whose last line has no newline, and windows whose rarest line is too
+    common, are counted in the text itself (built once per state).
     """
 
     def __init__(self, before_lines: Sequence[str], after_lines: Sequence[str]):
@@ -361,16 +350,11 @@ class _CurrentFile:
         ids = dict(zip(self.lines, itertools.count()))
         self.b_ids = list(map(ids.__getitem__, before_lines))
         self.a_ids = list(map(ids.__getitem__, after_lines))
-        self.b_pos: list[list[int]] = [[] for _ in self.lines]
-        self.a_pos: list[list[int]] = [[] for _ in self.lines]
-        for i, x in enumerate(self.b_ids):
-            self.b_pos[x].append(i)
-        for j, x in enumerate(self.a_ids):
-            self.a_pos[x].append(j)
-        b_len, a_len = list(map(len, self.b_pos)), list(map(len, self.a_pos))
-        self.rarity = [b_len[x] + a_len[x] for x in self.b_ids]
-        self.powers = _powers(max(len(before_lines), len(after_lines)) + 2)
-        self.b_hash, self.a_hash = self._prefix(self.b_ids), self._prefix(self.a_ids)
+        self._b_array = np.array(self.b_ids, dtype=np.int64)
+        self._a_array = np.array(self.a_ids, dtype=np.int64)
+        self._totals = (np.bincount(self._b_array, minlength=len(self.lines))
+                        + np.bincount(self._a_array, minlength=len(self.lines)))  # id -> lines in both files
+        self._where: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # id -> (before, after) positions
         self._reversed: tuple[list[int], list[str]] | None = None  # built on the first one-line count
         self.pa = self.pb = 0
         self._text: str | None = None
@@ -390,43 +374,41 @@ class _CurrentFile:
             self._reversed = order, [self.lines[x][::-1] for x in order]
         return self._reversed
 
-    @staticmethod
-    def _prefix(ids: Sequence[int]) -> list[int]:
-        return list(itertools.accumulate(ids, lambda h, x: (h * _HASH_BASE + x + 1) % _HASH_MOD, initial=0))
-
     def at(self, pa: int, pb: int) -> None:
         """Look at the file with the first ``pa`` after lines in place of the first ``pb`` before lines."""
         if (pa, pb) != (self.pa, self.pb):
             self.pa, self.pb, self._text = pa, pb, None
 
-    def _segment(self, prefix: list[int], lo: int, hi: int) -> int:
-        return (prefix[hi] - prefix[lo] * self.powers[hi - lo]) % _HASH_MOD
-
-    def _hash(self, lo: int, hi: int) -> int:
-        """Hash of current lines [lo, hi)."""
+    def _ids(self, lo: int, hi: int) -> list[int]:
+        """Ids of current lines [lo, hi)."""
         pa, pb = self.pa, self.pb
         if hi <= pa:
-            return self._segment(self.a_hash, lo, hi)
+            return self.a_ids[lo:hi]
         if lo >= pa:
-            return self._segment(self.b_hash, pb + lo - pa, pb + hi - pa)
-        left = self._segment(self.a_hash, lo, pa)
-        return (left * self.powers[hi - pa] + self._segment(self.b_hash, pb, pb + hi - pa)) % _HASH_MOD
+            return self.b_ids[pb + lo - pa:pb + hi - pa]
+        return self.a_ids[lo:pa] + self.b_ids[pb:pb + hi - pa]
 
     def _line(self, k: int) -> str:
         return self.after[k] if k < self.pa else self.before[self.pb + k - self.pa]
 
+    def _positions_of(self, x: int) -> tuple[np.ndarray, np.ndarray]:
+        where = self._where.get(x)
+        if where is None:
+            where = self._where[x] = (np.flatnonzero(self._b_array == x), np.flatnonzero(self._a_array == x))
+        return where
+
     def _positions(self, x: int) -> Iterable[int]:
         """Current line numbers holding line id ``x``, in order."""
-        after_positions = self.a_pos[x]
-        yield from after_positions[:bisect.bisect_left(after_positions, self.pa)]
-        before_positions = self.b_pos[x]
+        before_positions, after_positions = self._positions_of(x)
+        yield from after_positions[:int(np.searchsorted(after_positions, self.pa))].tolist()
         shift = self.pa - self.pb
-        for i in before_positions[bisect.bisect_left(before_positions, self.pb):]:
+        for i in before_positions[int(np.searchsorted(before_positions, self.pb)):].tolist():
             yield i + shift
 
     def _occurrences(self, x: int) -> int:
-        return (bisect.bisect_left(self.a_pos[x], self.pa)
-                + len(self.b_pos[x]) - bisect.bisect_left(self.b_pos[x], self.pb))
+        before_positions, after_positions = self._positions_of(x)
+        return (int(np.searchsorted(after_positions, self.pa))
+                + len(before_positions) - int(np.searchsorted(before_positions, self.pb)))
 
     def _count_in_text(self, s: int, e: int) -> int:
         if self._text is None:
@@ -451,9 +433,9 @@ class _CurrentFile:
                 if found >= 2:
                     return 2
             return found
-        rarity = self.rarity[s + 1:e]
-        offset = rarity.index(min(rarity))
-        target, size = self._segment(self.b_hash, s + 1, e), e - s
+        offset = int(np.argmin(self._totals[self._b_array[s + 1:e]]))  # the rarest line after the first
+        target, size = self.b_ids[s + 1:e], e - s
+        last = target[-1]
         length = self.pa + len(self.before) - self.pb
         found = 0
         for examined, position in enumerate(self._positions(self.b_ids[s + 1 + offset])):
@@ -462,7 +444,8 @@ class _CurrentFile:
             k = position - offset - 1  # where the window's first line would be
             if k < 0 or k + size > length:
                 continue
-            if self._hash(k + 1, k + size) == target and self._line(k).endswith(first):
+            if (self._ids(k + size - 1, k + size)[0] == last and self._ids(k + 1, k + size) == target
+                    and self._line(k).endswith(first)):
                 found += 1
                 if found == 2:
                     return 2
