@@ -90,7 +90,7 @@ import numpy as np
 import xxhash
 
 from transforms.code.intent import clean_text
-from transforms.code.search_replace import ApplyError, Block, apply_blocks, changed_spans, split_lines
+from transforms.code.search_replace import ApplyError, Block, apply_blocks, changed_spans, split_lines, text_changed_spans
 from transforms.records import Rejected
 
 GRAM_SIZE = 13
@@ -228,9 +228,7 @@ def changed_line_ranges(before: str, after: str) -> list[tuple[int, int]]:
     Lines split on ``\\n`` with endings kept (``split_lines``). The common head and tail are cut
     off before difflib runs, as ``make_blocks`` does, since the matcher is quadratic on repeats.
     """
-    if before == after:
-        return []
-    return [(i1, i2) for i1, i2, _, _ in changed_spans(split_lines(before), split_lines(after))]
+    return [(i1, i2) for i1, i2, _, _ in text_changed_spans(before, after)]
 
 
 def touched_lines(i1: int, i2: int) -> tuple[int, int]:

@@ -90,8 +90,8 @@ from transforms.code.platform import (body_from_platform, is_platform_object, is
 from transforms.code.render import render_edit_sample
 from transforms.code.repo_context import RepoContext, repo_context_of
 from transforms.code.search_replace import (
-    Block, block_from_mapping, block_parts, changed_spans, make_blocks, parse_blocks, rename_block, render_blocks,
-    roundtrip_check, split_lines, unrenderable_reason,
+    Block, block_from_mapping, block_parts, make_blocks, parse_blocks, rename_block, render_blocks,
+    roundtrip_check, text_changed_spans, unrenderable_reason,
 )
 from transforms.code.sft import DEFAULT_NEGATIVES_PER_STEP, build_sft_examples
 from transforms.quality.code import CodeRater
@@ -386,7 +386,7 @@ def build_edit_sample(pr: Mapping, issues_index: Mapping[tuple[str, int], Mappin
     spans_by_path: dict[str, list[tuple[int, int, int, int]]] = {}
     n_regions = 0
     for file, before, after in edited:
-        spans = changed_spans(split_lines(before), split_lines(after))
+        spans = text_changed_spans(before, after)
         spans_by_path[file["path"]] = spans
         n_regions += len(spans)
         if n_regions > config.max_blocks:

@@ -69,14 +69,17 @@ from __future__ import annotations
 
 import contextlib
 import bisect
+import collections
 import difflib
 import errno
 import functools
+import hashlib
 import itertools
 import os
 import re
 import secrets
 import stat
+import threading
 from typing import Callable, Iterable, Mapping, NamedTuple, Sequence
 
 import numpy as np
@@ -296,6 +299,35 @@ def changed_spans(before_lines: Sequence[str], after_lines: Sequence[str]) -> li
         if i2 > i or j2 > j:
             spans.append((i, i2, j, j2))
         i, j = i2 + size, j2 + size
+    return spans
+
+
+# (digest of before, digest of after) -> changed_spans: the edit step and the SFT step (another
+# stage, the same worker) diff the same file versions. Digests, so the cache holds no text.
+TEXT_SPANS_CACHE_SIZE = 2048
+_text_spans: collections.OrderedDict[tuple[bytes, bytes], tuple[tuple[int, int, int, int], ...]] = \
+    collections.OrderedDict()
+_text_spans_lock = threading.Lock()
+
+
+def _text_digest(text: str) -> bytes:
+    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+
+
+def text_changed_spans(before: str, after: str) -> tuple[tuple[int, int, int, int], ...]:
+    """``changed_spans`` of the lines (``split_lines``) of two texts, computed once per process
+    for a pair of versions."""
+    key = (_text_digest(before), _text_digest(after))
+    with _text_spans_lock:
+        spans = _text_spans.get(key)
+        if spans is not None:
+            _text_spans.move_to_end(key)
+            return spans
+    spans = tuple(changed_spans(split_lines(before), split_lines(after))) if before != after else ()
+    with _text_spans_lock:
+        _text_spans[key] = spans
+        while len(_text_spans) > TEXT_SPANS_CACHE_SIZE:
+            _text_spans.popitem(last=False)
     return spans
 
 
