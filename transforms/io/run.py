@@ -435,7 +435,8 @@ class ShardRun:
                                 names=step.names)
         else:
             records, rejects = self.pipeline | label >> ReadItems(list(step.items), step.reader, stage=step.name,
-                                                                  spill_dir=self._spill_dir(label))
+                                                                  spill_dir=self._spill_dir(label),
+                                                                  spread=not self._one_local_worker())
             self._input_bytes += sum(file_size(item) for item in step.items if isinstance(item, str))
             bound = getattr(step.reader, "record_bound", None)  # a reader may know how many records an item holds
             self._bound_by([bound(item) if bound is not None and isinstance(item, str) else None for item in step.items])
