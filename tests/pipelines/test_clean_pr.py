@@ -779,3 +779,26 @@ def test_git_repo_spec_names(tmp_path):
     for bad in ("/src/x=acme", "/src/x=acme/../x", "/src/x=acme/x y"):
         with pytest.raises(InputError, match="must be OWNER/NAME"):
             split_repo_spec(bad)
+
+
+def test_a_clone_missing_some_blobs_reads_every_pr(tmp_path):
+    # A partial or damaged clone (here: a loose blob deleted) must not lose the repository: git's
+    # rename detection and patch ids fail on the commits that need the blob, and only the PR whose
+    # files cannot be read is rejected, with that reason.
+    repo = Repo(tmp_path / "partial", origin="https://github.com/acme/partial.git")
+    moved = "".join(f"def helper_{i}(x):\n    return x + {i}\n\n\n" for i in range(30))
+    repo.commit("Initial commit", {"shop/tax.py": TAX, "shop/helpers.py": moved})
+    repo.squash(1, "Round the tax", {"shop/tax.py": TAX_V1})
+    repo.squash(2, "Move the helpers", {"shop/helpers.py": None,
+                                         "shop/util/helpers.py": moved.replace("x + 3", "x + 33")})
+    repo.squash(3, "Report the tax", {"shop/report.py": REPORT})
+    lost = repo.git("rev-parse", "HEAD~3:shop/helpers.py")
+    (repo.path / ".git" / "objects" / lost[:2] / lost[2:]).unlink()
+    assert subprocess.run(["git", "cat-file", "-e", lost], cwd=repo.path).returncode != 0
+    out = tmp_path / "out"
+    assert main(["clean-pr", "--git-repo", str(repo.path), "--output", str(out)]) == 0
+    assert sorted(r["pr_number"] for r in table(out / "edits")) == [1, 3]
+    assert reject_keys(out) == {("acme/partial", 2, "edit_samples", "missing_contents")}
+    manifest = json.loads((out / "_manifest.json").read_text())
+    assert manifest["conservation"]["holds"] and manifest["conservation"]["read"] == 3
+    assert manifest["git_repositories"]["acme/partial"]["unreadable"] is False

@@ -75,6 +75,7 @@ fetch it from the network.
 """
 from __future__ import annotations
 
+import logging
 import os
 import re
 import subprocess
@@ -84,6 +85,8 @@ from transforms.contain import contained
 from transforms.code.repo_context import read_repo_context
 from datetime import datetime, timezone
 from typing import IO, Iterable, Iterator
+
+log = logging.getLogger(__name__)
 
 # The Stack / StarCoder rule (transforms.quality.code.MAX_BYTES): bigger files are rejected
 # as 'oversized' anyway, so their contents are not worth reading into records.
@@ -619,9 +622,24 @@ def _own_commit_counts(git_dir: str, heads: list[str], tips: list[str]) -> dict[
 
 def _patch_ids(git_dir: str, shas: list[str]) -> dict[str, str]:
     """commit -> ``git patch-id --stable`` of its change against its parent, for non-empty changes;
-    one ``diff-tree --stdin -p`` piped into one ``patch-id`` for all of them."""
-    if not shas:
+    one ``diff-tree --stdin -p`` piped into one ``patch-id`` for all of them. A clone that lacks
+    some objects (a partial or damaged clone) fails that pipe: the commits are then split in
+    halves until the ones git cannot diff are alone, and those have no id (they match no PR by
+    patch)."""
+    ids, failure = _patch_id_pipe(git_dir, shas)
+    if failure is None:
+        return ids
+    if len(shas) == 1:
+        log.warning("%s: no patch id for %s: %s", git_dir, shas[0], failure)
         return {}
+    middle = len(shas) // 2
+    return _patch_ids(git_dir, shas[:middle]) | _patch_ids(git_dir, shas[middle:])
+
+
+def _patch_id_pipe(git_dir: str, shas: list[str]) -> tuple[dict[str, str], str | None]:
+    """(commit -> patch id, None) of ``shas``; ({}, git's message) when git fails."""
+    if not shas:
+        return {}, None
     import tempfile
 
     with tempfile.TemporaryFile() as requests, contained(git_env()) as env:
@@ -641,13 +659,12 @@ def _patch_ids(git_dir: str, shas: list[str]) -> dict[str, str]:
             diff.stderr.close()
         diff_rc = diff.wait()
     if diff_rc != 0 or patch.returncode != 0:
-        raise GitError(f"git diff-tree | git patch-id failed ({diff_rc}, {patch.returncode}): "
-                       f"{(diff_err + patch_err).decode('utf-8', 'replace').strip()}")
+        return {}, f"exit {diff_rc}, {patch.returncode}: {(diff_err + patch_err).decode('utf-8', 'replace').strip()}"
     ids = {}
     for line in out.decode("ascii", "replace").splitlines():
         pid, _, sha = line.partition(" ")
         ids[sha.strip()] = pid
-    return ids
+    return ids, None
 
 
 def _commits_by_sha(git_dir: str, shas: list[str]) -> dict[str, _Commit]:
@@ -738,15 +755,29 @@ def _parse_diff_tree(output: bytes, count: int) -> list[list[_Change]]:
     return groups
 
 
-def _changes_for(git_dir: str, prs: list[PrCommit]) -> list[list[_Change]]:
-    """Changed files of every PR, from one ``git diff-tree --stdin`` process."""
+def _changes_for(git_dir: str, prs: list[PrCommit], renames: bool = True) -> list[list[_Change]]:
+    """Changed files of every PR, from one ``git diff-tree --stdin`` process.
+
+    Rename detection (``-M``) reads the blobs of added and deleted files; in a clone that lacks
+    some (a partial or damaged clone) git fails, so the PRs are split in halves until the ones it
+    fails on are alone, and those are listed without rename detection (a move is then a deletion
+    and an addition; the missing contents reject the PR later as ``missing_contents``)."""
     if not prs:
         return []
     # '<after> <before>' diffs before -> after (before acts as the only parent); '<after>' alone
     # is a root commit, diffed against the empty tree thanks to --root.
     lines = "".join(f"{pr.head_sha} {pr.base_sha}\n" if pr.base_sha else f"{pr.head_sha}\n" for pr in prs)
-    proc = run_git(git_dir, "diff-tree", "--stdin", "-r", "-z", "-M", "--raw", "--no-abbrev",
-                    "--always", "--root", input_bytes=lines.encode("ascii"))
+    try:
+        proc = run_git(git_dir, "diff-tree", "--stdin", "-r", "-z", *(("-M",) if renames else ()), "--raw",
+                       "--no-abbrev", "--always", "--root", input_bytes=lines.encode("ascii"))
+    except GitError as error:
+        if not renames:
+            raise
+        if len(prs) == 1:
+            log.warning("%s: PR #%s listed without rename detection: %s", git_dir, prs[0].number, error)
+            return _changes_for(git_dir, prs, renames=False)
+        middle = len(prs) // 2
+        return _changes_for(git_dir, prs[:middle]) + _changes_for(git_dir, prs[middle:])
     return _parse_diff_tree(proc.stdout, len(prs))
 
 

@@ -697,3 +697,24 @@ def test_the_readers_record_bound_covers_every_pr_it_reads(demo, records, branch
     repo, _ = branches
     assert RepoReader.record_bound(str(repo.path)) >= len(pr_listing(repo.path).prs) == 7
     assert RepoReader.record_bound(str(repo.path / "not-a-clone")) is None
+
+
+def test_patch_ids_of_a_clone_missing_a_blob_skip_only_the_commit_that_needs_it(tmp_path):
+    from transforms.code.git_history import _patch_ids  # noqa: PLC2701
+
+    repo = Repo(tmp_path / "partial")
+    repo.write("a.py", "a = 1\n")
+    repo.commit("Initial")
+    shas = []
+    for step, (path, text) in enumerate([("a.py", "a = 2\n"), ("b.py", "b = 1\n"), ("a.py", "a = 3\n")]):
+        repo.write(path, text)
+        shas.append(repo.commit(f"Step {step}"))
+    lost = repo.rev(f"{shas[1]}:b.py")
+    (repo.path / ".git" / "objects" / lost[:2] / lost[2:]).unlink()
+
+    def git_patch_id(sha: str) -> str:  # git itself, one commit at a time
+        shown = subprocess.run(["git", "show", sha], cwd=repo.path, capture_output=True, check=True).stdout
+        return subprocess.run(["git", "patch-id", "--stable"], cwd=repo.path, input=shown,
+                              capture_output=True, check=True).stdout.decode().split()[0]
+
+    assert _patch_ids(git_dir_of(repo.path), shas) == {shas[0]: git_patch_id(shas[0]), shas[2]: git_patch_id(shas[2])}
