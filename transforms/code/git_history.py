@@ -579,6 +579,12 @@ def _rebase_matches(git_dir: str, heads: list[tuple[int, _Commit]], authors: dic
     if not candidates:
         return {}
     head_of = dict(heads)
+    # The same patch changes the same paths: a tree-only listing of the paths (no blob read)
+    # leaves the candidates worth a patch id (a diff of every line) to the few that can match.
+    paths = _changed_paths(git_dir, sorted({head_of[n].sha for n in candidates}
+                                           | {sha for shas in candidates.values() for sha in shas}))
+    candidates = {n: kept for n, shas in candidates.items()
+                  if (kept := [sha for sha in shas if paths.get(sha) == paths.get(head_of[n].sha)])}
     wanted = sorted({head_of[n].sha for n in candidates} | {sha for shas in candidates.values() for sha in shas})
     patch_ids = _patch_ids(git_dir, wanted)
     order = {sha: i for i, sha in enumerate(authors)}  # walk order: oldest first
@@ -618,6 +624,24 @@ def _own_commit_counts(git_dir: str, heads: list[str], tips: list[str]) -> dict[
             stack.extend(parents[sha])
         counts[head] = count
     return counts
+
+
+def _changed_paths(git_dir: str, shas: list[str]) -> dict[str, frozenset[bytes]]:
+    """commit -> the paths its change against its first parent touches (one ``diff-tree --stdin
+    --name-only``: trees only, so a clone that lacks blobs answers too)."""
+    if not shas:
+        return {}
+    proc = run_git(git_dir, "diff-tree", "--stdin", "-r", "-z", "--name-only", "--no-renames", "--root",
+                   input_bytes="".join(sha + "\n" for sha in shas).encode("ascii"))
+    paths: dict[str, list[bytes]] = {}
+    wanted = {sha.encode("ascii") for sha in shas}
+    current: list[bytes] = []
+    for token in proc.stdout.split(b"\0"):
+        if token in wanted:  # '<commit>' then its paths; a commit without changes prints nothing
+            current = paths[token.decode("ascii")] = []
+        elif token:
+            current.append(token)
+    return {sha: frozenset(found) for sha, found in paths.items()}
 
 
 def _patch_ids(git_dir: str, shas: list[str]) -> dict[str, str]:
