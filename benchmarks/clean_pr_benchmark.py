@@ -19,7 +19,8 @@ in it; git's child processes are not included).
 processes it waited for, from ``getrusage``), the figure the 10x goal is about:
 ``ratio_cpu_to_git_log_first_parent_p`` divides it by the CPU time of plain ``git log
 --first-parent -p`` of the clone's HEAD (``git_log_first_parent_p_cpu_seconds``, an independent
-floor: git alone, none of this code). ``startup_seconds`` / ``startup_cpu_seconds``: median of
+floor: git alone, none of this code). On a clone that lacks blobs the patches need, git cannot
+produce them, so the floors and ratios are null. ``startup_seconds`` / ``startup_cpu_seconds``: median of
 ``--startup-runs`` fresh ``python -m pipelines.cli clean-pr`` processes on a 3-PR synthetic
 repository (imports, pipeline construction and Beam's fixed cost; 0 runs skips it).
 
@@ -279,13 +280,19 @@ def direct_cpu_seconds(repo: Path, repeats: int) -> dict:
     return {stage: round(seconds, 2) for stage, seconds in best.items()} | {"total": round(sum(best.values()), 2)}
 
 
+def _rounded(value: float | None) -> float | None:
+    """``round(value, 2)``; None (git could not give the floor) stays None."""
+    return None if value is None else round(value, 2)
+
+
 def _cpu(who: int) -> float:
     usage = resource.getrusage(who)
     return usage.ru_utime + usage.ru_stime
 
 
-def git_log_first_parent_p(repo: Path) -> tuple[float, float, int]:
-    """(wall s, CPU s, bytes) of ``git log --first-parent -p HEAD`` in ``repo``, git's own work only."""
+def git_log_first_parent_p(repo: Path) -> tuple[float, float, int] | None:
+    """(wall s, CPU s, bytes) of ``git log --first-parent -p HEAD`` in ``repo``, git's own work only;
+    None when git cannot (a clone that lacks blobs: there is no floor to compare with)."""
     from transforms.code.git_history import git_dir_of, git_env
 
     argv = ["git", "--git-dir", git_dir_of(repo), "log", "--first-parent", "-p", "--no-color", "--no-ext-diff", "HEAD"]
@@ -295,7 +302,7 @@ def git_log_first_parent_p(repo: Path) -> tuple[float, float, int]:
         _, status, usage = os.wait4(child.pid, 0)
         size = sink.tell()
     if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"{' '.join(argv)} failed")
+        return None
     return time.perf_counter() - started, usage.ru_utime + usage.ru_stime, size
 
 
@@ -359,10 +366,15 @@ def main() -> int:
         if not repo.exists():
             synthesize(repo, args.files, args.prs, args.seed)
 
+    from transforms.code.git_history import GitError
+
     started = time.perf_counter()
     pairs = pr_commit_pairs(repo)
-    patch_bytes = git_log_patch(repo, pairs)
-    git_log_seconds = time.perf_counter() - started
+    try:
+        patch_bytes = git_log_patch(repo, pairs)
+        git_log_seconds = time.perf_counter() - started
+    except GitError:  # a clone that lacks blobs the patches need: git itself cannot diff it
+        patch_bytes = git_log_seconds = None
 
     started = time.perf_counter()
     read = sum(1 for _ in pr_records(repo))
@@ -371,7 +383,7 @@ def main() -> int:
     argv = ["--git-repo", args.git_repo or str(repo), "--output", str(workdir / "out"), "--overwrite", f"--repo-cap={args.repo_cap}"]
     if args.workers > 1:
         argv += ["--direct_running_mode=multi_processing", f"--direct_num_workers={args.workers}"]
-    floor_wall, floor_cpu, floor_bytes = git_log_first_parent_p(repo)
+    floor_wall, floor_cpu, floor_bytes = git_log_first_parent_p(repo) or (None, None, None)
     started, cpu_started = time.perf_counter(), _cpu(resource.RUSAGE_SELF) + _cpu(resource.RUSAGE_CHILDREN)
     manifest = run(argv)
     pipeline_seconds = time.perf_counter() - started
@@ -394,14 +406,14 @@ def main() -> int:
         "prs_per_second": round(conservation["read"] / pipeline_seconds, 1),
         "read_seconds": round(read_seconds, 2),
         "read_prs": read,
-        "git_log_p_seconds": round(git_log_seconds, 2),
+        "git_log_p_seconds": _rounded(git_log_seconds),
         "git_log_p_bytes": patch_bytes,
-        "ratio_pipeline_to_git_log_p": round(pipeline_seconds / git_log_seconds, 1),
+        "ratio_pipeline_to_git_log_p": None if git_log_seconds is None else round(pipeline_seconds / git_log_seconds, 1),
         "cpu_seconds": round(cpu_seconds, 2),
-        "git_log_first_parent_p_seconds": round(floor_wall, 2),
-        "git_log_first_parent_p_cpu_seconds": round(floor_cpu, 2),
+        "git_log_first_parent_p_seconds": _rounded(floor_wall),
+        "git_log_first_parent_p_cpu_seconds": _rounded(floor_cpu),
         "git_log_first_parent_p_bytes": floor_bytes,
-        "ratio_cpu_to_git_log_first_parent_p": round(cpu_seconds / max(floor_cpu, 1e-3), 1),
+        "ratio_cpu_to_git_log_first_parent_p": None if floor_cpu is None else round(cpu_seconds / max(floor_cpu, 1e-3), 1),
         "stage_seconds": manifest.get("timings", {}).get("stage_seconds", {}),
         "stage_seconds_total": round(sum(manifest.get("timings", {}).get("stage_seconds", {}).values()), 2),
         "peak_rss_mb": peak_rss_mb,
