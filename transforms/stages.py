@@ -19,7 +19,7 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 
 from transforms.io.readers import READ_STAGE, Unreadable, file_size, iter_records
-from transforms.records import Rejected, record_to_json, reject_row
+from transforms.records import Rejected, record_bytes, record_to_json, reject_row
 
 REJECTS = "rejects"
 STAGE_NAMESPACE_PREFIX = "stage:"
@@ -334,6 +334,16 @@ def apply_stages(pcoll, stages: list[Stage], record_timeout: float | None = DEFA
     return results.kept, results[REJECTS]
 
 
+BATCH_BYTES = 32 << 20  # text a batch of records waiting in memory (to be spilled, grouped) holds at most
+
+
+def batch_records(count: int, max_bytes: int = BATCH_BYTES) -> beam.BatchElements:
+    """Batches of ``count`` records, cut early once they hold ``max_bytes`` of text
+    (``record_bytes``): memory stays bounded by the largest record, not by the count."""
+    return beam.BatchElements(min_batch_size=count, max_batch_size=count, max_batch_weight=max_bytes,
+                              element_size_fn=record_bytes)
+
+
 class UniqueBy(beam.PTransform):
     """Keep one record per value of ``key_field``; the others become rejects ``duplicate_<key_field>``.
 
@@ -356,8 +366,7 @@ class UniqueBy(beam.PTransform):
         store = RecordStore(self.spill_dir, stage)
         keyed = (
             pcoll
-            | f"{stage}:batch" >> beam.BatchElements(min_batch_size=self.batch_records,
-                                                      max_batch_size=self.batch_records)
+            | f"{stage}:batch" >> batch_records(self.batch_records)
             | f"{stage}:keys" >> beam.ParDo(_UniqueKeysFn(key_field, store)).with_outputs(_TICKETS, main="keys")
         )
         tickets = keyed[_TICKETS]
@@ -734,7 +743,7 @@ class SpreadRecords(beam.PTransform):
         store = RecordStore(self.spill_dir, self.stage)
         return (
             records
-            | "batch" >> beam.BatchElements(min_batch_size=self.batch_records, max_batch_size=self.batch_records)
+            | "batch" >> batch_records(self.batch_records)
             | "spill" >> beam.Map(lambda batch: store.put_by_content(batch)[1])
             | "shuffle" >> beam.Reshuffle()
             | "read back" >> beam.FlatMap(RecordStore.get)

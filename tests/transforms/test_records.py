@@ -54,3 +54,11 @@ def test_record_json_fast_path_writes_what_the_cleaning_path_writes():
     ]
     for shape in shapes:
         assert record_to_json(shape) == _cleaned_json(shape), shape
+
+
+def test_record_bytes_counts_text_at_any_depth():
+    from transforms.records import record_bytes
+
+    pr = {"number": 7, "files": [{"path": "a.py", "before": "x" * 1000, "after": "y" * 2000}], "body": b"zz"}
+    assert 3006 <= record_bytes(pr) < 3100  # the file contents, not the 4 keys of the top level
+    assert record_bytes("é" * 10) == 10 and record_bytes(None) == 8

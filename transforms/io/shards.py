@@ -17,9 +17,13 @@ import fsspec
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from transforms.records import record_to_json
+from transforms.records import record_bytes, record_to_json
+from transforms.stages import batch_records
 
 DEFAULT_ROWS_PER_SHARD = 100_000
+# Text a shard holds at most (``record_bytes``, before compression): a writer holds one shard's
+# rows, so whole-file records (Clean-PR samples) make more, smaller shards rather than one huge.
+DEFAULT_SHARD_BYTES = 128 << 20
 COMPRESSION = "zstd"
 
 
@@ -108,8 +112,17 @@ def write_shard(rows: list[dict], schema: pa.Schema, path: str) -> int:
     return table.num_rows
 
 
-def _num_shards(count: int, num_shards: int, rows_per_shard: int) -> int:
-    return num_shards or max(1, math.ceil(count / rows_per_shard))
+def _num_shards(count_and_bytes: tuple[int, int], num_shards: int, rows_per_shard: int, shard_bytes: int) -> int:
+    count, size = count_and_bytes
+    return num_shards or max(1, math.ceil(count / rows_per_shard), math.ceil(size / shard_bytes))
+
+
+def _count_and_bytes(pairs) -> tuple[int, int]:
+    """Sum of ``(rows, bytes)`` pairs (Beam combines partial sums with the same function)."""
+    rows = size = 0
+    for pair_rows, pair_size in pairs:
+        rows, size = rows + pair_rows, size + pair_size
+    return rows, size
 
 
 class WriteShards(beam.PTransform):
@@ -120,15 +133,16 @@ class WriteShards(beam.PTransform):
     (files under ``spill_dir``, else compressed inline), each batch in ``2**PART_BITS`` parts by
     key hash range; once the count is known a shard's writer gets the tickets of the batches with
     the parts that overlap its range and reads only those parts back (rows of a part that spans
-    two shards are filtered). Only tickets are grouped. Memory is bounded by one shard's rows.
+    two shards are filtered). Only tickets are grouped. Memory is bounded by one shard's rows: a shard
+    holds at most ``rows_per_shard`` rows and about ``shard_bytes`` of text (``record_bytes``).
     """
 
     def __init__(self, directory: str, schema: pa.Schema, sort_key: str = "id",
                  num_shards: int = 0, rows_per_shard: int = DEFAULT_ROWS_PER_SHARD,
-                 spill_dir: str | None = None, batch_records: int = 4096):
+                 spill_dir: str | None = None, batch_records: int = 4096, shard_bytes: int = DEFAULT_SHARD_BYTES):
         super().__init__()
         self.directory, self.schema, self.sort_key = directory, schema, sort_key
-        self.num_shards, self.rows_per_shard = num_shards, rows_per_shard
+        self.num_shards, self.rows_per_shard, self.shard_bytes = num_shards, rows_per_shard, shard_bytes
         self.spill_dir, self.batch_records = spill_dir, batch_records
 
     def expand(self, records):
@@ -140,8 +154,9 @@ class WriteShards(beam.PTransform):
         batches_store = RecordStore(self.spill_dir, "batches")
         total = (
             records
-            | "count" >> beam.combiners.Count.Globally()
-            | "shards" >> beam.Map(_num_shards, self.num_shards, self.rows_per_shard)
+            | "size" >> beam.Map(lambda record: (1, record_bytes(record)))
+            | "count" >> beam.CombineGlobally(_count_and_bytes)
+            | "shards" >> beam.Map(_num_shards, self.num_shards, self.rows_per_shard, self.shard_bytes)
         )
         n_shards = beam.pvalue.AsSingleton(total)
 
@@ -167,7 +182,7 @@ class WriteShards(beam.PTransform):
 
         written = (
             records
-            | "batch" >> beam.BatchElements(min_batch_size=self.batch_records, max_batch_size=self.batch_records)
+            | "batch" >> batch_records(self.batch_records)
             | "spill" >> beam.Map(lambda batch: batches_store.put_parts(split_by_part(batch, sort_key)))
             | "split" >> beam.FlatMap(split_batch, n_shards)
             | "group" >> beam.GroupByKey()

@@ -66,3 +66,30 @@ def test_every_key_is_in_a_shard_its_part_overlaps():
             assert shard_index(key, n) in part_shards(_key_hash(key) >> (64 - PART_BITS), n)
         covered = {s for part in range(1 << PART_BITS) for s in part_shards(part, n)}
         assert covered == set(range(n))  # every shard is reached by some part
+
+
+def test_shards_are_bounded_by_the_text_they_hold(tmp_path):
+    # 40 records of 10,000 characters: by rows one shard, by a 100,000-character bound four or more,
+    # each holding about its share; every row is written once.
+    records = [{"id": f"r{i:02d}", "text": chr(97 + i % 26) * 10_000} for i in range(40)]
+    _write(records, tmp_path / "a", shard_bytes=100_000)
+    shards = sorted((tmp_path / "a").iterdir())
+    assert len(shards) == 5  # 40 x ~10,000 characters / 100,000, rounded up
+    sizes = [pq.read_table(s).num_rows for s in shards]
+    assert sum(sizes) == 40 and max(sizes) <= 20
+    assert sorted(pq.read_table(tmp_path / "a").column("id").to_pylist()) == [r["id"] for r in records]
+
+
+def test_batches_waiting_in_memory_are_bounded_by_their_text():
+    from apache_beam.testing.util import assert_that
+
+    from transforms.stages import batch_records
+
+    records = [{"id": str(i), "text": "x" * 1000} for i in range(100)]
+    with beam.Pipeline(runner=FnApiRunner()) as p:
+        sizes = p | beam.Create(records) | batch_records(64, max_bytes=10_000) | beam.Map(len)
+        assert_that(sizes, lambda got: _all_at_most(got, 10, 100))
+
+
+def _all_at_most(sizes, most, total):
+    assert sum(sizes) == total and max(sizes) <= most, sizes
