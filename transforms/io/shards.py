@@ -152,9 +152,17 @@ class WriteShards(beam.PTransform):
         fs, _ = fsspec.core.url_to_fs(directory)
         fs.makedirs(directory, exist_ok=True)
         batches_store = RecordStore(self.spill_dir, "batches")
-        total = (
+        # a batch's ticket with its rows and bytes: the shard count comes from the batches, not
+        # from another pass over the records
+        spilled = (
             records
-            | "size" >> beam.Map(lambda record: (1, record_bytes(record)))
+            | "batch" >> batch_records(self.batch_records)
+            | "spill" >> beam.Map(lambda batch: (batches_store.put_parts(split_by_part(batch, sort_key)),
+                                                 (len(batch), sum(map(record_bytes, batch)))))
+        )
+        total = (
+            spilled
+            | "size" >> beam.Map(lambda spill: spill[1])
             | "count" >> beam.CombineGlobally(_count_and_bytes)
             | "shards" >> beam.Map(_num_shards, self.num_shards, self.rows_per_shard, self.shard_bytes)
         )
@@ -181,9 +189,8 @@ class WriteShards(beam.PTransform):
                 write_shard([], schema, posixpath.join(directory, shard_name(index, n)))
 
         written = (
-            records
-            | "batch" >> batch_records(self.batch_records)
-            | "spill" >> beam.Map(lambda batch: batches_store.put_parts(split_by_part(batch, sort_key)))
+            spilled
+            | "ticket" >> beam.Map(lambda spill: spill[0])
             | "split" >> beam.FlatMap(split_batch, n_shards)
             | "group" >> beam.GroupByKey()
             | "write" >> beam.Map(write_group, n_shards)
