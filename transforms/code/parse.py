@@ -140,7 +140,7 @@ def parse(source: str | bytes, grammar: str) -> tree_sitter.Tree | None:
 
 class _Parsed(NamedTuple):
     has_error: bool
-    definitions: tuple | None  # tuple[Definition, ...]; None until someone asks (after-files rarely)
+    definitions: tuple  # tuple[Definition, ...]
 
 
 # File versions; an entry is a flag and its definitions (some 240 bytes each). The SFT step runs
@@ -255,15 +255,12 @@ def _remember_tree(key: tuple[str, bytes], data: bytes, tree: tree_sitter.Tree, 
 
 
 def _parsed(source: str | bytes, grammar: str, base: str | bytes | None = None,
-            path: str | None = None, definitions: bool = True) -> _Parsed | None:
-    """Parse errors and (with ``definitions``) definitions of one file version, parsed once per
-    process for both.
+            path: str | None = None) -> _Parsed | None:
+    """Parse errors and definitions of one file version, parsed once per process for both.
 
     Clean-PR asks for the same versions again and again: a PR's before-file is often the
     previous PR's after-file, and the SFT step lists the definitions of files whose parse errors
     the edit step checked. Keyed by a digest of the bytes, so the cache holds no source text.
-    Definitions are listed when first asked for (from the version's recent tree if it is still
-    held): the edit step checks every after-file, the SFT step lists definitions of before-files.
     The tree to re-parse from: ``base``'s (the file's previous version, when the caller knows
     it) if it is among the recent trees, else the last recent version of ``path``, else the
     grammar's last parsed tree."""
@@ -271,33 +268,28 @@ def _parsed(source: str | bytes, grammar: str, base: str | bytes | None = None,
         return None
     data = _source_bytes(source)
     key = (grammar, _digest(data))
-    tree = None
+    by_lines = True
     with _parsed_lock:
         hit = _parsed_cache.get(key)
         if hit is not None:
             _parsed_cache.move_to_end(key)
-            if hit.definitions is not None or not definitions:
-                return hit
-            tree = _recent_trees.get(key, (None, None))[1]
-        if tree is None:
-            by_lines = True
-            previous = _recent_trees.get((grammar, _digest(_source_bytes(base)))) if base is not None else None
-            if previous is None and path is not None:
-                previous = _recent_trees.get(_path_versions.get((grammar, path)))
-            if previous is None:
-                by_lines = False  # another file: only a shared head and tail are worth reusing
-                previous = next((_recent_trees[k] for k in reversed(_recent_trees) if k[0] == grammar), None)
-    if tree is None:
-        tree = _reparse(parser_for(grammar), data, previous, by_lines)
-    result = _Parsed(tree.root_node.has_error, _definitions_of(tree, grammar) if definitions else None)
+            return hit
+        previous = _recent_trees.get((grammar, _digest(_source_bytes(base)))) if base is not None else None
+        if previous is None and path is not None:
+            previous = _recent_trees.get(_path_versions.get((grammar, path)))
+        if previous is None:
+            by_lines = False  # another file: only a shared head and tail are worth reusing
+            previous = next((_recent_trees[k] for k in reversed(_recent_trees) if k[0] == grammar), None)
+    tree = _reparse(parser_for(grammar), data, previous, by_lines)
+    result = _Parsed(tree.root_node.has_error, _definitions_of(tree, grammar))
     with _parsed_lock:
-        replaced = _parsed_cache.get(key)
-        _parsed_definitions[0] += len(result.definitions or ()) - len((replaced and replaced.definitions) or ())
+        if key not in _parsed_cache:
+            _parsed_definitions[0] += len(result.definitions)
         _parsed_cache[key] = result
         _parsed_cache.move_to_end(key)
         while _parsed_cache and (len(_parsed_cache) > PARSED_CACHE_SIZE
                                  or _parsed_definitions[0] > PARSED_CACHE_DEFINITIONS):
-            _parsed_definitions[0] -= len(_parsed_cache.popitem(last=False)[1].definitions or ())
+            _parsed_definitions[0] -= len(_parsed_cache.popitem(last=False)[1].definitions)
         if not _parsed_cache:
             _parsed_definitions[0] = 0
         _remember_tree(key, data, tree, path)
@@ -305,12 +297,10 @@ def _parsed(source: str | bytes, grammar: str, base: str | bytes | None = None,
 
 
 def has_parse_errors(source: str | bytes, grammar: str, base: str | bytes | None = None,
-                     path: str | None = None, *, list_definitions_too: bool = False) -> bool | None:
+                     path: str | None = None) -> bool | None:
     """True when tree-sitter finds ERROR or MISSING nodes; None when there is no grammar.
-    ``base`` (the file's previous version) and ``path``, if known, only make the parse cheaper.
-    ``list_definitions_too``: list the version's definitions now, while its tree is at hand, for
-    a caller that will ask ``list_definitions`` for it (else a later call may re-parse)."""
-    parsed = _parsed(source, grammar, base, path, definitions=list_definitions_too)
+    ``base`` (the file's previous version) and ``path``, if known, only make the parse cheaper."""
+    parsed = _parsed(source, grammar, base, path)
     return None if parsed is None else parsed.has_error
 
 

@@ -430,8 +430,7 @@ def build_edit_sample(pr: Mapping, issues_index: Mapping[tuple[str, int], Mappin
         if path in edited_by_path:
             grammar = grammar_of(path, after_text or before_text, config.extensions)
             if grammar:
-                # the SFT step lists the before-file's definitions
-                error_before = has_parse_errors(before_text, grammar, path=base_path(file), list_definitions_too=True)
+                error_before = has_parse_errors(before_text, grammar, path=base_path(file))
                 error_after = has_parse_errors(after_text, grammar, base=before_text, path=path)
                 if error_after is not None and error_before is not None:
                     introduces = bool(introduces) or (not error_before and error_after)
